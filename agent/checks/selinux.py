@@ -1,0 +1,87 @@
+"""GUESTOS.Selinux: SELinux must be disabled in the image.
+
+Seeds 000 and 002: an image whose /etc/selinux/config enables SELinux may stop booting on
+ECS (the files lack labels valid for the instance, and Alibaba's images ship it disabled).
+`selinux=1` or `enforcing=1` on the kernel command line turn it back on whatever the
+config file says, so the boot configuration is read too.
+"""
+from agent.model import Check, Status
+from agent.parsers import bootcfg, keyvalue
+from agent.rootfs import RootError
+
+CONFIG = "/etc/selinux/config"
+GRUB_CFGS = ("/boot/grub2/grub.cfg", "/boot/grub/grub.cfg", "/boot/grub/menu.lst", "/boot/grub/grub.conf")
+
+
+def _kernel_arg_sources(ctx):
+    """(path, [args]) for every place a kernel command line is configured."""
+    root = ctx.root
+    sources = []
+    text = root.read_text_or_none("/etc/default/grub")
+    if text is not None:
+        values = bootcfg.default_grub(text)
+        sources.append(("/etc/default/grub", list(values.get("GRUB_CMDLINE_LINUX", ()))
+                        + list(values.get("GRUB_CMDLINE_LINUX_DEFAULT", ()))))
+    for path in GRUB_CFGS + tuple(root.glob("/boot/efi/EFI/*")):
+        if path.startswith("/boot/efi/EFI/"):
+            path += "/grub.cfg"
+        text = root.read_text_or_none(path)
+        if text is None:
+            continue
+        parse = bootcfg.grub_legacy if path.endswith((".lst", ".conf")) else bootcfg.grub2_cfg
+        for line in parse(text):
+            sources.append((path, list(line.args)))
+    for path in root.glob("/boot/loader/entries/*.conf"):
+        for line in bootcfg.bls_entry(root.read_text(path)):
+            sources.append((path, list(line.args)))
+    text = root.read_text_or_none("/etc/kernel/cmdline")
+    if text is not None:
+        sources.append(("/etc/kernel/cmdline", text.split()))
+    if ctx.live is not None:
+        sources.append(("/proc/cmdline", ctx.live.kernel_cmdline()))
+    return sources
+
+
+class Selinux(Check):
+    id = "selinux"
+    title = "SELinux disabled"
+    item = "GUESTOS.Selinux"
+    repair_item = "selinux"
+
+    def run(self, ctx):
+        text = ctx.root.read_text_or_none(CONFIG)
+        mode = None
+        if text is not None:
+            values, problems = keyvalue.parse(text)
+            mode = (keyvalue.get(values, "SELINUX") or "").strip().lower()
+        enabling = []
+        for path, args in _kernel_arg_sources(ctx):
+            for name in ("selinux", "enforcing"):
+                if bootcfg.arg_value(args, name) == "1":
+                    enabling.append("{}={} in {}".format(name, 1, path))
+        enabling = sorted(set(enabling))
+        args_hint = ""
+        if enabling:
+            args_hint = (" Remove {} from the kernel command line (then regenerate the boot "
+                         "configuration).".format(", ".join(enabling)))
+        if mode in ("enforcing", "permissive"):
+            return self.failed(
+                "SELinux is {} in {}".format(mode, CONFIG),
+                "Set SELINUX=disabled in {} (guestprep fix --items selinux does this and keeps "
+                "every other line); it takes effect at the next boot.{}".format(CONFIG, args_hint),
+                commands=["sed -i 's/^SELINUX=.*/SELINUX=disabled/' " + CONFIG],
+                paths=[CONFIG], data={"mode": mode})
+        if enabling:
+            return self.result(
+                Status.WARN, "kernel command line enables SELinux: " + "; ".join(enabling),
+                "SELinux is disabled in the config, but the kernel arguments turn it on again "
+                "if the config changes." + args_hint,
+                commands=["grubby --update-kernel=ALL --remove-args='selinux enforcing'"],
+                paths=sorted(set(e.rsplit(" in ", 1)[1] for e in enabling)))
+        if text is None:
+            return self.passed("SELinux is not configured ({} does not exist)".format(CONFIG))
+        if mode == "disabled":
+            return self.passed("SELinux is disabled in " + CONFIG, paths=[CONFIG])
+        return self.result(
+            Status.WARN, "SELINUX={!r} in {} is not a known mode".format(mode or "", CONFIG),
+            "Set SELINUX=disabled in {}.".format(CONFIG), paths=[CONFIG], data={"mode": mode})

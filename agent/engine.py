@@ -1,0 +1,213 @@
+"""Order and run checks, plan fixes, apply them through the journal, re-check, roll back.
+
+The engine knows checks and remediations only through the registries the CLI hands it,
+so it never imports remediations itself (checking never loads code that writes) and can
+be tested with toy units.
+"""
+from typing import List, NamedTuple, Optional
+
+from agent import journal as journal_mod
+from agent.model import Mode, RunCommand, Status
+from agent.rootfs import RootError
+
+
+class UsageError(Exception):
+    pass
+
+
+class Plan(NamedTuple):
+    check_id: str
+    repair_item: str
+    result: object          # the Result that asked for the fix
+    remediation: object
+    steps: List[object]
+    skipped: str = ""       # why nothing will be applied, when so
+
+
+class Outcome(NamedTuple):
+    check_id: str
+    repair_item: str
+    outcome: str            # FIXED, STILL FAILING, ROLLED BACK, SKIPPED, NOTHING TO DO
+    message: str
+    result: Optional[object] = None
+
+
+FIXED = "FIXED"
+STILL_FAILING = "STILL FAILING"
+ROLLED_BACK = "ROLLED BACK"
+SKIPPED = "SKIPPED"
+
+
+def _ordered(checks):
+    """Checks in registry order, each after the checks it depends on."""
+    by_id = dict((c.id, c) for c in checks)
+    seen, ordered = set(), []
+
+    def visit(check, stack):
+        if check.id in seen:
+            return
+        if check.id in stack:
+            raise ValueError("dependency cycle: " + " -> ".join(stack + (check.id,)))
+        for dep in check.depends_on:
+            if dep in by_id:
+                visit(by_id[dep], stack + (check.id,))
+        seen.add(check.id)
+        ordered.append(check)
+
+    for check in checks:
+        visit(check, ())
+    return ordered
+
+
+class Engine(object):
+    def __init__(self, checks, remediations=()):
+        self.checks = _ordered([c() if isinstance(c, type) else c for c in checks])
+        self.remediations = dict((r.id, r() if isinstance(r, type) else r) for r in remediations)
+
+    # -- selection ----------------------------------------------------------------
+
+    def names(self):
+        """Every name --items accepts: repair items and check ids."""
+        names = set()
+        for check in self.checks:
+            names.add(check.id)
+            if check.repair_item:
+                names.add(check.repair_item)
+        return names
+
+    def select(self, items, default_fixes=False):
+        """Checks selected by a list of repair items / check ids; 'all' or None selects all.
+
+        With default_fixes and no list, only checks whose fix is safe to apply unasked
+        (reversible, auto or defer) are selected.
+        """
+        if items is None:
+            if not default_fixes:
+                return list(self.checks)
+            return [c for c in self.checks if self._default_fix(c.id)]
+        wanted = set(i.strip() for i in items if i.strip())
+        if "all" in wanted:
+            return list(self.checks)
+        unknown = sorted(wanted - self.names())
+        if unknown:
+            raise UsageError("unknown item(s): {}; known: {}".format(
+                ", ".join(unknown), ", ".join(sorted(self.names()))))
+        return [c for c in self.checks if c.id in wanted or c.repair_item in wanted]
+
+    def _default_fix(self, check_id):
+        fix = self.remediations.get(check_id)
+        return fix is not None and fix.reversible and fix.mode in (Mode.AUTO, Mode.DEFER)
+
+    # -- checking -------------------------------------------------------------
+
+    def run_check(self, ctx, check):
+        reason = self.not_applicable(ctx, check)
+        if reason:
+            return check.result(Status.SKIP, reason)
+        try:
+            result = check.run(ctx)
+        except RootError as e:
+            return check.result(Status.ERROR, "could not read the target: {}".format(e),
+                                "Check that the file is a readable regular file inside the root.")
+        except Exception as e:  # one broken check never stops the others
+            return check.result(Status.ERROR, "check failed unexpectedly: {}: {}".format(type(e).__name__, e),
+                                "This is a bug in guestprep; please report it with this message.")
+        if result is None:
+            return check.result(Status.ERROR, "check returned no result",
+                                "This is a bug in guestprep; please report it.")
+        return result
+
+    @staticmethod
+    def not_applicable(ctx, check):
+        if check.families is not None and ctx.os.family not in check.families:
+            return "applies to {} systems only (this is {})".format(
+                "/".join(check.families), ctx.os.family or "an unknown distribution")
+        if check.live_only and ctx.offline:
+            return "needs the running system; not checked on a mounted image"
+        return ""
+
+    def run_checks(self, ctx, checks=None):
+        return [self.run_check(ctx, check) for check in (checks or self.checks)]
+
+    # -- planning -------------------------------------------------------------
+
+    def plan(self, ctx, checks, results):
+        """Plans for the failing results among `checks` that have a remediation."""
+        plans = []
+        by_id = dict((r.check_id, r) for r in results)
+        for check in checks:
+            result = by_id.get(check.id)
+            fix = self.remediations.get(check.id)
+            if result is None or fix is None or result.status not in (Status.FAIL, Status.WARN):
+                continue
+            if ctx.offline and not fix.offline_safe:
+                plans.append(Plan(check.id, check.repair_item, result, fix, [],
+                                  "cannot be applied to a mounted image; run guestprep on the VM itself"))
+                continue
+            try:
+                steps = list(fix.plan(ctx, result))
+            except RootError as e:
+                plans.append(Plan(check.id, check.repair_item, result, fix, [], "cannot plan: {}".format(e)))
+                continue
+            if ctx.offline:
+                steps = [s for s in steps if not (isinstance(s, RunCommand) and s.live_only)]
+            plans.append(Plan(check.id, check.repair_item, result, fix, steps,
+                              "" if steps else "nothing guestprep can change automatically; see the hint"))
+        return plans
+
+    # -- applying -------------------------------------------------------------
+
+    def apply(self, ctx, plans, state, argv=()):
+        """Apply plans through a new journal. Returns (journal or None, [Outcome])."""
+        todo = [p for p in plans if p.steps]
+        outcomes = [Outcome(p.check_id, p.repair_item, SKIPPED, p.skipped, p.result)
+                    for p in plans if not p.steps]
+        if not todo:
+            return None, outcomes
+        journal = journal_mod.Journal.create(state, {
+            "root": ctx.root.path, "items": [p.check_id for p in todo], "argv": list(argv)})
+        failed = []
+        for plan in todo:
+            try:
+                for step in plan.steps:
+                    journal.apply(ctx, plan.check_id, step)
+            except (OSError, RootError, journal_mod.JournalError) as e:
+                undone = journal.rollback(ctx, item=plan.check_id)
+                problems = [m for _r, o, m in undone if o in ("conflict", "failed")]
+                message = "failed: {}; its changes were rolled back".format(e)
+                if problems:
+                    message += " (rollback problems: {})".format("; ".join(problems))
+                failed.append(plan.check_id)
+                outcomes.append(Outcome(plan.check_id, plan.repair_item, ROLLED_BACK, message, plan.result))
+        journal.end("failed" if failed else "complete")
+        # Re-check with fresh facts: a fix may have installed or removed packages.
+        ctx.refresh()
+        checks = dict((c.id, c) for c in self.checks)
+        for plan in todo:
+            if plan.check_id in failed:
+                continue
+            result = self.run_check(ctx, checks[plan.check_id])
+            if result.status in Status.BLOCKING:
+                outcomes.append(Outcome(plan.check_id, plan.repair_item, STILL_FAILING, result.summary, result))
+            else:
+                outcomes.append(Outcome(plan.check_id, plan.repair_item, FIXED,
+                                        plan.remediation.note or result.summary, result))
+        order = [c.id for c in self.checks]
+        outcomes.sort(key=lambda o: order.index(o.check_id))
+        return journal, outcomes
+
+    # -- rollback -------------------------------------------------------------
+
+    @staticmethod
+    def journals_to_roll_back(state, run_id=None, every=False):
+        runs = [journal_mod.Journal.load(state, rid) for rid in state.run_ids()]
+        if run_id:
+            match = [j for j in runs if j.run_id == run_id]
+            if not match:
+                raise UsageError("no run {} in {}; runs: {}".format(
+                    run_id, state.runs_path, ", ".join(j.run_id for j in runs) or "none"))
+            if match[0].rolled_back:
+                raise UsageError("run {} was already rolled back".format(run_id))
+            return match
+        pending = [j for j in reversed(runs) if j.changed_something and not j.rolled_back]
+        return pending if every else pending[:1]

@@ -1,0 +1,359 @@
+"""Write-ahead journal of every change guestprep makes, and rollback from a later process.
+
+Before a file is touched its bytes are copied into the run's backups (fsynced) and a
+`begin` record with its mode, owner, xattrs and inode flags is appended (fsynced); only
+then is the change made, and a `done` record follows. So after a crash at any point the
+journal knows every file that may have changed and holds its original. Rollback restores
+a file only when it still holds what guestprep wrote (or the original already): a file
+the user edited since is left alone and reported, never overwritten.
+
+Layout, under /var/lib/guestprep of the target or --backup-dir (mode 0700):
+    lock                      flock: one fix or rollback at a time
+    runs/<run id>/journal.jsonl
+    runs/<run id>/backups/<seq> (mode 0600; may hold a copy of /etc/shadow)
+"""
+import base64
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import random
+import stat
+import time
+
+from agent import model
+from agent.rootfs import RootError, fsync_dir, read_xattrs
+
+STATE_DIR = "/var/lib/guestprep"
+# Bits chattr may change (linux/fs.h FS_FL_USER_MODIFIABLE): only these are restored.
+USER_FLAGS = 0x000380FF
+
+
+class JournalError(Exception):
+    pass
+
+
+class Busy(JournalError):
+    pass
+
+
+class StepFailed(JournalError):
+    pass
+
+
+def sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def new_run_id():
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-{:04x}".format(random.randrange(1 << 16))
+
+
+class StateDir(object):
+    """Where runs are kept: <root>/var/lib/guestprep, or a host directory given by --backup-dir."""
+
+    def __init__(self, root, backup_dir=None):
+        self.root = root
+        self.path = os.path.abspath(backup_dir) if backup_dir else root.resolve(STATE_DIR)
+        self._lock_fd = None
+
+    @property
+    def runs_path(self):
+        return os.path.join(self.path, "runs")
+
+    def ensure(self):
+        for path in (self.path, self.runs_path):
+            if not os.path.isdir(path):
+                os.makedirs(path, 0o700)
+            os.chmod(path, 0o700)
+
+    def lock(self):
+        """Take the state lock or raise Busy naming the process that holds it."""
+        self.ensure()
+        fd = os.open(os.path.join(self.path, "lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            holder = os.read(fd, 64).decode("ascii", "replace").strip() or "another process"
+            os.close(fd)
+            if e.errno in (errno.EAGAIN, errno.EACCES):
+                raise Busy("another guestprep run (pid {}) holds {}; wait for it to finish"
+                           .format(holder, os.path.join(self.path, "lock")))
+            raise
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._lock_fd = fd
+
+    def unlock(self):
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def run_ids(self):
+        """Run ids, oldest first."""
+        try:
+            return sorted(name for name in os.listdir(self.runs_path)
+                          if os.path.isfile(os.path.join(self.runs_path, name, "journal.jsonl")))
+        except OSError:
+            return []
+
+
+class Journal(object):
+    def __init__(self, state, run_id, records=None):
+        self.state = state
+        self.run_id = run_id
+        self.dir = os.path.join(state.runs_path, run_id)
+        self.records = list(records or [])
+
+    # -- files --------------------------------------------------------------
+
+    @classmethod
+    def create(cls, state, meta):
+        state.ensure()
+        run_id = new_run_id()
+        journal = cls(state, run_id)
+        os.makedirs(os.path.join(journal.dir, "backups"), 0o700)
+        fsync_dir(state.runs_path)
+        record = {"type": "run", "run_id": run_id, "time": time.time()}
+        record.update(meta)
+        journal.append(record)
+        return journal
+
+    @classmethod
+    def load(cls, state, run_id):
+        path = os.path.join(state.runs_path, run_id, "journal.jsonl")
+        records = []
+        try:
+            with open(path, "rb") as handle:
+                for line in handle:
+                    try:
+                        records.append(json.loads(line.decode("utf-8")))
+                    except ValueError:
+                        # A torn last line from a crash: the record it began was never acted on.
+                        break
+        except (IOError, OSError) as e:
+            raise JournalError("cannot read journal {}: {}".format(path, e))
+        return cls(state, run_id, records)
+
+    def append(self, record):
+        line = (json.dumps(record, sort_keys=True) + "\n").encode("utf-8")
+        path = os.path.join(self.dir, "journal.jsonl")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, line)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self.records.append(record)
+
+    def _write_backup(self, seq, data):
+        path = os.path.join(self.dir, "backups", str(seq))
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        fsync_dir(os.path.dirname(path))
+        return "backups/" + str(seq)
+
+    def _read_backup(self, name):
+        with open(os.path.join(self.dir, name), "rb") as handle:
+            return handle.read()
+
+    # -- state ----------------------------------------------------------------
+
+    def begins(self, item=None):
+        return [r for r in self.records if r.get("type") == "begin" and (item is None or r.get("item") == item)]
+
+    def done_seqs(self):
+        return set(r["seq"] for r in self.records if r.get("type") == "done")
+
+    @property
+    def meta(self):
+        return self.records[0] if self.records and self.records[0].get("type") == "run" else {}
+
+    @property
+    def rolled_back(self):
+        return any(r.get("type") == "rolled-back" for r in self.records)
+
+    @property
+    def changed_something(self):
+        return bool(self.begins())
+
+    @property
+    def finished(self):
+        return any(r.get("type") == "end" for r in self.records)
+
+    # -- applying ----------------------------------------------------------------
+
+    def _snapshot(self, root, path, seq):
+        """Everything needed to put `path` back: bytes, link target, mode, owner, xattrs, flags."""
+        host = root.resolve(path, follow=False)
+        try:
+            st = os.lstat(host)
+        except OSError as e:
+            if e.errno == errno.ENOENT:
+                return {"kind": "missing"}
+            raise
+        if stat.S_ISLNK(st.st_mode):
+            return {"kind": "symlink", "target": os.readlink(host)}
+        if not stat.S_ISREG(st.st_mode):
+            raise RootError(path, "not a regular file; guestprep will not replace it")
+        data = root.read_bytes(path)
+        return {
+            "kind": "file", "backup": self._write_backup(seq, data), "sha256": sha256(data),
+            "mode": stat.S_IMODE(st.st_mode), "uid": st.st_uid, "gid": st.st_gid,
+            "xattrs": {k: base64.b64encode(v).decode("ascii") for k, v in read_xattrs(host).items()},
+            "flags": root.get_flags(path),
+        }
+
+    def apply(self, ctx, item, step):
+        """Apply one change step, write-ahead. Raises StepFailed (or OSError) when it fails."""
+        root = ctx.root
+        seq = len(self.begins()) + 1
+        record = {"type": "begin", "seq": seq, "item": item, "why": getattr(step, "why", "")}
+        if isinstance(step, model.WriteFile):
+            # Write through symlinks to the file itself (as an editor does); the link stays.
+            path = root.guest(root.resolve(step.path))
+            record.update(op="write", path=path, before=self._snapshot(root, path, seq),
+                          after_sha256=sha256(step.content))
+            self.append(record)
+            before = record["before"]
+            mode = step.mode if before["kind"] == "missing" else None
+            root.atomic_write(path, step.content, mode=mode)
+        elif isinstance(step, model.RemoveFile):
+            record.update(op="remove", path=step.path, before=self._snapshot(root, step.path, seq))
+            self.append(record)
+            if record["before"]["kind"] != "missing":
+                root.remove(step.path)
+        elif isinstance(step, model.SetFlags):
+            flags = root.get_flags(step.path)
+            if flags is None:
+                raise StepFailed("{}: the filesystem has no inode flags".format(step.path))
+            new = (flags & ~step.clear) | step.set
+            record.update(op="flags", path=step.path, flags_before=flags, flags_after=new)
+            self.append(record)
+            root.set_flags(step.path, new)
+        elif isinstance(step, model.RunCommand):
+            argv = list(ctx.runner.command_line(step.argv))
+            record.update(op="command", argv=argv, undo_hint=step.undo_hint)
+            self.append(record)
+            done = ctx.runner.run(step.argv, env=step.env)
+            self.append({"type": "done", "seq": seq, "returncode": done.returncode})
+            if not done.ok:
+                tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-8:])
+                raise StepFailed("{} exited with {}:\n{}".format(" ".join(argv), done.returncode, tail))
+            return
+        else:
+            raise TypeError("unknown step {!r}".format(step))
+        self.append({"type": "done", "seq": seq})
+
+    def end(self, status):
+        self.append({"type": "end", "status": status, "time": time.time()})
+
+    # -- rollback ----------------------------------------------------------------
+
+    def rollback(self, ctx, item=None):
+        """Undo the run's changes (or one item's), newest first.
+
+        Returns [(record, outcome, message)], outcome one of 'restored', 'unchanged',
+        'conflict', 'irreversible', 'failed'.
+        """
+        outcomes = []
+        done = self.done_seqs()
+        for record in reversed(self.begins(item)):
+            try:
+                outcome, message = self._undo(ctx, record, record["seq"] in done)
+            except (OSError, RootError, JournalError) as e:
+                outcome, message = "failed", str(e)
+            outcomes.append((record, outcome, message))
+        if item is None:
+            self.append({"type": "rolled-back", "time": time.time(),
+                         "failed": sum(1 for _r, o, _m in outcomes if o in ("conflict", "failed"))})
+        return outcomes
+
+    def _undo(self, ctx, record, completed):
+        root = ctx.root
+        op = record["op"]
+        if op == "command":
+            if not completed:
+                return "unchanged", "never ran"
+            return "irreversible", "cannot be undone automatically" + (
+                "; to undo: " + record["undo_hint"] if record.get("undo_hint") else "")
+        path = record["path"]
+        if op == "flags":
+            current = root.get_flags(path)
+            if current is None:
+                raise JournalError("{}: cannot read inode flags".format(path))
+            changed = (record["flags_before"] ^ record["flags_after"]) & USER_FLAGS
+            wanted = (current & ~changed) | (record["flags_before"] & changed)
+            if wanted == current:
+                return "unchanged", "flags already as before"
+            root.set_flags(path, wanted)
+            return "restored", "inode flags restored"
+        self._remove_temp_files(root, path)
+        before = record["before"]
+        current = self._current(root, path)
+        if op == "write":
+            ours = {record["after_sha256"]}
+        else:
+            ours = {None}
+        if before["kind"] == "missing":
+            if current is None:
+                return "unchanged", "already absent"
+            if current in ours:
+                root.remove(path)
+                return "restored", "removed the file guestprep created"
+            return "conflict", "changed since guestprep created it; left in place"
+        if before["kind"] == "symlink":
+            if root.islink(path) and root.readlink(path) == before["target"]:
+                return "unchanged", "symlink already in place"
+            if current not in ours and current is not None:
+                return "conflict", "changed since guestprep touched it; left in place"
+            if current is not None or root.islink(path):
+                root.remove(path)
+            root.symlink(before["target"], path)
+            return "restored", "symlink restored"
+        # A regular file: bytes, mode, owner, xattrs, then flags.
+        if current not in ours and current != before["sha256"]:
+            return "conflict", "changed since guestprep wrote it; left in place (original in {})".format(
+                os.path.join(self.dir, before["backup"]))
+        data = self._read_backup(before["backup"])
+        if sha256(data) != before["sha256"]:
+            raise JournalError("backup {} is damaged".format(before["backup"]))
+        xattrs = {k: base64.b64decode(v) for k, v in before.get("xattrs", {}).items()}
+        st = root.lstat(path) if current is not None else None
+        if (current == before["sha256"] and st is not None and stat.S_IMODE(st.st_mode) == before["mode"]
+                and (st.st_uid, st.st_gid) == (before["uid"], before["gid"])):
+            return "unchanged", "already the original"
+        root.atomic_write(path, data, mode=before["mode"], owner=(before["uid"], before["gid"]), xattrs=xattrs)
+        if before.get("flags"):
+            current_flags = root.get_flags(path) or 0
+            wanted = (current_flags & ~USER_FLAGS) | (before["flags"] & USER_FLAGS)
+            if wanted != current_flags:
+                root.set_flags(path, wanted)
+        return "restored", "original bytes, mode and owner restored"
+
+    @staticmethod
+    def _current(root, path):
+        """sha256 of the file now, or None when it is absent (or not a regular file)."""
+        if not root.lexists(path) or root.islink(path):
+            return None
+        try:
+            return sha256(root.read_bytes(path))
+        except RootError:
+            return None
+
+    @staticmethod
+    def _remove_temp_files(root, path):
+        """Temp files of an atomic write a crash interrupted, next to `path`."""
+        directory, base = path.rsplit("/", 1)
+        for leftover in root.glob((directory or "/") + "/." + base + ".*.guestprep-tmp"):
+            try:
+                root.remove(leftover)
+            except OSError:
+                pass

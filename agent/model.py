@@ -1,0 +1,142 @@
+"""Results, checks, remediations and change steps: the data every other module passes around.
+
+Checks return an immutable Result; remediations return a list of change steps. Nothing
+here writes: the engine alone applies steps, through the journal.
+"""
+from typing import NamedTuple, Optional, Tuple
+
+
+class Status(object):
+    """Result statuses, ordered by severity (worst last)."""
+
+    PASS = "PASS"
+    INFO = "INFO"
+    SKIP = "SKIP"
+    WARN = "WARN"
+    FAIL = "FAIL"
+    ERROR = "ERROR"
+    ORDER = (PASS, INFO, SKIP, WARN, FAIL, ERROR)
+    # Findings that stop an imported image from booting or being managed.
+    BLOCKING = (FAIL, ERROR)
+
+    @classmethod
+    def worst(cls, statuses):
+        worst = cls.PASS
+        for status in statuses:
+            if cls.ORDER.index(status) > cls.ORDER.index(worst):
+                worst = status
+        return worst
+
+
+class Result(NamedTuple):
+    """What one check found. `data` carries facts the remediation needs (never secrets)."""
+
+    check_id: str
+    item: str
+    repair_item: str
+    title: str
+    status: str
+    summary: str
+    hint: str = ""
+    commands: Tuple[str, ...] = ()
+    paths: Tuple[str, ...] = ()
+    data: Optional[dict] = None
+
+    def as_dict(self):
+        return {
+            "id": self.check_id,
+            "item": self.item,
+            "repair_item": self.repair_item,
+            "title": self.title,
+            "status": self.status,
+            "summary": self.summary,
+            "hint": self.hint,
+            "commands": list(self.commands),
+            "paths": list(self.paths),
+        }
+
+
+class Check(object):
+    """Base class of a read-only check. Subclasses set the attributes and implement run()."""
+
+    id = ""             # snake_case, equal to the module name; public, never renamed
+    title = ""
+    item = ""           # the catalogue / ECS image check ID, e.g. GUESTOS.Dhcp
+    repair_item = ""    # ACS-ECS-RepairImage vocabulary, e.g. dhcp ('' when none)
+    families = None     # None: every distribution; else a tuple of osinfo families
+    live_only = False   # needs facts of the running system (psutil, /proc, /dev)
+    depends_on = ()
+
+    def run(self, ctx):
+        raise NotImplementedError
+
+    def result(self, status, summary, hint="", commands=(), paths=(), data=None):
+        return Result(self.id, self.item, self.repair_item, self.title, status, summary,
+                      hint, tuple(commands), tuple(paths), data)
+
+    def passed(self, summary, **kw):
+        return self.result(Status.PASS, summary, **kw)
+
+    def failed(self, summary, hint, **kw):
+        return self.result(Status.FAIL, summary, hint, **kw)
+
+
+class Mode(object):
+    """When a fix is applied (catalogue 'fix modes')."""
+
+    AUTO = "auto"        # safe, backed up, reversible
+    DEFER = "defer"      # touches the network: files only, effective at next boot
+    PROPOSE = "propose"  # only when asked for by name
+    REPORT = "report"    # nothing to fix inside the guest
+
+
+class Remediation(object):
+    """Base class of a fix. plan() returns change steps as data and never writes."""
+
+    id = ""                  # equal to the check id it repairs
+    mode = Mode.AUTO
+    reversible = True        # False: package installs/removals; only applied when named
+    offline_safe = True      # may be applied to a mounted image (--root)
+    needs_reboot = False
+    disrupts_network = False
+    note = ""                # shown with the plan, e.g. "takes effect at the next boot"
+
+    def plan(self, ctx, result):
+        raise NotImplementedError
+
+
+# Change steps. Paths are guest paths (inside the target root).
+
+class WriteFile(NamedTuple):
+    """Replace (or create) a file with `content` (bytes), atomically."""
+
+    path: str
+    content: bytes
+    mode: Optional[int] = None   # for a new file; an existing file keeps its own
+    why: str = ""
+
+
+class RemoveFile(NamedTuple):
+    """Remove a file or symlink (backed up; rollback puts it back)."""
+
+    path: str
+    why: str = ""
+
+
+class SetFlags(NamedTuple):
+    """Change inode flags (chattr). `clear` and `set` are FS_*_FL bit masks."""
+
+    path: str
+    clear: int = 0
+    set: int = 0
+    why: str = ""
+
+
+class RunCommand(NamedTuple):
+    """Run a command inside the target (chrooted when --root). Irreversible unless undo is given."""
+
+    argv: Tuple[str, ...]
+    why: str = ""
+    undo_hint: str = ""      # what a person runs to undo it (rollback cannot)
+    env: Optional[dict] = None
+    live_only: bool = False  # e.g. 'systemctl stop': meaningless on an image

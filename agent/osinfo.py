@@ -1,0 +1,99 @@
+"""Which distribution the target root holds, read through the Root.
+
+ECS identifies the OS of an imported image from /etc/os-release and the release files
+(seed 000: do not modify /etc/issue* or the release files), so guestprep reads the same
+files. They are read through Root rather than python-distro's root_dir, because distro
+opens the files with the host's open(): an absolute symlink in an image
+(/etc/os-release -> /usr/lib/os-release) would then be read from the host.
+"""
+import re
+from typing import NamedTuple, Tuple
+
+from agent.parsers import keyvalue
+from agent.rootfs import RootError
+
+FAMILIES = {
+    "rhel": ("rhel", "centos", "fedora", "rocky", "almalinux", "alinux", "anolis", "ol",
+             "amzn", "opencloudos", "kylin", "euleros", "openeuler", "tencentos"),
+    "debian": ("debian", "ubuntu", "linuxmint", "raspbian", "uos", "deepin"),
+    "suse": ("sles", "sled", "opensuse", "opensuse-leap", "opensuse-tumbleweed", "suse", "sle_hpc"),
+    "coreos": ("coreos", "fedora-coreos", "flatcar"),
+}
+
+_RELEASE_FILES = (
+    # (file, id) for systems older than os-release
+    ("/etc/centos-release", "centos"),
+    ("/etc/redhat-release", "rhel"),
+    ("/etc/SuSE-release", "sles"),
+)
+
+
+class OSInfo(NamedTuple):
+    id: str               # os-release ID, lower case ('' when unknown)
+    version: str          # VERSION_ID ('' when unknown)
+    name: str             # PRETTY_NAME or NAME
+    family: str           # rhel | debian | suse | coreos | ''
+    like: Tuple[str, ...]
+    source: str           # the file the facts came from ('' when none)
+
+    @property
+    def major(self):
+        match = re.match(r"(\d+)", self.version)
+        return int(match.group(1)) if match else None
+
+    def as_dict(self):
+        return {"id": self.id, "version": self.version, "name": self.name,
+                "family": self.family, "like": list(self.like), "source": self.source}
+
+
+UNKNOWN = OSInfo("", "", "unknown", "", (), "")
+
+
+def family_of(os_id, like=()):
+    for candidate in (os_id,) + tuple(like):
+        for family, ids in FAMILIES.items():
+            if candidate in ids or candidate.startswith("opensuse"):
+                return "suse" if candidate.startswith("opensuse") else family
+    return ""
+
+
+def detect(root):
+    """OSInfo for the root; UNKNOWN when no release file can be read."""
+    for path in ("/etc/os-release", "/usr/lib/os-release"):
+        try:
+            text = root.read_text_or_none(path)
+        except RootError:
+            continue
+        if text is None:
+            continue
+        values, _problems = keyvalue.parse(text)
+        os_id = (keyvalue.get(values, "ID") or "").lower()
+        like = tuple((keyvalue.get(values, "ID_LIKE") or "").lower().split())
+        name = keyvalue.get(values, "PRETTY_NAME") or keyvalue.get(values, "NAME") or os_id
+        return OSInfo(os_id, keyvalue.get(values, "VERSION_ID") or "", name,
+                      family_of(os_id, like), like, path)
+    for path, os_id in _RELEASE_FILES:
+        try:
+            text = root.read_text_or_none(path)
+        except RootError:
+            continue
+        if text:
+            line = text.strip().splitlines()[0] if text.strip() else ""
+            match = re.search(r"release\s+([\d.]+)|VERSION\s*=\s*([\d.]+)", text)
+            version = (match.group(1) or match.group(2)) if match else ""
+            if "centos" in line.lower():
+                os_id = "centos"
+            return OSInfo(os_id, version, line, family_of(os_id), (), path)
+    try:
+        text = root.read_text_or_none("/etc/debian_version")
+    except RootError:
+        text = None
+    if text:
+        return OSInfo("debian", text.strip().split(".")[0], "Debian " + text.strip(),
+                      "debian", (), "/etc/debian_version")
+    return UNKNOWN
+
+
+def looks_like_linux_root(root):
+    """A mounted image should have /etc and a /usr or /bin; anything else is a usage error."""
+    return root.isdir("/etc") and (root.isdir("/usr") or root.isdir("/bin"))

@@ -1,0 +1,75 @@
+"""Which packages the target has installed, from its own database, in one read or query.
+
+Debian family: /var/lib/dpkg/status is parsed directly (no process at all). RPM family:
+one `rpm -qa` inside the target. Checks ask the resulting PackageSet, never the package
+manager, so a full check costs one query however many packages it asks about.
+"""
+from agent.rootfs import RootError
+
+DPKG_STATUS = "/var/lib/dpkg/status"
+RPM_DBS = ("/var/lib/rpm", "/usr/lib/sysimage/rpm")
+
+
+class PackageSet(object):
+    """Installed packages: name -> version. `manager` is 'dpkg', 'rpm' or None (unknown)."""
+
+    def __init__(self, manager, versions, error=""):
+        self.manager = manager
+        self.versions = dict(versions)
+        self.error = error
+
+    @property
+    def known(self):
+        return self.manager is not None and not self.error
+
+    def __contains__(self, name):
+        return name in self.versions
+
+    def version(self, name):
+        return self.versions.get(name)
+
+    def any_of(self, names):
+        """The first of `names` that is installed, or None."""
+        for name in names:
+            if name in self.versions:
+                return name
+        return None
+
+
+def parse_dpkg_status(text):
+    """{package: version} of packages whose status is 'install ok installed' (or half-configured)."""
+    versions = {}
+    for paragraph in text.split("\n\n"):
+        fields = {}
+        for line in paragraph.splitlines():
+            if line[:1] in (" ", "\t") or ":" not in line:
+                continue
+            key, _, value = line.partition(":")
+            fields[key.strip().lower()] = value.strip()
+        name = fields.get("package")
+        status = fields.get("status", "").split()
+        if name and len(status) == 3 and status[2] in ("installed", "half-configured",
+                                                        "triggers-awaited", "triggers-pending",
+                                                        "unpacked", "half-installed"):
+            versions[name] = fields.get("version", "")
+    return versions
+
+
+def installed(root, runner):
+    """PackageSet of the target root."""
+    if root.exists(DPKG_STATUS):
+        try:
+            return PackageSet("dpkg", parse_dpkg_status(root.read_text(DPKG_STATUS)))
+        except RootError as e:
+            return PackageSet("dpkg", {}, str(e))
+    if any(root.isdir(path) for path in RPM_DBS):
+        done = runner.run(["rpm", "-qa", "--qf", "%{NAME}\t%{VERSION}-%{RELEASE}\n"], timeout=120)
+        if not done.ok:
+            return PackageSet("rpm", {}, "rpm -qa failed: " + (done.stderr.strip() or str(done.returncode)))
+        versions = {}
+        for line in done.stdout.splitlines():
+            name, _, version = line.partition("\t")
+            if name and not name.startswith("gpg-pubkey"):
+                versions[name] = version
+        return PackageSet("rpm", versions)
+    return PackageSet(None, {}, "no dpkg or rpm database found")

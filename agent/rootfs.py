@@ -1,0 +1,320 @@
+"""The target root: guest paths mapped to host paths, without ever leaving the root.
+
+An image is untrusted input. Absolute symlinks inside it are re-anchored at the root,
+`..` never climbs above it, loops are reported, and reads refuse FIFOs, devices and
+enormous files, so a hostile /etc/fstab cannot make guestprep read the host's
+files or block forever.
+"""
+import errno
+import fcntl
+import fnmatch
+import os
+import stat
+import struct
+import tempfile
+
+MAX_READ = 16 * 1024 * 1024
+MAX_SYMLINKS = 40
+
+# linux/fs.h; the kernel reads and writes an int through these.
+FS_IOC_GETFLAGS = 0x80086601
+FS_IOC_SETFLAGS = 0x40086602
+FS_APPEND_FL = 0x00000020
+FS_IMMUTABLE_FL = 0x00000010
+
+
+class RootError(Exception):
+    """A guest path that cannot be used: outside the root, a loop, not a regular file ..."""
+
+    def __init__(self, path, reason):
+        Exception.__init__(self, "{}: {}".format(path, reason))
+        self.path = path
+        self.reason = reason
+
+
+def _parts(path):
+    return [p for p in path.split("/") if p not in ("", ".")]
+
+
+class Root(object):
+    """One per run. `path` is the host directory holding the guest's `/`."""
+
+    def __init__(self, path="/"):
+        self.path = os.path.realpath(path)
+
+    @property
+    def is_host(self):
+        return self.path == "/"
+
+    def __repr__(self):
+        return "Root({!r})".format(self.path)
+
+    def display(self, guest_path):
+        """How to show a guest path to a person: the host path when the root is mounted."""
+        return guest_path if self.is_host else self.path.rstrip("/") + guest_path
+
+    # -- resolution -------------------------------------------------------
+
+    def resolve(self, guest_path, follow=True):
+        """Host path of `guest_path`, following symlinks inside the root only.
+
+        With follow=False the last component is not followed (for lstat, readlink, remove).
+        """
+        if not guest_path.startswith("/"):
+            raise RootError(guest_path, "not an absolute guest path")
+        todo = _parts(guest_path)
+        done = []
+        links = 0
+        while todo:
+            name = todo.pop(0)
+            if name == "..":
+                if done:
+                    done.pop()
+                continue
+            candidate = os.path.join(self.path, *(done + [name]))
+            if (todo or follow) and os.path.islink(candidate):
+                links += 1
+                if links > MAX_SYMLINKS:
+                    raise RootError(guest_path, "too many levels of symbolic links (a loop?)")
+                target = os.readlink(candidate)
+                if target.startswith("/"):
+                    done = []
+                todo = _parts(target) + todo
+                continue
+            done.append(name)
+        return os.path.join(self.path, *done) if done else self.path
+
+    def guest(self, host_path):
+        """Guest path of a host path inside the root."""
+        rel = os.path.relpath(host_path, self.path)
+        return "/" if rel == "." else "/" + rel
+
+    # -- queries ----------------------------------------------------------
+
+    def exists(self, guest_path):
+        try:
+            return os.path.exists(self.resolve(guest_path))
+        except RootError:
+            return False
+
+    def lexists(self, guest_path):
+        try:
+            return os.path.lexists(self.resolve(guest_path, follow=False))
+        except RootError:
+            return False
+
+    def isfile(self, guest_path):
+        try:
+            return os.path.isfile(self.resolve(guest_path))
+        except RootError:
+            return False
+
+    def isdir(self, guest_path):
+        try:
+            return os.path.isdir(self.resolve(guest_path))
+        except RootError:
+            return False
+
+    def islink(self, guest_path):
+        try:
+            return os.path.islink(self.resolve(guest_path, follow=False))
+        except RootError:
+            return False
+
+    def stat(self, guest_path):
+        return os.stat(self.resolve(guest_path))
+
+    def lstat(self, guest_path):
+        return os.lstat(self.resolve(guest_path, follow=False))
+
+    def readlink(self, guest_path):
+        return os.readlink(self.resolve(guest_path, follow=False))
+
+    def statvfs(self, guest_path):
+        return os.statvfs(self.resolve(guest_path))
+
+    def listdir(self, guest_path):
+        """Sorted entries of a directory; [] when it does not exist."""
+        host = self.resolve(guest_path)
+        try:
+            return sorted(os.listdir(host))
+        except OSError as e:
+            if e.errno in (errno.ENOENT, errno.ENOTDIR):
+                return []
+            raise RootError(guest_path, os.strerror(e.errno))
+
+    def glob(self, pattern):
+        """Guest paths matching a pattern whose wildcards are in the last component only."""
+        directory, base = pattern.rsplit("/", 1)
+        directory = directory or "/"
+        return [directory.rstrip("/") + "/" + name
+                for name in self.listdir(directory) if fnmatch.fnmatchcase(name, base)]
+
+    def read_bytes(self, guest_path, limit=MAX_READ):
+        """Contents of a regular file. Raises RootError for anything else, with a reason."""
+        host = self.resolve(guest_path)
+        try:
+            fd = os.open(host, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError as e:
+            raise RootError(guest_path, os.strerror(e.errno))
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise RootError(guest_path, "not a regular file ({})".format(_kind(st.st_mode)))
+            if st.st_size > limit:
+                raise RootError(guest_path, "too large ({} bytes)".format(st.st_size))
+            chunks = []
+            size = 0
+            while True:
+                chunk = os.read(fd, 1 << 20)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > limit:
+                    raise RootError(guest_path, "too large (over {} bytes)".format(limit))
+                chunks.append(chunk)
+            return b"".join(chunks)
+        except OSError as e:
+            raise RootError(guest_path, os.strerror(e.errno))
+        finally:
+            os.close(fd)
+
+    def read_text(self, guest_path, limit=MAX_READ):
+        """A text file as str. Bytes that are not UTF-8 survive a round trip (surrogateescape)."""
+        data = self.read_bytes(guest_path, limit)
+        if b"\x00" in data:
+            raise RootError(guest_path, "binary data where a text file was expected")
+        return data.decode("utf-8", "surrogateescape")
+
+    def read_text_or_none(self, guest_path, limit=MAX_READ):
+        """read_text, or None when the file does not exist (other problems still raise)."""
+        if not self.lexists(guest_path):
+            return None
+        return self.read_text(guest_path, limit)
+
+    def get_flags(self, guest_path):
+        """Inode flags (FS_*_FL) or None where the filesystem has none."""
+        host = self.resolve(guest_path)
+        try:
+            fd = os.open(host, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError as e:
+            raise RootError(guest_path, os.strerror(e.errno))
+        try:
+            buf = fcntl.ioctl(fd, FS_IOC_GETFLAGS, struct.pack("i", 0))
+            return struct.unpack("i", buf)[0]
+        except (OSError, IOError, TypeError, ValueError):
+            return None
+        finally:
+            os.close(fd)
+
+    # -- writes (only the engine and journal call these) --------------------
+
+    def set_flags(self, guest_path, flags):
+        host = self.resolve(guest_path)
+        fd = os.open(host, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            fcntl.ioctl(fd, FS_IOC_SETFLAGS, struct.pack("i", flags))
+        finally:
+            os.close(fd)
+
+    def atomic_write(self, guest_path, data, mode=None, owner=None, xattrs=None):
+        """Write via a temp file in the same directory, fsync, rename, fsync the directory.
+
+        An existing file keeps its mode, owner and extended attributes (the SELinux label
+        included) unless they are given; on any failure the temp file is removed and the
+        old file is untouched.
+        """
+        host = self.resolve(guest_path)
+        directory, base = os.path.split(host)
+        old = None
+        try:
+            old = os.lstat(host)
+        except OSError:
+            pass
+        if old is not None and not stat.S_ISREG(old.st_mode):
+            raise RootError(guest_path, "not a regular file ({})".format(_kind(old.st_mode)))
+        if mode is None:
+            mode = stat.S_IMODE(old.st_mode) if old is not None else 0o644
+        if owner is None and old is not None:
+            owner = (old.st_uid, old.st_gid)
+        if xattrs is None:
+            xattrs = read_xattrs(host) if old is not None else {}
+        fd, tmp = tempfile.mkstemp(prefix="." + base + ".", suffix=".guestprep-tmp", dir=directory)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fchmod(fd, mode)
+            if owner is not None:
+                os.fchown(fd, owner[0], owner[1])
+            write_xattrs(tmp, xattrs)
+            os.fsync(fd)
+            os.close(fd)
+            fd = None
+            os.rename(tmp, host)
+        except BaseException:
+            if fd is not None:
+                os.close(fd)
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        fsync_dir(directory)
+
+    def remove(self, guest_path):
+        host = self.resolve(guest_path, follow=False)
+        os.unlink(host)
+        fsync_dir(os.path.dirname(host))
+
+    def symlink(self, target, guest_path):
+        host = self.resolve(guest_path, follow=False)
+        os.symlink(target, host)
+        fsync_dir(os.path.dirname(host))
+
+
+def _kind(mode):
+    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket"), (stat.S_ISLNK, "a symlink")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def fsync_dir(directory):
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def read_xattrs(host_path):
+    """Extended attributes of a file as {name: bytes}; {} where unsupported."""
+    try:
+        names = os.listxattr(host_path, follow_symlinks=False)
+    except (OSError, AttributeError):
+        return {}
+    found = {}
+    for name in names:
+        try:
+            found[name] = os.getxattr(host_path, name, follow_symlinks=False)
+        except OSError:
+            pass
+    return found
+
+
+def write_xattrs(host_path, xattrs):
+    for name, value in sorted(xattrs.items()):
+        try:
+            os.setxattr(host_path, name, value, follow_symlinks=False)
+        except OSError as e:
+            # A filesystem without xattrs cannot hold a label to lose; anything else is real.
+            if e.errno not in (errno.ENOTSUP, errno.EOPNOTSUPP):
+                raise
