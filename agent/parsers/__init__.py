@@ -93,6 +93,8 @@ def replace_line(text, lineno, new_line, keep_original=True):
     lines = split_lines(text)
     _check_lineno(lines, lineno)
     new_body = split_ending(new_line)[0]
+    if "\n" in new_body:
+        raise ValueError("new_line must be a single line")
     old_body, ending = split_ending(lines[lineno - 1])
     if old_body == new_body:
         return text

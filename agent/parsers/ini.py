@@ -105,7 +105,9 @@ def set_key(text, section_name, key, value, section_index=0):
     a missing section (``section_index`` equal to the number of such
     sections) is appended. Nothing changes if the value is already set.
     """
-    if "\n" in value or "\r" in value or not key or set(key) & set("=\r\n[#;"):
+    # Blanks around key or value would be stripped when read back.
+    if ("\n" in value or "\r" in value or value != value.strip(" \t") or not key
+            or key != key.strip(" \t") or set(key) & set("=\r\n[#;")):
         raise ValueError(f"cannot write {key!r}={value!r} as one line")
     matching = [sec for sec in parse(text)[0] if sec.name == section_name]
     if section_index > len(matching):

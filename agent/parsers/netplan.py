@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 import yaml
 
-from agent.parsers import ParseProblem, join_lines, split_lines
+from agent.parsers import ParseProblem, join_lines, split_ending, split_lines
 
 # netplan device sections that carry IP configuration, and the kind each means.
 SECTIONS = (
@@ -188,7 +188,8 @@ def _structure_problems(text, doc):
         return problems
     network = doc["network"]
     if not isinstance(network, dict):
-        problems.append(ParseProblem(_key_line(text, ("network",)), "'network' must be a mapping, not %s" % _type_name(network)))
+        problems.append(ParseProblem(
+            _key_line(text, ("network",)), "'network' must be a mapping, not %s" % _type_name(network)))
         return problems
     for section, _kind in SECTIONS:
         if section not in network or network[section] is None:
@@ -218,7 +219,7 @@ def _key_line(text, path):
         if not isinstance(node, yaml.MappingNode):
             break
         for key_node, value_node in node.value:
-            if key_node.value == key or (isinstance(key_node, yaml.ScalarNode) and key_node.value == str(key)):
+            if isinstance(key_node, yaml.ScalarNode) and key_node.value == str(key):
                 lineno = key_node.start_mark.line + 1
                 node = value_node
                 break
@@ -296,7 +297,10 @@ def _converted(doc, section, key):
 # verified by loading it, so the editor may be simple rather than complete.
 
 _KEY_RE = re.compile(
-    r"""^(?P<indent> *)(?P<key>"(?:[^"\\]|\\.)*"|'(?:[^']|'')*'|[^\s#'"{\[\]}&*!|>%@`,?-][^:#]*?|-[^\s:#][^:#]*?)"""
+    r"""^(?P<indent> *)"""
+    # a double-quoted, single-quoted or plain key (a plain one may start with
+    # `-` only when no blank follows, or it would be a sequence item)
+    r"""(?P<key>"(?:[^"\\]|\\.)*"|'(?:[^']|'')*'|[^\s#'"{\[\]}&*!|>%@`,?-][^:#]*?|-[^\s:#][^:#]*?)"""
     r"""[ \t]*:(?:[ \t]+(?P<value>.*?))?[ \t]*$""")
 _COMMENT_RE = re.compile(r"^(?P<value>.*?)(?P<comment>[ \t]+#.*)?$")
 
@@ -489,7 +493,11 @@ def _edit_lines(text, doc, section, key, new_key):
                 line += "\n"
             line += insert_after[index]
         out.append(line)
-    return join_lines(out)
+    edited = join_lines(out)
+    if not text.endswith("\n"):
+        # A missing final newline stays missing, like every other byte.
+        edited = split_ending(edited)[0] if edited.endswith("\n") else edited
+    return edited
 
 
 def _seq_items(lines, entry):

@@ -79,10 +79,10 @@ def test_replace_line_with_same_text_changes_nothing(keep):
     assert replace_line("a\nb\r\nc", 2, "b", keep_original=keep) == "a\nb\r\nc"
 
 
-@pytest.mark.parametrize("lineno", [0, 2])
-def test_replace_line_rejects_lines_that_do_not_exist(lineno):
+@pytest.mark.parametrize("lineno, new", [(0, "b"), (2, "b"), (1, "two\nlines")])
+def test_replace_line_rejects_bad_arguments(lineno, new):
     with pytest.raises(ValueError):
-        replace_line("a\n", lineno, "b")
+        replace_line("a\n", lineno, new)
 
 
 def test_parse_problem_is_a_plain_tuple():

@@ -110,13 +110,23 @@ UBUNTU_CODENAME=focal
 """
 
 
+
+SAMPLE_NAMES = {RHEL_IFCFG: "rhel_ifcfg", RHEL6_IFCFG: "rhel6_ifcfg", SUSE_IFCFG: "suse_ifcfg", SELINUX_CONFIG: "selinux_config", DEBIAN_GRUB: "debian_grub", RHEL_GRUB: "rhel_grub", OS_RELEASE: "os_release"}
+
+
+def text_id(value):
+    """Short test ids: a sample's name, or a placeholder for other long texts."""
+    if isinstance(value, str) and len(value) > 40:
+        return SAMPLE_NAMES.get(value, "long-text")
+    return None
+
 def as_dict(text):
     assignments, problems = keyvalue.parse(text)
     assert problems == []
     return {a.key: a.value for a in assignments}
 
 
-@pytest.mark.parametrize("text, expected", [
+@pytest.mark.parametrize("text, expected", ids=text_id, argvalues=[
     (RHEL_IFCFG, {"BOOTPROTO": "none", "HWADDR": "52:54:00:6b:3c:58",
                   "IPADDR": "192.168.122.10", "PREFIX": "24", "GATEWAY": "192.168.122.1",
                   "DEVICE": "eth0", "ONBOOT": "yes"}),
@@ -179,7 +189,7 @@ def test_parse_shell_quoting(line, key, value, quote):
 BINARY = b"\x00\xff\xfe\x01garbage\n\x89PNG\r\n\x1a\n".decode("utf-8", "surrogateescape")
 
 
-@pytest.mark.parametrize("text, problem_lines", [
+@pytest.mark.parametrize("text, problem_lines", ids=text_id, argvalues=[
     ("", []),
     ("\n\n  \n", []),
     ("# SELINUX=enforcing\n   # indented comment\n", []),
@@ -200,8 +210,8 @@ BINARY = b"\x00\xff\xfe\x01garbage\n\x89PNG\r\n\x1a\n".decode("utf-8", "surrogat
     ("A=b|c\n", [1]),
     ("if [ -f x ]; then\n", [1]),
     (BINARY, [1, 2, 3]),
-    ("A=" + "x" * 200000 + "\n", []),
-    ('A="' + "x" * 200000 + "\n", [1]),
+    pytest.param("A=" + "x" * 200000 + "\n", [], id="huge-line-1"),
+    pytest.param('A="' + "x" * 200000 + "\n", [1], id="huge-line-2"),
     ("A=1\ngarbage\nB=2\n", [2]),
 ])
 def test_garbage_is_reported_never_raised(text, problem_lines):
@@ -219,7 +229,7 @@ def test_get_returns_the_last_assignment():
     assert keyvalue.get([], "X", "") == ""
 
 
-@pytest.mark.parametrize("text, key, value, expected", [
+@pytest.mark.parametrize("text, key, value, expected", ids=text_id, argvalues=[
     # selinux: one line changes, the comment block stays.
     (SELINUX_CONFIG, "SELINUX", "disabled",
      SELINUX_CONFIG.replace("SELINUX=enforcing\n", "SELINUX=disabled\n")),

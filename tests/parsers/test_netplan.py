@@ -275,10 +275,12 @@ def test_loaded_result_is_the_original_minus_the_static_keys():
 
 
 def test_dhcp4_false_becomes_true_and_keeps_its_comments():
-    text = ("network:\n  ethernets:\n    eth0:\n      # no DHCP server here\n      dhcp4: false   # see ticket 42\n"
+    text = ("network:\n  ethernets:\n    eth0:\n"
+            "      # no DHCP server here\n      dhcp4: false   # see ticket 42\n"
             "      # the address\n      addresses: [10.0.0.5/24]\n\n      # keep\n      mtu: 1500\n")
     assert netplan.to_dhcp(text, "eth0") == (
-        "network:\n  ethernets:\n    eth0:\n      # no DHCP server here\n      dhcp4: true   # see ticket 42\n"
+        "network:\n  ethernets:\n    eth0:\n"
+        "      # no DHCP server here\n      dhcp4: true   # see ticket 42\n"
         "\n      # keep\n      mtu: 1500\n")
 
 
@@ -302,7 +304,8 @@ def test_mac_set_on_the_device_is_removed():
 
 def test_empty_device_gets_dhcp4():
     text = "network:\n   ethernets:\n      eth0:\n      eth1: {}\n"
-    assert netplan.to_dhcp(text, "eth0") == "network:\n   ethernets:\n      eth0:\n         dhcp4: true\n      eth1: {}\n"
+    assert netplan.to_dhcp(text, "eth0") == (
+        "network:\n   ethernets:\n      eth0:\n         dhcp4: true\n      eth1: {}\n")
     out = netplan.to_dhcp(text, "eth1")
     assert out.startswith(netplan.REWRITE_HEADER)
     assert yaml.safe_load(out) == {"network": {"ethernets": {"eth0": None, "eth1": {"dhcp4": True}}}}
@@ -310,17 +313,22 @@ def test_empty_device_gets_dhcp4():
 
 def test_crlf_survives():
     text = "network:\r\n  ethernets:\r\n    eth0:\r\n      addresses: [10.0.0.5/24]\r\n      mtu: 1500\r\n"
-    assert netplan.to_dhcp(text, "eth0") == "network:\r\n  ethernets:\r\n    eth0:\r\n      dhcp4: true\r\n      mtu: 1500\r\n"
+    assert netplan.to_dhcp(text, "eth0") == (
+        "network:\r\n  ethernets:\r\n    eth0:\r\n      dhcp4: true\r\n      mtu: 1500\r\n")
 
 
 def test_missing_final_newline():
     text = "network:\n  ethernets:\n    eth0:\n      addresses: [10.0.0.5/24]"
-    assert netplan.to_dhcp(text, "eth0") == "network:\n  ethernets:\n    eth0:\n      dhcp4: true\n"
+    assert netplan.to_dhcp(text, "eth0") == "network:\n  ethernets:\n    eth0:\n      dhcp4: true"
+    text = "network:\r\n  ethernets:\r\n    eth0:\r\n      mtu: 1500\r\n      addresses: [10.0.0.5/24]"
+    assert netplan.to_dhcp(text, "eth0") == (
+        "network:\r\n  ethernets:\r\n    eth0:\r\n      dhcp4: true\r\n      mtu: 1500")
 
 
 def test_document_marker_and_quoted_keys():
     text = "%YAML 1.1\n---\nnetwork:\n  \"ethernets\":\n    'eth0':\n      gateway4: 10.0.0.1\n"
-    assert netplan.to_dhcp(text, "eth0") == "%YAML 1.1\n---\nnetwork:\n  \"ethernets\":\n    'eth0':\n      dhcp4: true\n"
+    assert netplan.to_dhcp(text, "eth0") == (
+        "%YAML 1.1\n---\nnetwork:\n  \"ethernets\":\n    'eth0':\n      dhcp4: true\n")
 
 
 def test_anchors_fall_back_to_a_rewrite():
