@@ -244,9 +244,10 @@ class Root(object):
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
-            os.fchmod(fd, mode)
+            # By path, not fd: the temp file is ours, in the target's own directory.
+            os.chmod(tmp, mode)
             if owner is not None:
-                os.fchown(fd, owner[0], owner[1])
+                os.chown(tmp, owner[0], owner[1])
             write_xattrs(tmp, xattrs)
             os.fsync(fd)
             os.close(fd)

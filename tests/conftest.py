@@ -8,9 +8,14 @@ import stat
 import sys
 
 import pytest
-from pyfakefs import fake_os
+try:
+    from pyfakefs.fake_os import FakeOsModule
+except ImportError:  # pyfakefs 4.x (the last releases for Python 3.6)
+    from pyfakefs.fake_filesystem import FakeOsModule
 
+# The checkout (for `agent`, `remediations`) and this directory (for `from conftest import ...`).
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from agent.context import Context  # noqa: E402
 from agent.journal import StateDir  # noqa: E402
@@ -19,7 +24,11 @@ from agent.runner import Completed  # noqa: E402
 
 ROOTS = ("/", "/mnt/image")
 
-_fake_open = fake_os.FakeOsModule.open
+_fake_open = FakeOsModule.open
+
+
+if getattr(FakeOsModule.open, "keeps_mode", False):  # conftest imported twice
+    _fake_open = FakeOsModule.open.original
 
 
 def _open_keeping_mode(self, path, flags, mode=None, *args, **kwargs):
@@ -33,7 +42,9 @@ def _open_keeping_mode(self, path, flags, mode=None, *args, **kwargs):
     return _fake_open(self, path, flags, mode, *args, **kwargs)
 
 
-fake_os.FakeOsModule.open = _open_keeping_mode
+_open_keeping_mode.keeps_mode = True
+_open_keeping_mode.original = _fake_open
+FakeOsModule.open = _open_keeping_mode
 
 
 class FakeRunner(object):

@@ -1,0 +1,106 @@
+"""Every check and remediation follows the house rules (like sos's plugin conformance test)."""
+import ast
+import os
+import pkgutil
+import re
+
+import agent.checks
+import remediations
+from agent.checks import CHECKS
+from agent.model import Check, Remediation
+from remediations import REMEDIATIONS
+
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ITEM = re.compile(r"^(GUESTOS\.[A-Za-z]+|[a-z][a-z0-9-]*)$")
+
+
+def modules(package):
+    return sorted(m.name for m in pkgutil.iter_modules(package.__path__))
+
+
+def test_every_check_module_is_registered_once_with_its_module_name():
+    assert sorted(c.__module__.rsplit(".", 1)[1] for c in CHECKS) == modules(agent.checks)
+    for cls in CHECKS:
+        assert issubclass(cls, Check)
+        assert cls.id == cls.__module__.rsplit(".", 1)[1]
+        assert ITEM.match(cls.item), cls.item
+        assert cls.title and cls.item
+    assert len(set(c.id for c in CHECKS)) == len(CHECKS)
+
+
+def test_every_remediation_is_registered_and_paired_with_its_check():
+    assert sorted(r.__module__.rsplit(".", 1)[1] for r in REMEDIATIONS) == modules(remediations)
+    check_ids = set(c.id for c in CHECKS)
+    for cls in REMEDIATIONS:
+        assert issubclass(cls, Remediation)
+        assert cls.id == cls.__module__.rsplit(".", 1)[1]
+        assert cls.id in check_ids
+        assert cls.mode in ("auto", "defer", "propose", "report")
+
+
+def test_every_check_has_a_docstring_citing_why():
+    for cls in CHECKS:
+        module = __import__(cls.__module__, fromlist=["_"])
+        assert module.__doc__ and len(module.__doc__) > 80, cls.__module__
+
+
+FORBIDDEN_CALLS = {"open", "exec", "eval"}
+FORBIDDEN_MODULES = {"os", "subprocess", "shutil", "glob", "io", "tempfile", "pathlib", "psutil"}
+
+
+def source_files():
+    for package in ("agent/checks", "remediations"):
+        directory = os.path.join(HERE, package)
+        for name in sorted(os.listdir(directory)):
+            if name.endswith(".py"):
+                yield os.path.join(package, name)
+
+
+def test_checks_and_remediations_touch_files_and_processes_only_through_the_context():
+    problems = []
+    for rel in source_files():
+        with open(os.path.join(HERE, rel)) as handle:
+            tree = ast.parse(handle.read(), rel)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [a.name.split(".")[0] for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [(node.module or "").split(".")[0]]
+            else:
+                names = []
+            for name in names:
+                if name in FORBIDDEN_MODULES:
+                    problems.append("{}:{} imports {}".format(rel, node.lineno, name))
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in FORBIDDEN_CALLS:
+                problems.append("{}:{} calls {}()".format(rel, node.lineno, node.func.id))
+    assert problems == []
+
+
+def test_agent_never_imports_remediations_except_the_cli_for_plan_and_fix():
+    """Checking loads no code that writes: only cli.registries(with_fixes=True) imports them."""
+    offenders = []
+    for directory, _dirs, files in os.walk(os.path.join(HERE, "agent")):
+        for name in files:
+            if not name.endswith(".py"):
+                continue
+            path = os.path.join(directory, name)
+            with open(path) as handle:
+                tree = ast.parse(handle.read(), path)
+            for node in ast.walk(tree):
+                mods = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                        else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+                if any(m.split(".")[0] == "remediations" for m in mods):
+                    offenders.append(os.path.relpath(path, HERE))
+    assert offenders == ["agent/cli.py"]
+
+
+def test_check_command_does_not_load_remediations(tmp_path):
+    import subprocess
+    import sys
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "usr").mkdir()
+    code = ("import sys; from agent import cli; cli.main(['check', '--root', sys.argv[1]]); "
+            "print(sorted(m for m in sys.modules if m.startswith('remediations')))")
+    out = subprocess.check_output([sys.executable, "-c", code, str(tmp_path)], cwd=HERE,
+                                  universal_newlines=True)
+    assert out.strip().splitlines()[-1] == "[]"
