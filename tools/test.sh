@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Set up and run every test: unit tests on Python 3.6 and the newest Python, the 3.6
+# compatibility check of the code (vermin), and the end-to-end tests on a real Debian root.
+#   tools/test.sh            everything
+#   tools/test.sh --unit     unit tests and vermin only (no root, no debootstrap)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+UNIT_ONLY=0
+[ "${1:-}" = "--unit" ] && UNIT_ONLY=1
+
+pyenv_python() {  # pyenv_python 3.6 -> path of the newest installed 3.6.x, or nothing
+  command -v pyenv >/dev/null || return 0
+  local v
+  v=$(pyenv versions --bare 2>/dev/null | grep -E "^$1\.[0-9]+$" | sort -V | tail -n 1)
+  [ -n "$v" ] && PYENV_VERSION=$v pyenv which python 2>/dev/null || true
+}
+newest_python() {
+  command -v pyenv >/dev/null || { command -v python3; return; }
+  local v
+  v=$(pyenv versions --bare 2>/dev/null | grep -E '^3\.[0-9]+\.[0-9]+$' | sort -V | tail -n 1)
+  PYENV_VERSION=$v pyenv which python
+}
+
+venv() {  # venv NAME PYTHON PACKAGES... -> prints the venv's python, creating it once
+  local dir=.venv/$1 py=$2; shift 2
+  local stamp="$dir/.installed" want="$*"
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    rm -rf "$dir"
+    "$py" -m venv "$dir" >&2
+    if "$dir/bin/python" -c 'import sys; sys.exit(sys.version_info >= (3, 7))'; then
+      # Python 3.6's venv ships pip 18, which cannot see current wheels.
+      "$dir/bin/python" -m pip install -q "pip>=21,<22" >&2
+    fi
+    "$dir/bin/python" -m pip install -q "$@" >&2 || return 1
+    echo "$want" >"$stamp"
+  fi
+  echo "$dir/bin/python"
+}
+
+status=0
+run() { echo "+ $*"; "$@" || { rc=$?; [ $rc = 5 ] && echo "(no tests collected)" || status=1; }; }
+
+PY36=$(pyenv_python 3.6)
+PYNEW=$(newest_python)
+if [ -n "$PY36" ]; then
+  V36=$(venv py3.6 "$PY36" "pytest==7.0.*" "pyfakefs==4.6.*" psutil "distro==1.9.*" PyYAML)
+  echo "== unit tests, $("$V36" --version 2>&1)"
+  run "$V36" -m pytest -q -p no:cacheprovider tests --ignore=tests/e2e
+else
+  echo "== Python 3.6 not found (pyenv install 3.6.15): unit tests on 3.6 NOT run"; status=1
+fi
+VNEW=$(venv newest "$PYNEW" pytest pyfakefs psutil distro PyYAML vermin)
+echo "== unit tests, $("$VNEW" --version 2>&1)"
+run "$VNEW" -m pytest -q -p no:cacheprovider tests --ignore=tests/e2e
+echo "== Python 3.6 floor of the shipped code (vermin)"
+run "$(dirname "$VNEW")/vermin" --no-tips --violations --eval-annotations -t=3.6- agent remediations
+
+if [ $UNIT_ONLY = 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    for tool in debootstrap chattr chroot; do
+      command -v $tool >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap e2fsprogs; break; }
+    done
+  fi
+  echo "== end-to-end tests on a real Debian root"
+  run "$VNEW" -m pytest -q -p no:cacheprovider -rs tests/e2e
+fi
+exit $status
