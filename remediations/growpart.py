@@ -1,9 +1,20 @@
-"""Placeholder until the growpart fix is written: plans nothing."""
-from agent.model import Remediation
+"""Fix for GUESTOS.OnlineResizeFS: install growpart and the root filesystem's resize tool.
+
+Package installs cannot be rolled back: declared irreversible and proposed only (applied
+when the user names growpart). Changes to cloud-init's module list are left to the
+person (the hint shows the lines), since cloud.cfg is the distribution's file.
+"""
+from agent.model import Mode, Remediation
+from remediations.cloudinit import package_steps
 
 
 class GrowpartFix(Remediation):
     id = "growpart"
+    mode = Mode.PROPOSE
+    reversible = False
+    offline_safe = True
+    note = "Package installs cannot be rolled back."
 
     def plan(self, ctx, result):
-        return []
+        missing = (result.data or {}).get("missing") or []
+        return package_steps(ctx, missing, "install " + ", ".join(missing) + " (GUESTOS.OnlineResizeFS)")

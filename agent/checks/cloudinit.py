@@ -1,12 +1,384 @@
-"""GUESTOS.CloudInit: placeholder until its check is written (reports ERROR, never PASS)."""
+"""GUESTOS.CloudInit: cloud-init must be installed, enabled, new enough and allowed to use AliYun.
+
+ECS configures an instance made from an imported image through cloud-init: host name,
+SSH keys, the root password, the network and the growth of the root partition (seed 003,
+GUESTOS.CloudInit; seed 000: install cloud-init to set the host name, NTP and YUM
+repositories). Without it, or with it disabled, the instance comes up with the image's
+own host name and credentials. For ARM64 images and for CentOS Stream, Anolis, AlmaLinux
+and Rocky Linux, seed 000 asks for Alibaba's cloud-init 19.1.18 or later (0.7.6a15 or later
+on systems that ship the 0.7.6a series): older versions cannot set the password or key
+pair there. cloud-init only reads ECS metadata through its `AliYun` datasource, so a
+`datasource_list` that leaves it out makes cloud-init ignore ECS.
+
+The cloud-config helpers here (merged /etc/cloud/cloud.cfg and cloud.cfg.d, version
+comparison, target architecture) are shared with the growpart check and the fixes.
+"""
+import re
+import shlex
+import struct
+
 from agent.model import Check, Status
+from agent.rootfs import RootError
+
+try:  # PyYAML is optional: without it the few keys we need are read line by line
+    import yaml
+except ImportError:  # pragma: no cover - depends on the host
+    yaml = None
+
+PACKAGE = "cloud-init"
+CLOUD_CFG = "/etc/cloud/cloud.cfg"
+CLOUD_CFG_D = "/etc/cloud/cloud.cfg.d"
+DISABLED_MARKER = "/etc/cloud/cloud-init.disabled"
+ALIYUN_CFG = CLOUD_CFG_D + "/99-guestprep-aliyun.cfg"
+BINARIES = ("/usr/bin/cloud-init", "/usr/local/bin/cloud-init")
+UNITS = ("cloud-init-local.service", "cloud-init.service", "cloud-config.service", "cloud-final.service")
+MINIMUM = "19.1.18"
+MINIMUM_076 = "0.7.6a15"
+# Seed 000 names these systems (besides every ARM64 image) for the version requirement.
+STRICT_IDS = ("almalinux", "rocky", "anolis")
+
+EM_X86_64 = 0x3E
+EM_AARCH64 = 0xB7
+_MACHINES = {0x03: "i386", EM_X86_64: "x86_64", EM_AARCH64: "aarch64", 0x28: "arm", 0xF3: "riscv64",
+             0x15: "ppc64", 0x16: "s390x"}
+ELF_PROBES = ("/bin/sh", "/usr/bin/env")
+
+
+# -- versions ------------------------------------------------------------------
+
+def upstream_version(version):
+    """The upstream part of a dpkg or rpm version: '1:22.4.2-1+deb12u1' -> '22.4.2'."""
+    version = (version or "").strip()
+    version = re.sub(r"^\d+:", "", version)          # epoch
+    if "-" in version:
+        version = version.rsplit("-", 1)[0]           # Debian revision / rpm release
+    return re.split(r"[+~]", version, 1)[0]
+
+
+def _segments(version):
+    return [int(s) if s.isdigit() else s for s in re.findall(r"\d+|[A-Za-z]+", version)]
+
+
+def compare_versions(a, b):
+    """-1, 0 or 1, comparing upstream versions segment by segment as rpm does
+    (numbers numerically, a number newer than letters, the longer one newer)."""
+    left, right = _segments(upstream_version(a)), _segments(upstream_version(b))
+    for x, y in zip(left, right):
+        if x == y:
+            continue
+        if isinstance(x, int) != isinstance(y, int):
+            return 1 if isinstance(x, int) else -1
+        return 1 if x > y else -1
+    return (len(left) > len(right)) - (len(left) < len(right))
+
+
+def minimum_for(version):
+    """The minimum seed 000 sets for the series `version` belongs to."""
+    if re.match(r"0\.7\.6[a-zA-Z]", upstream_version(version)):
+        return MINIMUM_076
+    return MINIMUM
+
+
+# -- architecture ------------------------------------------------------------------
+
+def architecture(root):
+    """(arch, source) from the ELF header of the root's own binaries; ('', '') if unknown."""
+    for path in ELF_PROBES:
+        try:
+            head = root.read_bytes(path)[:20]
+        except RootError:
+            continue
+        if len(head) < 20 or head[:4] != b"\x7fELF" or head[5:6] not in (b"\x01", b"\x02"):
+            continue
+        machine = struct.unpack("<H" if head[5:6] == b"\x01" else ">H", head[18:20])[0]
+        return _MACHINES.get(machine, "e_machine 0x{:x}".format(machine)), path
+    return "", ""
+
+
+def needs_minimum(ctx, arch):
+    """Why seed 000's version requirement applies to this target, or ''."""
+    if arch == "aarch64":
+        return "an ARM64 image"
+    os_id = ctx.os.id
+    if os_id in STRICT_IDS or (os_id == "centos" and "stream" in (ctx.os.name or "").lower()):
+        return ctx.os.name or os_id
+    return ""
+
+
+# -- cloud-config ------------------------------------------------------------------
+
+def _scalar(text):
+    text = text.strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    lowered = text.lower()
+    if lowered in ("true", "yes", "on"):
+        return True
+    if lowered in ("false", "no", "off"):
+        return False
+    return text
+
+
+def _value(text):
+    text = re.sub(r"\s+#.*$", "", text).strip()
+    if text.startswith("[") and text.endswith("]"):
+        return [_value(part) for part in text[1:-1].split(",") if part.strip()]
+    return _scalar(text)
+
+
+def parse_cloud_config_fallback(text):
+    """The top-level keys of a cloud-config, without PyYAML: scalars, one-line
+    `[a, b]` lists, block lists (`- item`, `- [item, freq]`) and one level of
+    `key: value` mapping. Enough for the keys guestprep reads; never raises."""
+    data = {}
+    key = None
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        top = re.match(r"([A-Za-z_][\w-]*)\s*:(.*)$", line)
+        if top and not line[0].isspace():
+            key, rest = top.group(1), top.group(2).strip()
+            data[key] = _value(rest) if rest and not rest.startswith("#") else None
+            if data[key] is not None:
+                key = None
+            continue
+        if key is None or not line[0].isspace():
+            continue
+        body = line.strip()
+        if body.startswith("-"):
+            if not isinstance(data[key], list):
+                data[key] = []
+            data[key].append(_value(body[1:]))
+            continue
+        pair = re.match(r"([\w-]+)\s*:(.*)$", body)
+        if pair:
+            if not isinstance(data[key], dict):
+                data[key] = {}
+            data[key][pair.group(1)] = _value(pair.group(2))
+    return data
+
+
+def _parse_cloud_config(text):
+    """(dict, problem): the document, or {} and why it could not be read."""
+    if yaml is None:
+        return parse_cloud_config_fallback(text), ""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = " at line {}".format(mark.line + 1) if mark is not None else ""
+        return {}, "not valid YAML{}: {}".format(where, getattr(e, "problem", None) or e)
+    if data is None:
+        return {}, ""
+    if not isinstance(data, dict):
+        return {}, "not a YAML mapping (cloud-init ignores it)"
+    return data, ""
+
+
+def _merge(base, over):
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+class CloudConfig(object):
+    """/etc/cloud/cloud.cfg merged with cloud.cfg.d/*.cfg in name order, as cloud-init does.
+
+    `merged` is the effective configuration, `origin` maps each top-level key to the
+    file that set it last, `files` lists the files read, `problems` (path, reason) the
+    ones that could not be.
+    """
+
+    def __init__(self, root):
+        self.merged, self.origin, self.files, self.problems = {}, {}, [], []
+        self.exists = root.exists(CLOUD_CFG)
+        for path in [CLOUD_CFG] + root.glob(CLOUD_CFG_D + "/*.cfg"):
+            if not root.lexists(path):
+                continue
+            try:
+                text = root.read_text(path)
+            except RootError as e:
+                self.problems.append((path, e.reason))
+                continue
+            data, problem = _parse_cloud_config(text)
+            if problem:
+                self.problems.append((path, problem))
+                continue
+            self.files.append(path)
+            self.merged = _merge(self.merged, data)
+            for key in data:
+                self.origin[key] = path
+
+    def get(self, key, default=None):
+        return self.merged.get(key, default)
+
+    def problem_text(self):
+        return "; ".join("{}: {}".format(path, reason) for path, reason in self.problems)
+
+
+def module_names(entries):
+    """Module names of a cloud_*_modules list: 'growpart', ['resizefs', 'always'], 'cc_ssh'."""
+    names = []
+    for entry in entries if isinstance(entries, list) else []:
+        if isinstance(entry, list) and entry:
+            entry = entry[0]
+        if isinstance(entry, dict):
+            entry = entry.get("name")
+        if not isinstance(entry, str):
+            continue
+        name = entry.strip().replace("-", "_")
+        if name.endswith(".py"):
+            name = name[:-3]
+        names.append(name[3:] if name.startswith("cc_") else name)
+    return names
+
+
+def datasource_names(value):
+    if isinstance(value, str):   # cloud-init accepts 'a, b' too
+        value = value.split(",")
+    return [str(v).strip() for v in value] if isinstance(value, list) else []
+
+
+def shell_command(ctx, argv):
+    """A command as a person types it for this target (chrooted for a mounted image)."""
+    return " ".join(shlex.quote(a) for a in ctx.runner.command_line(argv))
+
+
+def installed_version(ctx):
+    """(installed, version or '', where): from the package database, else cloud-init's own files."""
+    if ctx.packages.known:
+        if PACKAGE in ctx.packages:
+            return True, ctx.packages.version(PACKAGE) or "", "package " + PACKAGE
+    for base in ("/usr/lib", "/usr/local/lib", "/usr/lib64"):
+        for directory in ctx.root.glob(base + "/python*"):
+            for sub in ("site-packages", "dist-packages"):
+                path = "{}/{}/cloudinit/version.py".format(directory, sub)
+                try:
+                    text = ctx.root.read_text_or_none(path)
+                except RootError:
+                    continue
+                match = re.search(r"""__VERSION__\s*=\s*["']([^"']+)""", text or "")
+                if match:
+                    return True, match.group(1), path
+    for path in BINARIES:
+        if ctx.root.exists(path):
+            return True, "", path
+    return False, "", ""
+
+
+def masked_units(root):
+    """/etc/systemd/system links of cloud-init's units that point at /dev/null (masked)."""
+    masked = []
+    for unit in UNITS:
+        path = "/etc/systemd/system/" + unit
+        if root.islink(path) and root.readlink(path) == "/dev/null":
+            masked.append(path)
+    return masked
 
 
 class CloudInit(Check):
     id = "cloudinit"
-    title = "GUESTOS.CloudInit"
+    title = "cloud-init installed, enabled, new enough, AliYun datasource allowed"
     item = "GUESTOS.CloudInit"
     repair_item = "cloudinit"
 
     def run(self, ctx):
-        return self.result(Status.ERROR, "not implemented yet")
+        install = ctx.package_manager()
+        where = "" if ctx.packages.known else " (package database unknown: {})".format(ctx.packages.error)
+        installed, version, source = installed_version(ctx)
+        if not installed:
+            commands = []
+            if install:
+                if install["refresh"]:
+                    commands.append(shell_command(ctx, install["refresh"]))
+                commands.append(shell_command(ctx, install["install"] + [PACKAGE]))
+            return self.failed(
+                "cloud-init is not installed" + where,
+                "ECS sets the host name, SSH keys, password and network of an instance through "
+                "cloud-init. Install it (guestprep fix --items cloudinit runs the commands below); "
+                "on Alibaba Cloud Linux, CentOS Stream, Anolis, AlmaLinux, Rocky or ARM64 use "
+                "Alibaba's cloud-init (see 'Install cloud-init' in the ECS documentation).",
+                commands=commands, data={"install": True})
+
+        fails, warns, paths, data = [], [], [], {}
+        hints, commands = [], []
+        arch, _probe = architecture(ctx.root)
+        strict = needs_minimum(ctx, arch)
+        shown = version or "unknown version"
+        if strict:
+            if not version:
+                warns.append("cloud-init {} ({}) has an unknown version; {} needs {} or later"
+                             .format(shown, source, strict, MINIMUM))
+                hints.append("Check `cloud-init --version`; seed 000 requires Alibaba's cloud-init "
+                             "{} or later (0.7.6a15 on old systems) for {}.".format(MINIMUM, strict))
+            else:
+                minimum = minimum_for(version)
+                if compare_versions(version, minimum) < 0:
+                    fails.append("cloud-init {} is older than {}, which {} needs".format(version, minimum, strict))
+                    data["upgrade"] = True
+                    hints.append("Upgrade cloud-init to {} or later; if the distribution has no such "
+                                 "version, install Alibaba's cloud-init (see 'Install cloud-init' in "
+                                 "the ECS documentation).".format(minimum))
+                    if install:
+                        commands.append(shell_command(ctx, upgrade_argv(install) + [PACKAGE]))
+
+        if ctx.root.lexists(DISABLED_MARKER):
+            fails.append("cloud-init is disabled by " + DISABLED_MARKER)
+            paths.append(DISABLED_MARKER)
+            data["marker"] = DISABLED_MARKER
+            hints.append("Remove {} so cloud-init runs on the instance.".format(DISABLED_MARKER))
+            commands.append("rm " + ctx.root.display(DISABLED_MARKER))
+        masked = masked_units(ctx.root)
+        if masked:
+            fails.append("cloud-init units are masked: " + ", ".join(masked))
+            paths.extend(masked)
+            data["masked"] = masked
+            hints.append("Unmask them (the links point at /dev/null).")
+            commands.append(shell_command(ctx, ["systemctl", "unmask"] + [m.rsplit("/", 1)[1] for m in masked]))
+        if ctx.live is not None and "cloud-init=disabled" in ctx.live.kernel_cmdline():
+            fails.append("cloud-init=disabled is on the running kernel's command line")
+            hints.append("Remove cloud-init=disabled from the kernel command line "
+                         "(GRUB_CMDLINE_LINUX in /etc/default/grub, then regenerate grub.cfg).")
+
+        config = CloudConfig(ctx.root)
+        if config.problems:
+            warns.append("cloud-init configuration unreadable: " + config.problem_text())
+            paths.extend(p for p, _r in config.problems)
+            hints.append("Fix or remove the unreadable file(s): cloud-init fails or ignores them.")
+        sources = config.get("datasource_list")
+        if sources is not None:
+            names = datasource_names(sources)
+            origin = config.origin.get("datasource_list", CLOUD_CFG)
+            if "AliYun" not in names:
+                warns.append("datasource_list in {} does not include AliYun: [{}]".format(origin, ", ".join(names)))
+                paths.append(origin)
+                wanted = ["AliYun"] + [n for n in names if n != "AliYun"]
+                data["datasource"] = {"origin": origin, "list": wanted}
+                hints.append("cloud-init only reads ECS metadata through its AliYun datasource. Add it, "
+                             "e.g. in {}:\n  datasource_list: [ {} ]".format(ALIYUN_CFG, ", ".join(wanted)))
+        summary_bits = ["cloud-init {} ({})".format(shown, source)]
+        if sources is None and not config.problems:
+            summary_bits.append("datasource_list not set (cloud-init's default list includes AliYun)")
+        if fails:
+            return self.failed("; ".join(fails + warns), " ".join(hints), commands=commands,
+                               paths=paths, data=data)
+        if warns:
+            return self.result(Status.WARN, "; ".join(warns), " ".join(hints), commands=commands,
+                               paths=paths, data=data)
+        if strict:
+            summary_bits.append("at least {} as {} needs".format(minimum_for(version), strict))
+        return self.passed("; ".join(summary_bits) + where)
+
+
+def upgrade_argv(install):
+    """The argv prefix that upgrades an installed package (dnf/yum install would not)."""
+    tool = install["install"][0]
+    if tool in ("yum", "dnf"):
+        return [tool, "upgrade", "-y"]
+    if tool == "zypper":
+        return ["zypper", "--non-interactive", "update"]
+    return list(install["install"])   # apt-get install upgrades an installed package
