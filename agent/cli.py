@@ -247,8 +247,16 @@ def main(argv=None):
     if not args.command:
         parser.print_help(sys.stderr)
         return report.EXIT_USAGE
-    logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
-                        format="guestprep: %(message)s", stream=sys.stderr)
+    # stderr gets warnings (or progress with -v); the log file of fix/rollback gets everything.
+    for handler in list(log.handlers):
+        log.removeHandler(handler)
+        handler.close()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.INFO if getattr(args, "verbose", False) else logging.WARNING)
+    handler.setFormatter(logging.Formatter("guestprep: %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
     try:
         return COMMANDS[args.command](args)
     except UsageError as e:

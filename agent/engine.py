@@ -190,8 +190,9 @@ class Engine(object):
             if result.status in Status.BLOCKING:
                 outcomes.append(Outcome(plan.check_id, plan.repair_item, STILL_FAILING, result.summary, result))
             else:
+                note = plan.remediation.note
                 outcomes.append(Outcome(plan.check_id, plan.repair_item, FIXED,
-                                        plan.remediation.note or result.summary, result))
+                                        result.summary + (" — " + note if note else ""), result))
         order = [c.id for c in self.checks]
         outcomes.sort(key=lambda o: order.index(o.check_id))
         return journal, outcomes

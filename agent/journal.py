@@ -17,6 +17,7 @@ import errno
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import random
 import stat
@@ -24,6 +25,8 @@ import time
 
 from agent import model
 from agent.rootfs import RootError, fsync_dir, read_xattrs
+
+log = logging.getLogger("guestprep")
 
 STATE_DIR = "/var/lib/guestprep"
 # Bits chattr may change (linux/fs.h FS_FL_USER_MODIFIABLE): only these are restored.
@@ -243,6 +246,7 @@ class Journal(object):
             record.update(op="command", argv=argv, undo_hint=step.undo_hint)
             self.append(record)
             done = ctx.runner.run(step.argv, env=step.env)
+            log.info("%s exited %s\n%s%s", " ".join(argv), done.returncode, done.stdout[-4000:], done.stderr[-4000:])
             self.append({"type": "done", "seq": seq, "returncode": done.returncode})
             if not done.ok:
                 tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-8:])

@@ -97,7 +97,7 @@ def check_text(ctx, results, stream, code):
     out.append("")
     counts = ", ".join("{} {}".format(sum(1 for r in results if r.status == s), s)
                        for s in reversed(Status.ORDER) if any(r.status == s for r in results))
-    out.append("{} checks: {}.".format(len(results), counts))
+    out.append("{} check{}: {}.".format(len(results), "" if len(results) == 1 else "s", counts))
     if code == EXIT_BLOCKING:
         out.append("Blocking findings remain. `guestprep plan` shows the fixes; `guestprep fix` applies the safe ones.")
     else:
