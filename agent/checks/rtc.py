@@ -1,12 +1,120 @@
-"""GUESTOS.RtcTimeMode: placeholder until its check is written (reports ERROR, never PASS)."""
+"""GUESTOS.RtcTimeMode: the guest must read the hardware clock (RTC) as UTC.
+
+Seed 003 (GUESTOS.RtcTimeMode): ECS recommends keeping the RTC in UTC, and ECS instances
+present it in UTC. A guest whose /etc/adjtime says LOCAL treats that UTC time as local
+time, so it comes up with its clock off by the UTC offset of its time zone until NTP
+corrects it: TLS certificates look not yet valid, Kerberos and cron misbehave, and log
+times jump.
+
+/etc/adjtime (adjtime_config(5)): line 1 "drift last-adjust-time status", line 2 the
+last calibration time, line 3 `UTC` or `LOCAL`. A missing file or a missing or empty
+third line means UTC, which is how hwclock and systemd both read it; systemd (which
+decides at boot whether to warp the clock) compares the third line, without its line
+ending, to `LOCAL` exactly. The file decides; `timedatectl` only reports it.
+"""
+import re
+from typing import NamedTuple, Optional
+
 from agent.model import Check, Status
+from agent.parsers import split_ending, split_lines
+from agent.rootfs import RootError
+
+ADJTIME = "/etc/adjtime"
+STANDARD = "0.0 0 0.0\n0\nUTC\n"
+
+_NUM = r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
+_LINE1 = re.compile(r"[ \t]*{0}[ \t]+{0}[ \t]+{0}[ \t]*\Z".format(_NUM))
+_LINE2 = re.compile(r"[ \t]*{}[ \t]*\Z".format(_NUM))
+
+
+class Adjtime(NamedTuple):
+    """What /etc/adjtime says. `third` is the third line without its ending, None if absent."""
+
+    third: Optional[str]
+    problem: str      # why lines 1-2 are not adjtime format ('' when they are)
+
+    @property
+    def local(self):
+        return self.third == "LOCAL"
+
+    @property
+    def utc(self):
+        return self.third in (None, "", "UTC")
+
+
+def analyse(text):
+    lines = [split_ending(line)[0] for line in split_lines(text)]
+    problem = ""
+    if lines and not _LINE1.match(lines[0]):
+        problem = "line 1 is not three numbers (drift, last adjust time, adjust status)"
+    elif len(lines) > 1 and not _LINE2.match(lines[1]):
+        problem = "line 2 is not a number (last calibration time)"
+    return Adjtime(lines[2] if len(lines) > 2 else None, problem)
+
+
+def needs_fix(adjtime):
+    """True when replacing the third line by UTC is a safe, meaningful change."""
+    if adjtime.utc:
+        return False
+    # A file that is not adjtime format at all is not ours to edit line by line.
+    return adjtime.local or not adjtime.problem
+
+
+def _shown(value, limit=40):
+    value = repr(value)
+    return value if len(value) <= limit else value[:limit - 3] + "..."
 
 
 class Rtc(Check):
     id = "rtc"
-    title = "GUESTOS.RtcTimeMode"
+    title = "hardware clock (RTC) read as UTC"
     item = "GUESTOS.RtcTimeMode"
     repair_item = "rtc"
 
     def run(self, ctx):
-        return self.result(Status.ERROR, "not implemented yet")
+        root = ctx.root
+        shown = root.display(ADJTIME)
+        if ctx.offline:
+            commands = ["sed -i '3s/^.*$/UTC/' " + shown]
+        else:
+            commands = ["timedatectl set-local-rtc 0"]
+        try:
+            text = root.read_text_or_none(ADJTIME)
+        except RootError as e:
+            return self.result(
+                Status.WARN, "cannot read {}: {}".format(ADJTIME, e.reason),
+                "The clock mode cannot be told from a file that is not text. Replace it with the "
+                "standard UTC content ({!r}) or remove it (no file means UTC).".format(STANDARD),
+                commands=[("rm -r " if root.isdir(ADJTIME) else "rm ") + shown], paths=[ADJTIME])
+        if text is None:
+            return self.passed("{} does not exist: the hardware clock is read as UTC".format(ADJTIME))
+        adjtime = analyse(text)
+        data = {"third": adjtime.third, "problem": adjtime.problem}
+        if adjtime.local:
+            hint = ("ECS keeps the instance's hardware clock in UTC; with LOCAL the guest starts "
+                    "with its clock off by its UTC offset. Set the third line of {} to UTC "
+                    "(guestprep fix --items rtc does this and keeps lines 1-2); on the running "
+                    "VM `timedatectl set-local-rtc 0` does the same.".format(ADJTIME))
+            if not ctx.offline:
+                hint += " Until then `timedatectl` shows \"RTC in local TZ: yes\"."
+            summary = "{} reads the hardware clock as local time (third line LOCAL)".format(ADJTIME)
+            if adjtime.problem:
+                summary += "; also {}".format(adjtime.problem)
+            return self.failed(summary, hint, commands=commands, paths=[ADJTIME], data=data)
+        if adjtime.problem:
+            return self.result(
+                Status.WARN, "{} is not in adjtime format: {}".format(ADJTIME, adjtime.problem),
+                "hwclock and systemd read such a file as UTC but it is probably not what was "
+                "meant. Replace it with the standard content ({!r}) or remove it (no file means "
+                "UTC).".format(STANDARD),
+                commands=["printf '0.0 0 0.0\\n0\\nUTC\\n' > " + shown], paths=[ADJTIME], data=data)
+        if adjtime.utc:
+            how = "UTC" if adjtime.third == "UTC" else "no third line: UTC by default"
+            return self.passed("{} reads the hardware clock as UTC ({})".format(ADJTIME, how),
+                               paths=[ADJTIME], data=data)
+        return self.result(
+            Status.WARN,
+            "third line of {} is {}, neither UTC nor LOCAL".format(ADJTIME, _shown(adjtime.third)),
+            "systemd reads this as UTC but hwclock warns about it and other tools may disagree; "
+            "set it to UTC (guestprep fix --items rtc; on the running VM `timedatectl "
+            "set-local-rtc 0`).", commands=commands, paths=[ADJTIME], data=data)
