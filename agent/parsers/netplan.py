@@ -129,21 +129,23 @@ def is_default_route(route):
     return isinstance(route, dict) and str(route.get("to", "")).strip() in DEFAULT_ROUTE_TARGETS
 
 
-def to_dhcp(text, ifname):
+def to_dhcp(text, ifname, new_name=None):
     """Return `text` with device `ifname` converted to DHCP and unpinned from its MAC.
 
     `ifname` is the device's id (its key) or its `set-name`. For that device:
     `dhcp4: true`; `addresses`, `gateway4`, `gateway6`, `nameservers`,
     `macaddress` and default routes removed; `match: macaddress` removed, and
     with it `set-name`, in which case the key becomes the set-name value so the
-    config still names the interface. Unchanged text when nothing is to do.
+    config still names the interface. Without a `set-name`, `new_name` (when
+    given) becomes the key: a key under `match` is only an id, and left alone
+    it would name no interface. Unchanged text when nothing is to do.
     Raises ValueError when the text does not load or has no such device.
     """
     doc, problems = parse(text)
     if doc is None:
         raise ValueError("not a netplan document: %s" % (problems[0].message if problems else "empty"))
     section, key = _find(doc, ifname)
-    expected, new_key = _converted(doc, section, key)
+    expected, new_key = _converted(doc, section, key, new_name)
     if expected == doc:
         return text
     edited = _edit_lines(text, doc, section, key, new_key)
@@ -240,7 +242,7 @@ def _find(doc, ifname):
     raise ValueError("no netplan device %r" % (ifname,))
 
 
-def _converted(doc, section, key):
+def _converted(doc, section, key, new_name=None):
     """The document as it must load after the edit, and the device's new key."""
     expected = copy.deepcopy(doc)
     devices = expected["network"][section]
@@ -272,6 +274,8 @@ def _converted(doc, section, key):
             set_name = cfg.pop("set-name", None)
             if set_name is not None:
                 new_key = set_name
+            elif new_name is not None:
+                new_key = new_name
     if not uses_dhcp4(cfg):
         cfg["dhcp4"] = True
     if new_key != key:

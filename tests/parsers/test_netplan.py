@@ -297,6 +297,17 @@ def test_match_by_name_and_mac_keeps_the_name_match():
         "      set-name: lan0\n      dhcp4: true\n")
 
 
+def test_mac_only_match_without_set_name_takes_the_given_name_as_key():
+    text = ("network:\n  ethernets:\n    id0:\n      match:\n        macaddress: 52:54:00:12:34:56\n"
+            "      addresses: [10.0.0.5/24]\n")
+    assert netplan.to_dhcp(text, "id0", new_name="eth0") == "network:\n  ethernets:\n    eth0:\n      dhcp4: true\n"
+    # a set-name wins over the name given; without either the key stays
+    with_set_name = text.replace("      addresses", "      set-name: lan0\n      addresses")
+    assert netplan.to_dhcp(with_set_name, "id0", new_name="eth0") == (
+        "network:\n  ethernets:\n    lan0:\n      dhcp4: true\n")
+    assert netplan.to_dhcp(text, "id0") == "network:\n  ethernets:\n    id0:\n      dhcp4: true\n"
+
+
 def test_mac_set_on_the_device_is_removed():
     text = "network:\n  ethernets:\n    eth0:\n      dhcp4: true\n      macaddress: 52:54:00:12:34:56\n"
     assert netplan.to_dhcp(text, "eth0") == "network:\n  ethernets:\n    eth0:\n      dhcp4: true\n"
