@@ -1,9 +1,44 @@
-"""Placeholder until the fstab fix is written: plans nothing."""
-from agent.model import Remediation
+"""Fix for GUESTOS.Fstab: comment out data-disk lines, mount system filesystems by UUID=.
+
+Lines are commented out with guestprep's marker, never deleted, so a person sees what was
+mounted and the next run recognises them. A kernel or bus device name is rewritten only
+when the running system tells the UUID (offline, /dev/sda1 names the old machine's disk,
+not anything guestprep can look at); the old line stays above the new one, commented out.
+/, /boot, /boot/efi and swap are never commented out: the hint proposes the edit instead.
+"""
+from agent.checks.fstab import DISABLE, FSTAB, REWRITE, analyse, line_numbers
+from agent.model import Mode, Remediation, WriteFile
+from agent.parsers import comment_out, replace_line
 
 
 class FstabFix(Remediation):
     id = "fstab"
+    mode = Mode.AUTO
+    reversible = True
+    offline_safe = True
+    needs_reboot = False
 
     def plan(self, ctx, result):
-        return []
+        text = ctx.root.read_text_or_none(FSTAB)
+        if text is None:
+            return []
+        findings = analyse(ctx, text).findings
+        disable = sorted(set(f.lineno for f in findings if f.action == DISABLE))
+        rewrite = sorted(((f.lineno, f.new_line) for f in findings if f.action == REWRITE),
+                         reverse=True)
+        new = comment_out(text, disable) if disable else text
+        # Bottom up: each rewrite adds a line (the kept original) and would shift the
+        # numbers of the lines below it.
+        for lineno, line in rewrite:
+            new = replace_line(new, lineno, line, keep_original=True)
+        if new == text:
+            return []
+        why = []
+        if disable:
+            why.append("comment out " + line_numbers(disable) + " (not on the system disk)")
+        if rewrite:
+            why.append("mount " + line_numbers(n for n, _ in rewrite) + " by UUID=")
+        left = [f.lineno for f in findings if not f.action and f.lineno]
+        if left:
+            why.append(line_numbers(left) + " left for you (see the hint of `guestprep check`)")
+        return [WriteFile(FSTAB, new.encode("utf-8", "surrogateescape"), why="; ".join(why))]
