@@ -122,21 +122,31 @@ def cmd_check(args):
 
 
 def _plans(args, engine, ctx):
+    """(items, selected checks, results of every check run, plans, failing items left out).
+
+    Without --items every check runs, so the report still names what blocks, but only
+    fixes safe to apply unasked are planned; the others are listed to be named.
+    """
     items = _items(args)
     checks = engine.select(items, default_fixes=True)
-    results = engine.run_checks(ctx, checks)
-    return items, checks, results, engine.plan(ctx, checks, results)
+    results = engine.run_checks(ctx, engine.select(items))
+    plans = engine.plan(ctx, checks, results)
+    selected = set(c.id for c in checks)
+    left_out = [r for r in results if r.check_id not in selected and r.check_id in engine.remediations
+                and r.status in ("FAIL", "WARN")]
+    return items, checks, results, plans, left_out
 
 
 def cmd_plan(args):
     engine = Engine(*registries(True))
     ctx = _context(args)
-    items, _checks, results, plans = _plans(args, engine, ctx)
+    items, _checks, results, plans, left_out = _plans(args, engine, ctx)
     code = report.exit_code(results)
     if args.format == "json":
-        _emit_json(report.envelope("plan", ctx, results, code, plans=report.plans_json(ctx, plans)))
+        _emit_json(report.envelope("plan", ctx, results, code, plans=report.plans_json(ctx, plans),
+                                   not_selected=[r.check_id for r in left_out]))
     else:
-        report.plan_text(ctx, plans, sys.stdout, selected_default=items is None)
+        report.plan_text(ctx, plans, sys.stdout, left_out)
     return code
 
 
@@ -163,9 +173,9 @@ def _log_to(state):
 def cmd_fix(args):
     engine = Engine(*registries(True))
     ctx = _context(args)
-    items, checks, results, plans = _plans(args, engine, ctx)
+    items, checks, results, plans, left_out = _plans(args, engine, ctx)
     if args.format == "text":
-        report.plan_text(ctx, plans, sys.stdout, selected_default=items is None)
+        report.plan_text(ctx, plans, sys.stdout, left_out)
     if not args.yes and not _confirm(plans):
         sys.stdout.write("Nothing changed.\n")
         return report.EXIT_OK

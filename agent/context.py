@@ -1,4 +1,6 @@
 """The context handed to every check and remediation: no globals anywhere else."""
+import shlex
+
 from agent import osinfo, packages
 from agent.rootfs import Root
 from agent.runner import Runner
@@ -29,6 +31,10 @@ class Context(object):
             from agent.live import LiveFacts
             live = LiveFacts(root)
         return cls(root, runner=runner, live=live, options=options)
+
+    def in_guest(self, command):
+        """A shell command line as a person runs it against the target: chrooted with --root."""
+        return command if self.root.is_host else "chroot {} {}".format(shlex.quote(self.root.path), command)
 
     def refresh(self):
         """Forget cached facts after a fix changed the target."""

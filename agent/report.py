@@ -150,7 +150,7 @@ def plan_flags(plan):
     return flags
 
 
-def plan_text(ctx, plans, stream, selected_default):
+def plan_text(ctx, plans, stream, left_out=()):
     style = Style(stream)
     out = []
     if not plans:
@@ -184,8 +184,11 @@ def plan_text(ctx, plans, stream, selected_default):
                 if info["undo"]:
                     out.append("     (to undo by hand: {})".format(info["undo"]))
         out.append("")
-    if selected_default:
-        out.append("Only reversible fixes are selected by default; name others with --items (or --items all).")
+    if left_out:
+        names = ",".join(sorted(set(r.repair_item or r.check_id for r in left_out)))
+        out.append("Also failing, with fixes applied only when named (package installs or removals, which "
+                   "rollback cannot undo): {}".format(names))
+        out.append("   $ guestprep plan --items {}".format(names))
     stream.write("\n".join(out) + "\n")
 
 

@@ -69,14 +69,14 @@ class Selinux(Check):
                 "SELinux is {} in {}".format(mode, CONFIG),
                 "Set SELINUX=disabled in {} (guestprep fix --items selinux does this and keeps "
                 "every other line); it takes effect at the next boot.{}".format(CONFIG, args_hint),
-                commands=["sed -i 's/^SELINUX=.*/SELINUX=disabled/' " + CONFIG],
+                commands=["sed -i 's/^SELINUX=.*/SELINUX=disabled/' " + ctx.root.display(CONFIG)],
                 paths=[CONFIG], data={"mode": mode})
         if enabling:
             return self.result(
                 Status.WARN, "kernel command line enables SELinux: " + "; ".join(enabling),
                 "SELinux is disabled in the config, but the kernel arguments turn it on again "
                 "if the config changes." + args_hint,
-                commands=["grubby --update-kernel=ALL --remove-args='selinux enforcing'"],
+                commands=[ctx.in_guest("grubby --update-kernel=ALL --remove-args='selinux enforcing'")],
                 paths=sorted(set(e.rsplit(" in ", 1)[1] for e in enabling)))
         if text is None:
             return self.passed("SELinux is not configured ({} does not exist)".format(CONFIG))
