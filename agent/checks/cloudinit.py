@@ -52,7 +52,7 @@ def upstream_version(version):
     version = re.sub(r"^\d+:", "", version)          # epoch
     if "-" in version:
         version = version.rsplit("-", 1)[0]           # Debian revision / rpm release
-    return re.split(r"[+~]", version, 1)[0]
+    return re.split(r"[+~]", version, maxsplit=1)[0]
 
 
 def _segments(version):
