@@ -61,8 +61,12 @@ class Context(object):
             return {"install": ["zypper", "--non-interactive", "install"],
                     "remove": ["zypper", "--non-interactive", "remove"], "refresh": None}
         if family == "rhel":
-            tool = "yum" if (self.os.major or 0) < 8 and self.os.id in ("rhel", "centos", "ol") else "dnf"
-            if self.root.exists("/usr/bin/dnf") is False and self.root.exists("/usr/bin/yum"):
+            # The guest's own tool when it can be seen; else by release (dnf from EL 8 on).
+            if self.root.exists("/usr/bin/dnf"):
+                tool = "dnf"
+            elif self.root.exists("/usr/bin/yum"):
                 tool = "yum"
+            else:
+                tool = "yum" if (self.os.major or 0) < 8 and self.os.id in ("rhel", "centos", "ol") else "dnf"
             return {"install": [tool, "install", "-y"], "remove": [tool, "remove", "-y"], "refresh": None}
         return None

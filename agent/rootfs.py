@@ -91,35 +91,27 @@ class Root(object):
 
     # -- queries ----------------------------------------------------------
 
-    def exists(self, guest_path):
+    def _test(self, predicate, guest_path, follow=True):
+        """A yes/no question about a path; a path that cannot be resolved is a no."""
         try:
-            return os.path.exists(self.resolve(guest_path))
+            return predicate(self.resolve(guest_path, follow))
         except RootError:
             return False
+
+    def exists(self, guest_path):
+        return self._test(os.path.exists, guest_path)
 
     def lexists(self, guest_path):
-        try:
-            return os.path.lexists(self.resolve(guest_path, follow=False))
-        except RootError:
-            return False
+        return self._test(os.path.lexists, guest_path, follow=False)
 
     def isfile(self, guest_path):
-        try:
-            return os.path.isfile(self.resolve(guest_path))
-        except RootError:
-            return False
+        return self._test(os.path.isfile, guest_path)
 
     def isdir(self, guest_path):
-        try:
-            return os.path.isdir(self.resolve(guest_path))
-        except RootError:
-            return False
+        return self._test(os.path.isdir, guest_path)
 
     def islink(self, guest_path):
-        try:
-            return os.path.islink(self.resolve(guest_path, follow=False))
-        except RootError:
-            return False
+        return self._test(os.path.islink, guest_path, follow=False)
 
     def stat(self, guest_path):
         return os.stat(self.resolve(guest_path))
