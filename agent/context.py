@@ -22,6 +22,7 @@ class Context(object):
         self.live = live
         self.options = options or Options()
         self._packages = None
+        self._facts = {}
 
     @classmethod
     def for_root(cls, path="/", options=None, runner=None, live=None):
@@ -39,6 +40,14 @@ class Context(object):
     def refresh(self):
         """Forget cached facts after a fix changed the target."""
         self._packages = None
+        self._facts = {}
+
+    def fact(self, name, compute):
+        """A fact several checks share (architecture, boot mode, root device), computed once
+        per run: `compute()` the first time, the cached value after (agent/facts.py)."""
+        if name not in self._facts:
+            self._facts[name] = compute()
+        return self._facts[name]
 
     @property
     def offline(self):

@@ -6,8 +6,10 @@ be tested with toy units.
 """
 from typing import List, NamedTuple, Optional
 
+from agent import faults
 from agent import journal as journal_mod
-from agent.model import Mode, RunCommand, Status
+from agent.live import Unavailable
+from agent.model import Mode, Refused, RunCommand, Status, WriteFile
 from agent.rootfs import RootError
 
 
@@ -109,6 +111,9 @@ class Engine(object):
         except RootError as e:
             return check.result(Status.ERROR, "could not read the target: {}".format(e),
                                 "Check that the file is a readable regular file inside the root.")
+        except Unavailable as e:  # an optional module is absent (the single-file build)
+            return check.result(Status.SKIP, "skipped: {}, which this check needs".format(e),
+                                "Install it to run this check; the other checks are unaffected.")
         except Exception as e:  # one broken check never stops the others
             return check.result(Status.ERROR, "check failed unexpectedly: {}: {}".format(type(e).__name__, e),
                                 "This is a bug in guestprep; please report it with this message.")
@@ -149,6 +154,9 @@ class Engine(object):
             except RootError as e:
                 plans.append(Plan(check.id, check.repair_item, result, fix, [], "cannot plan: {}".format(e)))
                 continue
+            except Refused as e:
+                plans.append(Plan(check.id, check.repair_item, result, fix, [], str(e)))
+                continue
             if ctx.offline:
                 steps = [s for s in steps if not (isinstance(s, RunCommand) and s.live_only)]
             plans.append(Plan(check.id, check.repair_item, result, fix, steps,
@@ -164,13 +172,29 @@ class Engine(object):
                     for p in plans if not p.steps]
         if not todo:
             return None, outcomes
-        journal = journal_mod.Journal.create(state, {
-            "root": ctx.root.path, "items": [p.check_id for p in todo], "argv": list(argv)})
+        try:
+            journal = journal_mod.Journal.create(state, {
+                "root": ctx.root.path, "items": [p.check_id for p in todo], "argv": list(argv)})
+        except OSError as e:
+            # No journal, no change: every fix fails before it begins (a full or read-only disk).
+            message = "failed: cannot write the journal in {}: {}; nothing was changed".format(
+                state.path, e.strerror or e)
+            outcomes.extend(Outcome(p.check_id, p.repair_item, ROLLED_BACK, message, p.result) for p in todo)
+            order = [c.id for c in self.checks]
+            outcomes.sort(key=lambda o: order.index(o.check_id))
+            return None, outcomes
         failed = []
+        last = []       # [step, [items]]: run_last commands, once each, after every plan's edits
+        written = {}    # path -> (bytes before this run, bytes now): appends of several plans combine
         for plan in todo:
             try:
                 for step in plan.steps:
+                    if isinstance(step, RunCommand) and step.run_last:
+                        _defer(last, step, plan.check_id)
+                        continue
+                    step = _combine_appends(ctx, written, step)
                     journal.apply(ctx, plan.check_id, step)
+                    faults.point("between-steps", plan.check_id)
             except (OSError, RootError, journal_mod.JournalError) as e:
                 undone = journal.rollback(ctx, item=plan.check_id)
                 problems = [m for _r, o, m in undone if o in ("conflict", "failed")]
@@ -179,6 +203,24 @@ class Engine(object):
                     message += " (rollback problems: {})".format("; ".join(problems))
                 failed.append(plan.check_id)
                 outcomes.append(Outcome(plan.check_id, plan.repair_item, ROLLED_BACK, message, plan.result))
+        for step, items in last:
+            items = [i for i in items if i not in failed]
+            if not items:
+                continue
+            try:
+                journal.apply(ctx, items[0], step, also=items[1:])
+            except (OSError, RootError, journal_mod.JournalError) as e:
+                # Newest item first: a later plan's edit sits on top of an earlier one's.
+                for item in reversed(items):
+                    plan = next(p for p in todo if p.check_id == item)
+                    undone = journal.rollback(ctx, item=item)
+                    problems = [m for _r, o, m in undone if o in ("conflict", "failed")]
+                    message = "failed: {}; its changes were rolled back".format(e)
+                    if problems:
+                        message += " (rollback problems: {})".format("; ".join(problems))
+                    failed.append(item)
+                    outcomes.append(Outcome(item, plan.repair_item, ROLLED_BACK, message, plan.result))
+        faults.point("before-end")
         journal.end("failed" if failed else "complete")
         # Re-check with fresh facts: a fix may have installed or removed packages.
         ctx.refresh()
@@ -212,3 +254,39 @@ class Engine(object):
             return match
         pending = [j for j in reversed(runs) if j.changed_something and not j.rolled_back]
         return pending if every else pending[:1]
+
+
+def _defer(last, step, item):
+    """Queue a run_last command; the same argv from another plan is one command with the
+    union of the files both declare (one initramfs rebuild serves virtio and nvme)."""
+    for entry in last:
+        queued = entry[0]
+        if tuple(queued.argv) == tuple(step.argv) and queued.env == step.env:
+            extra = tuple(p for p in step.modifies if p not in queued.modifies)
+            entry[0] = queued._replace(modifies=tuple(queued.modifies) + extra)
+            if item not in entry[1]:
+                entry[1].append(item)
+            return
+    last.append([step, [item]])
+
+
+def _combine_appends(ctx, written, step):
+    """A WriteFile that appends to a file another plan of this run already appended to gets
+    both additions: each plan computed its content from the file as it was before the run,
+    and the second write must not drop the first one's lines (/etc/initramfs-tools/modules
+    from virtio and nvme). Any other rewrite is applied as planned."""
+    if not isinstance(step, WriteFile):
+        return step
+    if step.path not in written:
+        try:
+            original = ctx.root.read_bytes(step.path) if ctx.root.isfile(step.path) else b""
+        except RootError:
+            return step
+        written[step.path] = (original, step.content)
+        return step
+    original, now = written[step.path]
+    if (now != original and now.startswith(original) and step.content.startswith(original)
+            and len(step.content) > len(original)):
+        step = step._replace(content=now + step.content[len(original):])
+    written[step.path] = (original, step.content)
+    return step

@@ -23,8 +23,8 @@ import random
 import stat
 import time
 
-from agent import model
-from agent.rootfs import RootError, fsync_dir, read_xattrs
+from agent import faults, model
+from agent.rootfs import RootError, fsync_dir, read_xattrs, write_all
 
 log = logging.getLogger("guestprep")
 
@@ -67,14 +67,24 @@ class StateDir(object):
 
     def ensure(self):
         for path in (self.path, self.runs_path):
+            if os.path.islink(path):
+                # An image's own /var/lib/guestprep/runs -> /somewhere would put backups on the host.
+                raise JournalError("{} is a symbolic link; guestprep keeps backups only in a real "
+                                   "directory (remove it, or use --backup-dir)".format(path))
             if not os.path.isdir(path):
                 os.makedirs(path, 0o700)
             os.chmod(path, 0o700)
 
     def lock(self):
         """Take the state lock or raise Busy naming the process that holds it."""
-        self.ensure()
-        fd = os.open(os.path.join(self.path, "lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        path = os.path.join(self.path, "lock")
+        try:
+            self.ensure()
+            # O_NOFOLLOW: a `lock` symlink planted in an image must not truncate a host file.
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        except OSError as e:
+            raise JournalError("cannot take the lock {}: {}".format(
+                path, "it is a symbolic link" if e.errno == errno.ELOOP else e.strerror))
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:
@@ -84,9 +94,13 @@ class StateDir(object):
                 raise Busy("another guestprep run (pid {}) holds {}; wait for it to finish"
                            .format(holder, os.path.join(self.path, "lock")))
             raise
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
+        except OSError:
+            pass  # the pid only names the holder; a full filesystem must not stop the lock
         self._lock_fd = fd
+        faults.point("lock-taken")
 
     def unlock(self):
         if self._lock_fd is not None:
@@ -116,17 +130,22 @@ class Journal(object):
         state.ensure()
         run_id = new_run_id()
         journal = cls(state, run_id)
-        os.makedirs(os.path.join(journal.dir, "backups"), 0o700)
+        # Not makedirs: it would create the run's directory 0777 & ~umask, not 0700.
+        os.mkdir(journal.dir, 0o700)
+        os.mkdir(os.path.join(journal.dir, "backups"), 0o700)
         fsync_dir(state.runs_path)
         record = {"type": "run", "run_id": run_id, "time": time.time()}
         record.update(meta)
         journal.append(record)
+        faults.point("journal-created", run_id)
         return journal
 
     @classmethod
     def load(cls, state, run_id):
         path = os.path.join(state.runs_path, run_id, "journal.jsonl")
         records = []
+        good = 0
+        torn = last = None     # where a record torn by a crash starts; an unterminated last record
         try:
             with open(path, "rb") as handle:
                 for line in handle:
@@ -134,17 +153,40 @@ class Journal(object):
                         records.append(json.loads(line.decode("utf-8")))
                     except ValueError:
                         # A torn last line from a crash: the record it began was never acted on.
+                        torn = good
                         break
+                    good += len(line)
+                    if not line.endswith(b"\n"):
+                        # Whole but unterminated: keep it, and end it before the next record.
+                        torn = good
+                        last = line
         except (IOError, OSError) as e:
             raise JournalError("cannot read journal {}: {}".format(path, e))
-        return cls(state, run_id, records)
+        journal = cls(state, run_id, records)
+        journal._torn_at = torn
+        journal._newline_first = last is not None
+        return journal
+
+    _torn_at = None
+    _newline_first = False
 
     def append(self, record):
         line = (json.dumps(record, sort_keys=True) + "\n").encode("utf-8")
         path = os.path.join(self.dir, "journal.jsonl")
+        if self._torn_at is not None:
+            # Appended after a torn line, a record would join it and never parse: rollback's
+            # own record would be lost and the run rolled back again and again. A torn record
+            # was never acted on, so it goes; a whole record missing its newline gets one.
+            os.truncate(path, self._torn_at)
+            if self._newline_first:
+                line = b"\n" + line
+            self._torn_at, self._newline_first = None, False
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
         try:
-            os.write(fd, line)
+            half = len(line) // 2
+            write_all(fd, line[:half])
+            faults.point("journal-partial", record.get("type", ""))
+            write_all(fd, line[half:])
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -154,13 +196,15 @@ class Journal(object):
         path = os.path.join(self.dir, "backups", str(seq))
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
+            half = len(data) // 2
+            write_all(fd, data[:half])
+            faults.point("backup-partial", str(seq))
+            write_all(fd, data[half:])
             os.fsync(fd)
         finally:
             os.close(fd)
         fsync_dir(os.path.dirname(path))
+        faults.point("backup-written", str(seq))
         return "backups/" + str(seq)
 
     def _read_backup(self, name):
@@ -170,7 +214,9 @@ class Journal(object):
     # -- state ----------------------------------------------------------------
 
     def begins(self, item=None):
-        return [r for r in self.records if r.get("type") == "begin" and (item is None or r.get("item") == item)]
+        # A command several items asked for (run_last) is theirs together: "items" names them all.
+        return [r for r in self.records if r.get("type") == "begin" and (
+            item is None or r.get("item") == item or item in r.get("items", ()))]
 
     def done_seqs(self):
         return set(r["seq"] for r in self.records if r.get("type") == "done")
@@ -214,25 +260,33 @@ class Journal(object):
             "flags": root.get_flags(path),
         }
 
-    def apply(self, ctx, item, step):
-        """Apply one change step, write-ahead. Raises StepFailed (or OSError) when it fails."""
+    def apply(self, ctx, item, step, also=()):
+        """Apply one change step, write-ahead. Raises StepFailed (or OSError) when it fails.
+
+        `also`: further items that asked for the same step (a shared run_last command).
+        """
         root = ctx.root
         seq = len(self.begins()) + 1
         record = {"type": "begin", "seq": seq, "item": item, "why": getattr(step, "why", "")}
+        if also:
+            record["items"] = [item] + [i for i in also if i != item]
         if isinstance(step, model.WriteFile):
             # Write through symlinks to the file itself (as an editor does); the link stays.
             path = root.guest(root.resolve(step.path))
             record.update(op="write", path=path, before=self._snapshot(root, path, seq),
                           after_sha256=sha256(step.content))
             self.append(record)
+            faults.point("begin-appended", path)
             before = record["before"]
             mode = step.mode if before["kind"] == "missing" else None
             root.atomic_write(path, step.content, mode=mode)
         elif isinstance(step, model.RemoveFile):
             record.update(op="remove", path=step.path, before=self._snapshot(root, step.path, seq))
             self.append(record)
+            faults.point("begin-appended", step.path)
             if record["before"]["kind"] != "missing":
                 root.remove(step.path)
+                faults.point("removed", step.path)
         elif isinstance(step, model.SetFlags):
             flags = root.get_flags(step.path)
             if flags is None:
@@ -240,14 +294,23 @@ class Journal(object):
             new = (flags & ~step.clear) | step.set
             record.update(op="flags", path=step.path, flags_before=flags, flags_after=new)
             self.append(record)
+            faults.point("begin-appended", step.path)
             root.set_flags(step.path, new)
+            faults.point("flags-set", step.path)
         elif isinstance(step, model.RunCommand):
             argv = list(ctx.runner.command_line(step.argv))
             record.update(op="command", argv=argv, undo_hint=step.undo_hint)
+            files = self._snapshot_files(root, getattr(step, "modifies", ()), seq)
+            if files:
+                record["files"] = files
             self.append(record)
             done = ctx.runner.run(step.argv, env=step.env)
             log.info("%s exited %s\n%s%s", " ".join(argv), done.returncode, done.stdout[-4000:], done.stderr[-4000:])
-            self.append({"type": "done", "seq": seq, "returncode": done.returncode})
+            finished = {"type": "done", "seq": seq, "returncode": done.returncode}
+            if files:
+                # What the command left, so rollback can tell its output from a later edit.
+                finished["after"] = dict((f["path"], self._file_sha256(root, f["path"])) for f in files)
+            self.append(finished)
             if not done.ok:
                 tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-8:])
                 raise StepFailed("{} exited with {}:\n{}".format(" ".join(argv), done.returncode, tail))
@@ -255,6 +318,7 @@ class Journal(object):
         else:
             raise TypeError("unknown step {!r}".format(step))
         self.append({"type": "done", "seq": seq})
+        faults.point("done-appended", getattr(step, "path", ""))
 
     def end(self, status):
         self.append({"type": "end", "status": status, "time": time.time()})
@@ -275,6 +339,7 @@ class Journal(object):
             except (OSError, RootError, JournalError) as e:
                 outcome, message = "failed", str(e)
             outcomes.append((record, outcome, message))
+            faults.point("rollback-step", record.get("path", ""))
         if item is None:
             self.append({"type": "rolled-back", "time": time.time(),
                          "failed": sum(1 for _r, o, _m in outcomes if o in ("conflict", "failed"))})
@@ -284,6 +349,8 @@ class Journal(object):
         root = ctx.root
         op = record["op"]
         if op == "command":
+            if record.get("files"):
+                return self._undo_files(root, record, self._after(record["seq"]) if completed else None)
             if not completed:
                 return "unchanged", "never ran"
             return "irreversible", "cannot be undone automatically" + (
@@ -333,14 +400,160 @@ class Journal(object):
         st = root.lstat(path) if current is not None else None
         if (current == before["sha256"] and st is not None and stat.S_IMODE(st.st_mode) == before["mode"]
                 and (st.st_uid, st.st_gid) == (before["uid"], before["gid"])):
+            # The bytes may be back from a rollback that died before it set the flags again.
+            if self._restore_flags(root, path, before):
+                return "restored", "inode flags restored"
             return "unchanged", "already the original"
         root.atomic_write(path, data, mode=before["mode"], owner=(before["uid"], before["gid"]), xattrs=xattrs)
-        if before.get("flags"):
-            current_flags = root.get_flags(path) or 0
-            wanted = (current_flags & ~USER_FLAGS) | (before["flags"] & USER_FLAGS)
-            if wanted != current_flags:
-                root.set_flags(path, wanted)
+        self._restore_flags(root, path, before)
         return "restored", "original bytes, mode and owner restored"
+
+    @staticmethod
+    def _restore_flags(root, path, before):
+        """Set the file's user-settable inode flags as they were; True when they had changed."""
+        if not before.get("flags"):
+            return False
+        current_flags = root.get_flags(path) or 0
+        wanted = (current_flags & ~USER_FLAGS) | (before["flags"] & USER_FLAGS)
+        if wanted == current_flags:
+            return False
+        root.set_flags(path, wanted)
+        return True
+
+    # -- files a command declared it modifies (initramfs images, grub.cfg) -----------------
+
+    def _snapshot_files(self, root, paths, seq):
+        """Back up each declared file before the command runs, streamed (images are large)."""
+        files = []
+        for index, path in enumerate(paths):
+            if root.lexists(path):
+                path = root.guest(root.resolve(path))   # the file a symlink points to
+            entry = {"path": path}
+            host = root.resolve(path)
+            try:
+                st = os.lstat(host)
+            except OSError as e:
+                if e.errno != errno.ENOENT:
+                    raise
+                entry["before"] = {"kind": "missing"}
+                files.append(entry)
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                raise RootError(path, "not a regular file; guestprep will not back it up")
+            name = "backups/{}.{}".format(seq, index)
+            digest = self._copy_to_backup(host, os.path.join(self.dir, name))
+            entry["before"] = {
+                "kind": "file", "backup": name, "sha256": digest, "mode": stat.S_IMODE(st.st_mode),
+                "uid": st.st_uid, "gid": st.st_gid,
+                "xattrs": {k: base64.b64encode(v).decode("ascii") for k, v in read_xattrs(host).items()}}
+            files.append(entry)
+        return files
+
+    @staticmethod
+    def _copy_to_backup(source, target):
+        digest = hashlib.sha256()
+        src = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            dst = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            try:
+                while True:
+                    chunk = os.read(src, 1 << 20)
+                    if not chunk:
+                        break
+                    digest.update(chunk)
+                    write_all(dst, chunk)
+                os.fsync(dst)
+            finally:
+                os.close(dst)
+        finally:
+            os.close(src)
+        fsync_dir(os.path.dirname(target))
+        return digest.hexdigest()
+
+    @staticmethod
+    def _file_sha256(root, path):
+        """sha256 of a regular file of any size, or None when absent or not a regular file."""
+        if not root.lexists(path) or root.islink(path):
+            return None
+        try:
+            fd = os.open(root.resolve(path), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except (OSError, RootError):
+            return None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
+            digest = hashlib.sha256()
+            while True:
+                chunk = os.read(fd, 1 << 20)
+                if not chunk:
+                    return digest.hexdigest()
+                digest.update(chunk)
+        finally:
+            os.close(fd)
+
+    def _after(self, seq):
+        for r in self.records:
+            if r.get("type") == "done" and r.get("seq") == seq:
+                return r.get("after") or {}
+        return {}
+
+    def _undo_files(self, root, record, after):
+        """Put back the files a command changed. `after` (None when the command may not have
+        finished) holds what it left: a file changed since is a conflict, left alone."""
+        restored, conflicts = [], []
+        for entry in record["files"]:
+            path, before = entry["path"], entry["before"]
+            current = self._file_sha256(root, path)
+            ours = set([after.get(path)]) if after is not None else None
+            if before["kind"] == "missing":
+                if current is None and not root.lexists(path):
+                    continue
+                if ours is not None and current not in ours:
+                    conflicts.append(path)
+                    continue
+                root.remove(path)
+                restored.append(path)
+                continue
+            if current == before["sha256"]:
+                continue
+            if ours is not None and current not in ours:
+                conflicts.append(path)
+                continue
+            self._restore_large(root, path, before)
+            restored.append(path)
+        if conflicts:
+            return "conflict", "changed since the command ran, left in place: {}{}".format(
+                ", ".join(conflicts), "; restored " + ", ".join(restored) if restored else "")
+        if restored:
+            return "restored", "restored what the command changed: " + ", ".join(restored)
+        return "unchanged", "the files the command changes are as before"
+
+    def _restore_large(self, root, path, before):
+        import mmap
+        host = os.path.join(self.dir, before["backup"])
+        fd = os.open(host, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            size = os.fstat(fd).st_size
+            data = None
+            if size > 1 << 24:
+                try:
+                    # Mapped, not read: an initramfs image need not fit in memory twice.
+                    data = mmap.mmap(fd, size, access=mmap.ACCESS_READ)
+                except (OSError, ValueError, AttributeError):
+                    data = None
+            if data is None:
+                data = self._read_backup(before["backup"])
+            try:
+                if sha256(data) != before["sha256"]:
+                    raise JournalError("backup {} is damaged".format(before["backup"]))
+                xattrs = {k: base64.b64decode(v) for k, v in before.get("xattrs", {}).items()}
+                root.atomic_write(path, data, mode=before["mode"], owner=(before["uid"], before["gid"]),
+                                  xattrs=xattrs)
+            finally:
+                if not isinstance(data, bytes):
+                    data.close()
+        finally:
+            os.close(fd)
 
     @staticmethod
     def _current(root, path):

@@ -140,3 +140,13 @@ class RunCommand(NamedTuple):
     undo_hint: str = ""      # what a person runs to undo it (rollback cannot)
     env: Optional[dict] = None
     live_only: bool = False  # e.g. 'systemctl stop': meaningless on an image
+    # Files the command rewrites or creates (guest paths): the journal backs them up before
+    # it runs, and rollback restores them byte for byte (removes the ones it created).
+    modifies: Tuple[str, ...] = ()
+    # Run once after every plan's other steps (file edits) in this run; the same argv asked
+    # for by several plans runs once (one initramfs rebuild for virtio and nvme).
+    run_last: bool = False
+
+
+class Refused(Exception):
+    """Raised by plan() when a fix must not be applied now; the message says why."""

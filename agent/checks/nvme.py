@@ -1,0 +1,154 @@
+"""GUESTOS.Nvme: every installed kernel can boot from an NVMe system disk.
+
+Instance families such as g7se attach their disks over NVMe (seed 003, GUESTOS.Nvme:
+the image must have the NVMe driver). nvme and nvme_core must be built in or inside each
+kernel's initramfs, as for virtio. An image imported with `Features.NvmeSupport=supported`
+also needs `nvme_core.io_timeout` and `nvme_core.admin_timeout` at their maximum on the
+kernel command line: with the 30 s default a slow cloud-disk I/O fails and the root
+filesystem is remounted read-only (Alibaba Cloud's NVMe io_timeout guidance). The
+maximum is 4294967295 where the parameters are unsigned int (Linux 4.15 on) and 255
+where they are a byte (kernels before 4.15, RHEL 7's 3.10 among them): see
+agent.kernels.byte_sized_nvme_timeouts. The arguments are read from every place the
+next boot takes them from: /etc/default/grub, grub.cfg (BIOS and EFI), Boot Loader Spec
+entries (with $kernelopts from grubenv) and /etc/kernel/cmdline.
+"""
+from agent import kernels
+from agent.checks import virtio
+from agent.model import Check, Status
+from agent.parsers import bootcfg
+from agent.rootfs import RootError
+
+REQUIRED = ("nvme", "nvme_core")
+ARGS = ("nvme_core.io_timeout", "nvme_core.admin_timeout")
+GRUB_CFGS = ("/boot/grub2/grub.cfg", "/boot/grub/grub.cfg")
+GRUBENV = "/boot/grub2/grubenv"
+IMPORT_HINT = "Import the image with Features.NvmeSupport=supported."
+
+
+def timeout_value(versions):
+    """The largest timeout the newest installed kernel accepts (it is the default boot)."""
+    newest = versions[-1] if versions else ""
+    return "255" if newest and kernels.byte_sized_nvme_timeouts(newest) else "4294967295"
+
+
+def _grubenv_kernelopts(ctx, read):
+    text = read(GRUBENV)
+    if text is None:
+        return None
+    for line in text.splitlines():
+        if line.startswith("kernelopts="):
+            return bootcfg.split_words(line[len("kernelopts="):], comments=False)
+    return None
+
+
+def arg_sources(ctx):
+    """([(path, [args])], [problems]) for every place the next boot's command line comes from.
+
+    A file that cannot be read is a problem named in the result, not an exception: the
+    other files and the driver findings still count.
+    """
+    root = ctx.root
+    sources, problems = [], []
+
+    def read(path):
+        try:
+            return root.read_text_or_none(path)
+        except RootError as e:
+            problems.append(str(e))
+            return None
+
+    text = read("/etc/default/grub")
+    if text is not None:
+        values = bootcfg.default_grub(text)
+        sources.append(("/etc/default/grub", list(values["GRUB_CMDLINE_LINUX"])
+                        + list(values["GRUB_CMDLINE_LINUX_DEFAULT"])))
+    for path in GRUB_CFGS + tuple(p + "/grub.cfg" for p in root.glob("/boot/efi/EFI/*")):
+        text = read(path)
+        # An EFI grub.cfg that only forwards to /boot/grub2/grub.cfg (RHEL 9) has no linux line.
+        for line in bootcfg.grub2_cfg(text or ""):
+            sources.append((path, list(line.args)))
+    kernelopts = None
+    for path in root.glob("/boot/loader/entries/*.conf"):
+        for line in bootcfg.bls_entry(read(path) or ""):
+            args = list(line.args)
+            if "$kernelopts" in args:   # RHEL 8: the options live in grubenv
+                if kernelopts is None:
+                    kernelopts = _grubenv_kernelopts(ctx, read) or []
+                index = args.index("$kernelopts")
+                args[index:index + 1] = kernelopts
+            sources.append((path, args))
+    text = read("/etc/kernel/cmdline")
+    if text is not None:
+        sources.append(("/etc/kernel/cmdline", text.split()))
+    return sources, problems
+
+
+def bad_arg_sources(sources, value):
+    """[(path, what is wrong)] for sources without both timeouts at `value`, one per file."""
+    wrong = {}
+    order = []
+    for path, args in sources:
+        for name in ARGS:
+            found = bootcfg.arg_value(args, name)
+            if found != value:
+                text = "{}={}".format(name, found) if found is not None else "no " + name
+                if path not in wrong:
+                    wrong[path] = []
+                    order.append(path)
+                if text not in wrong[path]:
+                    wrong[path].append(text)
+    return [(path, ", ".join(wrong[path])) for path in order]
+
+
+class Nvme(Check):
+    id = "nvme"
+    title = "NVMe driver in every kernel's initramfs, nvme_core timeouts"
+    item = "GUESTOS.Nvme"
+    repair_item = "nvme"
+
+    def run(self, ctx):
+        states = virtio.survey(ctx, REQUIRED)
+        if not states:
+            return self.result(
+                Status.WARN, "no installed kernel found (no /boot/vmlinuz-* with /lib/modules/<version>)",
+                "An image without a kernel cannot boot on ECS. Install the distribution's kernel "
+                "package in the image, then run guestprep check again.")
+        drivers = virtio.evaluate(self, ctx, states, REQUIRED, (), "nvme", self.item)
+        value = timeout_value([k.version for k, _s in states])
+        args = "{}={} {}={}".format(ARGS[0], value, ARGS[1], value)
+        sources, problems = arg_sources(ctx)
+        bad = bad_arg_sources(sources, value) + [(p.split(": ", 1)[0], p.split(": ", 1)[-1]) for p in problems]
+        data = dict(drivers.data or {})
+        data.update(value=value, args=args, bad_sources=[p for p, _w in bad], has_sources=bool(sources or problems))
+        if sources and not bad:
+            args_summary = "{} on every kernel command line".format(args)
+        elif bad:
+            args_summary = "kernel command line lacks {}: {}".format(
+                args, "; ".join("{} in {}".format(w, p) for p, w in bad))
+        else:
+            args_summary = "no boot loader configuration found to carry " + args
+        arg_commands = [ctx.in_guest("grubby --update-kernel=ALL --args='{}'".format(args))] \
+            if ctx.root.exists("/usr/sbin/grubby") or ctx.root.exists("/sbin/grubby") else []
+        if drivers.status == Status.FAIL or bad:
+            hint = []
+            if drivers.status == Status.FAIL:
+                hint.append(drivers.hint)
+            if bad:
+                hint.append("Add {} to GRUB_CMDLINE_LINUX in /etc/default/grub and regenerate grub.cfg "
+                            "(grubby --update-kernel=ALL --args=... where grubby exists); guestprep fix "
+                            "--items nvme does both.".format(args))
+            hint.append("Then " + IMPORT_HINT[0].lower() + IMPORT_HINT[1:])
+            summary = "; ".join(s for s in (drivers.summary if drivers.status == Status.FAIL else "",
+                                            args_summary if bad else "") if s)
+            return self.failed(summary, " ".join(hint), commands=list(drivers.commands) + arg_commands,
+                               paths=sorted(set(drivers.paths) | set(p for p, _w in bad)),
+                               data=data)
+        if drivers.status == Status.WARN or not sources:
+            summary = "; ".join(s for s in (drivers.summary if drivers.status == Status.WARN else "",
+                                            "" if sources else args_summary) if s)
+            return self.result(Status.WARN, summary,
+                               "Put {} on the kernel command line of the boot loader the image will "
+                               "use. {}".format(args, IMPORT_HINT), commands=arg_commands, data=data)
+        return self.passed("nvme and nvme_core in every kernel, {}; {}".format(args_summary, IMPORT_HINT),
+                           data=data)
+

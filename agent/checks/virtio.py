@@ -1,0 +1,123 @@
+"""GUESTOS.Virtio: every installed kernel can reach its virtio disk and NIC at boot.
+
+ECS instances are KVM guests whose system disk is virtio_blk (or virtio_scsi) behind
+virtio_pci, and whose NIC is virtio_net. Seed 003 (GUESTOS.Virtio): an image without
+the virtio drivers raises a boot exception on ECS; seed 000: virtio_net must be in the
+initrd/initramfs so the NIC is initialised before the network is configured. A driver
+counts when it is built into the kernel (=y in /boot/config-<ver>, or listed in
+modules.builtin) or its .ko is inside that kernel's initramfs; a module that is merely
+installed under /lib/modules does not help before the root filesystem is mounted. Every
+installed kernel is checked, not only the running one: the imported image boots the
+boot loader's default. virtio_console (the serial console) only warns.
+"""
+from agent import kernels
+from agent.model import Check, Status
+
+REQUIRED = ("virtio_blk", "virtio_pci", "virtio_net", "virtio_scsi")
+OPTIONAL = ("virtio_console",)
+
+
+def initramfs_tool(ctx):
+    """'initramfs-tools', 'dracut' or None: how the target builds its initramfs images."""
+    root = ctx.root
+    if any(root.exists(p) for p in ("/usr/sbin/mkinitramfs", "/sbin/mkinitramfs", "/usr/sbin/update-initramfs")):
+        return "initramfs-tools"
+    if any(root.exists(p) for p in ("/usr/bin/dracut", "/usr/sbin/dracut", "/sbin/dracut")):
+        return "dracut"
+    return None
+
+
+def rebuild_hint(ctx):
+    """What a person types to add drivers and rebuild, for the target's tool."""
+    tool = initramfs_tool(ctx)
+    if tool == "initramfs-tools":
+        return [ctx.in_guest("update-initramfs -u -k all")]
+    if tool == "dracut":
+        return [ctx.in_guest("dracut -f --regenerate-all")]
+    return []
+
+
+def survey(ctx, wanted):
+    """[(kernel, DriverState)] for every installed kernel."""
+    return [(k, kernels.drivers(ctx, k, wanted)) for k in kernels.installed(ctx)]
+
+
+def kernel_data(states, wanted_required):
+    """What a remediation needs: per kernel, the modules to add (ones the kernel provides)."""
+    rows = []
+    for kernel, state in states:
+        addable = [m for m in state.missing if m not in state.not_provided]
+        rows.append({"version": kernel.version, "initramfs": kernel.initramfs,
+                     "initramfs_path": kernel.initramfs_path, "missing": list(state.missing),
+                     "add": addable, "error": state.initramfs_error,
+                     "blocking": bool(set(state.missing) & set(wanted_required))})
+    return rows
+
+
+class Virtio(Check):
+    id = "virtio"
+    title = "virtio drivers in every kernel's initramfs"
+    item = "GUESTOS.Virtio"
+    repair_item = "virtio"
+
+    def run(self, ctx):
+        states = survey(ctx, REQUIRED + OPTIONAL)
+        if not states:
+            return self.result(
+                Status.WARN, "no installed kernel found (no /boot/vmlinuz-* with /lib/modules/<version>)",
+                "An image without a kernel cannot boot on ECS. Install the distribution's kernel "
+                "package in the image, then run guestprep check again.")
+        return evaluate(self, ctx, states, REQUIRED, OPTIONAL, "virtio", "GUESTOS.Virtio")
+
+
+def evaluate(check, ctx, states, required, optional, what, item):
+    """The Result for driver states (shared by virtio and nvme)."""
+    blocking, warnings, paths = [], [], []
+    for kernel, state in states:
+        label = kernel.label()
+        for problem in state.problems:
+            warnings.append("kernel {}: {}".format(label, problem))
+        req_missing = [m for m in state.missing if m in required]
+        opt_missing = [m for m in state.missing if m in optional]
+        if state.initramfs_error and (req_missing or opt_missing):
+            blocking.append("kernel {}: {}; not built in: {}".format(
+                label, state.initramfs_error, ", ".join(req_missing + opt_missing)))
+            paths.append(kernel.initramfs or kernel.initramfs_path)
+            continue
+        if req_missing:
+            text = "kernel {}: {} neither built in nor in {}".format(
+                label, ", ".join(req_missing + opt_missing), kernel.initramfs)
+            absent = [m for m in state.not_provided if m in required]
+            if absent:
+                text += " (the kernel has no {} module at all)".format(", ".join(absent))
+            blocking.append(text)
+            paths.append(kernel.initramfs)
+        elif opt_missing:
+            warnings.append("kernel {}: {} not in the initramfs".format(label, ", ".join(opt_missing)))
+    data = {"kernels": kernel_data(states, required)}
+    commands = rebuild_hint(ctx)
+    tool = initramfs_tool(ctx)
+    if tool == "initramfs-tools":
+        how = "list them in /etc/initramfs-tools/modules and run update-initramfs -u -k all"
+    elif tool == "dracut":
+        how = 'add add_drivers+=" ... " to a file in /etc/dracut.conf.d/ and rebuild every image with dracut -f'
+    else:
+        how = "add them to the initramfs with the target's initramfs tool and rebuild it"
+    fix = "guestprep fix --items {} does this for every kernel, keeping a backup of each image".format(
+        check.repair_item)
+    if blocking:
+        no_module = any("has no" in b for b in blocking)
+        hint = "The instance may not find its {} at boot. To add the drivers, {}; {}.".format(
+            "disk or NIC" if what == "virtio" else "NVMe system disk", how, fix)
+        if no_module:
+            hint += " A kernel that has no such module cannot be fixed this way: install a newer kernel."
+        return check.failed("; ".join(blocking + warnings), hint, commands=commands,
+                            paths=sorted(set(p for p in paths if p)), data=data)
+    if warnings:
+        return check.result(Status.WARN, "; ".join(warnings),
+                            "Not needed to boot, but virtio_console gives the instance its console "
+                            "on ECS. To add it, {}; {}.".format(how, fix),
+                            commands=commands, data=data)
+    names = ", ".join(required + optional)
+    return check.passed("{} built in or in the initramfs of every kernel ({})".format(
+        names, ", ".join(k.version for k, _s in states)), data=data)

@@ -1,0 +1,459 @@
+"""List the file names inside an initramfs image, without unpacking it.
+
+Whether virtio_blk or nvme can load before the root filesystem is mounted depends on
+what is inside each kernel's initramfs (seed 000: virtio_net must be in the initramfs;
+003: GUESTOS.Virtio, GUESTOS.Nvme). The image format is the one the kernel unpacks
+(Documentation/driver-api/early-userspace/buffer-format.rst): one or more cpio archives
+(newc 070701, crc 070702, odc and old binary 070707), each optionally compressed, one
+after the other with zero padding between them. Dracut and initramfs-tools put an
+uncompressed early-microcode archive first and the compressed main archive after it.
+
+Only headers are parsed; file data is skipped (seeked over in the raw file, discarded
+while decompressing), and `iter_names` is a generator, so a caller that has found what
+it looks for stops reading there. gzip, xz, lzma and bzip2 are decompressed with the
+standard library; zstd and lz4 (Debian 12 and Ubuntu defaults) are not in Python 3.6's,
+so they go through the `zstandard`/`lz4` modules when importable, else through the
+target's own `zstd -dc` / `lz4 -dc` (the guest that made such an image has the tool),
+started by the runner with the image as its standard input.
+"""
+import bz2
+import errno
+import lzma
+import os
+import stat
+import zlib
+
+from agent.rootfs import RootError
+
+CHUNK = 1 << 18
+MODULE_SUFFIXES = (".ko", ".ko.xz", ".ko.zst", ".ko.gz")
+
+# Compressed segments: magic -> name. lz4 images use the legacy frame (lz4 -l).
+_MAGICS = (
+    (b"\x1f\x8b", "gzip"),
+    (b"\x1f\x9e", "gzip"),                # "old gzip", accepted by the kernel too
+    (b"\xfd7zXZ\x00", "xz"),
+    (b"\x5d\x00\x00", "lzma"),
+    (b"BZh", "bzip2"),
+    (b"\x28\xb5\x2f\xfd", "zstd"),
+    (b"\x02\x21\x4c\x18", "lz4"),
+    (b"\x04\x22\x4d\x18", "lz4"),
+    (b"\x89LZO", "lzo"),
+)
+# Decompressed by a tool of the target: (argv, the package a person installs).
+_TOOLS = {
+    "zstd": (("zstd", "-dcq"), "zstd"),
+    "lz4": (("lz4", "-dcq"), "lz4"),
+    "lzo": (("lzop", "-dc"), "lzop"),
+}
+_NEWC = (b"070701", b"070702")
+_TRAILER = "TRAILER!!!"
+
+
+class InitramfsError(Exception):
+    """The image cannot be read: not an initramfs, truncated, or no way to decompress it."""
+
+
+def compression_of(head):
+    """The compression named by the first bytes of a segment, or None."""
+    for magic, name in _MAGICS:
+        if head.startswith(magic):
+            return name
+    return None
+
+
+def module_name(path):
+    """'virtio_blk' for '.../virtio_blk.ko.xz' (and nvme_core for nvme-core.ko); None otherwise."""
+    base = path.rsplit("/", 1)[-1]
+    for suffix in MODULE_SUFFIXES:
+        if base.endswith(suffix):
+            # The kernel treats '-' and '_' in module names alike; files use either.
+            return base[:-len(suffix)].replace("-", "_")
+    return None
+
+
+# -- byte sources ---------------------------------------------------------------
+
+class _Source(object):
+    """A forward-only byte stream with peek; subclasses supply _fill().
+
+    The buffer is consumed by moving an index, not by slicing: headers are small and
+    chunks large, and copying the rest of a chunk per header read would dominate.
+    """
+
+    def __init__(self):
+        self._buf = b""
+        self._i = 0            # next unread byte in _buf
+        self._pos = 0          # bytes consumed, relative to where this source started
+        self.eof = False
+
+    def _fill(self):
+        raise NotImplementedError
+
+    def _available(self):
+        return len(self._buf) - self._i
+
+    def _need(self, n):
+        while self._available() < n and not self.eof:
+            chunk = self._fill()
+            if chunk:
+                self._buf = self._buf[self._i:] + chunk
+                self._i = 0
+            else:
+                self.eof = True
+        return self._available() >= n
+
+    def peek(self, n):
+        self._need(n)
+        return self._buf[self._i:self._i + n]
+
+    def read(self, n):
+        self._need(n)
+        data = self._buf[self._i:self._i + n]
+        self._i += len(data)
+        self._pos += len(data)
+        return data
+
+    def skip(self, n):
+        """Skip n bytes; False when the stream ended first."""
+        while n > 0:
+            if not self._available() and not self._need(1):
+                return False
+            step = min(n, self._available())
+            self._i += step
+            self._pos += step
+            n -= step
+        return True
+
+    def skip_zeros(self):
+        """Skip zero padding between archives."""
+        while self._need(1):
+            rest = len(self._buf) - len(self._buf[self._i:].lstrip(b"\x00"))
+            self._pos += rest - self._i
+            self._i = rest
+            if self._available():
+                return
+
+    def tell(self):
+        return self._pos
+
+
+class _FileSource(_Source):
+    """The raw image from `start`; skips are seeks."""
+
+    def __init__(self, fd, start, size):
+        _Source.__init__(self)
+        self.fd = fd
+        self.start = start
+        self.size = size
+        self._offset = start     # file offset of the end of _buf
+
+    def _fill(self):
+        os.lseek(self.fd, self._offset, os.SEEK_SET)
+        chunk = os.read(self.fd, CHUNK)
+        self._offset += len(chunk)
+        return chunk
+
+    def skip(self, n):
+        if n > self._available():
+            skipped_past = n - self._available()
+            self._pos += n
+            self._buf, self._i = b"", 0
+            self._offset += skipped_past
+            if self._offset > self.size:
+                self.eof = True
+                return False
+            return True
+        return _Source.skip(self, n)
+
+    @property
+    def offset(self):
+        """File offset of the next unread byte."""
+        return self.start + self._pos
+
+
+class _DecompressingSource(_Source):
+    """Decompresses one stream read from a _FileSource; `end_offset` is where it ended."""
+
+    def __init__(self, raw, decompressor, name):
+        _Source.__init__(self)
+        self.raw = raw
+        self.d = decompressor
+        self.name = name
+        self.end_offset = None
+
+    def _fill(self):
+        while True:
+            if getattr(self.d, "eof", False):
+                # What the decompressor did not use is the next segment of the image.
+                self.end_offset = self.raw.offset - len(self.d.unused_data)
+                return b""
+            data = self.raw.read(CHUNK)
+            if not data:
+                raise InitramfsError("truncated {} data".format(self.name))
+            try:
+                out = self.d.decompress(data)
+            except (zlib.error, lzma.LZMAError, OSError, EOFError, ValueError) as e:
+                raise InitramfsError("damaged {} data: {}".format(self.name, e))
+            if out:
+                return out
+
+
+class _ProcessSource(_Source):
+    """Standard output of a decompressing process."""
+
+    def __init__(self, stream):
+        _Source.__init__(self)
+        self.stream = stream
+
+    def _fill(self):
+        return self.stream.read(CHUNK)
+
+
+class _ModuleSource(_Source):
+    """zstandard / lz4 Python modules, when installed: no process needed."""
+
+    def __init__(self, raw, reader):
+        _Source.__init__(self)
+        self.reader = reader
+
+    def _fill(self):
+        return self.reader.read(CHUNK)
+
+
+class _RawReader(object):
+    """A file-like view of a _FileSource for the zstandard/lz4 stream readers."""
+
+    def __init__(self, raw):
+        self.raw = raw
+
+    def read(self, n=-1):
+        return self.raw.read(CHUNK if n is None or n < 0 else n)
+
+
+def _python_decompressor(name):
+    if name == "gzip":
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    if name == "xz":
+        return lzma.LZMADecompressor(lzma.FORMAT_XZ)
+    if name == "lzma":
+        return lzma.LZMADecompressor(lzma.FORMAT_ALONE)
+    if name == "bzip2":
+        return bz2.BZ2Decompressor()
+    return None
+
+
+def _module_reader(name, raw):
+    """A stream reader from an optional module, or None when it is not installed."""
+    try:
+        if name == "zstd":
+            import zstandard
+            return zstandard.ZstdDecompressor().stream_reader(_RawReader(raw), read_across_frames=True)
+        if name == "lz4" and raw.peek(4) == b"\x04\x22\x4d\x18":
+            import lz4.frame
+            return lz4.frame.LZ4FrameFile(_RawReader(raw), "rb")
+    except (ImportError, TypeError):
+        return None
+    return None
+
+
+# -- cpio -------------------------------------------------------------------------
+
+def _hex(field, what):
+    try:
+        return int(field, 16)
+    except ValueError:
+        raise InitramfsError("damaged cpio header ({} {!r})".format(what, field))
+
+
+def _cpio(src):
+    """Yield names of the cpio archives at the start of `src`, one after the other.
+
+    Stops (without consuming) at data that is neither a cpio header nor zero padding:
+    in the raw image that is the next, compressed, segment.
+    """
+    while True:
+        src.skip_zeros()
+        head = src.peek(6)
+        if not head:
+            return
+        if head in _NEWC:
+            header = src.read(110)
+            if len(header) < 110:
+                raise InitramfsError("truncated cpio header")
+            filesize = _hex(header[54:62], "file size")
+            namesize = _hex(header[94:102], "name size")
+            name = src.read(namesize)
+            if len(name) < namesize:
+                raise InitramfsError("truncated cpio name")
+            src.skip((4 - (110 + namesize) % 4) % 4)
+            data_pad = (4 - filesize % 4) % 4
+        elif head == b"070707":          # odc: octal, no padding
+            header = src.read(76)
+            if len(header) < 76:
+                raise InitramfsError("truncated cpio header")
+            try:
+                namesize, filesize = int(header[59:65], 8), int(header[65:76], 8)
+            except ValueError:
+                raise InitramfsError("damaged odc cpio header")
+            name = src.read(namesize)
+            data_pad = 0
+        elif head[:2] in (b"\xc7\x71", b"\x71\xc7"):   # old binary, either byte order
+            header = src.read(26)
+            if len(header) < 26:
+                raise InitramfsError("truncated cpio header")
+            order = "little" if header[:2] == b"\xc7\x71" else "big"
+
+            def word(i):
+                return int.from_bytes(header[i:i + 2], order)
+            namesize = word(20)
+            filesize = (word(22) << 16) | word(24)
+            name = src.read(namesize)
+            src.skip(namesize % 2)
+            data_pad = filesize % 2
+        else:
+            return
+        text = name.rstrip(b"\x00").decode("utf-8", "surrogateescape")
+        if text == _TRAILER:
+            continue
+        if not src.skip(filesize + data_pad) and filesize:
+            raise InitramfsError("truncated cpio data of " + text)
+        yield text[2:] if text.startswith("./") else text
+
+
+# -- the image ------------------------------------------------------------------------
+
+def _open(root, path):
+    try:
+        host = root.resolve(path)
+    except RootError as e:
+        raise InitramfsError(e.reason)
+    try:
+        fd = os.open(host, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as e:
+        raise InitramfsError(os.strerror(e.errno))
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_size == 0:
+        os.close(fd)
+        raise InitramfsError("not a regular file" if not stat.S_ISREG(st.st_mode) else "empty file")
+    return fd, st.st_size
+
+
+def iter_names(root, path, runner=None, info=None):
+    """Yield the names of the files in the initramfs at guest `path` (without './').
+
+    `info`, a dict when given, receives 'compression' (list, one per segment). Raises
+    InitramfsError (its message without the path) for anything that is not a readable
+    initramfs.
+    """
+    info = info if info is not None else {}
+    info.setdefault("compression", [])
+    fd, size = _open(root, path)
+    stream = None
+    try:
+        offset = 0
+        found_any = False
+        while offset < size:
+            raw = _FileSource(fd, offset, size)
+            raw.skip_zeros()
+            head = raw.peek(8)
+            if not head:
+                break
+            if head[:6] in _NEWC + (b"070707",) or head[:2] in (b"\xc7\x71", b"\x71\xc7"):
+                info["compression"].append("none")
+                for name in _cpio(raw):
+                    found_any = True
+                    yield name
+                if raw.offset == offset:
+                    break
+                offset = raw.offset
+                continue
+            name = compression_of(head)
+            if name is None:
+                if found_any:
+                    break       # trailing data the kernel would ignore too
+                raise InitramfsError("not an initramfs (unknown data at offset {})".format(raw.offset))
+            info["compression"].append(name)
+            decompressor = _python_decompressor(name)
+            if decompressor is not None:
+                src = _DecompressingSource(raw, decompressor, name)
+                for entry in _cpio(src):
+                    found_any = True
+                    yield entry
+                if src.peek(1):
+                    raise InitramfsError("unknown data inside the {} segment".format(name))
+                offset = src.end_offset if src.end_offset is not None else size
+                continue
+            # zstd / lz4 / lzo: the rest of the image goes to one decompressor.
+            reader = _module_reader(name, raw)
+            if reader is not None:
+                src = _ModuleSource(raw, reader)
+            else:
+                stream = _start_tool(runner, name, fd, raw.offset)
+                src = _ProcessSource(stream)
+            try:
+                for entry in _cpio(src):
+                    found_any = True
+                    yield entry
+            except InitramfsError as e:
+                if stream is not None:
+                    stream.close()
+                    raise InitramfsError("{} ({})".format(e, _tool_failure(stream, name)))
+                raise
+            if stream is not None and stream.close() and not found_any:
+                raise InitramfsError(_tool_failure(stream, name))
+            break
+        if not found_any:
+            raise InitramfsError("no cpio archive in it")
+    finally:
+        if stream is not None:
+            stream.close()
+        os.close(fd)
+
+
+def _start_tool(runner, name, fd, offset):
+    argv, package = _TOOLS[name]
+    if runner is None or not hasattr(runner, "stream"):
+        raise InitramfsError("{}-compressed, and no way to run the target's {}".format(name, argv[0]))
+    os.lseek(fd, offset, os.SEEK_SET)
+    try:
+        return runner.stream(argv, stdin_fd=fd)
+    except OSError as e:
+        if e.errno == errno.ENOENT:
+            raise InitramfsError("{}-compressed, and the target has no {} (package {}) to read it".format(
+                name, argv[0], package))
+        raise InitramfsError("cannot run {}: {}".format(argv[0], e))
+
+
+def _tool_failure(stream, name):
+    argv, package = _TOOLS[name]
+    if stream.returncode == 127:
+        return "{}-compressed, and the target has no {} (package {}) to read it".format(name, argv[0], package)
+    return "{} exited with {}: {}".format(" ".join(argv), stream.returncode, stream.error_text() or "no message")
+
+
+def list_names(root, path, runner=None):
+    """Every file name in the image, in archive order."""
+    return list(iter_names(root, path, runner))
+
+
+def find_modules(root, path, wanted, runner=None, info=None):
+    """The subset of module names `wanted` (e.g. {'virtio_blk'}) whose .ko files the image holds.
+
+    Stops reading as soon as every wanted module has been seen.
+    """
+    wanted = set(w.replace("-", "_") for w in wanted)
+    found = set()
+    if not wanted:
+        return found
+    names = iter_names(root, path, runner, info)
+    try:
+        for name in names:
+            module = module_name(name)
+            if module in wanted:
+                found.add(module)
+                if found == wanted:
+                    break
+    finally:
+        names.close()
+    return found

@@ -1,0 +1,250 @@
+"""The target's installed kernels and the files that belong to each.
+
+An imported image boots whatever kernel its boot loader picks, not necessarily the one
+running now (seed 002 warns against upgrading the kernel before capture for that
+reason), so driver checks (003: GUESTOS.Virtio, GUESTOS.Nvme) look at every installed
+kernel: /lib/modules/<ver> (or /usr/lib/modules) with its boot image, config,
+modules.builtin, modules.dep and initramfs, named the way each distribution names them.
+
+A modules directory without a kernel image (a leftover of a removed kernel, DKMS
+debris) is not a kernel that can boot and is ignored; so is the rescue kernel of RHEL
+(vmlinuz-0-rescue-*), whose initramfs is generic and has no modules directory.
+"""
+import re
+from typing import FrozenSet, NamedTuple, Optional, Tuple
+
+from agent.rootfs import RootError
+
+MODULE_DIRS = ("/lib/modules", "/usr/lib/modules")
+IMAGE_NAMES = ("/boot/vmlinuz-{}", "/boot/vmlinux-{}", "/boot/Image-{}", "/boot/image-{}",
+               "{moddir}/vmlinuz")
+# Debian/Ubuntu (initramfs-tools), RHEL family and Fedora (dracut), SUSE (dracut, mkinitrd).
+INITRAMFS_NAMES = ("/boot/initrd.img-{}", "/boot/initramfs-{}.img", "/boot/initrd-{}")
+INITRAMFS_BY_FAMILY = {"debian": "/boot/initrd.img-{}", "rhel": "/boot/initramfs-{}.img",
+                       "suse": "/boot/initrd-{}"}
+
+
+class Kernel(NamedTuple):
+    version: str
+    modules_dir: str                 # guest path of /lib/modules/<ver> ('' when absent)
+    image: str                       # guest path of the boot image
+    initramfs: Optional[str]         # guest path of the existing initramfs, or None
+    initramfs_path: str              # where the distribution's tools write it
+    config: Optional[str]            # /boot/config-<ver> or <moddir>/config
+    running: bool = False
+
+    def label(self):
+        return self.version + (" (running)" if self.running else "")
+
+
+class KernelModules(NamedTuple):
+    """What one kernel offers: modules built in, modules shipped as files, config options."""
+
+    builtin: FrozenSet[str]          # from modules.builtin and =y options
+    provided: Optional[FrozenSet[str]]  # module files listed in modules.dep; None when unknown
+    config: dict                     # CONFIG_X -> 'y'/'m'/...; {} when no config
+    problems: Tuple[str, ...] = ()
+
+
+def running_version(ctx):
+    """uname -r of the running system (live only): /proc/sys/kernel/osrelease of the root."""
+    if ctx.live is None:
+        return None
+    try:
+        text = ctx.root.read_text_or_none("/proc/sys/kernel/osrelease")
+    except RootError:
+        return None
+    return text.strip() or None if text else None
+
+
+def version_key(version):
+    """Sort key for versions like 5.14.0-362.8.1.el9_3.x86_64: numbers compare as numbers."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part)
+            for part in re.findall(r"\d+|[A-Za-z]+", version or "")]
+
+
+def installed(ctx):
+    """Every installed kernel of the target, oldest first (cached for the run)."""
+    compute = lambda: _installed(ctx)  # noqa: E731
+    fact = getattr(ctx, "fact", None)
+    return fact("kernels.installed", compute) if fact else compute()
+
+
+def _installed(ctx):
+    root = ctx.root
+    running = running_version(ctx)
+    moddirs = {}
+    for base in MODULE_DIRS:
+        for version in root.listdir(base):
+            if version not in moddirs and root.isdir(base + "/" + version):
+                moddirs[version] = base + "/" + version
+    versions = set(moddirs)
+    for pattern in ("/boot/vmlinuz-*", "/boot/vmlinux-*", "/boot/Image-*", "/boot/image-*"):
+        for path in root.glob(pattern):
+            version = path.split("-", 1)[1]
+            if not version.startswith("0-rescue-") and not version.endswith((".sig", ".hmac")):
+                versions.add(version)
+    kernels = []
+    for version in versions:
+        moddir = moddirs.get(version, "")
+        image = None
+        for name in IMAGE_NAMES:
+            if name.startswith("{moddir}") and not moddir:
+                continue
+            candidate = name.format(version, moddir=moddir)
+            if root.isfile(candidate):
+                image = candidate
+                break
+        if image is None:
+            continue
+        initramfs = next((n.format(version) for n in INITRAMFS_NAMES if root.lexists(n.format(version))), None)
+        config = next((p for p in ("/boot/config-" + version, moddir + "/config" if moddir else "")
+                       if p and root.isfile(p)), None)
+        kernels.append(Kernel(version, moddir, image, initramfs, initramfs or expected_initramfs(ctx, version),
+                              config, running=version == running))
+    kernels.sort(key=lambda k: version_key(k.version))
+    return kernels
+
+
+def expected_initramfs(ctx, version):
+    """Where the target's own tools put the initramfs of `version`."""
+    if ctx.root.isdir("/etc/initramfs-tools") and ctx.os.family != "suse":
+        pattern = INITRAMFS_BY_FAMILY["debian"]
+    else:
+        pattern = INITRAMFS_BY_FAMILY.get(ctx.os.family, "/boot/initramfs-{}.img")
+    return pattern.format(version)
+
+
+def parse_config(text):
+    """CONFIG_X=value lines of a kernel .config ('# CONFIG_X is not set' is absent)."""
+    options = {}
+    for line in text.splitlines():
+        if line.startswith("CONFIG_") and "=" in line:
+            key, value = line.split("=", 1)
+            options[key] = value.strip().strip('"')
+    return options
+
+
+def _module_names(text):
+    names = set()
+    for line in text.splitlines():
+        path = line.split(":", 1)[0].strip()
+        if path:
+            base = path.rsplit("/", 1)[-1]
+            for suffix in (".ko.xz", ".ko.zst", ".ko.gz", ".ko"):
+                if base.endswith(suffix):
+                    names.add(base[:-len(suffix)].replace("-", "_"))
+                    break
+    return names
+
+
+def modules_of(ctx, kernel, options=()):
+    """KernelModules of one kernel. `options` maps module name -> CONFIG_ option that
+    builds it in (the config is the only record of =y where modules.builtin is missing)."""
+    compute = lambda: _modules_of(ctx, kernel, dict(options))  # noqa: E731
+    fact = getattr(ctx, "fact", None)
+    key = "kernels.modules:{}:{}".format(kernel.version, ",".join(sorted(dict(options))))
+    return fact(key, compute) if fact else compute()
+
+
+def _modules_of(ctx, kernel, options):
+    root = ctx.root
+    problems = []
+    config = {}
+    if kernel.config:
+        try:
+            config = parse_config(root.read_text(kernel.config))
+        except RootError as e:
+            problems.append(str(e))
+    builtin = set(name for name, option in options.items() if config.get(option) == "y")
+    provided = None
+    if kernel.modules_dir:
+        for name, target in (("modules.builtin", builtin), ("modules.dep", None)):
+            path = kernel.modules_dir + "/" + name
+            try:
+                text = root.read_text_or_none(path)
+            except RootError as e:
+                problems.append(str(e))
+                continue
+            if text is None:
+                continue
+            if target is not None:
+                target.update(_module_names(text))
+            else:
+                provided = frozenset(_module_names(text))
+    return KernelModules(frozenset(builtin), provided, config, tuple(problems))
+
+
+def version_tuple(version):
+    """(major, minor) of a kernel release string; (0, 0) when it does not start with one."""
+    match = re.match(r"(\d+)\.(\d+)", version)
+    return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
+
+
+# Drivers an ECS instance needs before the root filesystem is mounted, with the config
+# option that builds each in (003: GUESTOS.Virtio, GUESTOS.Nvme).
+VIRTIO_OPTIONS = {"virtio_blk": "CONFIG_VIRTIO_BLK", "virtio_pci": "CONFIG_VIRTIO_PCI",
+                  "virtio_net": "CONFIG_VIRTIO_NET", "virtio_scsi": "CONFIG_SCSI_VIRTIO",
+                  "virtio_console": "CONFIG_VIRTIO_CONSOLE"}
+NVME_OPTIONS = {"nvme": "CONFIG_BLK_DEV_NVME", "nvme_core": "CONFIG_NVME_CORE"}
+DRIVER_OPTIONS = dict(VIRTIO_OPTIONS, **NVME_OPTIONS)
+
+
+class DriverState(NamedTuple):
+    """Where each wanted driver of one kernel is: built in, in the initramfs, or nowhere."""
+
+    kernel: Kernel
+    builtin: FrozenSet[str]
+    in_initramfs: FrozenSet[str]
+    missing: Tuple[str, ...]         # neither built in nor in the initramfs (sorted)
+    not_provided: Tuple[str, ...]    # of those, the ones the kernel has no module file for
+    initramfs_error: str = ""        # why the initramfs could not be read ('' when it was)
+    problems: Tuple[str, ...] = ()
+
+
+def initramfs_modules(ctx, kernel, needed):
+    """(module names found in the kernel's initramfs among `needed`, error text); cached.
+
+    One read per image serves both driver checks: it looks for every driver either of
+    them needs that the kernel does not build in, and stops once it has seen them all.
+    """
+    def compute():
+        if kernel.initramfs is None:
+            return frozenset(), "no initramfs (expected {})".format(kernel.initramfs_path)
+        from agent import initramfs
+        try:
+            return frozenset(initramfs.find_modules(ctx.root, kernel.initramfs, needed, ctx.runner)), ""
+        except initramfs.InitramfsError as e:
+            return frozenset(), "cannot read {}: {}".format(kernel.initramfs, e)
+        except (OSError, RootError) as e:
+            return frozenset(), "cannot read {}: {}".format(kernel.initramfs, e)
+    fact = getattr(ctx, "fact", None)
+    key = "kernels.initramfs:{}:{}".format(kernel.version, ",".join(sorted(needed)))
+    return fact(key, compute) if fact else compute()
+
+
+def drivers(ctx, kernel, wanted):
+    """DriverState of `wanted` (module names) in one kernel."""
+    mods = modules_of(ctx, kernel, DRIVER_OPTIONS)
+    builtin = frozenset(w for w in wanted if w in mods.builtin)
+    # Ask the image for everything either check needs, so the second check reuses the read.
+    needed = frozenset(d for d in DRIVER_OPTIONS if d not in mods.builtin)
+    found, error = (frozenset(), "")
+    if set(wanted) - builtin:
+        found, error = initramfs_modules(ctx, kernel, needed)
+    in_initramfs = frozenset(w for w in wanted if w in found)
+    missing = tuple(sorted(set(wanted) - builtin - in_initramfs))
+    not_provided = tuple(m for m in missing if mods.provided is not None and m not in mods.provided)
+    return DriverState(kernel, builtin, in_initramfs, missing, not_provided, error, mods.problems)
+
+
+def byte_sized_nvme_timeouts(version):
+    """True for kernels whose nvme_core io_timeout/admin_timeout are `byte` parameters.
+
+    Upstream declared them `module_param(..., byte, 0644)` (unsigned char) until Linux
+    4.15 made them unsigned int; RHEL 7's 3.10 kernels (and SLES 12's 4.4/4.12, Ubuntu
+    16.04's 4.4) keep the byte. There the kernel rejects 4294967295 as out of range and
+    keeps its 30 s default, so 255 is the largest value that takes effect (AWS and Alibaba
+    Cloud both document 255 as the maximum on earlier kernels).
+    """
+    return version_tuple(version) < (4, 15)

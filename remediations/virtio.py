@@ -1,0 +1,149 @@
+"""Fix for GUESTOS.Virtio: add the missing drivers the distribution's way, rebuild every initramfs.
+
+initramfs-tools (Debian, Ubuntu) reads module names from /etc/initramfs-tools/modules,
+whatever MODULES= says; dracut (RHEL family, SUSE, Fedora) reads `add_drivers+=` from
+/etc/dracut.conf.d/*.conf. The images are then rebuilt by the target's own tool, chrooted
+with --root. The rebuild is a run_last command: it runs once after every plan's edits, so
+one rebuild serves virtio and nvme, and it declares the images it rewrites so the journal
+backs them up first and rollback restores them byte for byte.
+"""
+from agent import kernels
+from agent.checks.virtio import initramfs_tool
+from agent.model import Mode, Refused, Remediation, RunCommand, WriteFile
+
+MODULES_FILE = "/etc/initramfs-tools/modules"
+STATE_DIR = "/var/lib/guestprep"
+# A rebuilt image is rarely much larger than the old one; leave room for growth.
+GROWTH = 1.25
+DEFAULT_IMAGE = 64 << 20
+
+
+def modules_to_add(result):
+    """Sorted union of the modules the kernels lack and provide as files."""
+    rows = (result.data or {}).get("kernels", [])
+    return sorted(set(m for row in rows for m in row.get("add", ())))
+
+
+def config_step(ctx, modules, name, title):
+    """The WriteFile that lists `modules` for the initramfs tool, or None when already listed."""
+    tool = initramfs_tool(ctx)
+    if tool == "initramfs-tools":
+        text = ctx.root.read_text_or_none(MODULES_FILE) or ""
+        listed = set()
+        for line in text.splitlines():
+            words = line.split()
+            if words and not words[0].startswith("#"):
+                listed.add(words[0].replace("-", "_"))
+        add = [m for m in modules if m not in listed]
+        if not add:
+            return None
+        new = text + ("\n" if text and not text.endswith("\n") else "")
+        new += "# Added by guestprep: {} for Alibaba Cloud ECS\n".format(title)
+        new += "".join(m + "\n" for m in add)
+        return WriteFile(MODULES_FILE, new.encode("utf-8", "surrogateescape"), mode=0o644,
+                         why="load {} from the initramfs".format(", ".join(add)))
+    if tool == "dracut":
+        path = "/etc/dracut.conf.d/guestprep-{}.conf".format(name)
+        old = ctx.root.read_text_or_none(path) or ""
+        listed = set()
+        for line in old.splitlines():
+            if line.strip().startswith("add_drivers+="):
+                listed.update(line.split("=", 1)[1].strip().strip("\"'").split())
+        wanted = sorted(listed | set(modules))
+        new = ("# Added by guestprep: {} for Alibaba Cloud ECS\n"
+               'add_drivers+=" {} "\n').format(title, " ".join(wanted))
+        if new == old:
+            return None
+        return WriteFile(path, new.encode("utf-8"), mode=0o644,
+                         why="put {} into every initramfs dracut builds".format(", ".join(modules)))
+    raise Refused("the target has neither initramfs-tools nor dracut to rebuild its initramfs with")
+
+
+def _free_bytes(ctx, path):
+    """(free bytes, device) of the filesystem holding `path` or its nearest existing parent."""
+    while path != "/" and not ctx.root.exists(path):
+        path = path.rsplit("/", 1)[0] or "/"
+    try:
+        st = ctx.root.statvfs(path)
+        return st.f_bavail * st.f_frsize, ctx.root.stat(path).st_dev
+    except OSError as e:
+        raise Refused("cannot tell how much space {} has ({}); the images are not rebuilt without "
+                      "room for their backups".format(path, e.strerror or e))
+
+
+def check_space(ctx, rows):
+    """Refuse when /boot cannot hold the rebuilt images next to the old ones (the tools write
+    a new file, then rename) or the backups do not fit where the journal keeps them."""
+    sizes = []
+    for row in rows:
+        if row.get("initramfs") and ctx.root.isfile(row["initramfs"]):
+            sizes.append(ctx.root.stat(row["initramfs"]).st_size)
+    largest = max(sizes) if sizes else DEFAULT_IMAGE
+    backups = sum(sizes)
+    new_images = int(largest * GROWTH)   # written one kernel at a time
+    created = sum(int(largest * GROWTH) for row in rows if not row.get("initramfs"))
+    boot_free, boot_dev = _free_bytes(ctx, "/boot")
+    state_free, state_dev = _free_bytes(ctx, STATE_DIR)
+    need_boot = new_images + created + (backups if state_dev == boot_dev else 0)
+    mib = 1 << 20
+    if boot_free < need_boot:
+        raise Refused("/boot has {} MiB free; rebuilding the initramfs images {}needs about {} MiB".format(
+            boot_free // mib, "and keeping their backups " if state_dev == boot_dev else "", need_boot // mib + 1))
+    if state_dev != boot_dev and state_free < backups:
+        raise Refused("{} has {} MiB free; the backups of the initramfs images need {} MiB".format(
+            STATE_DIR, state_free // mib, backups // mib + 1))
+
+
+def rebuild_steps(ctx, rows):
+    """Commands that rebuild the initramfs of every kernel in `rows`, run_last and deduplicated."""
+    tool = initramfs_tool(ctx)
+    steps = []
+    if tool == "initramfs-tools":
+        existing = [r for r in rows if r.get("initramfs")]
+        if existing:
+            # update-initramfs also records each image's checksum under /var/lib/initramfs-tools.
+            modifies = tuple(r["initramfs"] for r in existing) + tuple(
+                "/var/lib/initramfs-tools/" + r["version"] for r in existing)
+            steps.append(RunCommand(("update-initramfs", "-u", "-k", "all"), why="rebuild every initramfs",
+                                    modifies=modifies, run_last=True))
+        for row in rows:
+            if not row.get("initramfs"):
+                steps.append(RunCommand(("update-initramfs", "-c", "-k", row["version"]),
+                                        why="create the missing initramfs of " + row["version"],
+                                        modifies=(row["initramfs_path"], "/var/lib/initramfs-tools/" + row["version"]),
+                                        run_last=True))
+    elif tool == "dracut":
+        for row in rows:
+            path = row.get("initramfs") or row["initramfs_path"]
+            steps.append(RunCommand(("dracut", "-f", path, row["version"]),
+                                    why="rebuild the initramfs of " + row["version"],
+                                    modifies=(path,), run_last=True))
+    return steps
+
+
+def all_kernel_rows(ctx):
+    """Every installed kernel as a row: one rebuild covers them all (update-initramfs -k all)."""
+    return [{"version": k.version, "initramfs": k.initramfs, "initramfs_path": k.initramfs_path}
+            for k in kernels.installed(ctx)]
+
+
+def plan_drivers(ctx, result, name, title):
+    """Config edit plus rebuild for the drivers a driver check found missing."""
+    modules = modules_to_add(result)
+    if not modules:
+        return []
+    step = config_step(ctx, modules, name, title)
+    rows = all_kernel_rows(ctx)
+    check_space(ctx, rows)
+    return ([step] if step is not None else []) + rebuild_steps(ctx, rows)
+
+
+class VirtioFix(Remediation):
+    id = "virtio"
+    mode = Mode.AUTO
+    reversible = True        # the journal keeps every image it replaces
+    needs_reboot = True
+    note = "The rebuilt initramfs images are used from the next boot on."
+
+    def plan(self, ctx, result):
+        return plan_drivers(ctx, result, "virtio", "virtio drivers (GUESTOS.Virtio)")

@@ -1,0 +1,187 @@
+"""agent.initramfs: names inside real-format initramfs images, built here byte by byte."""
+import bz2
+import gzip
+import lzma
+import shutil
+import subprocess
+
+import pytest
+
+from agent import initramfs
+from agent.initramfs import InitramfsError
+from agent.rootfs import Root
+from agent.runner import Runner
+
+MODULES = "usr/lib/modules/6.1.0-50-cloud-amd64/kernel/drivers/"
+FILES = [(".", b""), ("bin", b""), ("init", b"#!/bin/sh\nexec /sbin/init\n"),
+         (MODULES + "block/virtio_blk.ko", b"\x7fELF" + b"x" * 1001),
+         (MODULES + "net/virtio_net.ko.xz", b"\xfd7zXZ" + b"y" * 77),
+         (MODULES + "nvme/host/nvme-core.ko.zst", b"z" * 3),
+         ("etc/modprobe.d/x.conf", b"")]
+
+
+def newc(files, magic=b"070701", pad_to=512):
+    out = b""
+    for ino, (name, data) in enumerate(files + [("TRAILER!!!", b"")], 1):
+        encoded = name.encode() + b"\x00"
+        mode = 0o100644 if data or name.endswith(".ko") else 0o40755
+        fields = [ino, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(encoded), 0]
+        header = magic + b"".join(b"%08X" % f for f in fields)
+        out += header + encoded
+        out += b"\x00" * ((4 - len(out) % 4) % 4)
+        out += data + b"\x00" * ((4 - len(data) % 4) % 4)
+    return out + b"\x00" * ((pad_to - len(out) % pad_to) % pad_to)
+
+
+def odc(files):
+    out = b""
+    for ino, (name, data) in enumerate(files + [("TRAILER!!!", b"")], 1):
+        encoded = name.encode() + b"\x00"
+        out += b"070707" + b"%06o" % 0 + b"%06o" % ino + b"%06o" % 0o100644 + b"%06o" % 0 * 4 \
+            + b"%011o" % 0 + b"%06o" % len(encoded) + b"%011o" % len(data) + encoded + data
+    return out
+
+
+def old_binary(files):
+    out = b""
+    for ino, (name, data) in enumerate(files + [("TRAILER!!!", b"")], 1):
+        encoded = name.encode() + b"\x00"
+        words = [0o70707, 0, ino, 0o100644, 0, 0, 1, 0, 0, 0, len(encoded), len(data) >> 16, len(data) & 0xFFFF]
+        out += b"".join(w.to_bytes(2, "little") for w in words) + encoded + b"\x00" * (len(encoded) % 2)
+        out += data + b"\x00" * (len(data) % 2)
+    return out
+
+
+EARLY = newc([("kernel", b""), ("kernel/x86", b""), ("kernel/x86/microcode", b""),
+              ("kernel/x86/microcode/GenuineIntel.bin", b"\x01" * 1000)])
+NAMES = [name for name, _ in FILES]
+
+
+@pytest.fixture
+def image(tmp_path):
+    (tmp_path / "boot").mkdir()
+
+    def write(data):
+        (tmp_path / "boot/initrd.img").write_bytes(data)
+        return Root(str(tmp_path)), "/boot/initrd.img"
+    return write
+
+
+@pytest.mark.parametrize("compress", [
+    lambda d: d,
+    gzip.compress,
+    lambda d: lzma.compress(d, format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC32),
+    lambda d: lzma.compress(d, format=lzma.FORMAT_ALONE),
+    bz2.compress,
+], ids=["none", "gzip", "xz", "lzma", "bzip2"])
+def test_every_standard_library_compression(image, compress):
+    root, path = image(compress(newc(FILES)))
+    assert initramfs.list_names(root, path) == NAMES
+
+
+def test_early_microcode_then_compressed_main_archive(image):
+    root, path = image(EARLY + gzip.compress(newc(FILES)))
+    info = {}
+    names = list(initramfs.iter_names(root, path, info=info))
+    assert names[:4] == ["kernel", "kernel/x86", "kernel/x86/microcode", "kernel/x86/microcode/GenuineIntel.bin"]
+    assert names[4:] == NAMES
+    assert info["compression"] == ["none", "gzip"]
+
+
+def test_several_compressed_segments_and_crc_format(image):
+    second = newc([("lib/extra.ko", b"e" * 5)], magic=b"070702")
+    root, path = image(gzip.compress(newc(FILES)) + b"\x00" * 100 + lzma.compress(second))
+    assert initramfs.list_names(root, path) == NAMES + ["lib/extra.ko"]
+
+
+def test_odc_and_old_binary_cpio(image):
+    root, path = image(odc(FILES))
+    assert initramfs.list_names(root, path) == NAMES
+    root, path = image(old_binary(FILES))
+    assert initramfs.list_names(root, path) == NAMES
+
+
+def test_find_modules_normalises_names_and_suffixes(image):
+    root, path = image(gzip.compress(newc(FILES)))
+    found = initramfs.find_modules(root, path, {"virtio_blk", "virtio_net", "nvme_core", "virtio_pci"})
+    assert found == {"virtio_blk", "virtio_net", "nvme_core"}
+
+
+def test_find_modules_stops_once_everything_is_found(image):
+    # A truncated header after the wanted entry would be an error if it were read.
+    archive = newc(FILES[:4], pad_to=4)
+    data = archive[:archive.rindex(b"070701")] + b"070701" + b"0" * 20
+    root, path = image(data)
+    assert initramfs.find_modules(root, path, {"virtio_blk"}) == {"virtio_blk"}
+    with pytest.raises(InitramfsError):
+        initramfs.list_names(root, path)
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"MZ\x90\x00 this is a PE file" * 10, "not an initramfs"),
+    (gzip.compress(newc(FILES))[:200], "truncated gzip"),
+    (newc(FILES)[:300], "truncated"),
+    (b"070701" + b"ZZZZZZZZ" * 13, "damaged cpio header"),
+    (b"\x00" * 4096, "no cpio archive"),
+    (b"", "empty"),
+])
+def test_bad_images_raise_a_clear_error(image, data, message):
+    root, path = image(data)
+    with pytest.raises(InitramfsError, match=message):
+        initramfs.list_names(root, path)
+
+
+def test_a_directory_or_a_missing_file_is_an_error(tmp_path):
+    (tmp_path / "boot/initrd.img").mkdir(parents=True)
+    with pytest.raises(InitramfsError, match="not a regular file"):
+        initramfs.list_names(Root(str(tmp_path)), "/boot/initrd.img")
+    with pytest.raises(InitramfsError, match="No such file"):
+        initramfs.list_names(Root(str(tmp_path)), "/boot/absent")
+
+
+class HostToolRunner(Runner):
+    """Runs the decompressor on this machine (the tests have no guest with zstd in it)."""
+
+    def command_line(self, argv):
+        return tuple(argv)
+
+
+def _tool(name, args, data):
+    proc = subprocess.Popen([name] + args, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    return proc.communicate(data)[0]
+
+
+@pytest.mark.skipif(not shutil.which("zstd"), reason="no zstd on this machine")
+def test_zstd_goes_through_the_targets_tool(image):
+    # Debian 12's initramfs-tools default: early cpio, then zstd.
+    root, path = image(EARLY + _tool("zstd", ["-q", "-c"], newc(FILES)))
+    names = initramfs.list_names(root, path, HostToolRunner("/"))
+    assert names[4:] == NAMES
+    assert initramfs.find_modules(root, path, {"virtio_blk"}, HostToolRunner("/")) == {"virtio_blk"}
+
+
+@pytest.mark.skipif(not shutil.which("lz4"), reason="no lz4 on this machine")
+def test_lz4_legacy_frame_goes_through_the_targets_tool(image):
+    root, path = image(_tool("lz4", ["-l", "-q", "-c"], newc(FILES)))
+    assert initramfs.list_names(root, path, HostToolRunner("/")) == NAMES
+
+
+def test_zstd_without_a_tool_is_a_clear_error(image):
+    root, path = image(b"\x28\xb5\x2f\xfd" + b"\x00" * 100)
+    with pytest.raises(InitramfsError, match="zstd-compressed, and no way to run"):
+        initramfs.list_names(root, path, runner=None)
+
+
+def test_zstd_when_the_target_lacks_zstd(image, tmp_path):
+    class Missing(HostToolRunner):
+        def command_line(self, argv):
+            return ("sh", "-c", "exit 127")
+    root, path = image(b"\x28\xb5\x2f\xfd" + b"\x00" * 100)
+    with pytest.raises(InitramfsError, match="the target has no zstd"):
+        initramfs.list_names(root, path, Missing("/"))
+
+
+def test_module_name():
+    assert initramfs.module_name("lib/modules/x/nvme-core.ko.xz") == "nvme_core"
+    assert initramfs.module_name("lib/modules/x/virtio_blk.ko") == "virtio_blk"
+    assert initramfs.module_name("lib/modules/x/modules.dep") is None
