@@ -54,6 +54,34 @@ def _wrap(text, indent):
     return "\n".join(indent + line for line in lines)
 
 
+# Optional modules (the single-file build vendors none): module, package, what goes without it.
+OPTIONAL_MODULES = (
+    ("psutil", "python3-psutil", "facts of the running system (processes, mounts) are unavailable: "
+                                 "checks that need them are skipped"),
+    ("yaml", "python3-yaml or python3-pyyaml", "netplan files are not read and cloud-init's "
+                                                             "YAML is read line by line"),
+)
+
+
+def missing_modules(ctx=None):
+    """[{"module", "package", "effect"}] for the optional modules this python lacks.
+
+    psutil only matters for the running system, so it is not reported for a mounted image.
+    """
+    import importlib.util
+    missing = []
+    for module, package, effect in OPTIONAL_MODULES:
+        if module == "psutil" and ctx is not None and ctx.offline:
+            continue
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            missing.append({"module": module, "package": package, "effect": effect})
+    return missing
+
+
 def envelope(command, ctx, results, code, run_id=None, **extra):
     data = {
         "format_version": FORMAT_VERSION,
@@ -69,6 +97,9 @@ def envelope(command, ctx, results, code, run_id=None, **extra):
         "counts": dict((s, sum(1 for r in results if r.status == s)) for s in Status.ORDER),
         "results": [r.as_dict() for r in results],
     }
+    missing = missing_modules(ctx)
+    if missing:
+        data["missing_modules"] = missing
     data.update(extra)
     return data
 
@@ -98,11 +129,24 @@ def check_text(ctx, results, stream, code):
     counts = ", ".join("{} {}".format(sum(1 for r in results if r.status == s), s)
                        for s in reversed(Status.ORDER) if any(r.status == s for r in results))
     out.append("{} check{}: {}.".format(len(results), "" if len(results) == 1 else "s", counts))
+    for m in missing_modules(ctx):
+        out.append("Without {} ({}): {}.".format(m["module"], m["package"], m["effect"]))
     if code == EXIT_BLOCKING:
         out.append("Blocking findings remain. `guestprep plan` shows the fixes; `guestprep fix` applies the safe ones.")
     else:
         out.append("Nothing blocks the import.")
     stream.write("\n".join(out) + "\n")
+
+
+def import_image_text(advice, stream):
+    """The "What to enter on ImportImage" section after the check report (agent/advice.py)."""
+    if not advice:
+        return
+    if advice.get("error"):
+        stream.write("\nWhat to enter on ImportImage: not available ({})\n".format(advice["error"]))
+        return
+    from agent import advice as advice_mod
+    stream.write("\n" + advice_mod.text(advice))
 
 
 # -- plan ---------------------------------------------------------------------
@@ -117,7 +161,7 @@ def step_dict(ctx, step):
                 "command": chattr_command(ctx, step)}
     if isinstance(step, model.RunCommand):
         return {"kind": "command", "why": step.why, "argv": list(ctx.runner.command_line(step.argv)),
-                "undo": step.undo_hint}
+                "undo": step.undo_hint, "modifies": list(step.modifies), "run_last": step.run_last}
     return {"kind": type(step).__name__}
 
 
@@ -183,6 +227,9 @@ def plan_text(ctx, plans, stream, left_out=()):
                 out.append("   $ " + " ".join(info["argv"]))
                 if info["undo"]:
                     out.append("     (to undo by hand: {})".format(info["undo"]))
+                if info.get("modifies"):
+                    out.append("     (backed up first, restored by rollback: {})".format(
+                        ", ".join(ctx.root.display(p) for p in info["modifies"])))
         out.append("")
     if left_out:
         names = ",".join(sorted(set(r.repair_item or r.check_id for r in left_out)))
@@ -215,3 +262,246 @@ def outcomes_text(outcomes, journal, stream):
 def outcomes_json(outcomes):
     return [{"id": o.check_id, "repair_item": o.repair_item, "outcome": o.outcome, "message": o.message,
              "status": o.result.status if o.result is not None else None} for o in outcomes]
+
+
+# -- junit ------------------------------------------------------------------------
+#
+# One <testcase> per check, for CI systems that read JUnit XML (GitLab, Jenkins, Azure).
+# FAIL is a <failure>, ERROR an <error>, SKIP <skipped>. WARN does not block the import
+# (exit 0), so it is a passing testcase whose <system-out> carries the warning, unless
+# --strict makes warnings block: then it is a <failure>, as the exit code says.
+
+_XML_BAD = None
+
+
+def _xml_text(text):
+    """Text that XML 1.0 can carry: control characters and lone surrogates from an image's
+    file names or contents become U+FFFD rather than an unparsable report."""
+    global _XML_BAD
+    import re
+    if _XML_BAD is None:
+        _XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+    return _XML_BAD.sub("\ufffd", str(text))
+
+
+def _details(result):
+    lines = []
+    if result.hint:
+        lines.append(result.hint)
+    for command in result.commands:
+        lines.append("$ " + command)
+    for path in result.paths:
+        lines.append("path: " + path)
+    return "\n".join(lines)
+
+
+def junit(command, ctx, results, code, strict=False, outcomes=(), hostname=None):
+    """The report as JUnit XML (a str)."""
+    import socket
+    import time
+    import xml.etree.ElementTree as ET
+    by_outcome = dict((o.check_id, o) for o in outcomes)
+    counts = {"failures": 0, "errors": 0, "skipped": 0}
+    cases = []
+    for r in results:
+        case = ET.Element("testcase", {"classname": _xml_text("guestprep." + r.item),
+                                       "name": _xml_text("{} ({})".format(r.check_id, r.title)),
+                                       "time": "0"})
+        outcome = by_outcome.get(r.check_id)
+        out = ["{}: {}".format(r.status, r.summary)]
+        if outcome is not None:
+            out.insert(0, "fix: {}: {}".format(outcome.outcome, outcome.message))
+        if outcome is not None and outcome.outcome == "ROLLED BACK":
+            kind = "error"
+        elif r.status == Status.ERROR:
+            kind = "error"
+        elif r.status == Status.FAIL or (strict and r.status == Status.WARN):
+            kind = "failure"
+        elif r.status == Status.SKIP:
+            kind = "skipped"
+        else:
+            kind = ""
+        if kind == "skipped":
+            ET.SubElement(case, "skipped", {"message": _xml_text(r.summary)})
+            counts["skipped"] += 1
+        elif kind:
+            message = outcome.message if kind == "error" and outcome is not None and \
+                outcome.outcome == "ROLLED BACK" else r.summary
+            element = ET.SubElement(case, kind, {"message": _xml_text(message), "type": r.status})
+            element.text = _xml_text(_details(r))
+            counts["failures" if kind == "failure" else "errors"] += 1
+        if r.status not in (Status.PASS,) and kind not in ("failure", "error") and _details(r):
+            out.append(_details(r))
+        system_out = ET.SubElement(case, "system-out")
+        system_out.text = _xml_text("\n".join(out))
+        cases.append(case)
+    host = hostname or socket.gethostname()
+    attrs = {"tests": str(len(results)), "failures": str(counts["failures"]),
+             "errors": str(counts["errors"]), "skipped": str(counts["skipped"]), "time": "0"}
+    suites = ET.Element("testsuites", dict(attrs, name="guestprep"))
+    suite = ET.SubElement(suites, "testsuite", dict(
+        attrs, name=_xml_text("guestprep {} {}".format(command, ctx.root.path)), hostname=_xml_text(host),
+        timestamp=time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())))
+    props = ET.SubElement(suite, "properties")
+    for name, value in (("guestprep.version", agent.__version__), ("root", ctx.root.path),
+                        ("os", ctx.os.name), ("live", str(not ctx.offline).lower()),
+                        ("exit_code", str(code)), ("strict", str(bool(strict)).lower())):
+        ET.SubElement(props, "property", {"name": name, "value": _xml_text(value)})
+    suite.extend(cases)
+    body = ET.tostring(suites, encoding="unicode")
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + body + "\n"
+
+
+# -- plan as a shell script ------------------------------------------------------
+#
+# OpenSCAP's "generate fix" idea: the plan as a POSIX sh script a person reviews and a
+# pipeline runs later. Before it changes anything it checks that every file it touches
+# still has the content the plan was made from (sha256), so a script run against a
+# changed system refuses instead of overwriting someone's edit. It runs as root against
+# the root the plan was made for, or GUESTPREP_ROOT (a copy, a mounted image).
+
+_SCRIPT_HEAD = r'''#!/bin/sh
+# guestprep {version}: the planned changes for {root_shown} ({os_name}), as a shell script.
+# Generated {when} by: guestprep plan --format script{items}
+# Review it, then run it as root:  sh THIS-FILE
+# It refuses to run (exit 3, nothing changed) when a file it changes is not as planned.
+# Files it replaces or removes are copied to $BACKUP first; undo them by hand from there.
+# Unlike `guestprep fix`, it keeps no journal: `guestprep rollback` cannot undo it.
+set -eu
+umask 077
+ROOT=${{GUESTPREP_ROOT-{root}}}
+ROOT=${{ROOT%/}}
+BACKUP="$ROOT/var/lib/guestprep/script-$(date +%Y%m%d-%H%M%S)-$$"
+
+die() {{ echo "guestprep-plan: $*" >&2; exit 3; }}
+in_root() {{ if [ -n "$ROOT" ]; then chroot "$ROOT" "$@"; else "$@"; fi; }}
+state() {{
+  # the sha256 of a file, "link:TARGET" for a symlink, "absent"
+  if [ -L "$1" ]; then printf 'link:%s\n' "$(readlink "$1")"
+  elif [ -f "$1" ]; then sha256sum <"$1" | cut -d' ' -f1
+  elif [ -e "$1" ]; then echo other
+  else echo absent; fi
+}}
+expect() {{
+  got=$(state "$1")
+  [ "$got" = "$2" ] || die "$1 changed since the plan was made (now $got, planned from $2); nothing was changed"
+}}
+backup() {{
+  if [ -e "$1" ] || [ -L "$1" ]; then
+    mkdir -p "$BACKUP$(dirname "${{1#$ROOT}}")"
+    cp -P -p "$1" "$BACKUP${{1#$ROOT}}"
+  fi
+}}
+put() {{
+  # put PATH SHA256 MODE UID GID: move PATH.guestprep-new into place after checking it
+  [ "$(state "$1.guestprep-new")" = "$2" ] || die "$1: the new content does not match the plan (sha256)"
+  chmod "$3" "$1.guestprep-new"
+  chown "$4:$5" "$1.guestprep-new"
+  backup "$1"
+  mv -f "$1.guestprep-new" "$1"
+}}
+command -v sha256sum >/dev/null || die "sha256sum is needed (coreutils or busybox)"
+'''
+
+
+def _sh_quote(text):
+    return "'" + text.replace("'", "'\"'\"'") + "'"
+
+
+def _state_of(ctx, guest_path):
+    import hashlib
+    if ctx.root.islink(guest_path):
+        return "link:" + ctx.root.readlink(guest_path)
+    if ctx.root.isfile(guest_path):
+        return hashlib.sha256(ctx.root.read_bytes(guest_path)).hexdigest()
+    return "other" if ctx.root.lexists(guest_path) else "absent"
+
+
+def _heredoc(target, text):
+    """Shell lines that write `text` exactly to `target` through a quoted heredoc."""
+    marker = "GUESTPREP_EOF"
+    n = 0
+    while marker in text:
+        n += 1
+        marker = "GUESTPREP_EOF_{}".format(n)
+    if text.endswith("\n"):
+        return "cat >{} <<'{}'\n{}{}".format(target, marker, text, marker)
+    # A heredoc always ends in a newline; $(...) strips exactly that one when the content
+    # itself has none at the end.
+    return "printf '%s' \"$(cat <<'{}'\n{}\n{}\n)\" >{}".format(marker, text, marker, target)
+
+
+def plan_script(ctx, plans, items=None):
+    """The plans as a POSIX sh script (a str; surrogate escapes carry non-UTF-8 bytes)."""
+    import time
+    root = "" if ctx.root.is_host else ctx.root.path
+    head = _SCRIPT_HEAD.format(
+        version=agent.__version__, root_shown=ctx.root.path, os_name=ctx.os.name or "unknown OS",
+        when=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+        items=" --items " + ",".join(items) if items else "",
+        root=_sh_quote(root) if root else "")
+    checks, body, expected = [], [], {}
+
+    def host(guest_path):
+        return '"$ROOT"' + _sh_quote(guest_path)
+
+    def expect(guest_path):
+        if guest_path not in expected:
+            expected[guest_path] = _state_of(ctx, guest_path)
+            checks.append("expect {} {}".format(host(guest_path), _sh_quote(expected[guest_path])))
+
+    for plan in plans:
+        r = plan.result
+        body.append("")
+        body.append("# == {} ({}): {}".format(plan.repair_item or plan.check_id, r.item, _one_line(r.summary)))
+        if plan.skipped or not plan.steps:
+            body.append("#    not applied: " + _one_line(plan.skipped or "nothing to change"))
+            continue
+        body.append("#    " + "; ".join(plan_flags(plan)))
+        for step in plan.steps:
+            if getattr(step, "why", ""):
+                body.append("# " + _one_line(step.why))
+            if isinstance(step, model.WriteFile):
+                path = ctx.root.guest(ctx.root.resolve(step.path))   # through symlinks, as fix does
+                expect(path)
+                if ctx.root.exists(path):
+                    st = ctx.root.stat(path)
+                    mode, uid, gid = st.st_mode & 0o7777, st.st_uid, st.st_gid
+                else:
+                    mode, uid, gid = step.mode if step.mode is not None else 0o644, 0, 0
+                import hashlib
+                digest = hashlib.sha256(step.content).hexdigest()
+                text = step.content.decode("utf-8", "surrogateescape")
+                body.append("mkdir -p \"$(dirname {})\"".format(host(path)))
+                body.append(_heredoc(host(path + ".guestprep-new"), text))
+                body.append("put {} {} {:o} {} {}".format(host(path), digest, mode, uid, gid))
+            elif isinstance(step, model.RemoveFile):
+                expect(step.path)
+                body.append("backup {}".format(host(step.path)))
+                body.append("rm -f {}".format(host(step.path)))
+            elif isinstance(step, model.SetFlags):
+                letters = {0x10: "i", 0x20: "a"}
+                ops = ["-" + letters[b] for b in sorted(letters) if step.clear & b]
+                ops += ["+" + letters[b] for b in sorted(letters) if step.set & b]
+                body.append("chattr {} {}".format(" ".join(ops), host(step.path)))
+            elif isinstance(step, model.RunCommand):
+                env = ""
+                if step.env:
+                    env = "env " + " ".join(_sh_quote("{}={}".format(k, v)) for k, v in sorted(step.env.items())) + " "
+                body.append("in_root {}{}".format(env, " ".join(_sh_quote(a) for a in step.argv)))
+                if step.undo_hint:
+                    body.append("# to undo by hand: " + _one_line(step.undo_hint))
+    out = [head]
+    if checks:
+        out.append("# Refuse to run unless every file is as it was when the plan was made.")
+        out.extend(checks)
+    body.append("")
+    if expected or any(p.steps for p in plans):
+        body.append('echo "guestprep-plan: done; replaced and removed files are in $BACKUP" >&2')
+    else:
+        body.append('echo "guestprep-plan: nothing to change" >&2')
+    return "\n".join(out + body) + "\n"
+
+
+def _one_line(text):
+    return " ".join(str(text).split())

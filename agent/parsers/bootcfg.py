@@ -148,3 +148,154 @@ def arg_value(args, name):
         if _param_name(key) == wanted:
             return value if equals else ""
     return None
+
+
+# -- menu entries, initrds and UUID searches (GUESTOS.Grub, GUESTOS.KernelVersion) ------
+
+class MenuEntry(typing.NamedTuple):
+    """One boot entry: a GRUB 2 ``menuentry``, a GRUB legacy ``title`` block or a BLS file.
+
+    ``path`` is the titles of the enclosing submenus and the entry's own title (GRUB's
+    ``saved_entry`` may name it as ``Submenu>Title``); ``kernel`` is the KernelLine or
+    None; ``initrds`` are ``(lineno, path)`` pairs.
+    """
+
+    lineno: int
+    title: str
+    entry_id: str
+    path: tuple
+    kernel: typing.Optional[KernelLine]
+    initrds: tuple
+
+
+_GRUB2_INITRDS = ("initrd", "initrd16", "initrdefi")
+
+
+def grub2_entries(text):
+    """Every ``menuentry`` of a grub.cfg in file order (inside submenus too). Never raises;
+    an entry left open at the end of the file is still returned."""
+    entries, stack, current = [], [], None
+    for lineno, line in enumerate(split_lines(text), 1):
+        body = split_ending(line)[0]
+        words = split_words(body)
+        if not words:
+            continue
+        first = words[0]
+        if first in ("menuentry", "submenu"):
+            title = words[1] if len(words) > 1 else ""
+            entry_id = ""
+            for flag in ("$menuentry_id_option", "--id"):
+                if flag in words[:-1]:
+                    entry_id = words[words.index(flag) + 1]
+            opens = words[-1] == "{" or body.rstrip().endswith("{")
+            if first == "submenu":
+                if opens:
+                    stack.append(("submenu", title))
+                continue
+            current = {"lineno": lineno, "title": title, "id": entry_id, "kernel": None, "initrds": [],
+                       "path": tuple(t for kind, t in stack if kind == "submenu") + (title,)}
+            if opens:
+                stack.append(("entry", title))
+            continue
+        if first == "}" or body.strip() == "}":
+            if stack:
+                kind, _ = stack.pop()
+                if kind == "entry" and current is not None:
+                    entries.append(_entry(current))
+                    current = None
+            continue
+        if words[-1] == "{":
+            stack.append(("other", first))   # 'function load_video {': its '}' is not ours
+            continue
+        if current is None:
+            continue
+        if first in _GRUB2_COMMANDS and current["kernel"] is None:
+            current["kernel"] = KernelLine(lineno, words[1] if len(words) > 1 else None,
+                                           tuple(words[2:]), body)
+        elif first in _GRUB2_INITRDS:
+            current["initrds"].extend((lineno, w) for w in words[1:])
+    if current is not None:
+        entries.append(_entry(current))
+    return entries
+
+
+def _entry(fields):
+    return MenuEntry(fields["lineno"], fields["title"], fields["id"], fields["path"],
+                     fields["kernel"], tuple(fields["initrds"]))
+
+
+def grub_legacy_entries(text):
+    """``(default, entries)`` of a GRUB legacy menu.lst/grub.conf: ``default`` is the
+    value of the ``default`` line ('' when absent, e.g. '0' or 'saved')."""
+    default, entries, current = "", [], None
+    for lineno, line in enumerate(split_lines(text), 1):
+        body = split_ending(line)[0]
+        stripped = body.split("#", 1)[0].strip() if not body.strip().startswith("title") else body.strip()
+        if not stripped:
+            continue
+        key, _, rest = stripped.partition(" ")
+        if "=" in key:
+            key, _, first = key.partition("=")
+            rest = (first + " " + rest).strip()
+        rest = rest.strip()
+        if key == "default" and current is None:
+            default = rest
+        elif key == "title":
+            if current is not None:
+                entries.append(_entry(current))
+            current = {"lineno": lineno, "title": rest, "id": "", "kernel": None, "initrds": [],
+                       "path": (rest,)}
+        elif current is not None and key == "kernel" and current["kernel"] is None:
+            kernel_lines = grub_legacy(body)
+            if kernel_lines:
+                current["kernel"] = kernel_lines[0]._replace(lineno=lineno)
+        elif current is not None and key == "initrd":
+            current["initrds"].extend((lineno, w) for w in rest.split()[:1])
+    if current is not None:
+        entries.append(_entry(current))
+    return default, entries
+
+
+def bls_fields(text):
+    """The keys of a Boot Loader Spec entry: ``{key: [(lineno, value), ...]}``."""
+    fields = {}
+    for lineno, line in enumerate(split_lines(text), 1):
+        body = split_ending(line)[0].strip()
+        if not body or body.startswith("#"):
+            continue
+        key, _, value = body.partition(" ")
+        if "\t" in key:
+            key, _, rest = key.partition("\t")
+            value = rest + " " + value
+        fields.setdefault(key, []).append((lineno, value.strip()))
+    return fields
+
+
+def search_uuids(text):
+    """``(lineno, uuid)`` for every filesystem UUID a grub.cfg searches for:
+    ``search [--no-floppy] --fs-uuid [--set=root] [--hint ...] UUID``, ``search -u UUID``
+    and ``search.fs_uuid UUID [var]``."""
+    found = []
+    for lineno, line in enumerate(split_lines(text), 1):
+        words = split_words(split_ending(line)[0])
+        if not words:
+            continue
+        if words[0] == "search.fs_uuid" and len(words) > 1:
+            found.append((lineno, words[1]))
+        elif words[0] == "search" and ("--fs-uuid" in words or "-u" in words):
+            rest, skip = [], False
+            for word in words[1:]:
+                if skip:
+                    skip = False
+                    continue
+                if word in ("--hint", "-h") or (word.startswith("--hint-") and "=" not in word):
+                    # '--hint HINT' takes the next word; '--set' takes its variable only
+                    # as '--set=root' (an optional argument), so it never does.
+                    skip = True
+                    continue
+                if word.startswith("-"):
+                    continue
+                rest.append(word)
+            if rest:
+                found.append((lineno, rest[0]))
+    return found

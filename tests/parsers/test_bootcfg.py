@@ -264,3 +264,74 @@ def test_huge_line_is_tokenized():
 ])
 def test_split_words(text, words):
     assert bootcfg.split_words(text) == words
+
+
+# -- menu entries, legacy entries, BLS fields, UUID searches (GUESTOS.Grub) --------------
+
+GRUB2_NESTED = """\
+function load_video {
+  insmod all_video
+}
+menuentry 'Debian GNU/Linux' --class debian $menuentry_id_option 'gnulinux-simple-abc' {
+	search --no-floppy --fs-uuid --set=root --hint-bios=hd0,gpt1 --hint='hd0,gpt1' 1111-aaaa
+	linux	/boot/vmlinuz-6.1.0-18-amd64 root=UUID=1111-aaaa ro quiet
+	initrd	/boot/intel-ucode.img /boot/initrd.img-6.1.0-18-amd64
+}
+submenu 'Advanced options' $menuentry_id_option 'gnulinux-advanced-abc' {
+	menuentry 'Debian, with Linux 6.1.0-17-amd64' $menuentry_id_option 'gnulinux-6.1.0-17-amd64-advanced-abc' {
+		search.fs_uuid 2222-bbbb root hd0,gpt2
+		linux	/boot/vmlinuz-6.1.0-17-amd64 root=/dev/sda1 ro
+	}
+}
+menuentry 'UEFI Firmware Settings' $menuentry_id_option 'uefi-firmware' {
+	fwsetup
+}
+"""
+
+
+def test_grub2_entries_nested_and_functions():
+    entries = bootcfg.grub2_entries(GRUB2_NESTED)
+    assert [(e.title, e.entry_id, e.path) for e in entries] == [
+        ("Debian GNU/Linux", "gnulinux-simple-abc", ("Debian GNU/Linux",)),
+        ("Debian, with Linux 6.1.0-17-amd64", "gnulinux-6.1.0-17-amd64-advanced-abc",
+         ("Advanced options", "Debian, with Linux 6.1.0-17-amd64")),
+        ("UEFI Firmware Settings", "uefi-firmware", ("UEFI Firmware Settings",)),
+    ]
+    assert entries[0].kernel.kernel == "/boot/vmlinuz-6.1.0-18-amd64"
+    assert entries[0].initrds == ((7, "/boot/intel-ucode.img"), (7, "/boot/initrd.img-6.1.0-18-amd64"))
+    assert entries[1].kernel.args == ("root=/dev/sda1", "ro")
+    assert entries[2].kernel is None
+
+
+def test_search_uuids():
+    assert bootcfg.search_uuids(GRUB2_NESTED) == [(5, "1111-aaaa"), (11, "2222-bbbb")]
+    assert bootcfg.search_uuids("search -u --set=root 3333\nsearch --file /vmlinuz\n") == [(1, "3333")]
+    assert bootcfg.search_uuids("search --fs-uuid --hint hd0,msdos1 4444\n") == [(1, "4444")]
+
+
+def test_grub_legacy_entries():
+    text = ("default=1\ntimeout=5\ntitle CentOS (2.6.32-754)\n\troot (hd0,0)\n\tkernel /vmlinuz-2.6.32-754 ro "
+            "root=/dev/sda2\n\tinitrd /initramfs-2.6.32-754.img\ntitle Other\n\tkernel --no-mem-option /vmlinuz-x\n")
+    default, entries = bootcfg.grub_legacy_entries(text)
+    assert default == "1"
+    assert [(e.title, e.kernel.kernel, e.kernel.lineno) for e in entries] == [
+        ("CentOS (2.6.32-754)", "/vmlinuz-2.6.32-754", 5), ("Other", "/vmlinuz-x", 8)]
+    assert entries[0].initrds == ((6, "/initramfs-2.6.32-754.img"),)
+    assert bootcfg.grub_legacy_entries("default saved\n") == ("saved", [])
+
+
+def test_bls_fields():
+    fields = bootcfg.bls_fields("title Rocky\nlinux /vmlinuz-5.14\ninitrd /initramfs-5.14.img $tuned_initrd\n"
+                                "# comment\noptions root=UUID=1 ro\n")
+    assert fields["linux"] == [(2, "/vmlinuz-5.14")]
+    assert fields["initrd"] == [(3, "/initramfs-5.14.img $tuned_initrd")]
+    assert fields["options"] == [(5, "root=UUID=1 ro")]
+
+
+@pytest.mark.parametrize("text", ["", "}\n}\n", "menuentry\n", "menuentry 'x' {\nlinux\n", "\x00\xff{{{",
+                                  "submenu 'a' {\nmenuentry 'b' {\n}\n}\n}\n}\n"])
+def test_entry_parsers_never_raise(text):
+    bootcfg.grub2_entries(text)
+    bootcfg.grub_legacy_entries(text)
+    bootcfg.search_uuids(text)
+    bootcfg.bls_fields(text)

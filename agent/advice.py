@@ -1,0 +1,166 @@
+"""What to enter on ImportImage, computed from a check's results and the target's facts.
+
+Seed 001 (importing a custom image) lists the wizard's parameters: OS type (linux), the
+OS version (Platform), the architecture, the boot mode (BIOS, UEFI; the API also takes
+UEFI-Preferred), the image format (RAW, VHD, QCOW2, VMDK; auto-detected when unsure) and
+the system disk size (1-2,048 GiB, not smaller than the image; seed 000: set it from the
+virtual disk size, not the file size). ImportImage also takes Features.NvmeSupport (only
+when the NVMe driver is in place: GUESTOS.Nvme) and DetectionStrategy=Standard, which runs
+the image check of seed 003 on import. Seed 004 recommends community image names of the
+form ubuntu20.04_kernel4.18_x86_64_20230101_v1.0: distribution and version, kernel
+major.minor, architecture, publication date and an image version.
+
+Nothing here writes or runs anything: it is advice printed after `guestprep check`.
+"""
+import datetime
+import math
+import re
+import shlex
+
+from agent import facts
+from agent.model import Status
+
+GIB = 1024 ** 3
+FORMATS = ("RAW", "VHD", "QCOW2", "VMDK")
+PLACEHOLDERS = {"region": "<region>", "bucket": "<bucket>", "object": "<object>", "size": "<GiB>",
+                "format": "<fmt>"}
+
+# os-release ID -> the distribution word of a community image name (seed 004).
+_NAME_WORDS = {"opensuse-leap": "opensuse", "opensuse-tumbleweed": "opensuse", "sles": "sles",
+               "rhel": "rhel", "alinux": "alinux", "almalinux": "almalinux", "rocky": "rocky"}
+
+
+def _result(results, check_id):
+    for r in results:
+        if r.check_id == check_id:
+            return r
+    return None
+
+
+def disk_size_gib(size_bytes):
+    """The system disk size to enter: the virtual size rounded up to GiB, within 1-2,048."""
+    if not size_bytes:
+        return None
+    return min(max(int(math.ceil(size_bytes / float(GIB))), 1), 2048)
+
+
+def image_name(os_info, kernel, arch, today, version="v1.0"):
+    """A community image name in seed 004's form, e.g. ubuntu20.04_kernel4.18_x86_64_20230101_v1.0."""
+    distro = _NAME_WORDS.get(os_info.id, os_info.id or "linux")
+    if facts.is_centos_stream(os_info):
+        distro = "centos-stream"
+    distro = re.sub(r"[^a-z0-9.-]", "", distro.lower()) or "linux"
+    parts = [distro + re.sub(r"[^0-9A-Za-z.]", "", os_info.version or "")]
+    major_minor = facts.kernel_major_minor(kernel)
+    if major_minor:
+        parts.append("kernel" + major_minor)
+    parts.append(arch or "x86_64")
+    parts.append(today.strftime("%Y%m%d"))
+    parts.append(version)
+    name = "_".join(parts)
+    if not name[0].isalpha():   # ImportImage names start with a letter
+        name = "linux" + name
+    return name[:128]
+
+
+def compute(ctx, results, today=None):
+    """The `import_image` object: each parameter with its value and where it came from."""
+    today = today or datetime.date.today()
+    notes = []
+    platform, support = facts.platform_of(ctx.os) if ctx.os.id else (facts.OTHERS, "unsupported")
+    if support == "unsupported":
+        notes.append("The distribution is not a standard ECS platform: \"{}\" means ECS does not configure the "
+                     "instance; \"{}\" needs Alibaba's configuration scripts in the image (seed 001).".format(
+                         facts.OTHERS, facts.CUSTOMIZED))
+
+    arch = facts.architecture(ctx)["arch"]
+    if arch not in facts.IMPORT_ARCHITECTURES:
+        notes.append("Architecture: {} — pick it yourself (ECS takes x86_64, i386, arm64).".format(
+            "could not be read" if arch is None else arch + " cannot be imported"))
+        arch_value = None
+    else:
+        arch_value = arch
+
+    mode = facts.boot_mode(ctx)["mode"]
+    if arch == "arm64":
+        mode = "UEFI"
+    if mode is None:
+        notes.append("BootMode: no boot loader found; choose the mode the image boots with.")
+
+    kernel = facts.default_kernel(ctx)["version"] or facts.running_kernel(ctx)
+    if not kernel:
+        notes.append("No kernel found: the image name carries no kernel version.")
+
+    disk = facts.system_disk(ctx)
+    size = disk_size_gib(disk.get("size_bytes")) if disk.get("known") else None
+    size_note = ("{} rounded up to GiB".format(disk["disk"]) if size else
+                 "the virtual size of the exported disk, rounded up to GiB (qemu-img info shows it), 1-2,048 GiB")
+
+    nvme = _result(results, "nvme")
+    nvme_ok = nvme is not None and nvme.status == Status.PASS
+    if nvme is None:
+        notes.append("Features.NvmeSupport: the NVMe check did not run, so it is left out.")
+    elif not nvme_ok:
+        notes.append("Features.NvmeSupport is left out: GUESTOS.Nvme did not pass.")
+
+    name = image_name(ctx.os, kernel, arch_value, today)
+    params = [
+        ("ImageName", name, "seed 004's community image form"),
+        ("OSType", "linux", ""),
+        ("Platform", platform, ctx.os.name or "unknown distribution"),
+        ("Architecture", arch_value, facts.architecture(ctx)["source"]),
+        ("BootMode", mode, "; ".join(facts.boot_mode(ctx)["evidence"])),
+        ("DiskDeviceMapping.1.DiskImageSize", size, size_note),
+        ("DiskDeviceMapping.1.Format", None, "the format of the uploaded file: " + ", ".join(FORMATS)),
+        ("DetectionStrategy", "Standard", "runs the image check (seed 003) on import"),
+    ]
+    if nvme_ok:
+        params.append(("Features.NvmeSupport", "supported", "GUESTOS.Nvme passed"))
+    command = command_line(dict((k, v) for k, v, _ in params))
+    return {
+        "parameters": [{"name": k, "value": v, "source": s} for k, v, s in params],
+        "image_name": name,
+        "formats": list(FORMATS),
+        "command": command,
+        "notes": notes,
+    }
+
+
+def command_line(values):
+    """The `aliyun ecs ImportImage` command line; unknown values stay <placeholders>."""
+    def value(key, placeholder):
+        got = values.get(key)
+        return shlex.quote(str(got)) if got not in (None, "") else placeholder
+
+    argv = ["aliyun ecs ImportImage",
+            "--RegionId " + PLACEHOLDERS["region"],
+            "--ImageName " + value("ImageName", "<name>"),
+            "--OSType linux",
+            "--Platform " + value("Platform", "'Others Linux'"),
+            "--Architecture " + value("Architecture", "<x86_64|arm64|i386>"),
+            "--BootMode " + value("BootMode", "<BIOS|UEFI|UEFI-Preferred>"),
+            "--DiskDeviceMapping.1.OSSBucket " + PLACEHOLDERS["bucket"],
+            "--DiskDeviceMapping.1.OSSObject " + PLACEHOLDERS["object"],
+            "--DiskDeviceMapping.1.DiskImageSize " + value("DiskDeviceMapping.1.DiskImageSize", PLACEHOLDERS["size"]),
+            "--DiskDeviceMapping.1.Format " + value("DiskDeviceMapping.1.Format", PLACEHOLDERS["format"]),
+            "--DetectionStrategy Standard"]
+    if values.get("Features.NvmeSupport"):
+        argv.append("--Features.NvmeSupport supported")
+    return " ".join(argv)
+
+
+def text(advice):
+    """The advice as the lines printed after the check report."""
+    out = ["What to enter on ImportImage"]
+    width = max(len(p["name"]) for p in advice["parameters"])
+    for p in advice["parameters"]:
+        shown = p["value"] if p["value"] not in (None, "") else "?"
+        line = "  {}  {}".format(p["name"].ljust(width), shown)
+        if p["source"]:
+            line += "  ({})".format(p["source"])
+        out.append(line)
+    for note in advice["notes"]:
+        out.append("  note: " + note)
+    out.append("  Equivalent command (fill in the <...> values):")
+    out.append("  $ " + advice["command"])
+    return "\n".join(out) + "\n"

@@ -1,0 +1,38 @@
+"""GUESTOS.Architecture: the image's architecture, read from an ELF header.
+
+Seed 001: the architecture chosen on import must be the image's own, and ImportImage
+takes x86_64 (64-bit), i386 (32-bit) and arm64. Seed 000: an ARM64 image has extra
+requirements (CONFIG_FW_CFG_SYSFS, Alibaba's cloud-init) and ARM instances boot with UEFI
+only, so it must be imported with BootMode=UEFI. The header's e_machine field of the
+root's /bin/sh (or /usr/bin/env ...) is read through the root, so a mounted arm64 image
+on an x86_64 host is told apart without running anything.
+"""
+from agent import facts
+from agent.model import Check, Status
+
+
+class Architecture(Check):
+    id = "architecture"
+    title = "architecture importable"
+    item = "GUESTOS.Architecture"
+    repair_item = ""
+
+    def run(self, ctx):
+        found = facts.architecture(ctx)
+        arch, source = found["arch"], found["source"]
+        data = {"arch": arch, "bits": found["bits"], "source": source}
+        if arch is None:
+            problems = "; ".join(found["problems"]) or "none of {} exists".format(", ".join(facts.ELF_CANDIDATES))
+            return self.result(Status.WARN, "the architecture cannot be read from the root's binaries ({})".format(
+                problems), "Choose the architecture on import yourself: `file {}` on the image's "
+                "/bin/sh tells it.".format(ctx.root.display("/bin/sh")), data=data)
+        where = "{} (ELF header of {})".format(arch, source)
+        if arch == "arm64":
+            return self.result(Status.INFO, "{}: import with Architecture=arm64 and BootMode=UEFI".format(where),
+                               "ARM64 instances boot with UEFI only. Seed 000 also requires "
+                               "CONFIG_FW_CFG_SYSFS=y in the kernel and Alibaba's cloud-init (19.1.18 or later) for "
+                               "passwords and key pairs to work.", paths=[source], data=data)
+        if arch in facts.IMPORT_ARCHITECTURES:
+            return self.passed("{}: import with Architecture={}".format(where, arch), paths=[source], data=data)
+        return self.failed("{}: ECS imports only x86_64, i386 and arm64 images".format(where),
+                           "This image cannot run on ECS; build it for x86_64 or arm64.", paths=[source], data=data)

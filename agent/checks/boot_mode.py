@@ -1,0 +1,38 @@
+"""GUESTOS.BootMode: whether the image boots with BIOS, UEFI or both, and what to import it as.
+
+Seed 001: pick the image's own boot mode on import (BIOS or UEFI); a wrong choice makes
+instances from the image fail to start. ImportImage also takes UEFI-Preferred, for images
+that boot both ways (hybrid cloud images). ARM64 images boot with UEFI only (seed 000's
+extra ARM requirements). Live, /sys/firmware/efi says how the VM booted; offline (and as
+evidence of the other mode live), an EFI system partition in /etc/fstab with EFI GRUB or
+shim packages means UEFI, and GRUB's i386-pc modules, grub-pc or GRUB legacy mean BIOS.
+On a GPT disk, BIOS GRUB also needs a BIOS boot partition (checked live).
+"""
+from agent import facts
+from agent.model import Check, Status
+
+
+class BootMode(Check):
+    id = "boot_mode"
+    title = "boot mode to import with"
+    item = "GUESTOS.BootMode"
+    repair_item = ""
+
+    def run(self, ctx):
+        found = facts.boot_mode(ctx)
+        mode = found["mode"]
+        data = dict(found)
+        evidence = "; ".join(found["evidence"])
+        if mode is None:
+            return self.result(
+                Status.WARN, "neither a BIOS nor a UEFI boot loader was found" + (
+                    " ({})".format(evidence) if evidence else ""),
+                "Install GRUB for the boot mode the image uses (grub-pc / grub2-pc for BIOS, grub-efi / "
+                "grub2-efi and shim with an EFI system partition for UEFI) and choose that BootMode on import.",
+                data=data)
+        if found["problems"]:
+            return self.result(Status.WARN, "import with BootMode={}, but {} ({})".format(
+                mode, "; ".join(found["problems"]), evidence),
+                "Seed 001: choose the boot mode the image really boots with, or instances fail to start.",
+                data=data)
+        return self.result(Status.INFO, "import with BootMode={} ({})".format(mode, evidence), data=data)

@@ -1,0 +1,244 @@
+"""GUESTOS.Grub: the boot loader configuration names things that exist on ECS.
+
+Seed 003 (image check, GUESTOS.Grub): a GRUB configuration with a device error, a missing
+device or an invalid UUID makes the instance fail to boot. On ECS the system disk is a
+virtio (`vda`) or NVMe (`nvme0n1`) disk, so `root=/dev/sda1` from the old hypervisor names
+nothing; `root=UUID=` and `search --fs-uuid` do, provided the UUID is the one of the disk
+being captured. A menu entry whose kernel or initramfs was removed from /boot fails the
+same way when it is the default. GRUB older than 1.99 (GRUB legacy 0.9x) is flagged as the
+catalogue asks. Seeds 000 and 002 warn that a carelessly edited /boot/grub/menu.lst stops
+the instance booting, so guestprep only proposes changes here (applied when named).
+
+Read: GRUB 2 grub.cfg (/boot/grub, /boot/grub2, the EFI system partition), GRUB legacy
+menu.lst/grub.conf, Boot Loader Spec entries (/boot/loader/entries, RHEL 8+), the
+GRUB_CMDLINE_LINUX* lines of /etc/default/grub and RHEL 8's `kernelopts` in grubenv.
+"""
+import re
+from typing import NamedTuple
+
+from agent import facts
+from agent.model import Check, Status
+from agent.parsers import bootcfg, keyvalue
+from agent.parsers import fstab as fstab_parser
+from agent.rootfs import RootError
+
+DEFAULT_GRUB = "/etc/default/grub"
+GRUB_PACKAGES = ("grub", "grub2", "grub-pc", "grub2-common", "grub-common", "grub-legacy")
+MIN_GRUB = (1, 99)
+
+
+class Finding(NamedTuple):
+    status: str
+    kind: str        # devname, missing, uuid, old, unreadable, none, disable-uuid
+    text: str
+    path: str = ""
+    device: str = ""
+    lineno: int = 0
+
+
+def _where(path, lineno):
+    return "{} line {}".format(path, lineno) if lineno else path
+
+
+def _boot_path(ctx, path):
+    """The guest path of a file GRUB names, or None when it cannot be judged ($var, (dev))."""
+    path = re.sub(r"^\([^)]*\)", "", path or "")
+    if not path.startswith("/") or "$" in path:
+        return None
+    # GRUB names files on the filesystem it boots from: with /boot its own partition,
+    # /vmlinuz-x is /boot/vmlinuz-x seen from the root.
+    for candidate in (path, "/boot" + path):
+        if ctx.root.exists(candidate):
+            return candidate
+    return ""
+
+
+def _resolver(ctx):
+    if ctx.live is None:
+        return None, "UUIDs were not resolved (the image is not running)"
+    if not ctx.root.isdir("/dev/disk"):
+        return None, "UUIDs were not resolved (/dev/disk does not exist)"
+    return ctx.live, ""
+
+
+def regen_command(ctx):
+    """argv that regenerates the GRUB 2 configuration on this distribution, or None."""
+    configs = facts.boot_configs(ctx)
+    if any(c.kind == "bls" for c in configs) or ctx.os.family == "rhel" or ctx.os.family == "suse":
+        # RHEL 7/8 on UEFI read the grub.cfg on the ESP; RHEL 9 and BLS systems /boot/grub2.
+        target = "/boot/grub2/grub.cfg"
+        for c in configs:
+            if c.kind == "grub2" and c.path.startswith(("/boot/efi/EFI/", "/efi/EFI/")) and c.entries:
+                target = c.path
+        return ("grub2-mkconfig", "-o", target)
+    if ctx.os.family == "debian":
+        return ("update-grub",)
+    grub2 = [c for c in configs if c.kind == "grub2"]
+    if grub2:
+        tool = "grub2-mkconfig" if grub2[0].path.startswith("/boot/grub2/") else "grub-mkconfig"
+        return (tool, "-o", grub2[0].path)
+    return None
+
+
+def _args_findings(ctx, path, lineno, args, resolver, findings, roots):
+    root = bootcfg.arg_value(args, "root")
+    if root is None:
+        return
+    where = _where(path, lineno)
+    if fstab_parser.is_kernel_device_name(root):
+        findings.append(Finding(Status.FAIL, "devname", "{}: root={} is a kernel device name".format(where, root),
+                                path, root, lineno))
+        roots.append({"path": path, "lineno": lineno, "device": root})
+    elif root.upper().startswith(("UUID=", "PARTUUID=")) and resolver is not None:
+        if resolver.device_for(root) is None:
+            findings.append(Finding(Status.FAIL, "uuid", "{}: root={} names no filesystem here".format(where, root),
+                                    path))
+
+
+def analyse(ctx):
+    """(findings, data) for the check and its fix."""
+    findings, roots = [], []
+    resolver, unresolved = _resolver(ctx)
+    configs = facts.boot_configs(ctx)
+    data = {"roots": roots, "default_grub": [], "disable_uuid": False, "unresolved": unresolved,
+            "bls": any(c.kind == "bls" for c in configs), "kernelopts": ""}
+
+    try:
+        default_text = ctx.root.read_text_or_none(DEFAULT_GRUB)
+    except RootError as e:
+        default_text = None
+        findings.append(Finding(Status.WARN, "unreadable", "{}: {}".format(DEFAULT_GRUB, e.reason), DEFAULT_GRUB))
+    if default_text is not None:
+        values, _problems = keyvalue.parse(default_text)
+        for key, args in sorted(bootcfg.default_grub(default_text).items()):
+            root = bootcfg.arg_value(args, "root")
+            if root and fstab_parser.is_kernel_device_name(root):
+                findings.append(Finding(Status.FAIL, "devname", "{}: {} has root={}".format(DEFAULT_GRUB, key, root),
+                                        DEFAULT_GRUB, root))
+                data["default_grub"].append({"key": key, "device": root})
+        if (keyvalue.get(values, "GRUB_DISABLE_LINUX_UUID") or "").strip().lower() == "true":
+            data["disable_uuid"] = True
+            findings.append(Finding(Status.WARN, "disable-uuid",
+                                    "{}: GRUB_DISABLE_LINUX_UUID=true makes grub-mkconfig write root=/dev/... "
+                                    "instead of root=UUID=".format(DEFAULT_GRUB), DEFAULT_GRUB))
+
+    env_path, env = facts.grubenv(ctx)
+    if env.get("kernelopts"):
+        data["kernelopts"] = env_path
+        _args_findings(ctx, env_path, 0, tuple(bootcfg.split_words(env["kernelopts"])), resolver, findings, roots)
+
+    for config in configs:
+        if config.problem:
+            findings.append(Finding(Status.WARN, "unreadable", "{}: {}".format(config.path, config.problem),
+                                    config.path))
+            continue
+        for entry in config.entries:
+            line = entry.kernel
+            if line is None:
+                continue
+            _args_findings(ctx, config.path, line.lineno, line.args, resolver, findings, roots)
+            at = line.lineno
+            if config.kind == "bls":   # the options line carries the arguments, 'linux' the file
+                at = (bootcfg.bls_fields(config.text).get("linux") or [(line.lineno, "")])[0][0]
+            files = ([(at, line.kernel, "kernel")] if line.kernel else []) + \
+                [(lineno, path, "initramfs") for lineno, path in entry.initrds]
+            for lineno, path, what in files:
+                if _boot_path(ctx, path) == "":
+                    findings.append(Finding(
+                        Status.FAIL, "missing", "{}: {} {} does not exist in /boot{}".format(
+                            _where(config.path, lineno), what, path,
+                            " (entry '{}')".format(entry.title) if entry.title else ""), config.path))
+        if config.kind == "grub2" and resolver is not None:
+            for lineno, uuid in bootcfg.search_uuids(config.text):
+                if resolver.device_for("UUID=" + uuid) is None:
+                    findings.append(Finding(Status.FAIL, "uuid", "{}: search for filesystem UUID {} finds "
+                                            "nothing here".format(_where(config.path, lineno), uuid), config.path))
+
+    for name in GRUB_PACKAGES:
+        version = ctx.packages.version(name)
+        if version and facts.numeric_version(version) and not facts.at_least(version, MIN_GRUB):
+            findings.append(Finding(Status.FAIL, "old", "package {} {} is older than GRUB 1.99".format(name, version)))
+            break
+    return findings, data
+
+
+def _hint(ctx, kinds, data):
+    regen = regen_command(ctx)
+    regen_text = ctx.in_guest(" ".join(regen)) if regen else ""
+    hints, commands = [], []
+    if "devname" in kinds or "disable-uuid" in kinds:
+        hints.append("Name the root filesystem by UUID (root=UUID=..., `blkid` shows it): on ECS the system "
+                     "disk is vda or nvme0n1, so /dev/sdX names nothing.")
+        if data.get("bls"):
+            hints.append("On Boot Loader Spec systems grubby changes every entry.")
+            commands.append(ctx.in_guest("grubby --update-kernel=ALL --args=root=UUID=<uuid of />"))
+        if ctx.offline:
+            hints.append("Run guestprep on the VM itself to have it propose the change "
+                         "(`guestprep plan --items grub`): the UUID is known only there.")
+        else:
+            hints.append("`guestprep fix --items grub` sets it in {} (or the GRUB legacy file) and "
+                         "regenerates the configuration.".format(DEFAULT_GRUB))
+    if "missing" in kinds:
+        hints.append("Reinstall the kernel the entry names, or regenerate the configuration so that it lists "
+                     "only installed kernels.")
+    if "uuid" in kinds:
+        hints.append("A UUID that resolves to nothing stops GRUB or the initramfs: regenerate the configuration "
+                     "on the system being captured, after any change to its filesystems.")
+    if "old" in kinds:
+        hints.append("Upgrade the boot loader to GRUB 2 (1.99 or later) before capturing the image.")
+    if "unreadable" in kinds:
+        hints.append("Repair or restore the unreadable boot configuration file named above.")
+    if regen_text and kinds & {"devname", "disable-uuid", "missing", "uuid"}:
+        commands.append(regen_text)
+    return " ".join(hints), commands
+
+
+def _grouped(findings):
+    """Finding texts, with one line for a device name repeated over a file's entries."""
+    shown, lines = [], {}
+    for f in findings:
+        if f.kind == "devname" and f.lineno:
+            key = (f.path, f.device)
+            if key not in lines:
+                lines[key] = []
+                shown.append(key)
+            lines[key].append(str(f.lineno))
+        else:
+            shown.append(f.text)
+    return ["{} line{} {}: root={} is a kernel device name".format(
+        item[0], "s" if len(lines[item]) > 1 else "", ", ".join(lines[item]), item[1])
+        if isinstance(item, tuple) else item for item in shown]
+
+
+class Grub(Check):
+    id = "grub"
+    title = "boot loader configuration resolves"
+    item = "GUESTOS.Grub"
+    repair_item = "grub"
+
+    def run(self, ctx):
+        configs = facts.boot_configs(ctx)
+        if not configs:
+            separate = any((e.mountpoint.rstrip("/") == "/boot") for e in facts.fstab_entries(ctx))
+            if separate and ctx.offline and not ctx.root.listdir("/boot"):
+                return self.result(
+                    Status.WARN, "/boot is empty: /etc/fstab puts /boot on its own partition, which is not mounted "
+                    "under the root", "Mount the image's /boot partition at {} and check again.".format(
+                        ctx.root.display("/boot")), paths=["/boot"])
+            return self.result(
+                Status.WARN, "no GRUB configuration found (/boot/grub*/grub.cfg, menu.lst, /boot/loader/entries)",
+                "An ECS instance starts the boot loader inside the image: install GRUB 2 and generate its "
+                "configuration (grub2-mkconfig -o /boot/grub2/grub.cfg, or update-grub) before capturing.")
+        findings, data = analyse(ctx)
+        names = ", ".join(c.path for c in configs)
+        if not findings:
+            note = " ({})".format(data["unresolved"]) if data["unresolved"] else ""
+            return self.passed("{}: root= by UUID or LABEL, every kernel and initramfs present{}".format(names, note),
+                               paths=[c.path for c in configs], data=data)
+        status = Status.worst(f.status for f in findings)
+        kinds = set(f.kind for f in findings)
+        hint, commands = _hint(ctx, kinds, data)
+        shown = _grouped(findings)
+        summary = "; ".join(shown[:4]) + ("; and {} more".format(len(shown) - 4) if len(shown) > 4 else "")
+        paths = sorted(set(f.path for f in findings if f.path))
+        return self.result(status, summary, hint, commands=commands, paths=paths, data=data)

@@ -1,0 +1,74 @@
+"""GUESTOS.SupportMocInstanceTypes: the image can run on current (SHENLONG) instance families.
+
+Seed 003: most current instance types (ecs.g6, ecs.g7 ...) are built on the SHENLONG
+(X-Dragon) architecture, and an image whose OS or kernel version does not meet their
+requirements misbehaves on them. Those instances attach the system disk and NIC as
+virtio devices, and some families (g7se and later) attach disks over NVMe only. So
+guestprep asks: is the OS at least the release the catalogue names (CentOS/RHEL 5.11;
+seed 000's floors for the others), is the default kernel new enough for virtio (2.6.24,
+where virtio_blk/virtio_net/virtio_pci were merged), and does it ship those drivers and
+nvme? Driver availability is computed here from /boot/config-<ver> or modules.builtin and
+modules.dep; whether each initramfs holds them is the GUESTOS.Virtio and GUESTOS.Nvme
+checks' job.
+"""
+from agent import facts
+from agent.checks.os_version import judge
+from agent.model import Check, Status
+
+OS_FLOORS = {"centos": (5, 11), "rhel": (5, 11)}
+KERNEL_FLOOR = (2, 6, 24)
+VIRTIO = (("virtio_blk", "CONFIG_VIRTIO_BLK"), ("virtio_net", "CONFIG_VIRTIO_NET"),
+          ("virtio_pci", "CONFIG_VIRTIO_PCI"))
+NVME = ("nvme", "CONFIG_BLK_DEV_NVME")
+
+
+class MocInstanceTypes(Check):
+    id = "moc_instance_types"
+    title = "ready for SHENLONG instance families"
+    item = "GUESTOS.SupportMocInstanceTypes"
+    repair_item = ""
+
+    def run(self, ctx):
+        problems, warnings, notes = [], [], []
+        info = ctx.os
+        floor = OS_FLOORS.get(info.id)
+        if floor and not facts.is_centos_stream(info) and info.version and not facts.at_least(info.version, floor):
+            problems.append("{} {} is older than {}.{}".format(info.id, info.version, *floor))
+        elif judge(info)[0] == Status.WARN:
+            warnings.append("the OS version is not one seed 000 lists")
+        kernel = facts.default_kernel(ctx)["version"]
+        data = {"kernel": kernel}
+        if kernel is None:
+            warnings.append("no kernel in /boot to judge")
+        else:
+            if facts.numeric_version(kernel) and not facts.at_least(kernel, KERNEL_FLOOR):
+                problems.append("kernel {} is older than 2.6.24 (no virtio drivers)".format(kernel))
+            missing, unknown = [], []
+            for module, key in VIRTIO:
+                have = facts.has_kernel_feature(ctx, kernel, module, key)
+                (missing if have is False else unknown if have is None else []).append(module)
+            nvme = facts.has_kernel_feature(ctx, kernel, *NVME)
+            data.update(virtio_missing=missing, nvme=nvme)
+            if missing:
+                problems.append("kernel {} has no {}".format(kernel, ", ".join(missing)))
+            if unknown:
+                warnings.append("kernel {}: no config or module list to tell whether it has {}".format(
+                    kernel, ", ".join(unknown)))
+            if nvme is False:
+                warnings.append("kernel {} has no nvme driver: NVMe-only families (g7se and later) will not "
+                                "boot it".format(kernel))
+            elif nvme:
+                notes.append("nvme available")
+        if problems:
+            return self.failed("; ".join(problems + warnings),
+                               "Current instance families need virtio drivers (seed 000: install them, "
+                               "\"Install the virtio driver\") and a supported OS release; upgrade the OS "
+                               "or build the drivers before capturing.", data=data)
+        if warnings:
+            return self.result(Status.WARN, "; ".join(warnings),
+                               "Check the kernel configuration (grep -E 'VIRTIO_(BLK|NET|PCI)|BLK_DEV_NVME' "
+                               "/boot/config-$(uname -r)) and the GUESTOS.Virtio and GUESTOS.Nvme results.",
+                               data=data)
+        return self.passed("{} {}, kernel {}: virtio_blk, virtio_net, virtio_pci{} available (initramfs "
+                           "contents: see GUESTOS.Virtio/GUESTOS.Nvme)".format(
+                               info.id, info.version, kernel, ", nvme" if notes else ""), data=data)

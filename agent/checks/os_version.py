@@ -1,0 +1,71 @@
+"""GUESTOS.OSVersion: the distribution's version is one ECS supports.
+
+Seed 000 lists the versions: CentOS 5, 6, 7 and 8; Debian 6 to 10; openSUSE 13, 42 and
+15; SUSE Linux 10, 11, 12 and 15; Ubuntu 10, 12, 13, 14, 16, 18 and 20; CoreOS 681.2.0 and
+later; Alibaba Cloud Linux, Anolis, RHEL, AlmaLinux, Rocky Linux and CentOS Stream without
+a version limit. Releases newer than the list (Debian 11+, Ubuntu 22.04+) are what
+Alibaba publishes as public images today, so guestprep accepts them and says so; older
+ones, and versions it cannot read, are warnings: the image check may not know them
+(seed 003, GUESTOS.OSVersion).
+"""
+from agent import facts
+from agent.model import Check, Status
+
+# os-release ID -> (versions seed 000 lists, lowest accepted (major, minor)); None: any.
+LISTED = {
+    "centos": ((5, 6, 7, 8), (5,)),
+    "debian": ((6, 7, 8, 9, 10), (6,)),
+    "ubuntu": ((10, 12, 13, 14, 16, 18, 20), (10,)),
+    "sles": ((10, 11, 12, 15), (10,)),
+    "sled": ((10, 11, 12, 15), (10,)),
+    "opensuse": ((13, 42, 15), (13,)),
+    "opensuse-leap": ((13, 42, 15), (13,)),
+    "coreos": (None, (681, 2, 0)),
+}
+
+
+def judge(os_info):
+    """(status, text) for the version of `os_info`."""
+    version = os_info.version
+    name = "{} {}".format(os_info.id, version).strip()
+    if facts.is_centos_stream(os_info):
+        return Status.PASS, "CentOS Stream {} (supported without a version limit)".format(version)
+    platform, support = facts.platform_of(os_info)
+    if support != "supported":
+        return Status.INFO, "{}: no version list applies to Platform \"{}\"".format(name, platform)
+    if os_info.id == "opensuse-tumbleweed":
+        return Status.WARN, "openSUSE Tumbleweed {} is a rolling release, not one of the versions seed 000 " \
+                            "lists (13, 42, 15)".format(version)
+    if not version:
+        return Status.WARN, "{}: the version cannot be read from {}".format(os_info.id, os_info.source or "the root")
+    rule = LISTED.get(os_info.id)
+    if rule is None:
+        return Status.PASS, "{} (seed 000 lists {} without a version limit)".format(name, platform)
+    listed, floor = rule
+    have = facts.numeric_version(version)
+    if not have or have < floor:
+        return Status.WARN, "{} is older than the versions seed 000 lists for {}".format(name, platform)
+    if listed is None or have[0] in listed:
+        return Status.PASS, "{} is a version seed 000 lists".format(name)
+    if have[0] > max(listed):
+        return Status.PASS, "{} is newer than the versions seed 000 lists ({}); Alibaba publishes public images " \
+                            "of it".format(name, ", ".join(str(v) for v in listed))
+    return Status.WARN, "{} is not among the versions seed 000 lists for {} ({})".format(
+        name, platform, ", ".join(str(v) for v in listed))
+
+
+class OsVersion(Check):
+    id = "os_version"
+    title = "distribution version supported"
+    item = "GUESTOS.OSVersion"
+    repair_item = ""
+
+    def run(self, ctx):
+        status, text = judge(ctx.os)
+        data = {"version": ctx.os.version}
+        if status == Status.WARN:
+            return self.result(status, text, "Seed 000 lists the versions ECS imports as standard platforms; "
+                               "an unlisted version may fail the image check or miss ECS's instance configuration. "
+                               "Test an instance made from the image, or import it as \"Customized Linux\".",
+                               paths=[ctx.os.source] if ctx.os.source else [], data=data)
+        return self.result(status, text, paths=[ctx.os.source] if ctx.os.source else [], data=data)

@@ -1,0 +1,140 @@
+"""GUESTOS.SystemImage: the system disk has a layout ECS can import and boot.
+
+Seed 000 (Linux images): MBR or GPT partition tables and xfs, ext3 and ext4 filesystems
+are supported, but ext4 must not use the `64bit` feature, nor `project` together with
+`quota` (`tune2fs -l <device> | grep features` shows them); the system disk must hold a
+single root partition (other partitions keep the instance from starting or the disk from
+being resized, as seed 002 repeats); the root must not be an LVM volume spanning disks;
+the system disk is 5 to 2,048 GiB. Seed 003: the image must be a real system disk (not an
+ISO or an empty image), so a kernel and initramfs must be in /boot.
+
+On a mounted image (--root) the disk, its partition table and the ext4 superblock are
+not visible from the directory: those facts are said to be unknown, never guessed.
+"""
+from agent import facts
+from agent.model import Check, Status
+
+GIB = 1024 ** 3
+MIN_GIB, MAX_GIB = 5, 2048
+SUPPORTED_FS = ("ext3", "ext4", "xfs")
+# Partitions a bootable system disk needs besides the root: not "other partitions".
+_BOOT_TYPES = (facts.ESP_GUID, facts.BIOS_BOOT_GUID, "0xef")
+
+
+def _kernel_findings(ctx, add):
+    kernels = facts.installed_kernels(ctx)
+    if not kernels:
+        separate = any(e.mountpoint.rstrip("/") == "/boot" for e in facts.fstab_entries(ctx))
+        if separate and ctx.offline and not ctx.root.listdir("/boot"):
+            add(Status.WARN, "/boot is its own partition and is not mounted under the root, so its kernels "
+                "cannot be seen", "Mount the image's /boot partition at {} and check again.".format(
+                    ctx.root.display("/boot")))
+        else:
+            add(Status.FAIL, "no kernel in /boot: this is not a bootable system disk",
+                "Install the distribution's kernel package (it also builds the initramfs).")
+        return
+    without = [k for k in kernels if facts.initramfs_for(ctx, k) is None]
+    if without and len(without) == len(kernels):
+        add(Status.FAIL, "no initramfs for any kernel in /boot ({})".format(", ".join(without)),
+            "Build one: dracut -f --kver <version> (RHEL, SUSE) or update-initramfs -c -k <version> (Debian).")
+    elif without:
+        add(Status.WARN, "kernel {} has no initramfs in /boot".format(", ".join(without)),
+            "Rebuild its initramfs or remove the kernel, so no boot entry starts a kernel that cannot mount /.")
+
+
+def _fs_findings(ctx, add, notes):
+    rootfs = facts.root_filesystem(ctx)
+    fstype = rootfs["fstype"]
+    if not fstype:
+        add(Status.WARN, "the root filesystem's type is unknown (no / in /etc/fstab)",
+            "Seed 000: the root filesystem must be ext3, ext4 or xfs.")
+        return
+    if fstype not in SUPPORTED_FS:
+        add(Status.FAIL, "root filesystem is {} ({}); ECS supports ext3, ext4 and xfs".format(fstype, rootfs["source"]),
+            "Seed 000: move the root to an ext4 or xfs filesystem before capturing.")
+        return
+    notes.append("root is {} ({})".format(fstype, rootfs["source"]))
+    if fstype != "ext4":
+        return
+    features, why = facts.root_ext_features(ctx)
+    if features is None:
+        notes.append("ext4 features not read: " + why)
+        return
+    device = facts.kernel_name(ctx, rootfs["device"])
+    if features["64bit"]:
+        add(Status.WARN, "the root ext4 filesystem has the 64bit feature, which seed 000 says imports do not "
+            "support", "Seed 000: ext4 must not use 64bit. It can be removed only offline, on the unmounted "
+            "filesystem: e2fsck -f /dev/{d} && resize2fs -s /dev/{d} (from a rescue system), or recreate the "
+            "filesystem with mkfs.ext4 -O ^64bit.".format(d=device),
+            commands=["tune2fs -l /dev/{} | grep -i features".format(device)])
+    if features["project"] and features["quota"]:
+        add(Status.WARN, "the root ext4 filesystem has both project and quota features, which seed 000 says "
+            "imports do not support", "Turn one off on the unmounted filesystem: tune2fs -O ^project "
+            "/dev/{}.".format(device), commands=["tune2fs -l /dev/{} | grep -i features".format(device)])
+
+
+def _disk_findings(ctx, add, notes):
+    disk = facts.system_disk(ctx)
+    if not disk.get("known"):
+        notes.append("partition table, partition count, LVM layout and disk size not known ({})".format(disk["why"]))
+        return disk
+    if len(disk["disks"]) > 1:
+        add(Status.FAIL, "the root {} spans disks {} (LVM or RAID)".format(
+            disk["root_device"], ", ".join("/dev/" + d for d in disk["disks"])),
+            "Seed 000: an LVM root spanning disks may keep the instance from starting. Move the root onto the "
+            "system disk alone (pvmove, vgreduce) before capturing.", commands=["lsblk", "pvs", "vgs"])
+    size = disk.get("size_bytes")
+    if size is not None:
+        gib = size / float(GIB)
+        notes.append("{} is {:.1f} GiB".format(disk["disk"], gib))
+        if gib < MIN_GIB or gib > MAX_GIB:
+            add(Status.FAIL, "system disk {} is {:.1f} GiB, outside 5-2,048 GiB".format(disk["disk"], gib),
+                "Seed 000: the system disk must be 5 to 2,048 GiB (its virtual size, not the file size). "
+                "Resize the virtual disk before exporting.")
+    table = disk.get("table")
+    if table is None:
+        notes.append("partition table not read ({})".format(disk.get("table_why")))
+    elif table == "none":
+        notes.append("{} has no partition table (a filesystem on the whole disk)".format(disk["disk"]))
+    else:
+        notes.append("{} partition table".format(table.upper()))
+    parts = disk.get("partitions", [])
+    boot_parts = sum(1 for t in disk.get("part_types", []) if t in _BOOT_TYPES)
+    others = len(parts) - boot_parts - 1
+    if others > 0:
+        add(Status.WARN, "system disk {} has {} partitions ({}), not a single root partition{}".format(
+            disk["disk"], len(parts), ", ".join(parts),
+            " besides {} boot partition(s)".format(boot_parts) if boot_parts else ""),
+            "Seeds 000 and 002: only a system disk with a single root partition is supported (an EFI system "
+            "or BIOS boot partition is part of booting and fine); other partitions can keep the instance from "
+            "starting or the disk from being resized. Move /boot, swap or data partitions into the root or "
+            "onto data disks.", commands=["lsblk -o NAME,SIZE,FSTYPE,MOUNTPOINT " + disk["disk"]])
+    data = dict(disk)
+    return data
+
+
+class SystemImage(Check):
+    id = "system_image"
+    title = "system disk layout importable"
+    item = "GUESTOS.SystemImage"
+    repair_item = ""
+
+    def run(self, ctx):
+        findings, notes = [], []
+
+        def add(status, text, hint, commands=()):
+            findings.append((status, text, hint, tuple(commands)))
+
+        _kernel_findings(ctx, add)
+        _fs_findings(ctx, add, notes)
+        disk = _disk_findings(ctx, add, notes)
+        data = {"disk": disk, "notes": notes}
+        if not findings:
+            return self.passed("; ".join(notes) or "nothing to report", data=data)
+        status = Status.worst(f[0] for f in findings)
+        summary = "; ".join(f[1] for f in findings)
+        if notes:
+            summary += " ({})".format("; ".join(notes))
+        hint = " ".join(f[2] for f in findings)
+        commands = [c for f in findings for c in f[3]]
+        return self.result(status, summary, hint, commands=commands, data=data)
