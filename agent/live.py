@@ -3,8 +3,18 @@
 Only meaningful when the target is the running system (--root /). Offline, Context.live is
 None and checks that need these facts are skipped with a reason. psutil is imported
 lazily, on first use, so a plain check of a mounted image never pays for it.
+
+psutil is optional (the single-file build vendors nothing): without it, the facts that
+need it raise Unavailable, and the engine reports the check that asked as SKIP with the
+reason instead of an ERROR. Facts read from /proc and /dev need no psutil.
 """
 import os
+
+MISSING_PSUTIL = "psutil is not installed (python3-psutil)"
+
+
+class Unavailable(Exception):
+    """A fact of the running system that cannot be had here (a missing optional module)."""
 
 
 class LiveFacts(object):
@@ -12,28 +22,62 @@ class LiveFacts(object):
         self.root = root
         self._psutil = None
 
+    @property
+    def missing(self):
+        """Why psutil-based facts are unavailable ('' when they are available)."""
+        try:
+            self._ps()
+        except Unavailable as e:
+            return str(e)
+        return ""
+
     def _ps(self):
         if self._psutil is None:
-            import psutil  # lazily: only live checks pay for it
+            try:
+                import psutil  # lazily: only live checks pay for it
+            except ImportError:
+                raise Unavailable(MISSING_PSUTIL)
+            except Exception as e:  # e.g. in a chroot without /proc, psutil fails to load
+                raise Unavailable("psutil cannot be loaded ({}: {})".format(type(e).__name__, e))
             self._psutil = psutil
         return self._psutil
 
+    def _call(self, what, fn):
+        # psutil reads /proc and /sys: in a chroot or container without them it raises
+        # whatever the parsing hits (OSError, IndexError ...), which is not a finding.
+        ps = self._ps()
+        try:
+            return fn(ps)
+        except Exception as e:
+            raise Unavailable("psutil could not read the running system's {} ({}: {})".format(
+                what, type(e).__name__, e))
+
     def process_names(self):
-        names = set()
-        for proc in self._ps().process_iter(["name"]):
-            name = proc.info.get("name")
-            if name:
-                names.add(name)
-        return names
+        def names(ps):
+            found = set()
+            for proc in ps.process_iter(["name"]):
+                name = proc.info.get("name")
+                if name:
+                    found.add(name)
+            return found
+        return self._call("processes", names)
 
     def mounts(self):
         """[(device, mountpoint, fstype, options)] of mounted filesystems."""
-        return [(p.device, p.mountpoint, p.fstype, p.opts)
-                for p in self._ps().disk_partitions(all=True)]
+        return self._call("mounts", lambda ps: [(p.device, p.mountpoint, p.fstype, p.opts)
+                                                for p in ps.disk_partitions(all=True)])
 
     def nics(self):
         """Names of network interfaces other than loopback."""
-        return sorted(name for name in self._ps().net_if_addrs() if name != "lo")
+        return self._call("network interfaces",
+                          lambda ps: sorted(name for name in ps.net_if_addrs() if name != "lo"))
+
+    def listening_tcp_ports(self):
+        """TCP ports something listens on (IPv4 and IPv6), from psutil (/proc/net/tcp*)."""
+        def ports(ps):
+            return sorted(set(c.laddr[1] for c in ps.net_connections(kind="tcp")
+                              if c.status == ps.CONN_LISTEN and c.laddr))
+        return self._call("listening sockets", ports)
 
     def default_route_interface(self):
         """The interface of the IPv4 default route, from /proc/net/route, or None."""

@@ -1,8 +1,14 @@
 """The fixes: one module per check it repairs, with the same name and id. Registered here."""
 from remediations import cloudinit, dhcp, fstab, growpart, qemu_ga, rtc, selinux, shadow
+from remediations import grub
+from remediations import nvme, virtio
+from remediations import cloud_assistant, critical_files, data_disks_mounted, firewall
 
 REMEDIATIONS = (
     fstab.FstabFix,
+    grub.GrubFix,
+    virtio.VirtioFix,
+    nvme.NvmeFix,
     selinux.SelinuxFix,
     dhcp.DhcpFix,
     qemu_ga.QemuGaFix,
@@ -10,4 +16,8 @@ REMEDIATIONS = (
     cloudinit.CloudInitFix,
     growpart.GrowpartFix,
     rtc.RtcFix,
+    critical_files.CriticalFilesFix,
+    data_disks_mounted.DataDisksMountedFix,
+    firewall.FirewallFix,
+    cloud_assistant.CloudAssistantFix,
 )

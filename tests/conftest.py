@@ -73,7 +73,7 @@ class FakeLive(object):
     """Live facts with fixed answers (what psutil and /proc would say)."""
 
     def __init__(self, processes=(), mounts=(), nics=("eth0",), default_iface="eth0", cmdline=(),
-                 devices=None, uuids=None):
+                 devices=None, uuids=None, listening=(22,)):
         self._processes = set(processes)
         self._mounts = list(mounts)
         self._nics = list(nics)
@@ -81,6 +81,7 @@ class FakeLive(object):
         self._cmdline = list(cmdline)
         self._devices = dict(devices or {})   # fstab spec -> device
         self._uuids = dict(uuids or {})       # device -> UUID
+        self._listening = sorted(listening)   # TCP ports in LISTEN state
 
     def process_names(self):
         return set(self._processes)
@@ -93,6 +94,9 @@ class FakeLive(object):
 
     def default_route_interface(self):
         return self._default
+
+    def listening_tcp_ports(self):
+        return list(self._listening)
 
     def kernel_cmdline(self):
         return list(self._cmdline)

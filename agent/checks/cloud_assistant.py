@@ -1,0 +1,82 @@
+"""GUESTOS.CloudAssistant: Alibaba Cloud Assistant Agent (aliyun-assist) is recommended.
+
+Seed 003 (image check items): GUESTOS.CloudAssistant asks whether the Cloud Assistant
+Agent is installed. Cloud Assistant is ECS's own operations tool: without logging in or
+a jump server it runs Shell scripts on instances in batches and sends them files, and
+the ECS console uses it for password resets and diagnostics. Seed 003 recommends
+installing the agent in the image; ECS public images have it since December 2017.
+
+Installed means: package aliyun_assist (RPM) or aliyun-assist (deb), or the agent's
+directory /usr/local/share/aliyun-assist (/opt/local/share/aliyun-assist on CoreOS), or
+its unit aliyun.service. The install commands are the ones of the ECS documentation
+"Install the Cloud Assistant Agent" (download the latest package from the
+aliyun-client-assist bucket, then `rpm -ivh --force` or `dpkg -i`).
+"""
+from agent.model import Check, Status
+
+PACKAGES = ("aliyun_assist", "aliyun-assist")
+DIRECTORIES = ("/usr/local/share/aliyun-assist", "/opt/local/share/aliyun-assist")
+UNIT = "aliyun.service"
+UNIT_DIRS = ("/etc/systemd/system", "/lib/systemd/system", "/usr/lib/systemd/system")
+BASE_URL = "https://aliyun-client-assist.oss-accelerate.aliyuncs.com/linux/"
+RPM_FILE = "aliyun_assist_latest.rpm"
+DEB_FILE = "aliyun_assist_latest.deb"
+DOCS = "the ECS documentation 'Install the Cloud Assistant Agent'"
+
+
+def package_format(ctx):
+    """'rpm' or 'deb' for the target, or '' when unknown."""
+    if ctx.packages.manager == "dpkg" or ctx.os.family == "debian":
+        return "deb"
+    if ctx.packages.manager == "rpm" or ctx.os.family in ("rhel", "suse"):
+        return "rpm"
+    return ""
+
+
+def install_argvs(ctx):
+    """[(argv, why)] that download and install the agent inside the target."""
+    kind = package_format(ctx)
+    if not kind:
+        return []
+    name = RPM_FILE if kind == "rpm" else DEB_FILE
+    local = "/tmp/" + name
+    if ctx.root.exists("/usr/bin/curl") or ctx.root.exists("/bin/curl"):
+        fetch = ("curl", "-fsSL", "-o", local, BASE_URL + name)
+    else:
+        fetch = ("wget", "-O", local, BASE_URL + name)
+    install = ("rpm", "-ivh", "--force", local) if kind == "rpm" else ("dpkg", "-i", local)
+    return [(fetch, "download the latest Cloud Assistant Agent ({})".format(name)),
+            (install, "install the Cloud Assistant Agent")]
+
+
+class CloudAssistant(Check):
+    id = "cloud_assistant"
+    title = "Cloud Assistant Agent installed"
+    item = "GUESTOS.CloudAssistant"
+    repair_item = "assist"
+
+    def run(self, ctx):
+        root = ctx.root
+        found = []
+        if ctx.packages.known:
+            package = ctx.packages.any_of(PACKAGES)
+            if package:
+                found.append("package {} {}".format(package, ctx.packages.version(package) or "").strip())
+        found.extend(d for d in DIRECTORIES if root.isdir(d))
+        if any(root.exists(d + "/" + UNIT) for d in UNIT_DIRS):
+            found.append(UNIT)
+        if ctx.live is not None and "aliyun-service" in ctx.live.process_names():
+            found.append("running (aliyun-service)")
+        if found:
+            return self.passed("Cloud Assistant Agent is installed: " + ", ".join(found))
+        argvs = install_argvs(ctx)
+        commands = [ctx.in_guest(" ".join(argv)) for argv, _why in argvs]
+        hint = ("Cloud Assistant lets you run commands on the instance and send it files without logging "
+                "in; seed 003 recommends installing the agent in the image (GUESTOS.CloudAssistant). ")
+        if commands:
+            hint += ("`guestprep fix --items assist` downloads and installs it (needs network access; "
+                     "cannot be rolled back). See {} for region-internal download links.".format(DOCS))
+        else:
+            hint += "See {} for this distribution.".format(DOCS)
+        return self.result(Status.WARN, "Cloud Assistant Agent (aliyun-assist) is not installed",
+                           hint, commands=commands, data={"format": package_format(ctx)})

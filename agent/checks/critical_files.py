@@ -1,0 +1,317 @@
+"""critical-files: the files ECS reads to recognise and boot the image must be as shipped.
+
+Seed 000 (その他): do not modify critical system files such as /sbin, /bin, /lib*;
+do not modify /etc/issue*, or ECS cannot identify the distribution and the instance's OS
+cannot be created; do not modify /boot/grub/menu.lst, or the instance cannot start.
+Seed 002 repeats the list (/etc/issue*, /etc/*-release, /etc/*_version, menu.lst) and
+asks that root's /bin, /sbin and /lib stay untouched.
+
+What "unmodified" means comes from the package manager, where it offers it:
+- RPM: one `rpm -V` over the packages that own those files (a second query asks which
+  packages those are, only when something changed);
+- dpkg: the file's MD5 against the conffile checksums in /var/lib/dpkg/status and the
+  /var/lib/dpkg/info/<package>.md5sums of base-files and the *-release packages, computed
+  here from the file's bytes, without running a process.
+Files no package owns (a generated menu.lst) cannot be verified and are not reported.
+
+On merged-/usr systems /bin, /sbin, /lib and /lib64 are symlinks into /usr; they must be
+relative (`lib -> usr/lib`): an absolute link points at the host's /usr/lib as soon as
+the disk is mounted somewhere else than /, which is how an image is inspected and
+repaired. A missing /etc/os-release (with no older release file either) leaves ECS
+nothing to identify the distribution by.
+"""
+import fnmatch
+import hashlib
+import re
+
+from agent.checks.cloudinit import shell_command
+from agent.model import Check, Status
+from agent.rootfs import RootError
+
+OS_RELEASE = "/etc/os-release"
+PATTERNS = ("/etc/issue*", "/etc/*-release", "/etc/*_version")
+FIXED = ("/boot/grub/menu.lst",)
+MERGED_LINKS = ("/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32")
+DPKG_STATUS = "/var/lib/dpkg/status"
+DPKG_INFO = "/var/lib/dpkg/info"
+# rpm -V: 'S.5....T.  c /etc/issue' or 'missing   c /etc/issue'
+_RPM_LINE = re.compile(r"^(missing|[.SM5DLUGTP?]{8,9})\s+(?:([cdglr])\s+)?(/.*)$")
+CONTENT_FLAGS = "S5L"
+
+
+def candidates(root):
+    """Guest paths of the files to verify (regular files, through symlinks)."""
+    paths = []
+    for pattern in PATTERNS:
+        for path in root.glob(pattern):
+            if root.isfile(path) and path not in paths:
+                paths.append(path)
+    for path in FIXED:
+        if root.isfile(path):
+            paths.append(path)
+    return paths
+
+
+def real_path(root, path):
+    """The guest path a (possibly symlinked) path ends at: /etc/os-release -> /usr/lib/os-release."""
+    try:
+        return root.guest(root.resolve(path))
+    except RootError:
+        return path
+
+
+def dpkg_conffiles(text):
+    """{path: (package, md5)} from /var/lib/dpkg/status (obsolete and new conffiles left out)."""
+    found = {}
+    for paragraph in text.split("\n\n"):
+        package, in_conffiles = None, False
+        for line in paragraph.splitlines():
+            if line.startswith("Package:"):
+                package = line.split(":", 1)[1].strip()
+                in_conffiles = False
+            elif line.startswith("Conffiles:"):
+                in_conffiles = True
+            elif in_conffiles and line.startswith(" "):
+                words = line.split()
+                if len(words) >= 2 and package and "obsolete" not in words[2:] and \
+                        re.match(r"^[0-9a-f]{32}$", words[1]):
+                    found[words[0]] = (package, words[1])
+            else:
+                in_conffiles = False
+    return found
+
+
+def dpkg_md5sums(text, package):
+    found = {}
+    for line in text.splitlines():
+        words = line.split(None, 1)
+        if len(words) == 2 and re.match(r"^[0-9a-f]{32}$", words[0]):
+            found["/" + words[1].strip().lstrip("/")] = (package, words[0])
+    return found
+
+
+def parse_rpm_verify(text):
+    """[(path, flags, attribute)] from `rpm -V` output."""
+    changes = []
+    for line in text.splitlines():
+        match = _RPM_LINE.match(line.rstrip())
+        if match:
+            changes.append((match.group(3), match.group(1), match.group(2) or ""))
+    return changes
+
+
+class CriticalFiles(Check):
+    id = "critical_files"
+    title = "Release, issue and boot files unmodified; /lib links relative"
+    item = "critical-files"
+    repair_item = "critical-files"
+
+    def run(self, ctx):
+        root = ctx.root
+        findings = []       # (status, text)
+        commands = []
+        paths = []
+        modified = []       # {"path", "package", "config"}
+        note = ""
+
+        if not root.lexists(OS_RELEASE):
+            legacy = [p for p in root.glob("/etc/*-release") if root.isfile(p)]
+            if not legacy:
+                findings.append((Status.FAIL, "{} is missing and there is no other release file".format(
+                    OS_RELEASE)))
+                paths.append(OS_RELEASE)
+            else:
+                note = "; no {} (older system: {})".format(OS_RELEASE, ", ".join(legacy))
+        elif not root.exists(OS_RELEASE):
+            findings.append((Status.FAIL, "{} is a dangling symlink (-> {})".format(
+                OS_RELEASE, root.readlink(OS_RELEASE))))
+            paths.append(OS_RELEASE)
+
+        for link in MERGED_LINKS:
+            if not root.islink(link):
+                continue
+            target = root.readlink(link)
+            if target.startswith("/"):
+                findings.append((Status.FAIL, "{} -> {} is an absolute symlink".format(link, target)))
+                relative = target.lstrip("/")
+                commands.append(self._relink(ctx, link, relative))
+                paths.append(link)
+            elif not root.exists(link):
+                findings.append((Status.FAIL, "{} -> {} points at nothing".format(link, target)))
+                paths.append(link)
+            elif not target.startswith("usr/"):
+                findings.append((Status.WARN, "{} -> {} does not point into /usr".format(link, target)))
+                paths.append(link)
+
+        files = candidates(root)
+        verified = 0
+        manager = ctx.packages.manager
+        if manager == "rpm" and files:
+            verified, found, problem = self._rpm(ctx, files)
+            modified.extend(found)
+            if problem:
+                findings.append((Status.INFO, problem))
+        elif manager == "dpkg" and files:
+            verified, found, problems = self._dpkg(ctx, files)
+            modified.extend(found)
+            for problem in problems:
+                findings.append((Status.WARN, problem))
+
+        for change in modified:
+            if change.get("mode_only"):
+                findings.append((Status.WARN, "{} has changed permissions or owner ({})".format(
+                    change["path"], change["package"] or "package unknown")))
+            else:
+                findings.append((Status.FAIL, "{} differs from package {}{}".format(
+                    change["path"], change["package"] or "(owner unknown)",
+                    " (missing)" if change.get("missing") else "")))
+            paths.append(change["path"])
+        data = {"modified": modified}
+
+        if not findings:
+            how = "verified against {} ({} file(s))".format(manager, verified) if verified else \
+                "no package database to verify against" if manager is None else "nothing to verify"
+            return self.passed("release and issue files unmodified ({}); /bin, /sbin, /lib links fine{}".format(
+                how, note), paths=files, data=data)
+        status = Status.worst(s for s, _t in findings)
+        hints = []
+        content = [m for m in modified if not m.get("mode_only")]
+        if content:
+            hints.append("Seeds 000 and 002: ECS identifies the distribution from /etc/issue* and the release "
+                         "files and boots through menu.lst; restore them from their packages "
+                         "(`guestprep fix --items critical-files` reinstalls them, keeping a backup of the "
+                         "changed files for rollback).")
+            commands.extend(self._restore_commands(ctx, content))
+        if any(m.get("mode_only") for m in modified):
+            pkgs = sorted(set(m["package"] for m in modified if m.get("mode_only") and m["package"]))
+            if pkgs:
+                commands.append(shell_command(ctx, ["rpm", "--setperms"] + pkgs))
+                commands.append(shell_command(ctx, ["rpm", "--setugids"] + pkgs))
+        if any("symlink" in t or "points" in t for _s, t in findings):
+            hints.append("/bin, /sbin and /lib* must be relative links into /usr (seed 000: do not modify "
+                         "/sbin, /bin, /lib*): an absolute link resolves to the wrong tree when the disk is "
+                         "mounted elsewhere. Replace the link atomically (commands below).")
+        if any(t.startswith(OS_RELEASE) for _s, t in findings):
+            hints.append("ECS identifies the OS from {}: reinstall the package that ships it "
+                         "(base-files, *-release, or systemd on some distributions).".format(OS_RELEASE))
+        if not hints:
+            hints.append("Check the files listed; restore them from their packages if they were changed.")
+        return self.result(status, "; ".join(t for _s, t in findings) + note, " ".join(hints),
+                           commands=commands, paths=paths, data=data)
+
+    # -- rpm ----------------------------------------------------------------------------
+
+    def _rpm(self, ctx, files):
+        interesting = {}
+        for path in files:
+            interesting[path] = path
+            interesting[real_path(ctx.root, path)] = path
+        argv = ["rpm", "-V", "--nodeps", "--noscripts", "-f"] + files
+        done = ctx.runner.run(argv, timeout=300)
+        changes = [c for c in parse_rpm_verify(done.stdout) if c[0] in interesting]
+        if not done.ok and not parse_rpm_verify(done.stdout) and "not owned" not in done.stderr:
+            return 0, [], "package verification did not run ({}): {}".format(
+                " ".join(argv[:2]), (done.stderr.strip().splitlines() or ["exit {}".format(done.returncode)])[-1])
+        found = []
+        for path, flags, attribute in changes:
+            missing = flags == "missing"
+            content = missing or any(f in flags for f in CONTENT_FLAGS)
+            mode_only = not content and any(f in flags for f in "MUG")
+            if not (content or mode_only):
+                continue   # only the modification time: not a change of what the file says
+            found.append({"path": path, "package": "", "config": attribute == "c", "missing": missing,
+                          "mode_only": mode_only, "flags": flags})
+        if found:
+            owners = ctx.runner.run(["rpm", "-qf", "--qf", "%{NAME}\\n"] + [f["path"] for f in found], timeout=120)
+            names = owners.stdout.splitlines() if owners.ok else []
+            if len(names) == len(found):
+                for entry, name in zip(found, names):
+                    entry["package"] = name.strip()
+        return len(files), found, ""
+
+    # -- dpkg ---------------------------------------------------------------------------
+
+    def _dpkg(self, ctx, files):
+        root = ctx.root
+        problems = []
+        sums = {}
+        try:
+            status = root.read_text_or_none(DPKG_STATUS) or ""
+        except RootError as e:
+            return 0, [], ["{} cannot be read: {}".format(DPKG_STATUS, e.reason)]
+        packages = ["base-files"] + sorted(p for p in ctx.packages.versions if p.endswith("-release"))
+        for package in packages:
+            for name in (package, package + ":" + "amd64", package + ":" + "arm64"):
+                path = "{}/{}.md5sums".format(DPKG_INFO, name)
+                try:
+                    text = root.read_text_or_none(path)
+                except RootError as e:
+                    problems.append("{} cannot be read: {}".format(path, e.reason))
+                    continue
+                if text is not None:
+                    sums.update(dpkg_md5sums(text, package))
+                    break
+        conffile_sums = dpkg_conffiles(status)
+        sums.update(conffile_sums)
+        conffiles = set(conffile_sums)
+        found, verified = [], 0
+        # A conffile dpkg knows but the disk lacks: deleted (dpkg will not bring it back by itself).
+        for path in sorted(conffiles):
+            if any(fnmatch.fnmatchcase(path, p) for p in PATTERNS + FIXED) and not root.lexists(path):
+                found.append({"path": path, "package": conffile_sums[path][0], "config": True,
+                              "missing": True, "mode_only": False, "flags": "missing"})
+        for path in files:
+            real = real_path(root, path)
+            known = sums.get(path) or sums.get(real)
+            if known is None:
+                continue
+            package, expected = known
+            try:
+                digest = hashlib.md5(root.read_bytes(real)).hexdigest()
+            except RootError as e:
+                problems.append("{} cannot be read: {}".format(path, e.reason))
+                continue
+            verified += 1
+            if digest != expected:
+                found.append({"path": real, "package": package, "config": real in conffiles or path in conffiles,
+                              "missing": False, "mode_only": False, "flags": "5"})
+        return verified, found, problems
+
+    # -- commands -------------------------------------------------------------------------
+
+    @staticmethod
+    def _relink(ctx, link, target):
+        name = link.lstrip("/")
+        if ctx.root.is_host:
+            # ln -sfn unlinks first: for a moment there is no /lib. A rename is atomic.
+            return "ln -s {t} /{n}.new && mv -T /{n}.new /{n}".format(t=target, n=name)
+        base = ctx.root.path.rstrip("/")
+        return "ln -sfn {} {}/{}".format(target, base, name)
+
+    @staticmethod
+    def _restore_commands(ctx, modified):
+        pkgs = sorted(set(m["package"] for m in modified if m["package"]))
+        if not pkgs:
+            return []
+        configs = [ctx.root.display(m["path"]) for m in modified if m["config"]]
+        # A changed config file survives a reinstall (rpm writes .rpmnew, dpkg keeps it):
+        # move it aside first, so the package puts its own copy back.
+        commands = ["mv {0} {0}.modified".format(c) for c in configs]
+        steps = restore_argv(ctx, pkgs)
+        if steps:
+            commands.append(shell_command(ctx, steps))
+        return commands
+
+
+def restore_argv(ctx, packages):
+    """The command that puts the packages' files back (missing config files included)."""
+    manager = ctx.packages.manager
+    if manager == "dpkg":
+        return ["apt-get", "install", "--reinstall", "-y", "-o", "Dpkg::Options::=--force-confmiss"] + packages
+    install = ctx.package_manager()
+    if not install:
+        return None
+    tool = install["install"][0]
+    if tool == "zypper":
+        return ["zypper", "--non-interactive", "install", "--force"] + packages
+    return [tool, "reinstall", "-y"] + packages

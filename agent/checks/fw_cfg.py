@@ -1,0 +1,68 @@
+"""fw-cfg: kernels of ARM64, CentOS Stream, Anolis, AlmaLinux and Rocky images need
+CONFIG_FW_CFG_SYSFS.
+
+Seed 000 (Linuxイメージのその他の手順, 制限事項): for these images, setting the password or
+changing the key pair of an imported instance needs a kernel with CONFIG_FW_CFG_SYSFS
+(`grep CONFIG_FW_CFG_SYSFS /boot/config-$(uname -r)` shows `=y`; community kernels 4.6+
+and CentOS kernels 3.10.0-826.el7+ have it): ECS hands the instance its credentials
+through QEMU's fw_cfg device, which the kernel exposes in /sys/firmware/qemu_fw_cfg. As a
+module (`=m`) it is loaded automatically when the device appears, so `m` is accepted.
+
+Every installed kernel is checked, not only the running one: the instance boots the
+default entry. When /boot/config-<version> is missing, the kernel's modules.builtin and
+modules.dep tell whether qemu_fw_cfg is there. Other distributions and architectures are
+not subject to the requirement (SKIP with the reason).
+"""
+from agent import facts
+from agent.checks.cloudinit import needs_minimum
+from agent.model import Check, Status
+
+CONFIG_KEY = "CONFIG_FW_CFG_SYSFS"
+MODULE = "qemu_fw_cfg"
+
+
+class FwCfg(Check):
+    id = "fw_cfg"
+    title = "Kernel supports fw_cfg (CONFIG_FW_CFG_SYSFS)"
+    item = "fw-cfg"
+    repair_item = ""
+
+    def run(self, ctx):
+        arch = facts.architecture(ctx)["arch"]
+        why = needs_minimum(ctx, "aarch64" if arch == "arm64" else "")
+        if not why:
+            return self.result(Status.SKIP, "applies to ARM64, CentOS Stream, Anolis, AlmaLinux and Rocky "
+                               "Linux images only (this is {}, {})".format(ctx.os.name or "an unknown system",
+                                                                           arch or "architecture unknown"))
+        kernels = facts.installed_kernels(ctx)
+        if not kernels:
+            return self.result(Status.WARN, "no kernel found in /boot, so {} cannot be checked".format(CONFIG_KEY),
+                               "Seed 000: {} needs {} to set passwords and key pairs; make sure the image's "
+                               "kernel has it.".format(why, CONFIG_KEY))
+        default = facts.default_kernel(ctx).get("version")
+        has, lacking, unknown = [], [], []
+        for version in kernels:
+            found = facts.has_kernel_feature(ctx, version, MODULE, CONFIG_KEY)
+            (has if found else lacking if found is False else unknown).append(version)
+        paths = ["/boot/config-" + v for v in kernels if ctx.root.exists("/boot/config-" + v)]
+        data = {"has": has, "lacking": lacking, "unknown": unknown, "default": default}
+        if not lacking and not unknown:
+            return self.passed("{} is set in every installed kernel ({})".format(CONFIG_KEY, ", ".join(has)),
+                               paths=paths, data=data)
+        parts = []
+        if lacking:
+            parts.append("{} is not set in kernel {}".format(CONFIG_KEY, ", ".join(lacking)))
+        if unknown:
+            parts.append("no /boot/config or module list for kernel {}".format(", ".join(unknown)))
+        hint = ("Seed 000: for {}, ECS sets the password and key pair through fw_cfg, which needs {} "
+                "(community kernels 4.6+, CentOS 3.10.0-826.el7+). Boot a kernel that has it: install "
+                "the distribution's current kernel and make it the default.".format(why, CONFIG_KEY))
+        commands = [ctx.in_guest("grep -n {} /boot/config-*".format(CONFIG_KEY))]
+        blocking = lacking and (default is None or default in lacking)
+        if blocking:
+            return self.failed("; ".join(parts) + (" (the default boot kernel)" if default in lacking else ""),
+                               hint, commands=commands, paths=paths, data=data)
+        if lacking:
+            hint += (" The default kernel {} has it; remove the old kernels or keep them off the "
+                     "default.".format(default))
+        return self.result(Status.WARN, "; ".join(parts), hint, commands=commands, paths=paths, data=data)

@@ -1,0 +1,81 @@
+"""nic: an imported image should know one network interface.
+
+Seed 000 (ネットワーク): 1つのネットワークインターフェイスのみがサポートされていることに
+注意してください — ECS supports one NIC in an imported image; an instance gets its primary
+ENI as eth0 by DHCP. Configuration for a second interface (a bond, a backend network, a
+static eth1) comes along as dead configuration, and network services that wait for every
+configured interface (NetworkManager-wait-online, ifupdown's auto lines, wicked) can
+delay or fail the boot. Offline, the interfaces named in the guest's network
+configuration are counted (agent/netconfig.py reads all six formats); on the running
+system, the physical NICs present are counted too (loopback, bridges, docker, veth and
+other virtual devices left out).
+
+Report only: guestprep's dhcp fix converts the primary interface; what to do with the
+others is the user's decision.
+"""
+from agent import netconfig
+from agent.model import Check, Status
+
+# Interfaces that are not NICs (software devices of containers, VPNs and hypervisors).
+VIRTUAL_PREFIXES = ("lo", "docker", "veth", "virbr", "br-", "cni", "flannel", "cali", "vxlan", "tun",
+                    "tap", "wg", "tailscale", "kube", "podman", "lxc", "vnet", "zt", "dummy", "bond",
+                    "team", "ip6tnl", "sit", "gre", "ipip")
+
+
+def is_virtual_name(name):
+    return name == "lo" or name.startswith(VIRTUAL_PREFIXES) or "." in name or ":" in name
+
+
+def physical_nics(ctx):
+    """NICs present on the running system: those backed by a device in /sys/class/net."""
+    names = [n for n in ctx.live.nics() if n != "lo"]
+    if ctx.root.isdir("/sys/class/net"):
+        backed = [n for n in names if ctx.root.exists("/sys/class/net/{}/device".format(n))]
+        return [n for n in backed if not is_virtual_name(n)] if backed else \
+            [n for n in names if not is_virtual_name(n)]
+    return [n for n in names if not is_virtual_name(n)]
+
+
+class Nic(Check):
+    id = "nic"
+    title = "One network interface"
+    item = "nic"
+    repair_item = ""
+
+    def run(self, ctx):
+        found = netconfig.gather(ctx.root)
+        configured = {}
+        for config in found.configs:
+            if config.fmt in ("udev", "suse-routes") or not config.name or config.ref == "alias":
+                continue
+            if is_virtual_name(config.name):
+                continue
+            configured.setdefault(config.name, []).append(config.path)
+        names = sorted(configured, key=netconfig.order_key)
+        present = sorted(physical_nics(ctx), key=netconfig.order_key) if ctx.live is not None else None
+        data = {"configured": names, "present": present}
+        parts = []
+        if len(names) > 1:
+            parts.append("configuration for {} interfaces: {}".format(len(names), "; ".join(
+                "{} ({})".format(n, ", ".join(sorted(set(configured[n])))) for n in names)))
+        if present is not None and len(present) > 1:
+            parts.append("{} NICs present: {}".format(len(present), ", ".join(present)))
+        if parts:
+            paths = sorted(set(p for n in names for p in configured[n]))
+            return self.result(
+                Status.WARN, "; ".join(parts),
+                "ECS supports one NIC in an imported image (seed 000); the instance's primary NIC comes up "
+                "by DHCP. Remove the configuration of the other interfaces (or keep it only if you will "
+                "attach secondary ENIs and configure them after import), and detach extra NICs before "
+                "capture.", paths=paths, data=data)
+        where = ""
+        if names:
+            where = "configured: " + names[0]
+        if present:
+            where += ("; " if where else "") + "present: " + ", ".join(present)
+        problems = ""
+        if found.problems:
+            problems = " ({} configuration file(s) could not be read; see the dhcp check)".format(
+                len(found.problems))
+        return self.passed("one network interface ({}){}".format(where or "none named in the configuration",
+                                                                 problems), data=data)

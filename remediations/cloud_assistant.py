@@ -1,0 +1,27 @@
+"""Fix for GUESTOS.CloudAssistant: download and install the Cloud Assistant Agent (proposed).
+
+The commands are those of the ECS documentation "Install the Cloud Assistant Agent":
+the latest package from the aliyun-client-assist bucket, installed with `rpm -ivh
+--force` or `dpkg -i`, inside the target (chrooted for a mounted image). A package
+install cannot be rolled back: the fix is declared irreversible and applied only when
+the user names `assist`.
+"""
+from agent.checks.cloud_assistant import install_argvs
+from agent.checks.cloudinit import shell_command
+from agent.model import Mode, Remediation, RunCommand
+
+
+class CloudAssistantFix(Remediation):
+    id = "cloud_assistant"
+    mode = Mode.PROPOSE
+    reversible = False
+    offline_safe = True
+    note = "Needs network access from the target; a package install cannot be rolled back."
+
+    def plan(self, ctx, result):
+        argvs = install_argvs(ctx)
+        if not argvs:
+            return []
+        remove = ["rpm", "-e", "aliyun_assist"] if argvs[-1][0][0] == "rpm" else ["dpkg", "-r", "aliyun-assist"]
+        return [RunCommand(argv, why=why, undo_hint=shell_command(ctx, remove) if argv[0] in ("rpm", "dpkg") else "")
+                for argv, why in argvs]

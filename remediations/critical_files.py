@@ -1,0 +1,43 @@
+"""Fix for critical-files: restore changed release, issue and boot files from their packages.
+
+Proposed only (seed 000/002 files are the distribution's; the user names the item). A
+changed config file survives a reinstall (rpm keeps it and writes .rpmnew, dpkg keeps it),
+so each one is removed first (RemoveFile: backed up, rollback puts it back), then the
+owning packages are reinstalled: `dnf|yum reinstall`, `zypper install --force`, or
+`apt-get install --reinstall -o Dpkg::Options::=--force-confmiss` (which makes dpkg
+restore missing conffiles). The reinstall itself cannot be undone, but the files it
+rewrites are listed as `modifies`, so rollback restores their previous bytes.
+Permission-only changes are left to `rpm --setperms` (in the hint); links are left too.
+"""
+from agent.checks.critical_files import restore_argv
+from agent.model import Mode, Remediation, RemoveFile, RunCommand
+
+
+class CriticalFilesFix(Remediation):
+    id = "critical_files"
+    mode = Mode.PROPOSE
+    reversible = False
+    offline_safe = True
+    note = "Reinstalling packages cannot be rolled back; the files it rewrote can."
+
+    def plan(self, ctx, result):
+        modified = [m for m in (result.data or {}).get("modified", []) if not m.get("mode_only")]
+        packages = sorted(set(m["package"] for m in modified if m["package"]))
+        if not packages:
+            return []
+        argv = restore_argv(ctx, packages)
+        if not argv:
+            return []
+        steps = []
+        for change in modified:
+            if change["config"] and change["package"] and ctx.root.lexists(change["path"]):
+                steps.append(RemoveFile(change["path"], why="let {} put its own {} back".format(
+                    change["package"], change["path"])))
+        install = ctx.package_manager() or {}
+        if ctx.packages.manager == "dpkg" and install.get("refresh"):
+            steps.append(RunCommand(tuple(install["refresh"]), why="refresh the package lists"))
+        steps.append(RunCommand(tuple(argv), why="restore {} from {}".format(
+            ", ".join(m["path"] for m in modified), ", ".join(packages)),
+            undo_hint="rollback restores the files; the packages stay installed (same version)",
+            modifies=tuple(sorted(set(m["path"] for m in modified)))))
+        return steps

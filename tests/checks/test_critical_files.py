@@ -1,0 +1,169 @@
+import hashlib
+import os
+import stat
+
+from agent.checks.critical_files import CriticalFiles, parse_rpm_verify
+from agent.engine import Engine
+from agent.model import RemoveFile, RunCommand, Status
+from conftest import FakeRunner
+from remediations.critical_files import CriticalFilesFix
+
+OS_RELEASE = 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\nVERSION_ID="12"\nID=debian\n'
+ISSUE = "Debian GNU/Linux 12 \\n \\l\n\n"
+ISSUE_NET = "Debian GNU/Linux 12\n"
+
+
+def md5(text):
+    return hashlib.md5(text.encode()).hexdigest()
+
+
+def debian(guest):
+    guest.write("/usr/lib/os-release", OS_RELEASE)
+    guest.symlink("/etc/os-release", "../usr/lib/os-release")
+    guest.write("/etc/issue", ISSUE)
+    guest.write("/etc/issue.net", ISSUE_NET)
+    guest.write("/etc/debian_version", "12.5\n")
+    guest.write("/var/lib/dpkg/status", "Package: base-files\nStatus: install ok installed\nVersion: 12.4+deb12u5\n"
+                "Conffiles:\n /etc/debian_version {}\n /etc/issue {}\n /etc/issue.net {}\n"
+                " /etc/old-thing 0123456789abcdef0123456789abcdef obsolete\nDescription: x\n\n"
+                "Package: openssh-server\nStatus: install ok installed\nVersion: 1:9.2p1-2\n\n".format(
+                    md5("12.5\n"), md5(ISSUE), md5(ISSUE_NET)))
+    guest.write("/var/lib/dpkg/info/base-files.md5sums", "{}  usr/lib/os-release\n".format(md5(OS_RELEASE)))
+    for name in ("sbin", "lib"):
+        if not os.path.isdir(guest.host("/usr/" + name)):
+            guest.mkdir("/usr/" + name)
+    for name in ("bin", "sbin", "lib"):
+        guest.symlink("/" + name, "usr/" + name)
+
+
+def run(guest, runner=None):
+    return CriticalFiles().run(guest.ctx(runner=runner))
+
+
+def test_unmodified_debian_passes(guest):
+    debian(guest)
+    result = run(guest)
+    assert result.status == Status.PASS
+    assert "verified against dpkg (4 file(s))" in result.summary
+
+
+def test_changed_issue_fails_with_restore_commands(guest):
+    debian(guest)
+    guest.write("/etc/issue", ISSUE + "Authorized users only\n")
+    result = run(guest)
+    assert result.status == Status.FAIL
+    assert result.summary == "/etc/issue differs from package base-files"
+    assert any("--force-confmiss base-files" in c for c in result.commands)
+    assert any(c.startswith("mv ") and c.endswith("issue.modified") for c in result.commands)
+
+
+def test_changed_os_release_through_its_symlink(guest):
+    debian(guest)
+    guest.write("/usr/lib/os-release", OS_RELEASE.replace("12", "13"))
+    result = run(guest)
+    assert result.status == Status.FAIL and "/usr/lib/os-release differs" in result.summary
+
+
+def test_deleted_conffile_fails(guest):
+    debian(guest)
+    os.remove(guest.host("/etc/issue.net"))
+    result = run(guest)
+    assert result.status == Status.FAIL and "/etc/issue.net differs from package base-files (missing)" in result.summary
+
+
+def test_absolute_merged_usr_link_fails(guest):
+    debian(guest)
+    os.remove(guest.host("/lib"))
+    guest.symlink("/lib", "/usr/lib")
+    result = run(guest)
+    assert result.status == Status.FAIL
+    assert "/lib -> /usr/lib is an absolute symlink" in result.summary
+    assert any("usr/lib" in c for c in result.commands)
+
+
+def test_missing_os_release_fails_unless_an_old_release_file_exists(guest):
+    guest.write("/etc/issue", "CentOS release 6.10 (Final)\n")
+    result = run(guest)
+    assert result.status == Status.FAIL and "/etc/os-release is missing" in result.summary
+    guest.write("/etc/redhat-release", "CentOS release 6.10 (Final)\n")
+    assert run(guest).status == Status.PASS
+
+
+def test_dangling_os_release_fails(guest):
+    guest.symlink("/etc/os-release", "../usr/lib/os-release")
+    assert "dangling" in run(guest).summary
+
+
+RPM_V = "S.5....T.  c /etc/issue\n.......T.  c /etc/issue.net\n.M.......    /etc/centos-release\n"
+
+
+def rhel(guest, verify=RPM_V, rc=1):
+    guest.os_release("centos", "7", "rhel fedora")
+    guest.write("/etc/centos-release", "CentOS Linux release 7.9.2009 (Core)\n")
+    guest.write("/etc/issue", "\\S\nKernel \\r on an \\m\n\nhello\n")
+    guest.write("/etc/issue.net", "\\S\nKernel \\r on an \\m\n")
+    guest.mkdir("/var/lib/rpm")
+    guest.write("/usr/bin/yum", "")
+    return FakeRunner(guest.base, {("rpm", "-qa"): (0, "centos-release\t7-9.2009.1.el7.centos\n", ""),
+                                   ("rpm", "-V"): (rc, verify, ""),
+                                   ("rpm", "-qf"): (0, "centos-release\ncentos-release\n", "")})
+
+
+def test_rpm_verify_is_one_call_and_ignores_mtime(guest):
+    runner = rhel(guest)
+    result = run(guest, runner)
+    assert result.status == Status.FAIL
+    assert "/etc/issue differs from package centos-release" in result.summary
+    assert "/etc/issue.net" not in result.summary            # only the mtime changed
+    assert "/etc/centos-release has changed permissions" in result.summary
+    verify = [c for c in runner.calls if c[:2] == ("rpm", "-V")]
+    assert len(verify) == 1 and "/etc/os-release" in verify[0] and "/etc/issue" in verify[0]
+    assert any("rpm --setperms centos-release" in c for c in result.commands)
+    assert any("yum reinstall -y centos-release" in c for c in result.commands)
+
+
+def test_rpm_clean_passes_and_broken_rpm_is_information(guest):
+    runner = rhel(guest, "", 0)
+    assert run(guest, runner).status == Status.PASS
+    runner.answers[("rpm", "-V")] = (127, "", "chroot: failed to run command 'rpm': No such file or directory")
+    result = run(guest, runner)
+    assert result.status == Status.INFO and "did not run" in result.summary
+
+
+def test_parse_rpm_verify():
+    assert parse_rpm_verify("missing   c /etc/issue\nS.5....T.    /etc/os-release\ngarbage\n") == [
+        ("/etc/issue", "missing", "c"), ("/etc/os-release", "S.5....T.", "")]
+
+
+class ReinstallingRunner(FakeRunner):
+    """apt-get install --reinstall puts base-files' /etc/issue back, as dpkg --force-confmiss does."""
+
+    def __init__(self, guest):
+        FakeRunner.__init__(self, guest.base)
+        self.guest = guest
+
+    def run(self, argv, env=None, timeout=None, stdin_text=None):
+        if tuple(argv[:3]) == ("apt-get", "install", "--reinstall") and not self.guest.exists("/etc/issue"):
+            self.guest.write("/etc/issue", ISSUE)
+        return FakeRunner.run(self, argv, env, timeout, stdin_text)
+
+
+def test_fix_restores_from_the_package_and_rollback_returns_the_changed_file(guest):
+    debian(guest)
+    changed = ISSUE + "Authorized users only\n"
+    guest.write("/etc/issue", changed, mode=0o640)
+    runner = ReinstallingRunner(guest)
+    engine = Engine([CriticalFiles], [CriticalFilesFix])
+    ctx = guest.ctx(runner=runner)
+    plans = engine.plan(ctx, engine.checks, engine.run_checks(ctx))
+    steps = plans[0].steps
+    assert isinstance(steps[0], RemoveFile) and steps[0].path == "/etc/issue"
+    assert isinstance(steps[-1], RunCommand) and steps[-1].modifies == ("/etc/issue",)
+    assert steps[-1].argv[-1] == "base-files"
+    journal, outcomes = engine.apply(ctx, plans, guest.state())
+    assert [o.outcome for o in outcomes] == ["FIXED"]
+    assert guest.read("/etc/issue") == ISSUE
+    assert engine.plan(ctx, engine.checks, engine.run_checks(ctx)) == []
+    journal.rollback(ctx)
+    assert guest.read("/etc/issue") == changed
+    assert stat.S_IMODE(os.stat(guest.host("/etc/issue")).st_mode) == 0o640

@@ -1,0 +1,147 @@
+"""Every registered check on every distribution's fixture root (like python-distro's
+per-distribution trees).
+
+The roots under tests/fixtures/roots/<name>/ are small trees written from the real file
+formats of each distribution as installed (os-release as shipped, fstab, the default
+network configuration with DHCP, selinux, grub defaults, sshd_config, fake password
+hashes). Each test copies its root to a temporary directory first (the fixtures are
+never written in place) and runs every check in agent.checks.CHECKS offline, so checks
+added later are exercised too: none may end in ERROR, and a few results per root are
+pinned. RPM roots carry rpm-qa.txt, the `rpm -qa` answer a FakeRunner gives.
+"""
+import os
+import shutil
+
+import pytest
+
+from agent.checks import CHECKS
+from agent.context import Context
+from agent.engine import Engine
+from agent.model import Status
+from agent.rootfs import Root
+from agent.runner import Completed
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOTS = os.path.join(HERE, "fixtures", "roots")
+RPM_QA = "rpm-qa.txt"
+
+# name: (os id, version, family, {check id: status})
+EXPECTED = {
+    "centos7": ("centos", "7", "rhel", {
+        "selinux": Status.FAIL, "dhcp": Status.PASS, "firewall": Status.WARN, "ssh": Status.PASS,
+        "root_account": Status.PASS, "fw_cfg": Status.SKIP, "critical_files": Status.PASS,
+        "cloud_assistant": Status.WARN, "nic": Status.PASS, "data_disks_mounted": Status.SKIP}),
+    "rocky8": ("rocky", "8.9", "rhel", {
+        "selinux": Status.FAIL, "dhcp": Status.PASS, "fw_cfg": Status.PASS, "ssh": Status.PASS,
+        "firewall": Status.PASS, "root_account": Status.PASS}),
+    "alma9": ("almalinux", "9.3", "rhel", {
+        "selinux": Status.FAIL, "dhcp": Status.PASS, "fw_cfg": Status.PASS, "ssh": Status.PASS,
+        "root_account": Status.PASS, "nic": Status.PASS}),
+    "alinux3": ("alinux", "3", "rhel", {
+        "selinux": Status.PASS, "dhcp": Status.PASS, "cloud_assistant": Status.PASS,
+        "security_center_agent": Status.PASS, "fw_cfg": Status.SKIP, "ssh": Status.PASS}),
+    "ubuntu1804": ("ubuntu", "18.04", "debian", {
+        "selinux": Status.PASS, "dhcp": Status.FAIL, "firewall": Status.PASS, "ssh": Status.PASS,
+        "root_account": Status.WARN,
+        "critical_files": Status.PASS, "cloud_assistant": Status.WARN}),
+    "ubuntu2004": ("ubuntu", "20.04", "debian", {
+        "dhcp": Status.PASS, "firewall": Status.PASS, "ssh": Status.PASS, "critical_files": Status.PASS}),
+    "ubuntu2204": ("ubuntu", "22.04", "debian", {
+        "dhcp": Status.PASS, "firewall": Status.PASS, "ssh": Status.PASS, "critical_files": Status.PASS,
+        "nic": Status.PASS}),
+    "debian10": ("debian", "10", "debian", {
+        "dhcp": Status.PASS, "ssh": Status.PASS, "root_account": Status.PASS, "critical_files": Status.PASS}),
+    "debian11": ("debian", "11", "debian", {
+        "dhcp": Status.PASS, "ssh": Status.PASS, "root_account": Status.INFO, "critical_files": Status.PASS}),
+    "debian12": ("debian", "12", "debian", {
+        "dhcp": Status.PASS, "selinux": Status.PASS, "ssh": Status.PASS, "firewall": Status.PASS,
+        "root_account": Status.INFO, "critical_files": Status.PASS, "fw_cfg": Status.SKIP,
+        "security_center_agent": Status.INFO}),
+    "sles15": ("sles", "15.5", "suse", {
+        "dhcp": Status.PASS, "firewall": Status.WARN, "ssh": Status.PASS, "root_account": Status.PASS,
+        "nic": Status.PASS}),
+    "opensuse15": ("opensuse-leap", "15.5", "suse", {
+        "dhcp": Status.PASS, "firewall": Status.WARN, "ssh": Status.PASS, "critical_files": Status.PASS}),
+}
+
+
+class FakeRunner(object):
+    """Answers `rpm -qa` from the root's rpm-qa.txt; every other command 'succeeds' silently.
+    (Not conftest's: `from conftest import` can pick tests/safety/conftest.py.)"""
+
+    def __init__(self, root_path, answers):
+        self.root_path = root_path
+        self.answers = answers
+        self.calls = []
+
+    def command_line(self, argv):
+        return ("chroot", self.root_path) + tuple(argv)
+
+    def run(self, argv, env=None, timeout=None, stdin_text=None):
+        self.calls.append(tuple(argv))
+        for prefix, (rc, out, err) in self.answers.items():
+            if tuple(argv[:len(prefix)]) == prefix:
+                return Completed(self.command_line(argv), rc, out, err)
+        return Completed(self.command_line(argv), 0, "", "")
+
+
+def test_every_fixture_root_has_expectations():
+    assert sorted(EXPECTED) == sorted(n for n in os.listdir(ROOTS) if os.path.isdir(os.path.join(ROOTS, n)))
+
+
+def copy_root(name, tmp_path):
+    target = str(tmp_path / name)
+    shutil.copytree(os.path.join(ROOTS, name), target, symlinks=True,
+                    ignore=lambda directory, names: [RPM_QA] if directory == os.path.join(ROOTS, name) else [])
+    answers = {}
+    qa = os.path.join(ROOTS, name, RPM_QA)
+    if os.path.exists(qa):
+        with open(qa) as handle:
+            answers[("rpm", "-qa")] = (0, handle.read(), "")
+    return target, answers
+
+
+def snapshot(path):
+    """Every file's bytes and every link's target under path."""
+    found = {}
+    for directory, _dirs, files in os.walk(path):
+        for name in files + _dirs:
+            full = os.path.join(directory, name)
+            if os.path.islink(full):
+                found[full] = "-> " + os.readlink(full)
+            elif os.path.isfile(full):
+                with open(full, "rb") as handle:
+                    found[full] = handle.read()
+    return found
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_every_check_runs_on_the_fixture_root(name, tmp_path):
+    os_id, version, family, statuses = EXPECTED[name]
+    target, answers = copy_root(name, tmp_path)
+    before = snapshot(target)
+    ctx = Context(Root(target), runner=FakeRunner(os.path.realpath(target), answers), live=None)
+    assert (ctx.os.id, ctx.os.version, ctx.os.family) == (os_id, version, family)
+    engine = Engine(CHECKS)
+    results = engine.run_checks(ctx)
+    assert len(results) == len(CHECKS)
+    errors = ["{}: {}".format(r.check_id, r.summary) for r in results if r.status == Status.ERROR]
+    assert errors == []
+    by_id = dict((r.check_id, r) for r in results)
+    got = dict((check_id, by_id[check_id].status) for check_id in statuses)
+    assert got == statuses, dict((c, by_id[c].summary) for c in statuses if got[c] != statuses[c])
+    for result in results:
+        assert result.status in Status.ORDER
+        if result.status in (Status.WARN, Status.FAIL):
+            assert result.hint, result.check_id
+        assert "notarealhash" not in repr(result) and "$fixture$" not in repr(result)
+    # Checking writes nothing.
+    assert snapshot(target) == before
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_fixture_roots_hold_no_real_password_hash(name):
+    with open(os.path.join(ROOTS, name, "etc", "shadow")) as handle:
+        for line in handle:
+            field = line.split(":")[1]
+            assert field in ("*", "!", "!!", "") or "$fixture$notarealhash" in field, line
