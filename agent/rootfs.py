@@ -13,6 +13,8 @@ import stat
 import struct
 import tempfile
 
+from agent import faults
+
 MAX_READ = 16 * 1024 * 1024
 MAX_SYMLINKS = 40
 
@@ -145,6 +147,7 @@ class Root(object):
     def read_bytes(self, guest_path, limit=MAX_READ):
         """Contents of a regular file. Raises RootError for anything else, with a reason."""
         host = self.resolve(guest_path)
+        _only_regular(guest_path, host)
         try:
             fd = os.open(host, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError as e:
@@ -185,8 +188,14 @@ class Root(object):
         return self.read_text(guest_path, limit)
 
     def get_flags(self, guest_path):
-        """Inode flags (FS_*_FL) or None where the filesystem has none."""
+        """Inode flags (FS_*_FL) or None where the filesystem has none (or for a device or FIFO)."""
         host = self.resolve(guest_path)
+        try:
+            _only_regular(guest_path, host, directories=True)
+        except RootError as e:
+            if e.reason.startswith("not a regular file"):
+                return None   # the ioctl would go to a device's driver
+            raise
         try:
             fd = os.open(host, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError as e:
@@ -233,9 +242,10 @@ class Root(object):
             xattrs = read_xattrs(host) if old is not None else {}
         fd, tmp = tempfile.mkstemp(prefix="." + base + ".", suffix=".guestprep-tmp", dir=directory)
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
+            half = len(data) // 2
+            write_all(fd, data[:half])
+            faults.point("temp-partial", guest_path)
+            write_all(fd, data[half:])
             # By path, not fd: the temp file is ours, in the target's own directory.
             os.chmod(tmp, mode)
             if owner is not None:
@@ -244,7 +254,9 @@ class Root(object):
             os.fsync(fd)
             os.close(fd)
             fd = None
+            faults.point("temp-fsynced", guest_path)
             os.rename(tmp, host)
+            faults.point("renamed", guest_path)
         except BaseException:
             if fd is not None:
                 os.close(fd)
@@ -266,6 +278,17 @@ class Root(object):
         fsync_dir(os.path.dirname(host))
 
 
+def _only_regular(guest_path, host, directories=False):
+    """Refuse a device, FIFO or socket before opening it: opening one can act (a watchdog
+    arms, a tape rewinds, a FIFO's writer wakes up), and an image may hold any of them."""
+    try:
+        st = os.stat(host)
+    except OSError as e:
+        raise RootError(guest_path, os.strerror(e.errno))
+    if not (stat.S_ISREG(st.st_mode) or (directories and stat.S_ISDIR(st.st_mode))):
+        raise RootError(guest_path, "not a regular file ({})".format(_kind(st.st_mode)))
+
+
 def _kind(mode):
     for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
                        (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
@@ -273,6 +296,12 @@ def _kind(mode):
         if test(mode):
             return name
     return "not a regular file"
+
+
+def write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def fsync_dir(directory):

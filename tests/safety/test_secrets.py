@@ -1,0 +1,128 @@
+"""No report, log, plan or journal index holds a password hash or private key material.
+
+Recognisable fake hashes go into /etc/shadow and /etc/gshadow, fake private keys into
+/etc/ssh/ssh_host_rsa_key and root's ~/.ssh; every command runs in every format it has;
+its output, the log file and every journal index are searched. Backups (which may hold
+such files) must be mode 0600 in 0700 directories, even under umask 000, and `clean`
+removes them with a warning that rollback is then gone.
+"""
+import json
+import os
+import stat
+import subprocess
+
+import pytest
+
+import safetylib
+from safetylib import guestprep
+
+HASHES = ("$6$gpFAKEsalt01$Q9xW3fakeHASHvalueNOTrealAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+          "$y$j9T$gpFAKEyescrypt$fakeYESCRYPThashNOTrealBBBBBBBBBBBBBBBBBB",
+          "$1$gpFAKEmd$fakeMD5hashCCCCCCCCC")
+KEY_BODY = "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQgpFAKEkeyMATERIALnotREALdddddddddddd"
+PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\n{}\n-----END OPENSSH PRIVATE KEY-----\n".format(KEY_BODY)
+RSA_KEY = "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEAgpFAKErsaKEYmaterialNOTreal\n-----END RSA PRIVATE KEY-----\n"
+NEEDLES = HASHES + (KEY_BODY, "MIIEpAIBAAKCAQEAgpFAKErsa", "PRIVATE KEY", "gpFAKE")
+NM_KEYFILE = """[connection]
+id=eth0
+type=ethernet
+interface-name=eth0
+
+[ipv4]
+address1=192.168.10.5/24,192.168.10.1
+method=manual
+"""
+
+COMMANDS = [("check", fmt) for fmt in ("text", "json", "junit")] + \
+           [("plan", fmt) for fmt in ("text", "json", "script")] + \
+           [("fix", "text"), ("rollback", "text"), ("fix", "json"), ("rollback", "json"),
+            ("fix", "junit"), ("list", "text"), ("list", "json")]
+
+
+def plant(root):
+    safetylib.write(root, "/etc/shadow", "root:{}:19000:0:99999:7:::\nalice:{}:19000:0:99999:7:::\n"
+                    "bob:{}:19000::::::\n".format(*HASHES), 0o640)
+    safetylib.write(root, "/etc/gshadow", "root:{}::\n".format(HASHES[0]), 0o640)
+    safetylib.write(root, "/etc/ssh/ssh_host_rsa_key", RSA_KEY, 0o600)
+    safetylib.write(root, "/etc/ssh/ssh_host_ed25519_key", PRIVATE_KEY, 0o600)
+    safetylib.write(root, "/root/.ssh/id_rsa", PRIVATE_KEY, 0o600)
+    safetylib.write(root, "/root/.ssh/authorized_keys", "ssh-ed25519 AAAAC3Nza root@example\n", 0o600)
+    safetylib.write(root, "/etc/NetworkManager/system-connections/eth0.nmconnection", NM_KEYFILE, 0o600)
+
+
+def assert_clean(text, where):
+    for needle in NEEDLES:
+        assert needle not in text, "{} contains {!r}".format(where, needle)
+
+
+def state_files(root):
+    state = os.path.join(root, "var/lib/guestprep")
+    for dirpath, dirnames, filenames in os.walk(state):
+        yield dirpath, True
+        for name in filenames:
+            yield os.path.join(dirpath, name), False
+
+
+@pytest.mark.usefixtures("as_root")
+def test_no_secret_in_any_output_log_or_journal(mini):
+    plant(mini)
+    subprocess.check_call(["chattr", "+i", mini + "/etc/shadow"])   # so the shadow fix runs too
+    searched = 0
+    try:
+        for command, fmt in COMMANDS:
+            args = [command] + (["--root", mini] if command != "list" else []) + ["--format", fmt]
+            if command == "fix":
+                args.append("--yes")
+            done = guestprep(*args, umask=0)
+            where = "guestprep " + " ".join(args)
+            assert done.returncode in (0, 3), (where, done)
+            assert_clean(done.out, where + " stdout")
+            assert_clean(done.err, where + " stderr")
+            searched += 1
+            for path, is_dir in state_files(mini):
+                mode = stat.S_IMODE(os.lstat(path).st_mode)
+                if is_dir:
+                    assert mode == 0o700, "{} is a directory of mode {:o}".format(path, mode)
+                    continue
+                if "/backups/" in path:
+                    assert mode == 0o600, "backup {} has mode {:o}".format(path, mode)
+                    continue
+                assert mode & 0o077 == 0 or path.endswith("/lock"), "{} has mode {:o}".format(path, mode)
+                with open(path, "rb") as handle:
+                    assert_clean(handle.read().decode("utf-8", "replace"), path)
+                searched += 1
+        backups = [p for p, d in state_files(mini) if "/backups/" in p and not d]
+        # the NM keyfile (mode 0600) was backed up, still 0600
+        assert any(open(p).read() == NM_KEYFILE for p in backups)
+    finally:
+        subprocess.call(["chattr", "-i", mini + "/etc/shadow"])
+    safetylib.record("secrets", {"outputs_and_files_searched": searched, "needles": len(NEEDLES)})
+
+
+def test_clean_removes_backups_and_journal_with_a_warning(mini):
+    done = guestprep("fix", "--root", mini, "--yes", "--format", "json")
+    run_id = json.loads(done.out)["run_id"]
+    state = os.path.join(mini, "var/lib/guestprep")
+    assert os.path.isdir(os.path.join(state, "runs", run_id, "backups"))
+
+    refused = guestprep("clean", "--root", mini)
+    assert refused.returncode == 2 and "--yes" in refused.err, refused
+    assert os.path.isdir(os.path.join(state, "runs", run_id))
+
+    done = guestprep("clean", "--root", mini, "--yes")
+    assert done.returncode == 0, done
+    assert "rollback" in done.err and run_id in done.err            # names what can no longer be undone
+    assert "rollback is no longer possible" in done.out
+    assert not os.path.exists(state)
+    again = guestprep("rollback", "--root", mini)
+    assert again.returncode == 0 and "nothing to roll back" in again.err
+
+    backup_dir = os.path.join(os.path.dirname(mini), "kept")
+    os.makedirs(backup_dir)
+    safetylib.write(backup_dir, "/README", "the user's own file\n")
+    safetylib.mini_root(mini)
+    guestprep("fix", "--root", mini, "--yes", "--backup-dir", backup_dir)
+    done = guestprep("clean", "--root", mini, "--yes", "--backup-dir", backup_dir, "--format", "json")
+    data = json.loads(done.out)
+    assert done.returncode == 0 and len(data["removed_runs"]) == 1 and data["not_rolled_back"]
+    assert os.listdir(backup_dir) == ["README"]                      # only guestprep's files went
