@@ -19,7 +19,10 @@ import json
 import re
 from typing import NamedTuple
 
-import yaml
+try:  # optional in the single-file build: without it netplan files are reported unread
+    import yaml
+except ImportError:  # pragma: no cover - depends on the host
+    yaml = None
 
 from agent.parsers import ParseProblem, join_lines, split_ending, split_lines
 
@@ -39,6 +42,8 @@ STATIC_KEYS = ("addresses", "gateway4", "gateway6", "nameservers", "macaddress")
 
 DEFAULT_ROUTE_TARGETS = ("default", "0.0.0.0/0", "::/0")
 
+MISSING_YAML = "not read: PyYAML is not installed (python3-yaml)"
+
 REWRITE_HEADER = "# rewritten by guestprep (original kept in its backup)\n"
 
 # netplan parses booleans itself and also takes the YAML 1.1 spellings that
@@ -56,6 +61,8 @@ class Interface(NamedTuple):
 
 def parse(text):
     """Load a netplan file. Returns (document or None, [ParseProblem]); never raises."""
+    if yaml is None:
+        return None, [ParseProblem(1, MISSING_YAML)]
     try:
         doc = yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
