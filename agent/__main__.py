@@ -1,7 +1,5 @@
 """python -m agent (also the zipapp entry point)."""
-import sys
-
-from agent.cli import main
+from agent.cli import main_exit
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main_exit()

@@ -1,5 +1,7 @@
-"""Command line: check | plan | fix | rollback | list. main(argv) returns the exit code."""
+"""Command line: check | plan | fix | rollback | clean | list. main(argv) returns the exit code."""
 import argparse
+import codecs
+import io
 import logging
 import os
 import sys
@@ -9,6 +11,7 @@ from agent import journal as journal_mod
 from agent import osinfo, report
 from agent.context import Context, Options
 from agent.engine import ROLLED_BACK, STILL_FAILING, Engine, UsageError
+from agent.rootfs import RootError
 
 log = logging.getLogger("guestprep")
 
@@ -28,23 +31,26 @@ def build_parser():
     parser.add_argument("--version", action="version", version="guestprep " + agent.__version__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    def common(p, items=True, fmt=True):
+    def common(p, items=True, fmt=True, formats=("text", "json")):
         p.add_argument("--root", default="/", metavar="DIR",
                        help="the guest's root directory: / (default) or a mounted image")
         if fmt:
-            p.add_argument("--format", choices=("text", "json"), default="text")
+            p.add_argument("--format", choices=formats, default="text",
+                           help="one of: " + ", ".join(formats) + " (default: text)")
         if items:
             p.add_argument("--items", action="append", metavar="LIST",
                            help="comma-separated repair items (dhcp,selinux,...) or 'all'")
         p.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
 
     p = sub.add_parser("check", help="read-only check of the target")
-    common(p)
+    common(p, formats=("text", "json", "junit"))
     p.add_argument("--strict", action="store_true", help="warnings block too (exit 3)")
     p = sub.add_parser("plan", help="show every change fix would make; writes nothing")
-    common(p)
+    common(p, formats=("text", "json", "script"))
     p = sub.add_parser("fix", help="apply fixes through the journal, then re-check")
-    common(p)
+    common(p, formats=("text", "json", "junit"))
+    p.add_argument("--at-shutdown", metavar="ITEMS", help="do not fix now: arm these items (comma-"
+                   "separated) to be applied at the next poweroff by guestprep-fix-at-shutdown.service")
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     p.add_argument("--strict", action="store_true", help="warnings block too (exit 3)")
     p.add_argument("--backup-dir", metavar="DIR", help="keep backups and the journal here "
@@ -55,8 +61,38 @@ def build_parser():
     group.add_argument("--run", metavar="ID", help="the run to undo")
     group.add_argument("--all", action="store_true", help="undo every run, newest first")
     p.add_argument("--backup-dir", metavar="DIR", help="where fix kept its backups and journal")
+    p = sub.add_parser("clean", help="remove the backups and journal (before capture); rollback is then gone")
+    common(p, items=False)
+    p.add_argument("--backup-dir", metavar="DIR", help="where fix kept its backups and journal")
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     p = sub.add_parser("list", help="every check with its item ID and repair item")
     p.add_argument("--format", choices=("text", "json"), default="text")
+    p = sub.add_parser("at-shutdown", help="the fixes armed with fix --at-shutdown: status, disarm, "
+                       "or run (what guestprep-fix-at-shutdown.service does at poweroff)")
+    p.add_argument("action", choices=("status", "disarm", "run"))
+    common(p, items=False, fmt=False)
+    p.add_argument("--force", action="store_true", help="run: apply even when the system is not powering off")
+    p.add_argument("--backup-dir", metavar="DIR", help="run: keep backups and the journal here")
+    p = sub.add_parser("report", help="merge JSON reports of many hosts into one fleet summary")
+    rsub = p.add_subparsers(dest="report_command", metavar="ACTION")
+    m = rsub.add_parser("merge", help="hosts x items, worst first, as Markdown and/or self-contained HTML")
+    m.add_argument("reports", nargs="+", metavar="REPORT.json",
+                   help="reports of check or fix --format json; the host is the file name without .json")
+    m.add_argument("--markdown", metavar="OUT.md", help="write Markdown here ('-': stdout)")
+    m.add_argument("--html", metavar="OUT.html", help="write the HTML page here")
+    m.add_argument("-v", "--verbose", action="store_true", help=argparse.SUPPRESS)
+    p = sub.add_parser("boot-test", help="boot an exported disk under qemu (never modified): "
+                       "login prompt and SSH on virtio with DHCP; exit 0 booted, 3 failed")
+    p.add_argument("disk", metavar="DISK", help="the disk image: raw, qcow2, vhd (vpc), vmdk or vhdx")
+    p.add_argument("--timeout", type=int, default=300, metavar="S",
+                   help="seconds to wait for the login prompt and SSH (default: 300)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--keep-console", metavar="FILE", help="keep the serial console log in FILE")
+    p.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto",
+                   help="auto (default): KVM when it works, else TCG")
+    p.add_argument("--firmware", choices=("auto", "bios", "uefi"), default="auto",
+                   help="auto (default): UEFI (OVMF) when the disk has only an EFI system partition")
+    p.add_argument("-v", "--verbose", action="store_true", help="progress on stderr with --format json too")
     return parser
 
 
@@ -88,6 +124,12 @@ def _emit_json(data):
     sys.stdout.write(report.to_json(data) + "\n")
 
 
+def cmd_boot_test(args):
+    """Boot a disk image under qemu; host binaries on a host file, no guest root involved."""
+    from agent import boottest   # only this command needs it
+    return boottest.main(args)
+
+
 def cmd_list(args):
     checks, fixes = registries(True)
     fixes = dict((f.id, f) for f in fixes)
@@ -99,12 +141,14 @@ def cmd_list(args):
     if args.format == "json":
         _emit_json({"format_version": report.FORMAT_VERSION, "checks": rows})
         return report.EXIT_OK
-    width = max(len(r["item"]) for r in rows)
+    table = [("ITEM", "REPAIR ITEM", "FIX", "WHAT IS CHECKED")]
     for r in rows:
         fix = r["fix"]
         how = "-" if fix is None else fix["mode"] + ("" if fix["reversible"] else ", irreversible")
-        sys.stdout.write("{}  {}  {}  {}\n".format(r["item"].ljust(width), (r["repair_item"] or "-").ljust(10),
-                                                   how.ljust(20), r["title"]))
+        table.append((r["item"], r["repair_item"] or "-", how, r["title"]))
+    widths = [max(len(row[i]) for row in table) for i in range(3)]
+    for row in table:
+        sys.stdout.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[3] + "\n")
     return report.EXIT_OK
 
 
@@ -115,10 +159,23 @@ def cmd_check(args):
     results = engine.run_checks(ctx, checks)
     code = report.exit_code(results, args.strict)
     if args.format == "json":
-        _emit_json(report.envelope("check", ctx, results, code))
+        _emit_json(report.envelope("check", ctx, results, code, import_image=_import_image(ctx, results)))
+    elif args.format == "junit":
+        sys.stdout.write(report.junit("check", ctx, results, code, strict=args.strict))
     else:
         report.check_text(ctx, results, sys.stdout, code)
+        report.import_image_text(_import_image(ctx, results), sys.stdout)
     return code
+
+
+def _import_image(ctx, results):
+    """What to enter on ImportImage (agent/advice.py); a failure there never costs the report."""
+    from agent import advice
+    try:
+        return advice.compute(ctx, results)
+    except Exception as e:
+        log.warning("ImportImage advice failed: %s: %s", type(e).__name__, e)
+        return {"error": "{}: {}".format(type(e).__name__, e)}
 
 
 def _plans(args, engine, ctx):
@@ -145,6 +202,17 @@ def cmd_plan(args):
     if args.format == "json":
         _emit_json(report.envelope("plan", ctx, results, code, plans=report.plans_json(ctx, plans),
                                    not_selected=[r.check_id for r in left_out]))
+    elif args.format == "script":
+        text = report.plan_script(ctx, plans, items)
+        out = getattr(sys.stdout, "buffer", None)
+        if out is None:
+            sys.stdout.write(text)
+        else:
+            sys.stdout.flush()
+            out.write(text.encode("utf-8", "surrogateescape"))  # the files' own bytes, not UTF-8 guesses
+            out.flush()
+        for r in left_out:
+            log.warning("%s also fails; its fix is left out of the script unless named with --items", r.check_id)
     else:
         report.plan_text(ctx, plans, sys.stdout, left_out)
     return code
@@ -160,11 +228,28 @@ def _confirm(plans):
     return answer in ("y", "yes")
 
 
+class _LogFile(logging.StreamHandler):
+    def handleError(self, record):
+        # A log file that cannot be written (a full or read-only disk) must not print a
+        # traceback or stop a fix; the journal, not the log, is what rollback needs.
+        pass
+
+    def close(self):
+        try:
+            self.stream.close()
+        except OSError:
+            pass
+        logging.StreamHandler.close(self)
+
+
 def _log_to(state):
     try:
         state.ensure()
-        handler = logging.FileHandler(os.path.join(state.path, "guestprep.log"))
-    except OSError:
+        # O_NOFOLLOW: a guestprep.log symlink planted in an image must not append to a host file.
+        fd = os.open(os.path.join(state.path, "guestprep.log"),
+                     os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        handler = _LogFile(os.fdopen(fd, "a", encoding="utf-8", errors="replace"))
+    except (OSError, journal_mod.JournalError):
         return
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(handler)
@@ -173,14 +258,25 @@ def _log_to(state):
 def cmd_fix(args):
     engine = Engine(*registries(True))
     ctx = _context(args)
+    if getattr(args, "at_shutdown", None):
+        return _arm(args, engine, ctx)
     items, checks, results, plans, left_out = _plans(args, engine, ctx)
     if args.format == "text":
         report.plan_text(ctx, plans, sys.stdout, left_out)
     if not args.yes and not _confirm(plans):
         sys.stdout.write("Nothing changed.\n")
         return report.EXIT_OK
-    state = journal_mod.StateDir(ctx.root, args.backup_dir)
-    state.lock()
+    try:
+        state = journal_mod.StateDir(ctx.root, args.backup_dir)
+        state.lock()
+    except journal_mod.Busy:
+        raise
+    except (OSError, RootError, journal_mod.JournalError) as e:
+        where = args.backup_dir or ctx.root.display(journal_mod.STATE_DIR)
+        reason = str(getattr(e, "strerror", None) or e)
+        sys.stderr.write("guestprep: cannot keep backups and the journal in {}: {}; nothing was changed{}\n".format(
+            where, reason, "" if "--backup-dir" in reason else " (--backup-dir DIR puts them elsewhere)"))
+        return report.EXIT_FIX_ROLLED_BACK
     try:
         _log_to(state)
         log.info("fix %s: items %s", ctx.root.path, ",".join(c.id for c in checks))
@@ -201,6 +297,9 @@ def cmd_fix(args):
         _emit_json(report.envelope("fix", ctx, list(final.values()), code,
                                    run_id=journal.run_id if journal else None,
                                    outcomes=report.outcomes_json(outcomes)))
+    elif args.format == "junit":
+        sys.stdout.write(report.junit("fix", ctx, list(final.values()), code, strict=args.strict,
+                                      outcomes=outcomes))
     else:
         if not outcomes:
             sys.stdout.write("Nothing to fix.\n")
@@ -245,10 +344,172 @@ def cmd_rollback(args):
     return code
 
 
-COMMANDS = {"check": cmd_check, "plan": cmd_plan, "fix": cmd_fix, "rollback": cmd_rollback, "list": cmd_list}
+def _arm(args, engine, ctx):
+    from agent import shutdown
+    if args.items:
+        raise UsageError("--at-shutdown takes the items itself: --at-shutdown dhcp,fstab")
+    items = [i.strip() for i in args.at_shutdown.split(",") if i.strip()]
+    if not items:
+        raise UsageError("--at-shutdown needs at least one item")
+    engine.select(items)   # unknown items are a usage error now, not at shutdown
+    state = journal_mod.StateDir(ctx.root, args.backup_dir)
+    _log_to(state)
+    try:
+        lines = shutdown.arm(ctx, items)
+    except shutdown.NotInstalled as e:
+        sys.stderr.write("guestprep: cannot arm: {}\n".format(e))
+        return report.EXIT_INTERNAL
+    log.info("armed at shutdown: %s", ",".join(items))
+    if args.format == "json":
+        _emit_json({"format_version": report.FORMAT_VERSION, "command": "fix --at-shutdown",
+                    "root": ctx.root.path, "armed": items, "exit_code": report.EXIT_OK})
+    else:
+        sys.stdout.write("\n".join(lines) + "\n")
+    return report.EXIT_OK
+
+
+def cmd_at_shutdown(args):
+    from agent import shutdown
+    ctx = _context(args)
+    items = shutdown.armed_items(ctx.root)
+    if args.action == "status":
+        if items:
+            sys.stdout.write("Armed: {} (in {}).\n".format(",".join(items), ctx.root.display(shutdown.ARMED)))
+        else:
+            sys.stdout.write("Nothing armed.\n")
+        return report.EXIT_OK
+    if args.action == "disarm":
+        was = shutdown.disarm(ctx.root)
+        log.info("at-shutdown disarmed (was armed: %s)", ",".join(items) or "nothing")
+        sys.stdout.write("Disarmed.\n" if was else "Nothing was armed.\n")
+        return report.EXIT_OK
+    if not items:
+        sys.stdout.write("guestprep at-shutdown: nothing armed.\n")
+        shutdown.disarm(ctx.root)
+        return report.EXIT_OK
+    if not args.force:
+        kind = shutdown.shutdown_kind(ctx.runner)
+        if kind != shutdown.POWEROFF:
+            sys.stdout.write("guestprep at-shutdown: {}; {} stay armed for the poweroff before capture.\n".format(
+                "rebooting" if kind == shutdown.REBOOT else "not powering off", ",".join(items)))
+            return report.EXIT_OK
+    # Disarmed before applying: a crash or hang here must not repeat at every shutdown.
+    shutdown.disarm(ctx.root)
+    sys.stdout.write("guestprep at-shutdown: applying {}\n".format(",".join(items)))
+    fix_args = argparse.Namespace(root=args.root, items=[",".join(items)], format="text", yes=True,
+                                  strict=False, backup_dir=args.backup_dir, verbose=args.verbose, at_shutdown=None)
+    return cmd_fix(fix_args)
+
+
+def cmd_report(args):
+    from agent import fleet
+    if args.report_command != "merge":
+        raise UsageError("report needs an action: guestprep report merge REPORT.json... --markdown OUT.md --html OUT.html")
+    merged = fleet.merge(args.reports)
+    outputs = [(args.markdown, fleet.markdown), (args.html, fleet.html_page)]
+    if not args.markdown and not args.html:
+        outputs = [("-", fleet.markdown)]
+    for path, render in outputs:
+        if not path:
+            continue
+        text = render(merged)
+        if path == "-":
+            sys.stdout.write(text)
+        else:
+            with open(path, "w", encoding="utf-8", errors="replace") as handle:
+                handle.write(text)
+    for host in merged.hosts:
+        if host.problem:
+            log.warning("%s: %s", host.source, host.problem)
+    return fleet.exit_code(merged)
+
+
+def cmd_clean(args):
+    """Remove the runs (backups, which may hold /etc/shadow, and journals) and the log file."""
+    import shutil
+    ctx = _context(args)
+    state = journal_mod.StateDir(ctx.root, args.backup_dir)
+    runs, pending = [], []
+    if not os.path.isdir(state.path):
+        if args.format == "json":
+            _emit_json({"format_version": report.FORMAT_VERSION, "command": "clean", "root": ctx.root.path,
+                        "state_dir": state.path, "removed_runs": [], "not_rolled_back": [],
+                        "exit_code": report.EXIT_OK})
+        else:
+            sys.stdout.write("Nothing to clean: no {}.\n".format(state.path))
+        return report.EXIT_OK
+    state.lock()
+    try:
+        runs = [journal_mod.Journal.load(state, rid) for rid in state.run_ids()]
+        pending = [j.run_id for j in runs if j.changed_something and not j.rolled_back]
+        log.warning("warning: removing the backups and journal in %s: rollback of %s is then gone%s", state.path,
+                    "{} run(s)".format(len(runs)) if runs else "any run",
+                    " (not rolled back: {})".format(", ".join(pending)) if pending else "")
+        if not args.yes:
+            if not (sys.stdin.isatty() and sys.stdout.isatty()):
+                raise UsageError("clean deletes the backups rollback needs; add --yes to confirm")
+            sys.stdout.write("Remove them? [y/N] ")
+            sys.stdout.flush()
+            if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+                sys.stdout.write("Nothing removed.\n")
+                return report.EXIT_OK
+        for handler in list(log.handlers):
+            if isinstance(handler, (logging.FileHandler, _LogFile)):
+                log.removeHandler(handler)
+                handler.close()
+        if os.path.isdir(state.runs_path):
+            shutil.rmtree(state.runs_path)
+        for name in ("guestprep.log", "lock"):
+            try:
+                os.unlink(os.path.join(state.path, name))
+            except OSError:
+                pass
+        try:
+            os.rmdir(state.path)  # only when empty: --backup-dir may hold the user's own files
+        except OSError:
+            pass
+    finally:
+        state.unlock()
+    if args.format == "json":
+        _emit_json({"format_version": report.FORMAT_VERSION, "command": "clean", "root": ctx.root.path,
+                    "state_dir": state.path, "removed_runs": [j.run_id for j in runs],
+                    "not_rolled_back": pending, "exit_code": report.EXIT_OK})
+    else:
+        sys.stdout.write("Removed {} run(s) of backups and journal from {}; rollback is no longer possible.\n"
+                         .format(len(runs), state.path))
+    return report.EXIT_OK
+
+
+COMMANDS = {"check": cmd_check, "plan": cmd_plan, "fix": cmd_fix, "rollback": cmd_rollback, "list": cmd_list,
+            "at-shutdown": cmd_at_shutdown, "report": cmd_report, "clean": cmd_clean,
+            "boot-test": cmd_boot_test}
+
+
+def _tolerant_stdio():
+    """Reports quote files whose bytes need not be UTF-8 (kept as surrogates) and use
+    characters beyond ASCII. Python 3.6 writes stdout strictly in the locale's encoding,
+    ASCII under LC_ALL=C where 3.7+ switch to UTF-8, so such a report ended in
+    UnicodeEncodeError (exit 1). Write UTF-8 where the locale says ASCII, and give a
+    file's own bytes back rather than fail on them."""
+    for name, errors in (("stdout", "surrogateescape"), ("stderr", "backslashreplace")):
+        stream = getattr(sys, name)
+        try:
+            encoding = codecs.lookup(stream.encoding or "ascii").name
+        except (AttributeError, LookupError):
+            continue
+        if encoding != "ascii" and getattr(stream, "errors", "") != "strict":
+            continue
+        encoding = "utf-8" if encoding == "ascii" else encoding
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(encoding=encoding, errors=errors)
+        elif stream is getattr(sys, "__{}__".format(name)) and hasattr(stream, "buffer"):
+            stream.flush()
+            setattr(sys, name, io.TextIOWrapper(stream.detach(), encoding=encoding, errors=errors,
+                                                line_buffering=stream.line_buffering))
 
 
 def main(argv=None):
+    _tolerant_stdio()
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -275,8 +536,17 @@ def main(argv=None):
     except journal_mod.Busy as e:
         sys.stderr.write("guestprep: {}\n".format(e))
         return report.EXIT_INTERNAL
+    except (journal_mod.JournalError, RootError) as e:
+        # The state directory cannot be used (a symlink or loop planted in an image ...).
+        sys.stderr.write("guestprep: error: {}\n".format(e))
+        return report.EXIT_ROLLBACK_FAILED if args.command == "rollback" else report.EXIT_INTERNAL
     except KeyboardInterrupt:
         sys.stderr.write("guestprep: interrupted\n")
+        return report.EXIT_INTERNAL
+    except BrokenPipeError:
+        # The reader went away (guestprep list | head): nothing to report to anyone. Point
+        # stdout at /dev/null so the interpreter's final flush does not fail again.
+        _silence_stdout()
         return report.EXIT_INTERNAL
     except Exception as e:
         if os.environ.get("GUESTPREP_DEBUG"):
@@ -286,6 +556,20 @@ def main(argv=None):
         return report.EXIT_INTERNAL
 
 
+def _silence_stdout():
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
 def main_exit():
     """Console-script entry point."""
-    sys.exit(main())
+    code = main()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+    sys.exit(code)

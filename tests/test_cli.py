@@ -127,3 +127,29 @@ def test_busy_lock_is_a_clear_message(image, capsys):
     finally:
         holder.unlock()
     assert code == 1 and "another guestprep run (pid {})".format(os.getpid()) in err
+
+
+def test_output_into_a_closed_pipe_is_quiet(tmp_path):
+    # `guestprep list | head -1`: the reader leaves early; no "internal error", no traceback.
+    import subprocess
+    import sys
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.Popen([sys.executable, "-m", "agent", "list"], cwd=repo,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # closed before guestprep writes a byte
+    err = proc.stderr.read().decode()
+    proc.wait()
+    proc.stderr.close()
+    assert err == ""
+    assert proc.returncode == 1
+
+
+def test_list_is_a_table_with_aligned_columns(capsys):
+    code, out, _err = run(capsys, "list")
+    lines = out.splitlines()
+    assert code == 0 and lines[0].split()[:2] == ["ITEM", "REPAIR"]
+    column = lines[0].index("REPAIR ITEM")
+    fstab = [l for l in lines if l.startswith("GUESTOS.Fstab ")][0]
+    longest = [l for l in lines if l.startswith("data-disks-mounted ")][0]
+    assert fstab[column:].startswith("fstab ") and longest[column:].startswith("data-disks-mounted ")
+    assert fstab.index("auto") == longest.index("propose")
