@@ -266,6 +266,17 @@ def _hex(field, what):
         raise InitramfsError("damaged cpio header ({} {!r})".format(what, field))
 
 
+# The kernel's own unpacker refuses names longer than PATH_MAX; so do we, before reading
+# them, so a damaged header cannot make us allocate gigabytes.
+PATH_MAX = 4096
+
+
+def _name_size(namesize):
+    if namesize > PATH_MAX:
+        raise InitramfsError("damaged cpio header (name size {})".format(namesize))
+    return namesize
+
+
 def _cpio(src):
     """Yield names of the cpio archives at the start of `src`, one after the other.
 
@@ -282,7 +293,7 @@ def _cpio(src):
             if len(header) < 110:
                 raise InitramfsError("truncated cpio header")
             filesize = _hex(header[54:62], "file size")
-            namesize = _hex(header[94:102], "name size")
+            namesize = _name_size(_hex(header[94:102], "name size"))
             name = src.read(namesize)
             if len(name) < namesize:
                 raise InitramfsError("truncated cpio name")
@@ -296,7 +307,7 @@ def _cpio(src):
                 namesize, filesize = int(header[59:65], 8), int(header[65:76], 8)
             except ValueError:
                 raise InitramfsError("damaged odc cpio header")
-            name = src.read(namesize)
+            name = src.read(_name_size(namesize))
             data_pad = 0
         elif head[:2] in (b"\xc7\x71", b"\x71\xc7"):   # old binary, either byte order
             header = src.read(26)
@@ -329,6 +340,9 @@ def _open(root, path):
     except RootError as e:
         raise InitramfsError(e.reason)
     try:
+        # Look before opening: opening a device can have effects (a tape rewinds).
+        if not stat.S_ISREG(os.lstat(host).st_mode):
+            raise InitramfsError("not a regular file")
         fd = os.open(host, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError as e:
         raise InitramfsError(os.strerror(e.errno))

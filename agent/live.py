@@ -60,7 +60,28 @@ class LiveFacts(object):
                 if name:
                     found.add(name)
             return found
-        return self._call("processes", names)
+        try:
+            return self._call("processes", names)
+        except Unavailable:
+            # Without psutil (the single-file build on a bare system), /proc/<pid>/comm has
+            # the same names: the agent checks still see a running agent.
+            return self._proc_comm_names()
+
+    def _proc_comm_names(self):
+        found = set()
+        try:
+            pids = [n for n in os.listdir("/proc") if n.isdigit()]
+        except OSError as e:
+            raise Unavailable("neither psutil nor /proc can list processes ({})".format(e))
+        for pid in pids:
+            try:
+                with open("/proc/{}/comm".format(pid), "rb") as handle:
+                    name = handle.read(64).decode("utf-8", "replace").strip()
+            except OSError:  # the process ended meanwhile, or is hidden from us
+                continue
+            if name:
+                found.add(name)
+        return found
 
     def mounts(self):
         """[(device, mountpoint, fstype, options)] of mounted filesystems."""

@@ -164,6 +164,9 @@ def _glob(root, pattern, problems):
 
 def _parse_problems(path, parse_problems, problems, what):
     for problem in parse_problems:
+        if problem.message == netplan.MISSING_YAML:  # not the file's fault: no line to name
+            problems.append(Problem(path, problem.message))
+            continue
         # PyYAML repeats the position (already in lineno) against a "<unicode string>".
         message = re.sub(r'\s*in "<unicode string>", line \d+, column \d+:?.*$', "", problem.message)
         problems.append(Problem(path, "line {}: {} ({})".format(problem.lineno, message, what)))

@@ -5,6 +5,7 @@ JSON goes alone to stdout; colour only when stdout is a terminal.
 import difflib
 import json
 import os
+import re
 import shutil
 import textwrap
 
@@ -172,6 +173,29 @@ def chattr_command(ctx, step):
     return "chattr {} {}".format(" ".join(ops), ctx.root.display(step.path))
 
 
+# Keys whose values are secrets in the files fixes rewrite: NetworkManager keyfiles (psk,
+# password, wep-key0..3, pin ...), ifupdown (wpa-psk), ifcfg (WPA_PSK, WIRELESS_KEY...),
+# netplan wifi (password:). A diff shows the line, not the value.
+_SECRET_LINE = re.compile(
+    r"^(?P<head>[ +-]\s*(?:[\w.-]*[-_.])?(?:psk|password|passwd|secret|pin|key_?\d)"
+    r"(?:\s*[=:]\s*|\s+))(?P<value>\S.*?)(?P<nl>\n?)$", re.I)
+MASK = "********"
+
+
+def mask_secrets(diff_line):
+    """A unified-diff line with a secret's value replaced by ********."""
+    if diff_line.startswith(("---", "+++", "@@")):
+        return diff_line
+    match = _SECRET_LINE.match(diff_line)
+    if not match:
+        return diff_line
+    return match.group("head") + MASK + match.group("nl")
+
+
+def has_secrets(text):
+    return any(_SECRET_LINE.match(" " + line) for line in text.splitlines())
+
+
 def file_diff(ctx, step):
     try:
         old = ctx.root.read_bytes(step.path) if ctx.root.exists(step.path) else b""
@@ -181,6 +205,7 @@ def file_diff(ctx, step):
     new_lines = step.content.decode("utf-8", "surrogateescape").splitlines(True)
     shown = ctx.root.display(step.path)
     diff = difflib.unified_diff(old_lines, new_lines, fromfile=shown, tofile=shown + " (guestprep)")
+    diff = (mask_secrets(line) for line in diff)
     return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in diff)
 
 
@@ -492,6 +517,10 @@ def plan_script(ctx, plans, items=None):
                 if step.undo_hint:
                     body.append("# to undo by hand: " + _one_line(step.undo_hint))
     out = [head]
+    if any(isinstance(step, model.WriteFile) and has_secrets(step.content.decode("utf-8", "replace"))
+           for plan in plans for step in plan.steps):
+        out.append("# WARNING: this script holds the full new content of files with secrets in them\n"
+                   "# (Wi-Fi keys, passwords): keep it private (chmod 600) and delete it after use.")
     if checks:
         out.append("# Refuse to run unless every file is as it was when the plan was made.")
         out.extend(checks)

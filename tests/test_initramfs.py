@@ -123,6 +123,9 @@ def test_find_modules_stops_once_everything_is_found(image):
     (newc(FILES)[:300], "truncated"),
     (b"070701" + b"ZZZZZZZZ" * 13, "damaged cpio header"),
     (b"\x00" * 4096, "no cpio archive"),
+    # a name size of 4 GiB: refused before anything is read or allocated
+    (b"070701" + b"0" * 48 + b"00000000" + b"0" * 32 + b"FFFFFFFF" + b"00000000" + b"x" * 64,
+     r"name size 4294967295"),
     (b"", "empty"),
 ])
 def test_bad_images_raise_a_clear_error(image, data, message):
@@ -137,6 +140,14 @@ def test_a_directory_or_a_missing_file_is_an_error(tmp_path):
         initramfs.list_names(Root(str(tmp_path)), "/boot/initrd.img")
     with pytest.raises(InitramfsError, match="No such file"):
         initramfs.list_names(Root(str(tmp_path)), "/boot/absent")
+
+
+def test_a_fifo_is_refused_without_blocking(tmp_path):
+    import os
+    (tmp_path / "boot").mkdir()
+    os.mkfifo(str(tmp_path / "boot/initrd.img"))
+    with pytest.raises(InitramfsError, match="not a regular file"):
+        initramfs.list_names(Root(str(tmp_path)), "/boot/initrd.img")
 
 
 class HostToolRunner(Runner):

@@ -14,6 +14,7 @@ the configured gateway.
 import shlex
 
 from agent import netconfig
+from agent.parsers import netplan
 from agent.model import Check, Status
 
 FIX_NOTE = ("`guestprep fix --items dhcp` converts {who} to DHCP in every file that configures it, "
@@ -159,9 +160,15 @@ class Dhcp(Check):
             hint.append("ECS supports one NIC: remove the configuration of {} or convert it to DHCP "
                         "by hand; the fix changes the primary NIC only.".format(
                             ", ".join(sorted(set(_describe(c) for c in secondary)))))
-        if found.problems:
+        unread = [p for p in found.problems if p.message == netplan.MISSING_YAML]
+        if len(unread) < len(found.problems):
             hint.append("Repair or remove the files that cannot be read or parsed: the network "
                         "service may reject them, and guestprep cannot check them.")
+        if unread:
+            # The files are fine; the Python running guestprep lacks the YAML module.
+            hint.append("The netplan files were not checked because the Python running guestprep "
+                        "has no YAML module: install python3-yaml (python3-pyyaml on RHEL/SUSE) "
+                        "and run the check again.")
         if not found.configs:
             hint.append("Looked at: {}.".format("; ".join(netconfig.LOOKED_AT)))
         if not (seen.targets or seen.udev):

@@ -489,6 +489,17 @@ def test_netplan_static_fails_and_dhcp_passes(guest):
     assert result.summary == "eth0 uses DHCP (netplan /etc/netplan/00-installer-config.yaml)"
 
 
+def test_netplan_without_pyyaml_asks_for_the_module_not_a_repair(guest, monkeypatch):
+    from agent.parsers import netplan
+    monkeypatch.setattr(netplan, "yaml", None)
+    guest.write("/etc/netplan/00-installer-config.yaml", NETPLAN_STATIC, mode=0o600)
+    result = run(guest)
+    assert result.status == Status.WARN
+    assert "PyYAML is not installed" in result.summary
+    assert "install python3-yaml" in result.hint
+    assert "Repair or remove" not in result.hint
+
+
 def test_netplan_mac_match_fails(guest):
     guest.write("/etc/netplan/50-cloud-init.yaml", NETPLAN_CLOUD_INIT, mode=0o600)
     result = run(guest)

@@ -334,13 +334,13 @@ def test_shutdown_kind(listing, kind):
 
 # -- optional modules absent -------------------------------------------------------------
 
-class NeedsProcesses(Check):
-    id = "needs_processes"
-    item = "TEST.Processes"
+class NeedsMounts(Check):
+    id = "needs_mounts"
+    item = "TEST.Mounts"
     title = "asks psutil"
 
     def run(self, ctx):
-        return self.passed("{} processes".format(len(ctx.live.process_names())))
+        return self.passed("{} mounts".format(len(ctx.live.mounts())))
 
 
 def test_without_psutil_checks_that_need_it_are_skipped_not_errors(image, monkeypatch):
@@ -348,20 +348,28 @@ def test_without_psutil_checks_that_need_it_are_skipped_not_errors(image, monkey
     facts = live.LiveFacts(None)
     assert facts.missing == live.MISSING_PSUTIL
     ctx = Context.for_root(str(image), live=facts)
-    result = Engine([NeedsProcesses]).run_check(ctx, NeedsProcesses())
+    result = Engine([NeedsMounts]).run_check(ctx, NeedsMounts())
     assert result.status == Status.SKIP
     assert result.summary == "skipped: psutil is not installed (python3-psutil), which this check needs"
+
+
+def test_without_psutil_process_names_come_from_proc(monkeypatch):
+    # qemu-ga, cloud assistant and security center ask whether a process runs: /proc answers.
+    monkeypatch.setitem(sys.modules, "psutil", None)
+    with open("/proc/self/comm") as handle:
+        me = handle.read().strip()
+    assert me in live.LiveFacts(None).process_names()
 
 
 def test_psutil_that_cannot_read_proc_is_a_skip(image, monkeypatch):
     class BrokenPsutil(object):
         @staticmethod
-        def process_iter(attrs):
+        def disk_partitions(all):
             raise IndexError("list index out of range")
     facts = live.LiveFacts(None)
     facts._psutil = BrokenPsutil
-    result = Engine([NeedsProcesses]).run_check(Context.for_root(str(image), live=facts), NeedsProcesses())
-    assert result.status == Status.SKIP and "could not read the running system's processes" in result.summary
+    result = Engine([NeedsMounts]).run_check(Context.for_root(str(image), live=facts), NeedsMounts())
+    assert result.status == Status.SKIP and "could not read the running system's mounts" in result.summary
 
 
 def test_without_pyyaml_netplan_is_reported_unread(monkeypatch):

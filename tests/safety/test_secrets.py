@@ -28,10 +28,17 @@ id=eth0
 type=ethernet
 interface-name=eth0
 
+[802-1x]
+eap=peap;
+identity=alice
+phase2-auth=mschapv2
+password=gpFAKEdot1xPASSWORD
+
 [ipv4]
 address1=192.168.10.5/24,192.168.10.1
 method=manual
 """
+NM_SECRET = "gpFAKEdot1xPASSWORD"
 
 COMMANDS = [("check", fmt) for fmt in ("text", "json", "junit")] + \
            [("plan", fmt) for fmt in ("text", "json", "script")] + \
@@ -76,7 +83,14 @@ def test_no_secret_in_any_output_log_or_journal(mini):
             done = guestprep(*args, umask=0)
             where = "guestprep " + " ".join(args)
             assert done.returncode in (0, 3), (where, done)
-            assert_clean(done.out, where + " stdout")
+            if fmt == "script":
+                # The script must carry the new file whole, 802.1x password included: it says so.
+                assert NM_SECRET in done.out and "keep it private" in done.out and "keep it private" in done.err
+                assert_clean(done.out.replace(NM_SECRET, ""), where + " stdout")
+            else:
+                assert_clean(done.out, where + " stdout")
+            if command == "plan" and fmt == "text":
+                assert "+password=********" not in done.out and " password=********" in done.out, done.out
             assert_clean(done.err, where + " stderr")
             searched += 1
             for path, is_dir in state_files(mini):
