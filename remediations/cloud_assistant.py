@@ -8,7 +8,7 @@ the user names `assist`.
 """
 from agent.checks.cloud_assistant import install_argvs
 from agent.checks.cloudinit import shell_command
-from agent.model import Mode, Remediation, RunCommand
+from agent.model import Mode, Refused, Remediation, RunCommand
 
 
 class CloudAssistantFix(Remediation):
@@ -22,6 +22,9 @@ class CloudAssistantFix(Remediation):
         argvs = install_argvs(ctx)
         if not argvs:
             return []
-        remove = ["rpm", "-e", "aliyun_assist"] if argvs[-1][0][0] == "rpm" else ["dpkg", "-r", "aliyun-assist"]
+        if argvs[0][0] is None:
+            raise Refused("neither curl nor wget is installed in the target to download the agent: "
+                          "install one of them first, or install the agent by hand")
+        remove = ["rpm", "-e", "aliyun_assist"] if argvs[1][0][0] == "rpm" else ["dpkg", "-r", "aliyun-assist"]
         return [RunCommand(argv, why=why, undo_hint=shell_command(ctx, remove) if argv[0] in ("rpm", "dpkg") else "")
                 for argv, why in argvs]

@@ -42,11 +42,14 @@ def install_argvs(ctx):
     local = "/tmp/" + name
     if ctx.root.exists("/usr/bin/curl") or ctx.root.exists("/bin/curl"):
         fetch = ("curl", "-fsSL", "-o", local, BASE_URL + name)
-    else:
+    elif ctx.root.exists("/usr/bin/wget") or ctx.root.exists("/bin/wget"):
         fetch = ("wget", "-O", local, BASE_URL + name)
+    else:
+        fetch = None  # the caller says so: nothing in the target can download
     install = ("rpm", "-ivh", "--force", local) if kind == "rpm" else ("dpkg", "-i", local)
     return [(fetch, "download the latest Cloud Assistant Agent ({})".format(name)),
-            (install, "install the Cloud Assistant Agent")]
+            (install, "install the Cloud Assistant Agent"),
+            (("rm", "-f", local), "remove the downloaded package")]
 
 
 class CloudAssistant(Check):
@@ -70,10 +73,17 @@ class CloudAssistant(Check):
         if found:
             return self.passed("Cloud Assistant Agent is installed: " + ", ".join(found))
         argvs = install_argvs(ctx)
+        no_downloader = bool(argvs) and argvs[0][0] is None
+        if no_downloader:
+            name = argvs[1][0][-1]
+            argvs = [(("curl", "-fsSL", "-o", name, BASE_URL + name.rsplit("/", 1)[-1]), "")] + argvs[1:]
         commands = [ctx.in_guest(" ".join(argv)) for argv, _why in argvs]
         hint = ("Cloud Assistant lets you run commands on the instance and send it files without logging "
                 "in; seed 003 recommends installing the agent in the image (GUESTOS.CloudAssistant). ")
-        if commands:
+        if no_downloader:
+            hint += ("Neither curl nor wget is installed in the image: install one of them (or fetch the "
+                     "package on another machine and copy it in), then run the commands below. ")
+        elif commands:
             hint += ("`guestprep fix --items assist` downloads and installs it (needs network access; "
                      "cannot be rolled back). See {} for region-internal download links.".format(DOCS))
         else:

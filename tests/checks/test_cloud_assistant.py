@@ -1,6 +1,8 @@
+import pytest
+
 from agent.checks.cloud_assistant import CloudAssistant
 from agent.checks.security_center_agent import SecurityCenterAgent
-from agent.model import RunCommand, Status
+from agent.model import Refused, RunCommand, Status
 from conftest import FakeLive, FakeRunner
 from remediations.cloud_assistant import CloudAssistantFix
 
@@ -26,6 +28,7 @@ def test_directory_or_unit_is_enough(guest):
 
 def test_missing_on_debian_warns_with_the_documented_deb(guest):
     debian(guest)
+    guest.write("/usr/bin/wget", "")
     result = CloudAssistant().run(guest.ctx())
     assert result.status == Status.WARN
     assert any(DOC_URL + "aliyun_assist_latest.deb" in c for c in result.commands)
@@ -33,10 +36,20 @@ def test_missing_on_debian_warns_with_the_documented_deb(guest):
     steps = CloudAssistantFix().plan(guest.ctx(), result)
     assert [s.argv for s in steps] == [
         ("wget", "-O", "/tmp/aliyun_assist_latest.deb", DOC_URL + "aliyun_assist_latest.deb"),
-        ("dpkg", "-i", "/tmp/aliyun_assist_latest.deb")]
+        ("dpkg", "-i", "/tmp/aliyun_assist_latest.deb"),
+        ("rm", "-f", "/tmp/aliyun_assist_latest.deb")]
     assert all(isinstance(s, RunCommand) for s in steps)
     assert "dpkg -r aliyun-assist" in steps[1].undo_hint
     assert CloudAssistantFix.reversible is False
+
+
+def test_without_curl_or_wget_the_fix_refuses_and_the_hint_says_why(guest):
+    # Debian's minimal images have neither: the fix must not run a download that cannot work.
+    debian(guest)
+    result = CloudAssistant().run(guest.ctx())
+    assert result.status == Status.WARN and "Neither curl nor wget" in result.hint
+    with pytest.raises(Refused, match="neither curl nor wget"):
+        CloudAssistantFix().plan(guest.ctx(), result)
 
 
 def test_missing_on_rpm_uses_curl_when_present(guest):
