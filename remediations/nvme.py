@@ -16,10 +16,18 @@ Without grub-mkconfig/update-grub in the target (a root assembled before its boo
 is installed), /etc/default/grub is edited and nothing regenerated: grub-mkconfig reads
 the file when the boot loader is installed. Every command declares the files it rewrites,
 so rollback restores them.
+
+On a mounted image (--root) grub-mkconfig cannot run: grub-probe inside the chroot finds
+no device for / (a loop device is not in the image's /dev). There the arguments are
+added to the kernel lines of each generated grub.cfg directly (a journaled file edit),
+and /etc/default/grub carries them into every later regeneration.
 """
+import re
+
 from agent.checks.nvme import GRUBENV
 from agent.model import Mode, Remediation, RunCommand, WriteFile
 from agent.parsers import bootcfg, keyvalue
+from agent.parsers import split_lines
 from remediations.virtio import plan_drivers
 
 DEFAULT_GRUB = "/etc/default/grub"
@@ -33,6 +41,33 @@ def _is_timeout(token):
 
 def _first(ctx, paths):
     return next((p for p in paths if ctx.root.exists(p)), None)
+
+
+_TIMEOUT_TOKEN = re.compile(r"[ \t]+nvme[_-]core\.(?:io|admin)[_-]timeout=\S*")
+
+
+def cfg_with_args(text, args):
+    """grub.cfg text with `args` at the end of every linux/linux16/linuxefi line, replacing
+    any nvme_core timeouts already there; every other byte as it was."""
+    kernel_lines = set(k.lineno for k in bootcfg.grub2_cfg(text))
+    out = []
+    for lineno, line in enumerate(split_lines(text), 1):
+        if lineno in kernel_lines:
+            body = line.rstrip("\r\n")
+            ending = line[len(body):]
+            line = _TIMEOUT_TOKEN.sub("", body).rstrip(" \t") + " " + args + ending
+        out.append(line)
+    return "".join(out)
+
+
+def _generated_cfgs(ctx):
+    root = ctx.root
+    targets = [p for p in ("/boot/grub2/grub.cfg", "/boot/grub/grub.cfg") if root.isfile(p)]
+    for vendor in root.glob("/boot/efi/EFI/*"):
+        path = vendor + "/grub.cfg"
+        if root.isfile(path) and bootcfg.grub2_cfg(root.read_text(path)):
+            targets.append(path)
+    return targets
 
 
 def grub_steps(ctx, value, args, bad_sources):
@@ -62,17 +97,21 @@ def grub_steps(ctx, value, args, bad_sources):
         return steps
     update_grub = _first(ctx, ("/usr/sbin/update-grub", "/sbin/update-grub"))
     mkconfig = _first(ctx, ("/usr/sbin/grub2-mkconfig", "/sbin/grub2-mkconfig", "/usr/sbin/grub-mkconfig"))
+    if ctx.offline and (update_grub or mkconfig):
+        for path in _generated_cfgs(ctx):
+            text = root.read_text(path)
+            new = cfg_with_args(text, args)
+            if new != text:
+                steps.append(WriteFile(path, new.encode("utf-8", "surrogateescape"),
+                                       why="NVMe timeouts on the kernel lines of " + path +
+                                       " (grub-mkconfig cannot run on a mounted image)"))
+        return steps
     if update_grub and root.isfile("/boot/grub/grub.cfg"):
         steps.append(RunCommand(("update-grub",), why="regenerate grub.cfg from /etc/default/grub",
                                 modifies=("/boot/grub/grub.cfg",), run_last=True))
     elif mkconfig:
         tool = mkconfig.rsplit("/", 1)[1]
-        targets = [p for p in ("/boot/grub2/grub.cfg", "/boot/grub/grub.cfg") if root.isfile(p)]
-        for vendor in root.glob("/boot/efi/EFI/*"):
-            path = vendor + "/grub.cfg"
-            if root.isfile(path) and bootcfg.grub2_cfg(root.read_text(path)):
-                targets.append(path)
-        for path in targets:
+        for path in _generated_cfgs(ctx):
             steps.append(RunCommand((tool, "-o", path), why="regenerate " + path, modifies=(path,),
                                     run_last=True))
     return steps

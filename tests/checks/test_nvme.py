@@ -10,6 +10,7 @@ from agent.engine import Engine
 from agent.journal import Journal
 from agent.model import RunCommand, Status, WriteFile
 from remediations import virtio as virtio_fix
+from conftest import FakeLive
 from remediations.nvme import NvmeFix
 from remediations.virtio import VirtioFix
 from checks.test_virtio import ALL, MODULES_FILE, VER, Rebuilder, debian, image, kernel, rhel
@@ -136,7 +137,7 @@ def test_fix_edits_default_grub_and_regenerates_with_update_grub(guest):
     guest.write("/etc/default/grub", DEBIAN_GRUB)
     guest.write("/boot/grub/grub.cfg", GRUB_CFG)
     guest.write("/usr/sbin/update-grub", "#!/bin/sh\n", mode=0o755)
-    ctx = guest.ctx()
+    ctx = guest.ctx(live=FakeLive())   # on the running VM update-grub can probe its disks
     steps = NvmeFix().plan(ctx, Nvme().run(ctx))
     assert steps == [
         WriteFile("/etc/default/grub", DEBIAN_GRUB.replace(
@@ -182,10 +183,28 @@ def test_fix_regenerates_bios_and_efi_grub_cfg_but_not_an_efi_stub(guest):
     guest.write("/boot/efi/EFI/centos/grub.cfg", "linuxefi /vmlinuz-4.18.0-1 root=UUID=1 ro rhgb quiet\n")
     guest.write("/boot/efi/EFI/rocky/grub.cfg", "search --no-floppy --fs-uuid --set=dev 1\n"
                 "set prefix=($dev)/grub2\nconfigfile $prefix/grub.cfg\n")
-    ctx = guest.ctx()
+    ctx = guest.ctx(live=FakeLive())
     steps = NvmeFix().plan(ctx, Nvme().run(ctx))
     assert [s.argv for s in steps[1:]] == [("grub2-mkconfig", "-o", "/boot/grub2/grub.cfg"),
                                            ("grub2-mkconfig", "-o", "/boot/efi/EFI/centos/grub.cfg")]
+    # A mounted image: grub-probe cannot see the image's disk from a chroot, so the kernel
+    # lines of the generated files are edited instead (the EFI stub is still left alone).
+    ctx = guest.ctx()
+    steps = NvmeFix().plan(ctx, Nvme().run(ctx))
+    assert [(type(s).__name__, s.path) for s in steps[1:]] == [
+        ("WriteFile", "/boot/grub2/grub.cfg"), ("WriteFile", "/boot/efi/EFI/centos/grub.cfg")]
+    assert steps[1].content.decode() == "linux16 /vmlinuz-4.18.0-1 root=UUID=1 ro rhgb quiet {}\n".format(MAX)
+    assert steps[2].content.decode() == "linuxefi /vmlinuz-4.18.0-1 root=UUID=1 ro rhgb quiet {}\n".format(MAX)
+
+
+def test_offline_grub_cfg_edit_replaces_old_values_and_keeps_every_other_byte():
+    from remediations.nvme import cfg_with_args
+    text = ("### BEGIN /etc/grub.d/10_linux ###\r\nmenuentry 'Debian' {\n"
+            "\tlinux\t/vmlinuz-6.1 root=UUID=1 ro nvme_core.io_timeout=30 quiet\n"
+            "\tinitrd\t/initrd.img-6.1\n}\n# linux /not-a-kernel-line\n"
+            "\tlinux /vmlinuz-old root=UUID=1 ro")
+    assert cfg_with_args(text, MAX) == text.replace(" nvme_core.io_timeout=30", "").replace(
+        "ro quiet\n", "ro quiet {}\n".format(MAX)).replace("vmlinuz-old root=UUID=1 ro", "vmlinuz-old root=UUID=1 ro " + MAX)
 
 
 def test_virtio_and_nvme_together_rebuild_once_and_roll_back(guest):
