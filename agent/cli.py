@@ -353,7 +353,12 @@ def _arm(args, engine, ctx):
     items = [i.strip() for i in args.at_shutdown.split(",") if i.strip()]
     if not items:
         raise UsageError("--at-shutdown needs at least one item")
-    engine.select(items)   # unknown items are a usage error now, not at shutdown
+    selected = engine.select(items)   # unknown items are a usage error now, not at shutdown
+    sealed = [c.repair_item for c in selected if getattr(engine.remediations.get(c.id), "by_name_only", False)]
+    if sealed:
+        raise UsageError("{} cannot be deferred to shutdown: the backups of what it removes would stay in the "
+                         "image. Run `guestprep fix --items {}` last, then `guestprep clean --yes`, then power "
+                         "off.".format(",".join(sealed), ",".join(sealed)))
     state = journal_mod.StateDir(ctx.root, args.backup_dir)
     _log_to(state)
     try:

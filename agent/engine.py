@@ -89,12 +89,20 @@ class Engine(object):
             return [c for c in self.checks if self._default_fix(c.id)]
         wanted = set(i.strip() for i in items if i.strip())
         if "all" in wanted:
-            return list(self.checks)
+            if not default_fixes:
+                return list(self.checks)
+            # 'all' fixes everything but what must be asked for by its own name (seal).
+            return [c for c in self.checks if not self._by_name_only(c.id)
+                    or c.id in wanted or c.repair_item in wanted]
         unknown = sorted(wanted - self.names())
         if unknown:
             raise UsageError("unknown item(s): {}; known: {}".format(
                 ", ".join(unknown), ", ".join(sorted(self.names()))))
         return [c for c in self.checks if c.id in wanted or c.repair_item in wanted]
+
+    def _by_name_only(self, check_id):
+        fix = self.remediations.get(check_id)
+        return fix is not None and getattr(fix, "by_name_only", False)
 
     def _default_fix(self, check_id):
         fix = self.remediations.get(check_id)

@@ -96,6 +96,7 @@ class Remediation(object):
     id = ""                  # equal to the check id it repairs
     mode = Mode.AUTO
     reversible = True        # False: package installs/removals; only applied when named
+    by_name_only = False     # True: applied only when its own name is given, never by 'all' (seal)
     offline_safe = True      # may be applied to a mounted image (--root)
     needs_reboot = False
     disrupts_network = False

@@ -201,6 +201,12 @@ def file_diff(ctx, step):
         old = ctx.root.read_bytes(step.path) if ctx.root.exists(step.path) else b""
     except Exception:
         old = b""
+    if old and not step.content:
+        # An emptied file (a log, machine-id): its old content is not worth showing, and a
+        # log may hold what the user is removing it to be rid of.
+        shown = ctx.root.display(step.path)
+        return "--- {0}\n+++ {0} (guestprep)\n(emptied: {1} line(s), {2} byte(s))\n".format(
+            shown, old.count(b"\n"), len(old))
     old_lines = old.decode("utf-8", "surrogateescape").splitlines(True)
     new_lines = step.content.decode("utf-8", "surrogateescape").splitlines(True)
     shown = ctx.root.display(step.path)
@@ -258,8 +264,8 @@ def plan_text(ctx, plans, stream, left_out=()):
         out.append("")
     if left_out:
         names = ",".join(sorted(set(r.repair_item or r.check_id for r in left_out)))
-        out.append("Also failing, with fixes applied only when named (package installs or removals, which "
-                   "rollback cannot undo): {}".format(names))
+        out.append("Also failing, with fixes applied only when named (they install or remove packages, "
+                   "change the boot loader or firewall, or remove keys and history): {}".format(names))
         out.append("   $ guestprep plan --items {}".format(names))
     stream.write("\n".join(out) + "\n")
 
@@ -281,6 +287,8 @@ def outcomes_text(outcomes, journal, stream):
         out.append("")
         out.append("Run {} recorded in {}; undo it with: guestprep rollback --run {}".format(
             journal.run_id, journal.dir, journal.run_id))
+        out.append("Its backups hold copies of the files it changed: once the image is right, "
+                   "`guestprep clean --yes` removes them (and rollback with them) before capture.")
     stream.write("\n".join(out) + "\n")
 
 

@@ -3,6 +3,7 @@ from remediations import cloudinit, dhcp, fstab, growpart, qemu_ga, rtc, selinux
 from remediations import grub
 from remediations import nvme, virtio
 from remediations import cloud_assistant, critical_files, data_disks_mounted, firewall
+from remediations import seal
 
 REMEDIATIONS = (
     fstab.FstabFix,
@@ -20,4 +21,5 @@ REMEDIATIONS = (
     data_disks_mounted.DataDisksMountedFix,
     firewall.FirewallFix,
     cloud_assistant.CloudAssistantFix,
+    seal.SealFix,
 )

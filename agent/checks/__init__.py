@@ -9,6 +9,7 @@ from agent.checks import os_version, platform, system_image
 from agent.checks import nvme, virtio
 from agent.checks import cloud_assistant, critical_files, data_disks_mounted, firewall, free_space
 from agent.checks import fw_cfg, nic, root_account, security_center_agent, ssh
+from agent.checks import seal
 
 CHECKS = (
     fstab.Fstab,
@@ -39,4 +40,5 @@ CHECKS = (
     platform.Platform,
     os_version.OsVersion,
     moc_instance_types.MocInstanceTypes,
+    seal.Seal,
 )
