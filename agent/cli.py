@@ -31,6 +31,10 @@ def build_parser():
     parser.add_argument("--version", action="version", version="guestprep " + agent.__version__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
+    def add_command(name, help, description=None):
+        # `guestprep fix --help` said nothing of what fix does: repeat the one-line help there.
+        return sub.add_parser(name, help=help, description=description or help[0].upper() + help[1:] + ".")
+
     def common(p, items=True, fmt=True, formats=("text", "json")):
         p.add_argument("--root", default="/", metavar="DIR",
                        help="the guest's root directory: / (default) or a mounted image")
@@ -39,15 +43,25 @@ def build_parser():
                            help="one of: " + ", ".join(formats) + " (default: text)")
         if items:
             p.add_argument("--items", action="append", metavar="LIST",
-                           help="comma-separated repair items (dhcp,selinux,...) or 'all'")
+                           help="comma-separated repair items or checks as `guestprep list` names them "
+                                "(dhcp,selinux,root-account,...), or 'all'")
         p.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
 
-    p = sub.add_parser("check", help="read-only check of the target")
+    p = add_command("check", help="read-only check of the target")
     common(p, formats=("text", "json", "junit"))
     p.add_argument("--strict", action="store_true", help="warnings block too (exit 3)")
-    p = sub.add_parser("plan", help="show every change fix would make; writes nothing")
+    selection = ("Without --items only the fixes safe to apply unasked are selected (`guestprep list` shows "
+                 "them as auto or defer, not irreversible); the others (package installs and removals, boot "
+                 "loader, firewall ...) only when named in --items or with --items all, and seal only by its "
+                 "own name.")
+    p = add_command("plan", help="show every change fix would make; writes nothing",
+                    description="Show every change fix would make, as unified diffs and commands; writes "
+                    "nothing. " + selection)
     common(p, formats=("text", "json", "script"))
-    p = sub.add_parser("fix", help="apply fixes through the journal, then re-check")
+    p = add_command("fix", help="apply fixes through the journal, then re-check",
+                    description="Apply fixes through the journal (every changed file backed up; "
+                    "`guestprep rollback` undoes them), then re-check. " + selection + " Without --yes, "
+                    "on a terminal, fix shows the plan and asks once.")
     common(p, formats=("text", "json", "junit"))
     p.add_argument("--at-shutdown", metavar="ITEMS", help="do not fix now: arm these items (comma-"
                    "separated) to be applied at the next poweroff by guestprep-fix-at-shutdown.service")
@@ -55,25 +69,25 @@ def build_parser():
     p.add_argument("--strict", action="store_true", help="warnings block too (exit 3)")
     p.add_argument("--backup-dir", metavar="DIR", help="keep backups and the journal here "
                    "(default: /var/lib/guestprep inside the target)")
-    p = sub.add_parser("rollback", help="undo the most recent fix run (or --run ID, or --all)")
+    p = add_command("rollback", help="undo the most recent fix run (or --run ID, or --all)")
     common(p, items=False)
     group = p.add_mutually_exclusive_group()
     group.add_argument("--run", metavar="ID", help="the run to undo")
     group.add_argument("--all", action="store_true", help="undo every run, newest first")
     p.add_argument("--backup-dir", metavar="DIR", help="where fix kept its backups and journal")
-    p = sub.add_parser("clean", help="remove the backups and journal (before capture); rollback is then gone")
+    p = add_command("clean", help="remove the backups and journal (before capture); rollback is then gone")
     common(p, items=False)
     p.add_argument("--backup-dir", metavar="DIR", help="where fix kept its backups and journal")
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
-    p = sub.add_parser("list", help="every check with its item ID and repair item")
+    p = add_command("list", help="every check with its item ID and repair item")
     p.add_argument("--format", choices=("text", "json"), default="text")
-    p = sub.add_parser("at-shutdown", help="the fixes armed with fix --at-shutdown: status, disarm, "
-                       "or run (what guestprep-fix-at-shutdown.service does at poweroff)")
+    p = add_command("at-shutdown", help="the fixes armed with fix --at-shutdown: status, disarm, "
+                    "or run (what guestprep-fix-at-shutdown.service does at poweroff)")
     p.add_argument("action", choices=("status", "disarm", "run"))
     common(p, items=False, fmt=False)
     p.add_argument("--force", action="store_true", help="run: apply even when the system is not powering off")
     p.add_argument("--backup-dir", metavar="DIR", help="run: keep backups and the journal here")
-    p = sub.add_parser("report", help="merge JSON reports of many hosts into one fleet summary")
+    p = add_command("report", help="merge JSON reports of many hosts into one fleet summary")
     rsub = p.add_subparsers(dest="report_command", metavar="ACTION")
     m = rsub.add_parser("merge", help="hosts x items, worst first, as Markdown and/or self-contained HTML")
     m.add_argument("reports", nargs="+", metavar="REPORT.json",
@@ -81,8 +95,8 @@ def build_parser():
     m.add_argument("--markdown", metavar="OUT.md", help="write Markdown here ('-': stdout)")
     m.add_argument("--html", metavar="OUT.html", help="write the HTML page here")
     m.add_argument("-v", "--verbose", action="store_true", help=argparse.SUPPRESS)
-    p = sub.add_parser("boot-test", help="boot an exported disk under qemu (never modified): "
-                       "login prompt and SSH on virtio with DHCP; exit 0 booted, 3 failed")
+    p = add_command("boot-test", help="boot an exported disk under qemu (never modified): "
+                    "login prompt and SSH on virtio with DHCP; exit 0 booted, 3 failed")
     p.add_argument("disk", metavar="DISK", help="the disk image: raw, qcow2, vhd (vpc), vmdk or vhdx")
     p.add_argument("--timeout", type=int, default=300, metavar="S",
                    help="seconds to wait for the login prompt and SSH (default: 300)")
@@ -107,7 +121,11 @@ def registries(with_fixes):
 def _items(args):
     if not getattr(args, "items", None):
         return None
-    return [i for chunk in args.items for i in chunk.split(",") if i.strip()]
+    # `guestprep list` shows items as root-account, free-space, GUESTOS.Dhcp: take those
+    # names too, as the check they name (the registry knows ids and repair items).
+    from agent.checks import CHECKS
+    by_item = dict((c.item.lower(), c.id) for c in CHECKS)
+    return [by_item.get(i.strip().lower(), i.strip()) for chunk in args.items for i in chunk.split(",") if i.strip()]
 
 
 def _context(args):
@@ -164,7 +182,15 @@ def cmd_check(args):
         sys.stdout.write(report.junit("check", ctx, results, code, strict=args.strict))
     else:
         report.check_text(ctx, results, sys.stdout, code)
-        report.import_image_text(_import_image(ctx, results), sys.stdout)
+        advice = _import_image(ctx, results)
+        report.import_image_text(advice, sys.stdout)
+        shown = [r.summary for r in results] + [r.hint for r in results if r.status not in ("PASS", "SKIP")]
+        if advice and not advice.get("error"):
+            from agent import advice as advice_mod
+            shown.append(advice_mod.text(advice))
+        legend = report.seed_legend(shown)
+        if legend:
+            sys.stdout.write("\n" + legend)
     return code
 
 
@@ -214,7 +240,8 @@ def cmd_plan(args):
         if "# WARNING: this script holds the full new content of files with secrets" in text:
             log.warning("the script holds secrets (Wi-Fi keys, passwords) of the files it rewrites: keep it private")
         for r in left_out:
-            log.warning("%s also fails; its fix is left out of the script unless named with --items", r.check_id)
+            log.warning("%s also has a finding (%s); its fix is left out of the script unless named with --items",
+                        r.check_id, r.status)
     else:
         report.plan_text(ctx, plans, sys.stdout, left_out)
     return code
@@ -305,7 +332,7 @@ def cmd_fix(args):
     else:
         if not outcomes:
             sys.stdout.write("Nothing to fix.\n")
-        report.outcomes_text(outcomes, journal, sys.stdout)
+        report.outcomes_text(outcomes, journal, sys.stdout, backup_dir=args.backup_dir)
     return code
 
 
@@ -357,8 +384,9 @@ def _arm(args, engine, ctx):
     sealed = [c.repair_item for c in selected if getattr(engine.remediations.get(c.id), "by_name_only", False)]
     if sealed:
         raise UsageError("{} cannot be deferred to shutdown: the backups of what it removes would stay in the "
-                         "image. Run `guestprep fix --items {}` last, then `guestprep clean --yes`, then power "
-                         "off.".format(",".join(sealed), ",".join(sealed)))
+                         "image. Run `{}` last, then `{}`, then power off.".format(
+                             ",".join(sealed), report.guestprep_command(ctx.root, "fix --items " + ",".join(sealed)),
+                             report.guestprep_command(ctx.root, "clean --yes", args.backup_dir)))
     state = journal_mod.StateDir(ctx.root, args.backup_dir)
     _log_to(state)
     try:

@@ -252,6 +252,9 @@ class Engine(object):
     @staticmethod
     def journals_to_roll_back(state, run_id=None, every=False):
         runs = [journal_mod.Journal.load(state, rid) for rid in state.run_ids()]
+        # Oldest first by the time each run started: ids of runs within the same second
+        # differ only in a random suffix, so their names do not tell which came last.
+        runs.sort(key=lambda j: (_started(j), j.run_id))
         if run_id:
             match = [j for j in runs if j.run_id == run_id]
             if not match:
@@ -262,6 +265,13 @@ class Engine(object):
             return match
         pending = [j for j in reversed(runs) if j.changed_something and not j.rolled_back]
         return pending if every else pending[:1]
+
+
+def _started(journal):
+    for record in journal.records:
+        if record.get("type") == "run" and isinstance(record.get("time"), (int, float)):
+            return record["time"]
+    return 0
 
 
 def _defer(last, step, item):

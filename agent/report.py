@@ -6,6 +6,7 @@ import difflib
 import json
 import os
 import re
+import shlex
 import shutil
 import textwrap
 
@@ -53,6 +54,42 @@ def _wrap(text, indent):
     for paragraph in text.splitlines() or [""]:
         lines.extend(textwrap.wrap(paragraph, width) or [""])
     return "\n".join(indent + line for line in lines)
+
+
+def guestprep_command(root, command, backup_dir=None):
+    """A guestprep command line to suggest: with --root (and --backup-dir) of this run, so
+    that running it acts on the same target rather than on the machine it is typed on."""
+    words = command.split(" ", 1)
+    where = ""
+    if not root.is_host:
+        where += " --root " + shlex.quote(root.path)
+    if backup_dir:
+        where += " --backup-dir " + shlex.quote(backup_dir)
+    return "guestprep " + words[0] + where + ("" if len(words) == 1 else " " + words[1])
+
+
+# The Alibaba Cloud ECS documents hints cite as "seed 000" or "(002)": named once at the end
+# of a report, so a reader can look them up.
+SEEDS = (
+    ("000", "Instructions for importing images"),
+    ("001", "Import a custom image"),
+    ("002", "Create a custom image from a snapshot"),
+    ("003", "Image check"),
+    ("004", "Community images"),
+)
+_SEED_CITE = re.compile(r"\b[Ss]eeds? (00[0-4](?:(?:, | and | or )00[0-4])*)|\((00[0-4](?:, 00[0-4])*)\)")
+
+
+def seed_legend(texts):
+    """'Seed ...' lines naming the documents cited in texts, or ''."""
+    cited = set()
+    for text in texts:
+        for match in _SEED_CITE.finditer(text or ""):
+            cited.update(re.findall(r"00[0-4]", match.group(0)))
+    if not cited:
+        return ""
+    return "Seeds cited above are Alibaba Cloud ECS documents: {}.\n".format(
+        "; ".join("{} '{}'".format(n, title) for n, title in SEEDS if n in cited))
 
 
 # Optional modules (the single-file build vendors none): module, package, what goes without it.
@@ -133,7 +170,8 @@ def check_text(ctx, results, stream, code):
     for m in missing_modules(ctx):
         out.append("Without {} ({}): {}.".format(m["module"], m["package"], m["effect"]))
     if code == EXIT_BLOCKING:
-        out.append("Blocking findings remain. `guestprep plan` shows the fixes; `guestprep fix` applies the safe ones.")
+        out.append("Blocking findings remain. `{}` shows the fixes; `{}` applies the safe ones.".format(
+            guestprep_command(ctx.root, "plan"), guestprep_command(ctx.root, "fix")))
     else:
         out.append("Nothing blocks the import.")
     stream.write("\n".join(out) + "\n")
@@ -262,11 +300,15 @@ def plan_text(ctx, plans, stream, left_out=()):
                     out.append("     (backed up first, restored by rollback: {})".format(
                         ", ".join(ctx.root.display(p) for p in info["modifies"])))
         out.append("")
+    legend = seed_legend([p.result.summary for p in plans] + [p.result.hint for p in plans]
+                         + [p.skipped for p in plans] + [p.remediation.note for p in plans])
     if left_out:
         names = ",".join(sorted(set(r.repair_item or r.check_id for r in left_out)))
-        out.append("Also failing, with fixes applied only when named (they install or remove packages, "
+        out.append("Also found, with fixes applied only when named (they install or remove packages, "
                    "change the boot loader or firewall, or remove keys and history): {}".format(names))
-        out.append("   $ guestprep plan --items {}".format(names))
+        out.append("   $ " + guestprep_command(ctx.root, "plan --items " + names))
+    if legend:
+        out.append(legend.rstrip("\n"))
     stream.write("\n".join(out) + "\n")
 
 
@@ -278,17 +320,21 @@ def plans_json(ctx, plans):
 
 # -- fix and rollback ------------------------------------------------------------
 
-def outcomes_text(outcomes, journal, stream):
+def outcomes_text(outcomes, journal, stream, backup_dir=None):
     style = Style(stream)
     out = []
     for o in outcomes:
         out.append("{}  {}  {}".format(style.status(o.outcome, 13), (o.repair_item or o.check_id).ljust(10), o.message))
     if journal is not None:
         out.append("")
-        out.append("Run {} recorded in {}; undo it with: guestprep rollback --run {}".format(
-            journal.run_id, journal.dir, journal.run_id))
+        root = journal.state.root
+        backup_dir = journal.state.path if backup_dir else None   # absolute: cwd may change
+        out.append("Run {} recorded in {}; undo it with: {}".format(
+            journal.run_id, journal.dir,
+            guestprep_command(root, "rollback --run " + journal.run_id, backup_dir)))
         out.append("Its backups hold copies of the files it changed: once the image is right, "
-                   "`guestprep clean --yes` removes them (and rollback with them) before capture.")
+                   "`{}` removes them (and rollback with them) before capture.".format(
+                       guestprep_command(root, "clean --yes", backup_dir)))
     stream.write("\n".join(out) + "\n")
 
 
@@ -395,7 +441,7 @@ def junit(command, ctx, results, code, strict=False, outcomes=(), hostname=None)
 
 _SCRIPT_HEAD = r'''#!/bin/sh
 # guestprep {version}: the planned changes for {root_shown} ({os_name}), as a shell script.
-# Generated {when} by: guestprep plan --format script{items}
+# Generated {when} by: {generated_by}
 # Review it, then run it as root:  sh THIS-FILE
 # It refuses to run (exit 3, nothing changed) when a file it changes is not as planned.
 # Files it replaces or removes are copied to $BACKUP first; undo them by hand from there.
@@ -471,7 +517,8 @@ def plan_script(ctx, plans, items=None):
     head = _SCRIPT_HEAD.format(
         version=agent.__version__, root_shown=ctx.root.path, os_name=ctx.os.name or "unknown OS",
         when=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-        items=" --items " + ",".join(items) if items else "",
+        generated_by=guestprep_command(
+            ctx.root, "plan --format script" + (" --items " + ",".join(items) if items else "")),
         root=_sh_quote(root) if root else "")
     checks, body, expected = [], [], {}
 

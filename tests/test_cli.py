@@ -153,3 +153,92 @@ def test_list_is_a_table_with_aligned_columns(capsys):
     longest = [l for l in lines if l.startswith("data-disks-mounted ")][0]
     assert fstab[column:].startswith("fstab ") and longest[column:].startswith("data-disks-mounted ")
     assert fstab.index("auto") == longest.index("propose")
+
+
+def test_suggested_commands_keep_the_root_they_were_made_for(image, capsys):
+    # Typed as printed, `guestprep plan` without --root would look at the host, not the image.
+    import shlex
+    (image / "etc/selinux/config").write_text(SELINUX_ENFORCING)
+    code, out, _err = run(capsys, "check", "--root", str(image))
+    assert code == 3
+    assert "`guestprep plan --root {0}` shows the fixes; `guestprep fix --root {0}`".format(image) in out
+    (image / "var/lib/dpkg/status").write_text("")   # cloud-init missing: its fix must be named
+    code, out, _err = run(capsys, "plan", "--root", str(image))
+    suggested = [l.strip()[2:] for l in out.splitlines() if l.strip().startswith("$ guestprep plan")]
+    assert suggested and suggested[0].startswith("guestprep plan --root {} --items ".format(image))
+    assert "Also found, with fixes applied only when named" in out   # assist is a WARN, not failing
+    code, out, _err = run(capsys, "fix", "--root", str(image), "--items", "selinux", "--yes")
+    line = [l for l in out.splitlines() if "undo it with: " in l][0]
+    rollback = line.split("undo it with: ", 1)[1]
+    assert rollback.startswith("guestprep rollback --root {} --run ".format(image))
+    assert "`guestprep clean --root {} --yes`".format(image) in out
+    code, out, _err = run(capsys, *shlex.split(rollback)[1:])
+    assert code == 0 and "restored" in out
+    assert (image / "etc/selinux/config").read_text() == SELINUX_ENFORCING
+
+
+def test_suggested_rollback_names_the_backup_dir(image, tmp_path, capsys):
+    (image / "etc/selinux/config").write_text(SELINUX_ENFORCING)
+    backups = str(tmp_path / "backups")
+    code, out, _err = run(capsys, "fix", "--root", str(image), "--items", "selinux", "--yes",
+                          "--backup-dir", backups)
+    assert "guestprep rollback --root {} --backup-dir {} --run ".format(image, backups) in out
+
+
+def test_rollback_undoes_the_newest_run_even_within_the_same_second(image, capsys, monkeypatch):
+    # Run ids are the time to the second and a random suffix: the newer run may sort first.
+    from agent import journal
+    ids = iter(["20260101T000000Z-ffff", "20260101T000000Z-0000"])
+    monkeypatch.setattr(journal, "new_run_id", lambda: next(ids))
+    config = image / "etc/selinux/config"
+    config.write_text(SELINUX_ENFORCING)
+    adjtime = image / "etc/adjtime"
+    adjtime.write_text("0.0 0 0.0\n0\nLOCAL\n")
+    run(capsys, "fix", "--root", str(image), "--items", "selinux", "--yes")
+    run(capsys, "fix", "--root", str(image), "--items", "rtc", "--yes")
+    assert adjtime.read_text().endswith("UTC\n")
+    code, out, _err = run(capsys, "rollback", "--root", str(image))
+    assert code == 0 and "Rolled back run 20260101T000000Z-0000." in out
+    assert adjtime.read_text() == "0.0 0 0.0\n0\nLOCAL\n"
+    assert config.read_text() == "SELINUX=disabled\nSELINUXTYPE=targeted\n"
+    code, out, _err = run(capsys, "rollback", "--root", str(image), "--all")
+    assert "Rolled back run 20260101T000000Z-ffff." in out
+
+
+def test_items_take_the_names_list_shows(image, capsys):
+    # `guestprep list` prints root-account, free-space and GUESTOS.Selinux: a user types those.
+    code, out, err = run(capsys, "check", "--root", str(image), "--items", "root-account,free-space",
+                         "--format", "json")
+    assert code in (0, 3), err
+    assert [r["id"] for r in json.loads(out)["results"]] == ["root_account", "free_space"]
+    (image / "etc/selinux/config").write_text(SELINUX_ENFORCING)
+    code, out, err = run(capsys, "plan", "--root", str(image), "--items", "GUESTOS.Selinux")
+    assert "+SELINUX=disabled" in out
+
+
+def test_command_help_says_what_the_command_does(capsys):
+    for command, words in (("check", "Read-only check"), ("fix", "only when named in --items"),
+                           ("plan", "writes nothing"), ("rollback", "Undo the most recent fix run")):
+        code, out, _err = run(capsys, command, "--help")
+        assert code == 0 and words in " ".join(out.split()), command
+
+
+def test_check_report_names_the_seed_documents_it_cites(image, capsys):
+    code, out, _err = run(capsys, "check", "--root", str(image))
+    assert "(seed 004's community image form)" in out
+    assert out.rstrip("\n").splitlines()[-1].startswith("Seeds cited above are Alibaba Cloud ECS documents:")
+    assert "004 'Community images'" in out
+
+
+def test_plan_script_says_which_root_it_was_made_for(image, capsys):
+    (image / "etc/selinux/config").write_text(SELINUX_ENFORCING)
+    code, out, _err = run(capsys, "plan", "--root", str(image), "--items", "selinux", "--format", "script")
+    assert "# Generated " in out
+    assert " by: guestprep plan --root {} --format script --items selinux\n".format(image) in out
+
+
+def test_seal_at_shutdown_refusal_suggests_commands_for_the_same_root(image, capsys):
+    code, _out, err = run(capsys, "fix", "--root", str(image), "--at-shutdown", "seal")
+    assert code == 2
+    assert "Run `guestprep fix --root {0} --items seal` last, then `guestprep clean --root {0} --yes`".format(
+        image) in err

@@ -145,3 +145,18 @@ def test_fixture_roots_hold_no_real_password_hash(name):
         for line in handle:
             field = line.split(":")[1]
             assert field in ("*", "!", "!!", "") or "$fixture$notarealhash" in field, line
+
+
+@pytest.mark.parametrize("name", sorted(n for n in EXPECTED if EXPECTED[n][2] == "debian"))
+def test_fixture_package_versions_belong_to_the_fixtures_release(name):
+    # A report quotes them ("cloud-init 23.4.4-0ubuntu0~22.04.1" on Ubuntu 18.04 was wrong).
+    import re
+    os_id, version, _family, _statuses = EXPECTED[name]
+    with open(os.path.join(ROOTS, name, "var", "lib", "dpkg", "status")) as handle:
+        versions = re.findall(r"^Version: (\S+)$", handle.read(), re.M)
+    if os_id == "ubuntu":
+        tags = set(re.findall(r"(?:~|ubuntu0\.)(\d\d\.\d\d)", " ".join(versions)))
+        assert tags <= {version}, versions
+    else:
+        tags = set(re.findall(r"\+deb(\d+)u", " ".join(versions)))
+        assert tags <= {version}, versions

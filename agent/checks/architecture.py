@@ -7,7 +7,9 @@ only, so it must be imported with BootMode=UEFI. The header's e_machine field of
 root's /bin/sh (or /usr/bin/env ...) is read through the root, so a mounted arm64 image
 on an x86_64 host is told apart without running anything.
 """
-from agent import facts
+import shlex
+
+from agent import facts, kernels
 from agent.model import Check, Status
 
 
@@ -23,9 +25,16 @@ class Architecture(Check):
         data = {"arch": arch, "bits": found["bits"], "source": source}
         if arch is None:
             problems = "; ".join(found["problems"]) or "none of {} exists".format(", ".join(facts.ELF_CANDIDATES))
+            # Point `file` at something the image has: /bin/sh may be the file that is missing.
+            shown = next((p for p in facts.ELF_CANDIDATES if ctx.root.exists(p)), None)
+            if shown is None:
+                shown = next((k.image for k in kernels.installed(ctx) if k.image), None)
+            hint = "Choose the architecture on import yourself"
+            hint += (": `file` on {} tells it.".format(shown) if shown else
+                     " (x86_64, arm64 or i386: the one of the machine the image came from).")
             return self.result(Status.WARN, "the architecture cannot be read from the root's binaries ({})".format(
-                problems), "Choose the architecture on import yourself: `file {}` on the image's "
-                "/bin/sh tells it.".format(ctx.root.display("/bin/sh")), data=data)
+                problems), hint, commands=["file " + shlex.quote(ctx.root.display(shown))] if shown else [],
+                data=data)
         where = "{} (ELF header of {})".format(arch, source)
         if arch == "arm64":
             return self.result(Status.INFO, "{}: import with Architecture=arm64 and BootMode=UEFI".format(where),

@@ -12,6 +12,21 @@ from agent import facts
 from agent.model import Check, Status
 
 
+# Each distribution's own package names (x86: arm64 images are UEFI whatever is found),
+# since grub-pc, grub2-pc and grub2-i386-pc are the same thing on Debian, RHEL and SUSE.
+_LOADER_PACKAGES = {
+    "debian": ("grub-pc", "grub-efi-amd64 and shim-signed"),
+    "rhel": ("grub2-pc", "grub2-efi-x64 and shim-x64"),
+    "suse": ("grub2-i386-pc", "grub2-x86_64-efi and shim"),
+}
+
+
+def _install_hint(ctx):
+    bios, uefi = _LOADER_PACKAGES.get(ctx.os.family, ("grub-pc / grub2-pc", "grub-efi / grub2-efi and shim"))
+    return ("Install GRUB for the boot mode the image uses ({} for BIOS; {} with an EFI system partition "
+            "for UEFI) and choose that BootMode on import.".format(bios, uefi))
+
+
 class BootMode(Check):
     id = "boot_mode"
     title = "boot mode to import with"
@@ -27,9 +42,7 @@ class BootMode(Check):
             return self.result(
                 Status.WARN, "neither a BIOS nor a UEFI boot loader was found" + (
                     " ({})".format(evidence) if evidence else ""),
-                "Install GRUB for the boot mode the image uses (grub-pc / grub2-pc for BIOS, grub-efi / "
-                "grub2-efi and shim with an EFI system partition for UEFI) and choose that BootMode on import.",
-                data=data)
+                _install_hint(ctx), data=data)
         if found["problems"]:
             return self.result(Status.WARN, "import with BootMode={}, but {} ({})".format(
                 mode, "; ".join(found["problems"]), evidence),

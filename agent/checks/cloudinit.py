@@ -296,13 +296,16 @@ class CloudInit(Check):
                 if install["refresh"]:
                     commands.append(shell_command(ctx, install["refresh"]))
                 commands.append(shell_command(ctx, install["install"] + [PACKAGE]))
-            return self.failed(
-                "cloud-init is not installed" + where,
-                "ECS sets the host name, SSH keys, password and network of an instance through "
-                "cloud-init. Install it (guestprep fix --items cloudinit runs the commands below); "
-                "on Alibaba Cloud Linux, CentOS Stream, Anolis, AlmaLinux, Rocky or ARM64 use "
-                "Alibaba's cloud-init (see 'Install cloud-init' in the ECS documentation).",
-                commands=commands, data={"install": True})
+            hint = ("ECS sets the host name, SSH keys, password and network of an instance through "
+                    "cloud-init. Install it (guestprep fix --items cloudinit runs the commands below).")
+            # Only where seed 000's minimum applies: elsewhere the distribution's package is right.
+            strict = needs_minimum(ctx, architecture(ctx.root)[0])
+            if strict:
+                hint += (" {} needs cloud-init {} or later (seed 000): if the distribution's package is "
+                         "older, install Alibaba's cloud-init instead (see 'Install cloud-init' in the ECS "
+                         "documentation).".format(strict, MINIMUM))
+            return self.failed("cloud-init is not installed" + where, hint,
+                               commands=commands, data={"install": True})
 
         fails, warns, paths, data = [], [], [], {}
         hints, commands = [], []

@@ -144,6 +144,11 @@ def analyse(ctx, text):
     system_disks = set(_disk(e.spec) for e in entries
                        if fstab_parser.classify(e) == "system" and _disk(e.spec))
     system_disks = system_disks or _FIRST_DISKS
+    # A line naming the same device as /, /boot or /boot/efi mounts another part of that
+    # filesystem (btrfs subvolumes: SUSE's default /var, /srv, /root, /.snapshots ...), so
+    # it is on the system disk, not a data disk or a separate filesystem.
+    system_specs = set(e.spec for e in entries if fstab_parser.classify(e) == "system"
+                       and fstab_parser.spec_kind(e.spec) in _RESOLVABLE)
 
     findings = []
     gone = []     # mount points of the lines to comment out
@@ -158,6 +163,8 @@ def analyse(ctx, text):
             continue
         if role == "data" and (kind == "none" or entry.fstype == "overlay"):
             continue   # names no device: its layers live on the root filesystem
+        if role == "data" and entry.spec in system_specs:
+            role = "system"
         lenient = _lenient(entry)
         status = Status.WARN if lenient else Status.FAIL
         note = " ({})".format(lenient) if lenient else ""

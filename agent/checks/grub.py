@@ -225,10 +225,19 @@ class Grub(Check):
                     Status.WARN, "/boot is empty: /etc/fstab puts /boot on its own partition, which is not mounted "
                     "under the root", "Mount the image's /boot partition at {} and check again.".format(
                         ctx.root.display("/boot")), paths=["/boot"])
+            # The distribution's own command, not a list of every distribution's.
+            regen = regen_command(ctx)
+            tool = " ".join(regen) if regen else "grub-mkconfig -o /boot/grub/grub.cfg"
+            hint = ("An ECS instance starts the boot loader inside the image: install GRUB 2 (GUESTOS.BootMode "
+                    "names the packages) and generate its configuration with `{}` before capturing.".format(tool))
+            if ctx.offline:
+                # Typed on the host it would rewrite the host's boot loader; chrooted into a
+                # mounted image, grub-probe finds no device for its /.
+                hint += (" Run it on the VM itself: from a chroot into a mounted image, grub-mkconfig cannot "
+                         "find the disk.")
             return self.result(
                 Status.WARN, "no GRUB configuration found (/boot/grub*/grub.cfg, menu.lst, /boot/loader/entries)",
-                "An ECS instance starts the boot loader inside the image: install GRUB 2 and generate its "
-                "configuration (grub2-mkconfig -o /boot/grub2/grub.cfg, or update-grub) before capturing.")
+                hint, commands=[] if ctx.offline else [tool])
         findings, data = analyse(ctx)
         names = ", ".join(c.path for c in configs)
         if not findings:

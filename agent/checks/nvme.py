@@ -14,6 +14,7 @@ entries (with $kernelopts from grubenv) and /etc/kernel/cmdline.
 """
 from agent import kernels
 from agent.checks import virtio
+from agent.checks.grub import regen_command
 from agent.model import Check, Status
 from agent.parsers import bootcfg
 from agent.rootfs import RootError
@@ -133,10 +134,15 @@ class Nvme(Check):
             hint = []
             if drivers.status == Status.FAIL:
                 hint.append(drivers.hint)
-            if bad:
+            if bad and arg_commands:
+                hint.append("Add {} to every boot entry with grubby (command below) and to GRUB_CMDLINE_LINUX "
+                            "in /etc/default/grub; guestprep fix --items nvme does both.".format(args))
+            elif bad:
+                # Name this distribution's tool: grubby exists only on RHEL-like systems.
+                regen = regen_command(ctx)
                 hint.append("Add {} to GRUB_CMDLINE_LINUX in /etc/default/grub and regenerate grub.cfg "
-                            "(grubby --update-kernel=ALL --args=... where grubby exists); guestprep fix "
-                            "--items nvme does both.".format(args))
+                            "({}); guestprep fix --items nvme does both.".format(
+                                args, " ".join(regen) if regen else "grub-mkconfig"))
             hint.append("Then " + IMPORT_HINT[0].lower() + IMPORT_HINT[1:])
             summary = "; ".join(s for s in (drivers.summary if drivers.status == Status.FAIL else "",
                                             args_summary if bad else "") if s)

@@ -19,6 +19,7 @@ Only user names and algorithm names ever leave this module: never a hash, a salt
 line of /etc/shadow.
 """
 import re
+import shlex
 
 from agent import facts
 from agent.checks.cloudinit import needs_minimum
@@ -97,6 +98,14 @@ def strict_reason(ctx):
     return needs_minimum(ctx, "aarch64" if arch == "arm64" else "")
 
 
+def _encrypt_method_command(root, method):
+    path = shlex.quote(root.display(LOGIN_DEFS))
+    if method is None:
+        # sed would change nothing in a file without the line: add it.
+        return "echo 'ENCRYPT_METHOD SHA512' >> " + path
+    return "sed -i 's/^ENCRYPT_METHOD.*/ENCRYPT_METHOD SHA512/' " + path
+
+
 class RootAccount(Check):
     id = "root_account"
     title = "root account usable by ECS (uid 0, not locked, SHA-512)"
@@ -172,9 +181,16 @@ class RootAccount(Check):
         status = Status.worst(s for s, _t in findings)
         summary = "; ".join(t for _s, t in findings)
         if status == Status.INFO:
-            return self.result(Status.INFO, summary,
-                               "Nothing blocks: SHA-512 is supported and ECS sets root's password with it. "
-                               "Set `ENCRYPT_METHOD SHA512` in {} to match.".format(LOGIN_DEFS),
+            hint = "Nothing blocks."
+            if any(t.startswith("hashes not SHA-512") for _s, t in findings):
+                hint += (" Those passwords keep working; the password ECS sets for root is hashed with "
+                         "SHA-512, which this system supports.")
+            commands = []
+            if method != "SHA512":
+                # Only when it is not set already: telling to set what is there confuses.
+                hint += " Set `ENCRYPT_METHOD SHA512` in {} so new passwords use it too.".format(LOGIN_DEFS)
+                commands.append(_encrypt_method_command(root, method))
+            return self.result(Status.INFO, summary, hint, commands=commands,
                                paths=[SHADOW, LOGIN_DEFS], data=data)
         hints, commands = [], []
         if not root_uid or root_uid[0] != 0:
@@ -193,7 +209,7 @@ class RootAccount(Check):
                          "setting ENCRYPT_METHOD SHA512).")
         if method != "SHA512":
             hints.append("Set `ENCRYPT_METHOD SHA512` in {}.".format(LOGIN_DEFS))
-            commands.append("sed -i 's/^ENCRYPT_METHOD.*/ENCRYPT_METHOD SHA512/' " + root.display(LOGIN_DEFS))
+            commands.append(_encrypt_method_command(root, method))
         if shadow_text is None and root.lexists(SHADOW):
             hints.append("Run guestprep as root to read " + SHADOW + ".")
         return self.result(status, summary, " ".join(hints), commands=commands,

@@ -12,6 +12,7 @@ On a mounted image (--root) the disk, its partition table and the ext4 superbloc
 not visible from the directory: those facts are said to be unknown, never guessed.
 """
 from agent import facts
+from agent.checks.virtio import initramfs_tool
 from agent.model import Check, Status
 
 GIB = 1024 ** 3
@@ -19,6 +20,17 @@ MIN_GIB, MAX_GIB = 5, 2048
 SUPPORTED_FS = ("ext3", "ext4", "xfs")
 # Partitions a bootable system disk needs besides the root: not "other partitions".
 _BOOT_TYPES = (facts.ESP_GUID, facts.BIOS_BOOT_GUID, "0xef")
+
+
+def _initramfs_commands(ctx, versions):
+    """What a person types to build the initramfs of these kernels with the target's tool."""
+    tool = initramfs_tool(ctx) or {"debian": "initramfs-tools", "rhel": "dracut",
+                                   "suse": "dracut"}.get(ctx.os.family)
+    if tool == "initramfs-tools":
+        return [ctx.in_guest("update-initramfs -c -k " + v) for v in versions]
+    if tool == "dracut":
+        return [ctx.in_guest("dracut -f --kver " + v) for v in versions]
+    return []
 
 
 def _kernel_findings(ctx, add):
@@ -34,12 +46,17 @@ def _kernel_findings(ctx, add):
                 "Install the distribution's kernel package (it also builds the initramfs).")
         return
     without = [k for k in kernels if facts.initramfs_for(ctx, k) is None]
+    commands = _initramfs_commands(ctx, without)
+    how = "with the commands below" if commands else \
+        "with the distribution's tool (dracut -f --kver <version>, or update-initramfs -c -k <version>)"
     if without and len(without) == len(kernels):
         add(Status.FAIL, "no initramfs for any kernel in /boot ({})".format(", ".join(without)),
-            "Build one: dracut -f --kver <version> (RHEL, SUSE) or update-initramfs -c -k <version> (Debian).")
+            "Without an initramfs the kernel cannot mount the root filesystem. Build one {}.".format(how),
+            commands=commands)
     elif without:
         add(Status.WARN, "kernel {} has no initramfs in /boot".format(", ".join(without)),
-            "Rebuild its initramfs or remove the kernel, so no boot entry starts a kernel that cannot mount /.")
+            "Build its initramfs {} or remove the kernel, so no boot entry starts a kernel that cannot "
+            "mount /.".format(how), commands=commands)
 
 
 def _fs_findings(ctx, add, notes):

@@ -107,7 +107,7 @@ def evaluate(check, ctx, states, required, optional, what, item):
         check.repair_item)
     if blocking:
         no_module = any("has no" in b for b in blocking)
-        hint = "The instance may not find its {} at boot. To add the drivers, {}; {}.".format(
+        hint = "Without these drivers the instance may not find its {} at boot: {}; {}.".format(
             "disk or NIC" if what == "virtio" else "NVMe system disk", how, fix)
         if no_module:
             hint += " A kernel that has no such module cannot be fixed this way: install a newer kernel."

@@ -74,3 +74,14 @@ def test_nothing_readable_warns(guest):
     assert result.status == Status.WARN
     assert "/bin/sh: not an ELF file" in result.summary
     assert "/usr/bin/env: not a regular file (a directory)" in result.summary
+
+
+def test_unreadable_architecture_points_file_at_something_the_image_has(guest):
+    guest.write("/boot/vmlinuz-6.1.0-18-amd64", b"\x00kernel")
+    guest.mkdir("/lib/modules/6.1.0-18-amd64")
+    result = run(guest)
+    assert result.status == Status.WARN and "none of /bin/sh" in result.summary
+    # Not `file /bin/sh`: the summary just said there is none.
+    assert list(result.commands) == ["file " + guest.host("/boot/vmlinuz-6.1.0-18-amd64")]
+    guest.write("/bin/sh", "#!/bin/busybox sh\n", mode=0o755)
+    assert list(run(guest).commands) == ["file " + guest.host("/bin/sh")]

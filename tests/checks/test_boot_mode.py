@@ -83,3 +83,15 @@ def test_efi_packages_without_esp_warn(guest):
     result = run(guest)
     assert result.status == Status.WARN
     assert "EFI packages are installed but /etc/fstab mounts no EFI system partition" in result.summary
+
+
+def test_nothing_found_names_this_distributions_packages(guest):
+    guest.os_release("sles", "15.5", like="suse")
+    result = run(guest)
+    assert result.status == Status.WARN
+    assert "grub2-i386-pc for BIOS; grub2-x86_64-efi and shim" in result.hint
+    assert "grub-pc" not in result.hint
+    guest.os_release("rocky", "9.3", like="rhel centos fedora")
+    assert "grub2-pc for BIOS; grub2-efi-x64 and shim-x64" in run(guest).hint
+    guest.os_release("debian", "12")
+    assert "grub-pc for BIOS; grub-efi-amd64 and shim-signed" in run(guest).hint

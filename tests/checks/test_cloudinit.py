@@ -397,3 +397,23 @@ def test_fallback_parser_shapes():
     assert data["cloud_init_modules"] == ["migrator", ["growpart", "always"], "resizefs"]
     assert data["growpart"] == {"mode": False, "devices": ["/"]}
     assert data["resize_rootfs"] is False
+
+
+def test_missing_mentions_alibabas_cloud_init_only_where_seed_000_asks_for_it(guest):
+    debian(guest, installed=False)
+    _ctx, result = run(guest)
+    assert result.status == Status.FAIL and "Alibaba's cloud-init" not in result.hint
+
+
+def test_missing_on_arm64_asks_for_alibabas_cloud_init(guest):
+    debian(guest, installed=False, arch=0xB7)
+    _ctx, result = run(guest)
+    assert "an ARM64 image needs cloud-init 19.1.18 or later" in result.hint
+    assert "Alibaba's cloud-init" in result.hint
+
+
+def test_missing_on_rocky_asks_for_alibabas_cloud_init(guest):
+    runner = rpm_guest(guest, "rocky", "8.9", ["bash\t5.1.8-6.el8"], name="Rocky Linux 8.9 (Green Obsidian)")
+    _ctx, result = run(guest, runner=runner)
+    assert result.summary == "cloud-init is not installed"
+    assert "Rocky Linux 8.9 (Green Obsidian) needs cloud-init 19.1.18 or later" in result.hint

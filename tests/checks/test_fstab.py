@@ -416,3 +416,32 @@ def test_fix_nofail_disk_is_fixed(guest):
     assert guest.read("/etc/fstab") == "LABEL=root / ext4 defaults 0 1\n" + D + "/dev/vdb1 /data ext4 defaults,nofail 0 2"
     journal.rollback(ctx)
     assert guest.read("/etc/fstab") == text
+
+
+# SLES/openSUSE's default layout: btrfs subvolumes of the root filesystem, each on its own
+# line with the root's UUID. They are on the system disk; none is a data disk.
+SLES_BTRFS = """\
+UUID=4f6c1b2a-8d3e-4a5f-9b6c-7d8e9f0a1b57  /                       btrfs  defaults                         0  0
+UUID=4f6c1b2a-8d3e-4a5f-9b6c-7d8e9f0a1b57  /var                    btrfs  subvol=/@/var                    0  0
+UUID=4f6c1b2a-8d3e-4a5f-9b6c-7d8e9f0a1b57  /srv                    btrfs  subvol=/@/srv                    0  0
+UUID=4f6c1b2a-8d3e-4a5f-9b6c-7d8e9f0a1b57  /root                   btrfs  subvol=/@/root                   0  0
+UUID=4f6c1b2a-8d3e-4a5f-9b6c-7d8e9f0a1b57  /home                   btrfs  subvol=/@/home                   0  0
+UUID=4f6c1b2a-8d3e-4a5f-9b6c-7d8e9f0a1b57  /boot/grub2/i386-pc     btrfs  subvol=/@/boot/grub2/i386-pc     0  0
+UUID=4f6c1b2a-8d3e-4a5f-9b6c-7d8e9f0a1b57  /.snapshots             btrfs  subvol=/@/.snapshots             0  0
+UUID=4a6d1c0e-2d5b-4d8e-9a61-3c1b2f7e9d10  swap                    swap   defaults                         0  0
+"""
+
+
+def test_btrfs_subvolumes_of_the_root_are_the_system_disk(guest):
+    result = run(guest, SLES_BTRFS)
+    assert result.status == Status.PASS, result.summary
+    assert "/.snapshots" in result.summary
+    assert plan_text(guest) is None
+
+
+def test_a_btrfs_data_disk_next_to_subvolumes_is_still_a_data_disk(guest):
+    result = run(guest, SLES_BTRFS + "UUID=d47a  /data  btrfs  defaults  0  0\n")
+    assert result.status == Status.FAIL
+    assert "line 9: UUID=d47a on /data (btrfs) is a data disk" in result.summary
+    assert "/srv" not in result.summary and "/.snapshots" not in result.summary
+    assert plan_text(guest).splitlines()[-1] == D + "UUID=d47a  /data  btrfs  defaults  0  0"

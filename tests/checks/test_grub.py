@@ -227,3 +227,21 @@ def test_directory_instead_of_grub_cfg(guest):
     result = run(guest)
     assert result.status == Status.WARN
     assert result.summary == "/boot/grub/grub.cfg: not a regular file (a directory)"
+
+
+def test_no_configuration_names_the_distributions_own_tool(guest):
+    guest.write("/etc/fstab", "UUID=1 / ext4 defaults 0 1\n")
+    guest.os_release("debian", "12")
+    result = run(guest)
+    assert result.status == Status.WARN and "`update-grub`" in result.hint
+    assert "grub2-mkconfig" not in result.hint
+    # Offline, a command typed on the host would act on the host's boot loader.
+    assert not result.commands
+    assert "on the VM itself" in result.hint
+    guest.os_release("rocky", "9.3", like="rhel centos fedora")
+    result = run(guest)
+    assert "`grub2-mkconfig -o /boot/grub2/grub.cfg`" in result.hint and "update-grub" not in result.hint
+    if guest.base == "/":
+        result = run(guest, live=FakeLive())
+        assert list(result.commands) == ["grub2-mkconfig -o /boot/grub2/grub.cfg"]
+        assert "on the VM itself" not in result.hint

@@ -243,3 +243,27 @@ def test_virtio_and_nvme_together_rebuild_once_and_roll_back(guest):
     with open(guest.host(path), "rb") as handle:
         assert handle.read() == original
     assert stat.S_IMODE(os.stat(guest.host("/etc/default/grub")).st_mode) == 0o644
+
+
+def test_argument_hint_names_this_distributions_tool(guest):
+    # grubby exists only on RHEL-like systems: a Debian hint must not send the user to it.
+    debian(guest)
+    kernel(guest)
+    builtin_config(guest)
+    guest.write("/etc/default/grub", DEBIAN_GRUB)
+    result = run(guest)
+    assert result.status == Status.FAIL
+    assert "grubby" not in result.hint
+    assert "regenerate grub.cfg (update-grub)" in result.hint
+
+
+def test_argument_hint_and_command_use_grubby_where_it_exists(guest):
+    rhel(guest)
+    kernel(guest, "5.14.0-362.el9.x86_64", family="rhel", modules=ALL + NVME)
+    guest.write("/boot/loader/entries/abc-5.14.0-362.el9.x86_64.conf",
+                "title Rocky\nlinux /vmlinuz-5.14.0-362.el9.x86_64\noptions root=UUID=1 ro\n")
+    guest.write("/usr/sbin/grubby", "#!/bin/sh\n", mode=0o755)
+    result = run(guest)
+    assert result.status == Status.FAIL
+    assert "with grubby (command below)" in result.hint and "where grubby exists" not in result.hint
+    assert any("grubby --update-kernel=ALL --args='{}'".format(MAX) in c for c in result.commands)

@@ -115,3 +115,24 @@ def test_parsers_drop_the_password_field():
     assert algorithm_of("abcdefghijklm") == "DES"
     assert algorithm_of("$2b$10$x") == "bcrypt"
     assert algorithm_of("weird") == "unknown"
+
+
+def test_yescrypt_hint_does_not_ask_for_what_login_defs_already_says(guest):
+    prepare(guest, shadow=shadow_text(root=HY, alice=HY))   # login.defs: ENCRYPT_METHOD SHA512
+    result = run(guest)
+    assert result.status == Status.INFO
+    assert "ENCRYPT_METHOD" not in result.hint and not result.commands
+    assert result.hint.startswith("Nothing blocks.")
+
+
+def test_encrypt_method_command_works_whether_or_not_the_line_exists(guest):
+    prepare(guest, defs="# excerpt\nPASS_MAX_DAYS\t99999\n")
+    result = run(guest)
+    assert result.status == Status.INFO and "no ENCRYPT_METHOD" in result.summary
+    path = guest.host("/etc/login.defs")
+    # sed on a missing line would change nothing: the line is appended instead.
+    assert list(result.commands) == ["echo 'ENCRYPT_METHOD SHA512' >> " + path]
+    prepare(guest, defs=DEFS.replace("SHA512", "MD5"), os_id="rocky", version="9.3")
+    result = run(guest)
+    assert result.status == Status.WARN
+    assert "sed -i 's/^ENCRYPT_METHOD.*/ENCRYPT_METHOD SHA512/' " + path in result.commands

@@ -194,3 +194,20 @@ def test_moc_modules_dep_when_no_config(guest):
                 "kernel/net/core/failover.ko.xz\nkernel/drivers/nvme/host/nvme.ko.xz: kernel/drivers/nvme/host/nvme-core.ko.xz\n")
     guest.write("/lib/modules/{}/modules.builtin".format(KVER), "kernel/drivers/virtio/virtio_pci.ko\n")
     assert run(guest, check=MocInstanceTypes).status == Status.PASS
+
+
+@pytest.mark.parametrize("os_id,like,expected", [
+    ("debian", "", "update-initramfs -c -k " + KVER),
+    ("rocky", "rhel centos fedora", "dracut -f --kver " + KVER),
+    ("sles", "suse", "dracut -f --kver " + KVER),
+])
+def test_missing_initramfs_gives_this_distributions_command(guest, os_id, like, expected):
+    guest.os_release(os_id, "1", like=like)
+    guest.write("/etc/fstab", "/dev/vda1 / xfs defaults 0 0\n")
+    guest.write("/boot/vmlinuz-" + KVER, b"\x00k")
+    result = run(guest)
+    assert result.status == Status.FAIL
+    prefix = "" if guest.base == "/" else "chroot /mnt/image "
+    assert list(result.commands) == [prefix + expected]
+    other = "dracut" if "update-initramfs" in expected else "update-initramfs"
+    assert other not in result.hint and "(Debian)" not in result.hint

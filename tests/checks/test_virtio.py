@@ -95,6 +95,9 @@ def test_missing_drivers_fail_naming_kernel_and_modules(guest):
                               "/boot/initrd.img-{v}".format(v=VER))
     assert result.paths == ("/boot/initrd.img-" + VER,)
     assert result.hint and result.commands[-1].endswith("update-initramfs -u -k all")
+    assert result.hint.startswith("Without these drivers the instance may not find its disk or NIC at boot: "
+                                  "list them in /etc/initramfs-tools/modules")
+    assert "To add the drivers, add them" not in result.hint
 
 
 def test_built_in_drivers_need_no_initramfs(guest):
