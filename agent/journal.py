@@ -309,7 +309,7 @@ class Journal(object):
             finished = {"type": "done", "seq": seq, "returncode": done.returncode}
             if files:
                 # What the command left, so rollback can tell its output from a later edit.
-                finished["after"] = dict((f["path"], self._file_sha256(root, f["path"])) for f in files)
+                finished["after"] = dict((f["path"], self._file_state(root, f["path"])) for f in files)
             self.append(finished)
             if not done.ok:
                 tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-8:])
@@ -424,10 +424,18 @@ class Journal(object):
 
     def _snapshot_files(self, root, paths, seq):
         """Back up each declared file before the command runs, streamed (images are large)."""
-        files = []
+        files, seen = [], set()
         for index, path in enumerate(paths):
+            if root.islink(path) and path not in seen:
+                # The link itself (a command may replace it with a file) and, below, the file
+                # it points to (a command may write through it).
+                seen.add(path)
+                files.append({"path": path, "before": {"kind": "symlink", "target": root.readlink(path)}})
             if root.lexists(path):
                 path = root.guest(root.resolve(path))   # the file a symlink points to
+            if path in seen:
+                continue
+            seen.add(path)
             entry = {"path": path}
             host = root.resolve(path)
             try:
@@ -497,14 +505,32 @@ class Journal(object):
                 return r.get("after") or {}
         return {}
 
+    @classmethod
+    def _file_state(cls, root, path):
+        """'link:TARGET' for a symlink, else the sha256 of a regular file (None otherwise)."""
+        if root.islink(path):
+            return "link:" + root.readlink(path)
+        return cls._file_sha256(root, path)
+
     def _undo_files(self, root, record, after):
         """Put back the files a command changed. `after` (None when the command may not have
         finished) holds what it left: a file changed since is a conflict, left alone."""
         restored, conflicts = [], []
         for entry in record["files"]:
             path, before = entry["path"], entry["before"]
-            current = self._file_sha256(root, path)
+            current = self._file_state(root, path)
             ours = set([after.get(path)]) if after is not None else None
+            if before["kind"] == "symlink":
+                if current == "link:" + before["target"]:
+                    continue
+                if (ours is not None and current not in ours) or (root.isdir(path) and not root.islink(path)):
+                    conflicts.append(path)
+                    continue
+                if root.lexists(path):
+                    root.remove(path)
+                root.symlink(before["target"], path)
+                restored.append(path)
+                continue
             if before["kind"] == "missing":
                 if current is None and not root.lexists(path):
                     continue
@@ -519,6 +545,8 @@ class Journal(object):
             if ours is not None and current not in ours:
                 conflicts.append(path)
                 continue
+            if root.islink(path):
+                root.remove(path)   # the command made it a link: writing would follow it
             self._restore_large(root, path, before)
             restored.append(path)
         if conflicts:

@@ -152,3 +152,58 @@ def test_a_refused_plan_is_skipped_with_its_reason(base):
     assert journal is None
     assert [(o.outcome, o.message) for o in outcomes] == [
         (SKIPPED, "/boot has 3 MiB free; rebuilding needs about 40 MiB")]
+
+
+class LinkRunner(object):
+    """Plays a command that swaps a file and a symlink (as dpkg, sed -i or ln -sf do)."""
+
+    def __init__(self, base, action):
+        self.base, self.action = base, action
+
+    def command_line(self, argv):
+        return tuple(argv)
+
+    def run(self, argv, env=None, timeout=None, stdin_text=None):
+        self.action(self.base)
+        return Completed(tuple(argv), 0, "", "")
+
+
+def _journal_run(base, runner, modifies):
+    ctx = Context(Root(str(base)), runner=runner)
+    journal = Journal.create(StateDir(ctx.root), {"root": str(base), "items": ["toy"], "argv": []})
+    journal.apply(ctx, "toy", RunCommand(("swap",), why="swap", modifies=modifies))
+    journal.end("complete")
+    return ctx, journal
+
+
+def test_rollback_of_a_file_a_command_made_a_link_does_not_write_through_the_link(base):
+    (base / "usr/lib").mkdir(parents=True)
+    (base / "usr/lib/os-release").write_bytes(b"ID=debian\n")
+    (base / "etc/os-release").write_bytes(b"ID=debian\n# edited\n")
+
+    def to_link(root):
+        os.remove(str(root / "etc/os-release"))
+        os.symlink("../usr/lib/os-release", str(root / "etc/os-release"))
+    ctx, journal = _journal_run(base, LinkRunner(base, to_link), ("/etc/os-release",))
+    assert os.path.islink(str(base / "etc/os-release"))
+    outcomes = journal.rollback(ctx)
+    assert [o for _r, o, _m in outcomes] == ["restored"]
+    assert not os.path.islink(str(base / "etc/os-release"))
+    assert (base / "etc/os-release").read_bytes() == b"ID=debian\n# edited\n"
+    assert (base / "usr/lib/os-release").read_bytes() == b"ID=debian\n"   # the link's target untouched
+
+
+def test_rollback_puts_back_a_link_a_command_replaced_with_a_file(base):
+    (base / "usr/lib").mkdir(parents=True)
+    (base / "usr/lib/os-release").write_bytes(b"ID=debian\n")
+    os.symlink("../usr/lib/os-release", str(base / "etc/os-release"))
+
+    def to_file(root):
+        os.remove(str(root / "etc/os-release"))
+        (root / "etc/os-release").write_bytes(b"ID=debian\n# a copy\n")
+        (root / "usr/lib/os-release").write_bytes(b"ID=debian\nVERSION=x\n")   # and through it
+    ctx, journal = _journal_run(base, LinkRunner(base, to_file), ("/etc/os-release",))
+    outcomes = journal.rollback(ctx)
+    assert [o for _r, o, _m in outcomes] == ["restored"]
+    assert os.readlink(str(base / "etc/os-release")) == "../usr/lib/os-release"
+    assert (base / "usr/lib/os-release").read_bytes() == b"ID=debian\n"
