@@ -2,12 +2,18 @@
 
 Proposed only (seed 000/002 files are the distribution's; the user names the item). A
 changed config file survives a reinstall (rpm keeps it and writes .rpmnew, dpkg keeps it),
-so each one is removed first (RemoveFile: backed up, rollback puts it back), then the
-owning packages are reinstalled: `dnf|yum reinstall`, `zypper install --force`, or
+so each one is removed first (RemoveFile: backed up, rollback puts it back), and so is a
+link where the package has a file (/etc/issue -> issue.acme) or a file where it has a link
+(an edited copy of /etc/os-release); then the owning packages are reinstalled:
+`dnf|yum reinstall`, `zypper install --force`, or
 `apt-get install --reinstall -o Dpkg::Options::=--force-confmiss` (which makes dpkg
-restore missing conffiles). The reinstall itself cannot be undone, but the files it
-rewrites are listed as `modifies`, so rollback restores their previous bytes.
-Permission-only changes are left to `rpm --setperms` (in the hint); links are left too.
+restore missing conffiles; pinned to the installed version). The reinstall itself cannot
+be undone, but the files it rewrites are listed as `modifies`, so rollback restores their
+previous bytes. A last `ls -d` per removed or missing file fails the fix when the
+package did not put it back (apt-get exits 0 when it cannot download the package), and
+the engine then restores what was removed.
+Permission-only changes are left to `rpm --setperms` (in the hint); /bin, /sbin, /lib*
+links are left too.
 """
 from agent.checks.critical_files import restore_argv
 from agent.model import Mode, Remediation, RemoveFile, RunCommand
@@ -28,11 +34,18 @@ class CriticalFilesFix(Remediation):
         argv = restore_argv(ctx, packages)
         if not argv:
             return []
-        steps = []
+        steps, absent = [], []
         for change in modified:
-            if change["config"] and change["package"] and ctx.root.lexists(change["path"]):
+            # A link or a replaced link goes too: the journal keeps links as links, and dpkg
+            # follows a conffile's link to write through it (rollback would restore the
+            # command's files through it as well).
+            if change["package"] and ctx.root.lexists(change["path"]) and (
+                    change["config"] or change.get("replaced") or ctx.root.islink(change["path"])):
                 steps.append(RemoveFile(change["path"], why="let {} put its own {} back".format(
                     change["package"], change["path"])))
+                absent.append(change["path"])
+            elif change.get("missing"):
+                absent.append(change["path"])
         install = ctx.package_manager() or {}
         if ctx.packages.manager == "dpkg" and install.get("refresh"):
             steps.append(RunCommand(tuple(install["refresh"]), why="refresh the package lists"))
@@ -40,4 +53,10 @@ class CriticalFilesFix(Remediation):
             ", ".join(m["path"] for m in modified), ", ".join(packages)),
             undo_hint="rollback restores the files; the packages stay installed (same version)",
             modifies=tuple(sorted(set(m["path"] for m in modified)))))
+        # apt-get exits 0 when it cannot download the package ("Reinstallation of ... is not
+        # possible"): a file still absent fails the fix, so the engine puts it back.
+        # ls, not test -e: its message says which file, in the failure guestprep reports.
+        for path in absent:
+            steps.append(RunCommand(("ls", "-d", "--", path), why="fail unless the package put {} back "
+                                    "(apt-get exits 0 when it cannot download it)".format(path)))
         return steps

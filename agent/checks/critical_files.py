@@ -11,7 +11,9 @@ What "unmodified" means comes from the package manager, where it offers it:
   packages those are, only when something changed);
 - dpkg: the file's MD5 against the conffile checksums in /var/lib/dpkg/status and the
   /var/lib/dpkg/info/<package>.md5sums of base-files and the *-release packages, computed
-  here from the file's bytes, without running a process.
+  here from the file's bytes, without running a process. A path the package's .list names
+  without an MD5 is a link it ships (/etc/os-release): a regular file there (`sed -i` made
+  it one) is a change too, and a conffile that is now a link is reported under its own name.
 Files no package owns (a generated menu.lst) cannot be verified and are not reported.
 
 On merged-/usr systems /bin, /sbin, /lib and /lib64 are symlinks into /usr; they must be
@@ -90,6 +92,26 @@ def dpkg_md5sums(text, package):
     return found
 
 
+def dpkg_links(listed, md5sums, package):
+    """{path: package} for what a package's .list names but its .md5sums does not: links
+    (/etc/os-release -> ../usr/lib/os-release), and conffiles, which the caller drops."""
+    summed = set("/" + line.split(None, 1)[1].strip().lstrip("/")
+                 for line in md5sums.splitlines() if len(line.split(None, 1)) == 2)
+    paths = [line.strip() for line in listed.splitlines() if line.startswith("/")]
+    parents = set(p.rsplit("/", 1)[0] for p in paths)
+    return dict((p, package) for p in paths if p not in summed and p not in parents)
+
+
+def _how(change):
+    if change.get("missing"):
+        return " (missing)"
+    if change.get("replaced"):
+        return " (a regular file where the package has a symbolic link)"
+    if change.get("link"):
+        return " (a symlink to {})".format(change["link"])
+    return ""
+
+
 def parse_rpm_verify(text):
     """[(path, flags, attribute)] from `rpm -V` output."""
     changes = []
@@ -158,13 +180,14 @@ class CriticalFiles(Check):
                 findings.append((Status.WARN, problem))
 
         for change in modified:
+            if change["path"] in paths:
+                continue    # a missing or dangling /etc/os-release, said above; still fixed
             if change.get("mode_only"):
                 findings.append((Status.WARN, "{} has changed permissions or owner ({})".format(
                     change["path"], change["package"] or "package unknown")))
             else:
                 findings.append((Status.FAIL, "{} differs from package {}{}".format(
-                    change["path"], change["package"] or "(owner unknown)",
-                    " (missing)" if change.get("missing") else "")))
+                    change["path"], change["package"] or "(owner unknown)", _how(change))))
             paths.append(change["path"])
         data = {"modified": modified}
 
@@ -240,29 +263,43 @@ class CriticalFiles(Check):
         except RootError as e:
             return 0, [], ["{} cannot be read: {}".format(DPKG_STATUS, e.reason)]
         packages = ["base-files"] + sorted(p for p in ctx.packages.versions if p.endswith("-release"))
+        links = {}      # paths a package ships without an MD5: links (its .list names them)
         for package in packages:
             for name in (package, package + ":" + "amd64", package + ":" + "arm64"):
                 path = "{}/{}.md5sums".format(DPKG_INFO, name)
                 try:
                     text = root.read_text_or_none(path)
+                    listed = root.read_text_or_none("{}/{}.list".format(DPKG_INFO, name)) if text else None
                 except RootError as e:
                     problems.append("{} cannot be read: {}".format(path, e.reason))
                     continue
                 if text is not None:
                     sums.update(dpkg_md5sums(text, package))
+                    links.update(dpkg_links(listed or "", text, package))
                     break
         conffile_sums = dpkg_conffiles(status)
         sums.update(conffile_sums)
         conffiles = set(conffile_sums)
+        for path in conffiles:
+            links.pop(path, None)    # dh_md5sums leaves conffiles out of .md5sums
         found, verified = [], 0
-        # A conffile dpkg knows but the disk lacks: deleted (dpkg will not bring it back by itself).
-        for path in sorted(conffiles):
-            if any(fnmatch.fnmatchcase(path, p) for p in PATTERNS + FIXED) and not root.lexists(path):
-                found.append({"path": path, "package": conffile_sums[path][0], "config": True,
+        # A file dpkg knows but the disk lacks (or a link to nothing): dpkg will not bring a
+        # conffile back by itself.
+        for path in sorted(set(conffiles) | set(links)):
+            if any(fnmatch.fnmatchcase(path, p) for p in PATTERNS + FIXED) and not root.exists(path):
+                package = conffile_sums[path][0] if path in conffiles else links[path]
+                found.append({"path": path, "package": package, "config": path in conffiles,
                               "missing": True, "mode_only": False, "flags": "missing"})
         for path in files:
             real = real_path(root, path)
-            known = sums.get(path) or sums.get(real)
+            if path not in sums and real not in sums and path in links and not root.islink(path):
+                # `sed -i` on /etc/os-release: the package's link is now an edited copy.
+                found.append({"path": path, "package": links[path], "config": False, "missing": False,
+                              "mode_only": False, "flags": "L", "replaced": True})
+                continue
+            # The package's own name for the file: /etc/issue even when it is now a link elsewhere.
+            owned = path if path in sums else real
+            known = sums.get(owned)
             if known is None:
                 continue
             package, expected = known
@@ -273,8 +310,11 @@ class CriticalFiles(Check):
                 continue
             verified += 1
             if digest != expected:
-                found.append({"path": real, "package": package, "config": real in conffiles or path in conffiles,
-                              "missing": False, "mode_only": False, "flags": "5"})
+                change = {"path": owned, "package": package, "config": owned in conffiles,
+                          "missing": False, "mode_only": False, "flags": "5"}
+                if owned == path and root.islink(path):
+                    change["link"] = root.readlink(path)
+                found.append(change)
         return verified, found, problems
 
     # -- commands -------------------------------------------------------------------------
@@ -307,7 +347,12 @@ def restore_argv(ctx, packages):
     """The command that puts the packages' files back (missing config files included)."""
     manager = ctx.packages.manager
     if manager == "dpkg":
-        return ["apt-get", "install", "--reinstall", "-y", "-o", "Dpkg::Options::=--force-confmiss"] + packages
+        # Pinned to the installed version: unpinned, apt-get exits 0 having done nothing when
+        # it cannot download the package ("Reinstallation of ... is not possible"), and it
+        # upgrades instead of reinstalling when the mirror has a newer one.
+        pinned = ["{}={}".format(p, ctx.packages.version(p)) if ctx.packages.version(p) else p
+                  for p in packages]
+        return ["apt-get", "install", "--reinstall", "-y", "-o", "Dpkg::Options::=--force-confmiss"] + pinned
     install = ctx.package_manager()
     if not install:
         return None

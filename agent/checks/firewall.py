@@ -144,12 +144,14 @@ def _ufw_port(root):
             if not line.startswith("### tuple ###"):
                 continue
             words = line[len("### tuple ###"):].split()
-            if len(words) < 3 or words[-1] != "in":
+            # 'in', or 'in_eth0' for a rule bound to one interface (`ufw allow in on eth0 ...`).
+            if len(words) < 3 or not (words[-1] == "in" or words[-1].startswith("in_")):
                 continue
             action, proto, dport = words[0], words[1], words[2]
             if (action.startswith("allow") or action.startswith("limit")) and proto in ("tcp", "any") \
                     and (dport == "any" or port_in(dport)):
-                return OPEN, "a rule allows port 22 ({})".format(path)
+                where = " on {} only".format(words[-1][3:]) if words[-1] != "in" else ""
+                return OPEN, "a rule allows port 22{} ({})".format(where, path)
     return BLOCKED, "the default incoming policy is {} and no rule in {} allows port 22".format(
         policy, " or ".join(UFW_RULES))
 

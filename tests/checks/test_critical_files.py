@@ -158,8 +158,9 @@ def test_fix_restores_from_the_package_and_rollback_returns_the_changed_file(gue
     plans = engine.plan(ctx, engine.checks, engine.run_checks(ctx))
     steps = plans[0].steps
     assert isinstance(steps[0], RemoveFile) and steps[0].path == "/etc/issue"
-    assert isinstance(steps[-1], RunCommand) and steps[-1].modifies == ("/etc/issue",)
-    assert steps[-1].argv[-1] == "base-files"
+    reinstall = [s for s in steps if isinstance(s, RunCommand) and s.modifies][0]
+    assert reinstall.modifies == ("/etc/issue",) and reinstall.argv[-1] == "base-files=12.4+deb12u5"
+    assert steps[-1].argv == ("ls", "-d", "--", "/etc/issue")
     journal, outcomes = engine.apply(ctx, plans, guest.state())
     assert [o.outcome for o in outcomes] == ["FIXED"]
     assert guest.read("/etc/issue") == ISSUE
@@ -167,3 +168,126 @@ def test_fix_restores_from_the_package_and_rollback_returns_the_changed_file(gue
     journal.rollback(ctx)
     assert guest.read("/etc/issue") == changed
     assert stat.S_IMODE(os.stat(guest.host("/etc/issue")).st_mode) == 0o640
+
+
+def with_list(guest):
+    """base-files as dpkg records it: its .list names /etc/os-release, which it ships as a link
+    (so no MD5 for it), next to the files it does have sums for."""
+    debian(guest)
+    guest.write("/var/lib/dpkg/info/base-files.list", "/.\n/etc\n/etc/debian_version\n/etc/issue\n"
+                "/etc/issue.net\n/etc/os-release\n/usr\n/usr/lib\n/usr/lib/os-release\n")
+
+
+def test_conffile_replaced_by_a_symlink_is_reported_under_its_own_name(guest):
+    # `ln -sf issue.acme /etc/issue`: the package's file is /etc/issue, not the link's target.
+    with_list(guest)
+    os.remove(guest.host("/etc/issue"))
+    guest.write("/etc/issue.acme", "ACME banner\n")
+    guest.symlink("/etc/issue", "issue.acme")
+    result = run(guest)
+    assert result.status == Status.FAIL
+    assert result.summary == "/etc/issue differs from package base-files (a symlink to issue.acme)"
+    assert result.data["modified"][0]["path"] == "/etc/issue"
+
+
+def test_fix_of_a_symlinked_conffile_removes_the_link_not_its_target(guest):
+    with_list(guest)
+    os.remove(guest.host("/etc/issue"))
+    guest.write("/etc/issue.acme", "ACME banner\n")
+    guest.symlink("/etc/issue", "issue.acme")
+    engine = Engine([CriticalFiles], [CriticalFilesFix])
+    ctx = guest.ctx(runner=ReinstallingRunner(guest))
+    plans = engine.plan(ctx, engine.checks, engine.run_checks(ctx))
+    removes = [s.path for s in plans[0].steps if isinstance(s, RemoveFile)]
+    assert removes == ["/etc/issue"]
+    journal, outcomes = engine.apply(ctx, plans, guest.state())
+    assert [o.outcome for o in outcomes] == ["FIXED"]
+    assert not os.path.islink(guest.host("/etc/issue")) and guest.read("/etc/issue") == ISSUE
+    assert guest.read("/etc/issue.acme") == "ACME banner\n"
+    journal.rollback(ctx)
+    assert os.readlink(guest.host("/etc/issue")) == "issue.acme"
+    assert guest.read("/etc/issue.acme") == "ACME banner\n"
+
+
+def test_dangling_conffile_link_is_missing(guest):
+    with_list(guest)
+    os.remove(guest.host("/etc/issue"))
+    guest.symlink("/etc/issue", "issue.gone")
+    result = run(guest)
+    assert result.status == Status.FAIL
+    assert "/etc/issue differs from package base-files (missing)" in result.summary
+
+
+def test_os_release_link_replaced_by_an_edited_file_fails(guest):
+    # `sed -i ... /etc/os-release` replaces base-files' link with a file dpkg has no MD5 for.
+    with_list(guest)
+    os.remove(guest.host("/etc/os-release"))
+    guest.write("/etc/os-release", OS_RELEASE.replace("Debian GNU/Linux 12", "ACME Linux"))
+    result = run(guest)
+    assert result.status == Status.FAIL
+    assert result.summary == ("/etc/os-release differs from package base-files "
+                              "(a regular file where the package has a symbolic link)")
+    steps = CriticalFilesFix().plan(guest.ctx(), result)
+    assert [s.path for s in steps if isinstance(s, RemoveFile)] == ["/etc/os-release"]
+    assert steps[-2].modifies == ("/etc/os-release",) and steps[-1].argv == ("ls", "-d", "--", "/etc/os-release")
+
+
+def test_without_a_list_file_nothing_is_guessed(guest):
+    debian(guest)
+    os.remove(guest.host("/etc/os-release"))
+    guest.write("/etc/os-release", OS_RELEASE)
+    assert run(guest).status == Status.PASS
+
+
+def test_deleted_os_release_is_said_once_and_restored_by_the_package(guest):
+    with_list(guest)
+    os.remove(guest.host("/etc/os-release"))
+    result = run(guest)
+    assert result.status == Status.FAIL
+    assert result.summary == "/etc/os-release is missing and there is no other release file"
+    assert [m["path"] for m in result.data["modified"]] == ["/etc/os-release"]
+    steps = CriticalFilesFix().plan(guest.ctx(), result)
+    assert steps[-2].argv[-1] == "base-files=12.4+deb12u5" and steps[-2].modifies == ("/etc/os-release",)
+    assert steps[-1].argv == ("ls", "-d", "--", "/etc/os-release")
+    assert not [s for s in steps if isinstance(s, RemoveFile)]
+
+
+def test_apt_reinstall_is_pinned_to_the_installed_version(guest):
+    # Unpinned, apt-get exits 0 having done nothing when it cannot download the package
+    # ("Reinstallation of base-files is not possible"), leaving the moved-aside file gone;
+    # and it upgrades instead when the mirror has a newer version.
+    debian(guest)
+    guest.write("/etc/issue", ISSUE + "Authorized users only\n")
+    result = run(guest)
+    assert any(c.endswith("--force-confmiss base-files=12.4+deb12u5") for c in result.commands)
+    steps = CriticalFilesFix().plan(guest.ctx(), result)
+    assert steps[-2].argv == ("apt-get", "install", "--reinstall", "-y", "-o", "Dpkg::Options::=--force-confmiss",
+                              "base-files=12.4+deb12u5")
+
+
+class NoDownloadRunner(FakeRunner):
+    """apt-get as it behaves when the package cannot be downloaded: exit 0, nothing done
+    ("Reinstallation of base-files is not possible, it cannot be downloaded.")."""
+
+    def __init__(self, guest):
+        FakeRunner.__init__(self, guest.base)
+        self.guest = guest
+
+    def run(self, argv, env=None, timeout=None, stdin_text=None):
+        if tuple(argv[:3]) == ("ls", "-d", "--"):
+            return FakeRunner.run(self, argv, env, timeout, stdin_text)._replace(
+                returncode=0 if os.path.exists(self.guest.host(argv[3])) else 2)
+        return FakeRunner.run(self, argv, env, timeout, stdin_text)
+
+
+def test_a_reinstall_that_did_nothing_is_rolled_back_not_left_without_the_file(guest):
+    debian(guest)
+    changed = ISSUE + "Authorized users only\n"
+    guest.write("/etc/issue", changed)
+    engine = Engine([CriticalFiles], [CriticalFilesFix])
+    ctx = guest.ctx(runner=NoDownloadRunner(guest))
+    plans = engine.plan(ctx, engine.checks, engine.run_checks(ctx))
+    assert plans[0].steps[-1].argv == ("ls", "-d", "--", "/etc/issue")
+    _journal, outcomes = engine.apply(ctx, plans, guest.state())
+    assert [o.outcome for o in outcomes] == ["ROLLED BACK"]
+    assert guest.read("/etc/issue") == changed

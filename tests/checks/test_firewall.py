@@ -191,3 +191,16 @@ def test_fix_disables_ufw_in_its_conf_only(guest):
     journal.rollback(ctx)
     assert guest.read("/etc/ufw/ufw.conf") == UFW_CONF
     assert stat.S_IMODE(os.stat(guest.host("/etc/ufw/ufw.conf")).st_mode) == 0o644
+
+
+def test_ufw_rule_on_one_interface_opens_port_22(guest):
+    # `ufw allow in on eth0 to any port 22 proto tcp` ends its tuple with in_eth0, not in.
+    guest.write("/etc/ufw/ufw.conf", UFW_CONF)
+    guest.write("/etc/ufw/user.rules", "*filter\n### RULES ###\n\n"
+                "### tuple ### allow tcp 22 0.0.0.0/0 any 0.0.0.0/0 in_eth0\n"
+                "-A ufw-user-input -i eth0 -p tcp --dport 22 -j ACCEPT\n")
+    result = run(guest)
+    assert result.status == Status.WARN
+    assert "allows port 22 on eth0" in result.summary
+    guest.write("/etc/ufw/user.rules", "### tuple ### allow tcp 22 0.0.0.0/0 any 0.0.0.0/0 out_eth0\n")
+    assert run(guest).status == Status.FAIL

@@ -12,7 +12,7 @@ set -euo pipefail
 SUITE=${GUESTPREP_E2E_SUITE:-bookworm}
 CACHE=${GUESTPREP_E2E_CACHE:-/var/cache/guestprep-e2e}
 # Real packages the tests put defects into; the cache key changes when this list does.
-PACKAGES="systemd-sysv udev ifupdown qemu-guest-agent cloud-init cloud-guest-utils netplan.io network-manager e2fsprogs openssh-server python3-yaml python3-psutil python3-distro linux-image-cloud-amd64 initramfs-tools zstd"
+PACKAGES="systemd-sysv udev ifupdown qemu-guest-agent cloud-init cloud-guest-utils netplan.io network-manager e2fsprogs openssh-server python3-yaml python3-psutil python3-distro linux-image-cloud-amd64 initramfs-tools zstd nftables ufw"
 KEY=$(printf '%s %s' "$SUITE" "$PACKAGES" | sha256sum | cut -c1-12)
 TARBALL="$CACHE/debian-$SUITE-$KEY.tar"
 
