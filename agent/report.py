@@ -308,6 +308,8 @@ def plan_text(ctx, plans, stream, left_out=()):
                    "change the boot loader or firewall, or remove keys and history): {}".format(names))
         out.append("   $ " + guestprep_command(ctx.root, "plan --items " + names))
     if legend:
+        if out and out[-1] != "":
+            out.append("")
         out.append(legend.rstrip("\n"))
     stream.write("\n".join(out) + "\n")
 
