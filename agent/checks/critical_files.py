@@ -218,7 +218,12 @@ class CriticalFiles(Check):
             hints.append("ECS identifies the OS from {}: reinstall the package that ships it "
                          "(base-files, *-release, or systemd on some distributions).".format(OS_RELEASE))
         if not hints:
-            hints.append("Check the files listed; restore them from their packages if they were changed.")
+            # Only verification problems were found: say how to verify by hand.
+            verify = {"rpm": "rpm -Vf " + " ".join(files[:6]), "dpkg": "dpkg --verify base-files"}.get(manager)
+            hints.append("guestprep could not verify the release and issue files against the package "
+                         "database (above); verify them by hand and restore changed ones from their packages.")
+            if verify:
+                commands.append(ctx.in_guest(verify))
         return self.result(status, "; ".join(t for _s, t in findings) + note, " ".join(hints),
                            commands=commands, paths=paths, data=data)
 

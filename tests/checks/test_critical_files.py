@@ -128,6 +128,8 @@ def test_rpm_clean_passes_and_broken_rpm_is_information(guest):
     runner.answers[("rpm", "-V")] = (127, "", "chroot: failed to run command 'rpm': No such file or directory")
     result = run(guest, runner)
     assert result.status == Status.INFO and "did not run" in result.summary
+    assert "verify them by hand" in result.hint and "files listed" not in result.hint
+    assert any("rpm -Vf " in c and "/etc/issue" in c for c in result.commands)
 
 
 def test_parse_rpm_verify():
