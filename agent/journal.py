@@ -313,7 +313,8 @@ class Journal(object):
             self.append(finished)
             if not done.ok:
                 tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-8:])
-                raise StepFailed("{} exited with {}:\n{}".format(" ".join(argv), done.returncode, tail))
+                raise StepFailed("{} exited with {}{}".format(" ".join(argv), done.returncode,
+                                                              ":\n" + tail if tail else " (no output)"))
             return
         else:
             raise TypeError("unknown step {!r}".format(step))

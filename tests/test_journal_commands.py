@@ -207,3 +207,17 @@ def test_rollback_puts_back_a_link_a_command_replaced_with_a_file(base):
     assert [o for _r, o, _m in outcomes] == ["restored"]
     assert os.readlink(str(base / "etc/os-release")) == "../usr/lib/os-release"
     assert (base / "usr/lib/os-release").read_bytes() == b"ID=debian\n"
+
+
+def test_a_failing_command_without_output_says_so(base):
+    class Silent(object):
+        def command_line(self, argv):
+            return tuple(argv)
+
+        def run(self, argv, env=None, timeout=None, stdin_text=None):
+            return Completed(tuple(argv), 1, "", "")
+    ctx = Context(Root(str(base)), runner=Silent())
+    journal = Journal.create(StateDir(ctx.root), {"root": str(base), "items": ["toy"], "argv": []})
+    with pytest.raises(Exception) as raised:
+        journal.apply(ctx, "toy", RunCommand(("false",), why="fail"))
+    assert str(raised.value) == "false exited with 1 (no output)"
