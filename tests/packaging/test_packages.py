@@ -250,6 +250,25 @@ def test_packer_provisioner_fails_the_build_on_blocking_findings(debian, pyz):
         assert done.returncode == 0, done.stdout + done.stderr
 
 
+@e2e
+def test_packer_provisioner_named_items_come_on_top_of_the_safe_fixes(debian, pyz):
+    # SELinux enforcing (a safe fix) and qemu-guest-agent (removed only when named): with
+    # GUESTPREP_ITEMS=qemu-ga both are fixed, and the final check of everything passes.
+    shutil.copy(pyz, os.path.join(debian, "tmp/guestprep.pyz"))
+    shutil.copy(os.path.join(REPO, "packaging/packer/guestprep-provision.sh"), os.path.join(debian, "tmp"))
+    os.makedirs(os.path.join(debian, "etc/selinux"), exist_ok=True)
+    with open(os.path.join(debian, "etc/selinux/config"), "w") as handle:
+        handle.write("SELINUX=enforcing\nSELINUXTYPE=default\n")
+    with proc_mounted(debian):
+        done = chroot(debian, "env", "GUESTPREP_ITEMS=qemu-ga", "sh", "/tmp/guestprep-provision.sh")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "== guestprep fix --items qemu-ga" in done.stdout and "nothing blocks the import" in done.stdout
+    with open(os.path.join(debian, "etc/selinux/config")) as handle:
+        assert "SELINUX=disabled" in handle.read()
+    assert not os.path.exists(os.path.join(debian, "usr/sbin/qemu-ga"))
+    assert not os.path.exists(os.path.join(debian, "var/lib/guestprep"))
+
+
 # -- Ansible ----------------------------------------------------------------------------------
 
 def ansible_playbook():
