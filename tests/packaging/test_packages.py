@@ -294,6 +294,10 @@ def test_ansible_role_over_several_debian_roots(base_tarball, pyz, tmp_path):
             assert chroot(roots[name], "apt-get", "purge", "-y", "qemu-guest-agent").returncode == 0
         with open(os.path.join(roots["db1"], "etc/fstab"), "a") as handle:
             handle.write("/dev/vdb1 /srv/db ext4 defaults 0 2\n")
+        # A safe fix that is not named: guestprep_items adds to the safe fixes, not instead.
+        os.makedirs(os.path.join(roots["web1"], "etc/selinux"), exist_ok=True)
+        with open(os.path.join(roots["web1"], "etc/selinux/config"), "w") as handle:
+            handle.write("SELINUX=enforcing\n")
         inventory = tmp_path / "inventory.ini"
         inventory.write_text("[roots]\n" + "".join("{} ansible_host={}\n".format(n, p) for n, p in sorted(roots.items()))
                              + "[roots:vars]\nansible_connection=community.general.chroot\nansible_become=false\n"
@@ -306,13 +310,15 @@ def test_ansible_role_over_several_debian_roots(base_tarball, pyz, tmp_path):
                 stack.enter_context(proc_mounted(root))
             done = sh([playbook, "-i", str(inventory), os.path.join(REPO, "packaging/ansible/site.yml"),
                        "-e", "guestprep_pyz=" + pyz, "-e", "guestprep_report_dir=" + str(reports),
-                       "-e", "guestprep_fix=true", "-e", "guestprep_items=fstab",
+                       "-e", "guestprep_fix=true", "-e", "guestprep_items=firewall",
                        "-e", "guestprep_remove_journal=true"], env=env)
         assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
         for name in roots:
             data = json.loads((reports / (name + ".json")).read_text())
             assert data["command"] == "check" and data["live"] is True   # the state after the fixes
             assert not os.path.exists(os.path.join(roots[name], "var/lib/guestprep"))
+        web1 = json.loads((reports / "web1.json").read_text())
+        assert [r["status"] for r in web1["results"] if r["id"] == "selinux"] == ["PASS"]
         db1 = json.loads((reports / "db1.json").read_text())
         assert [r["status"] for r in db1["results"] if r["id"] == "fstab"] != ["FAIL"]
         with open(os.path.join(roots["db1"], "etc/fstab")) as handle:
