@@ -253,6 +253,10 @@ class Seal(Check):
             hint.append("`guestprep fix --items seal` does this (only when named; never with --items all); "
                         "rollback restores it until `guestprep clean --yes`, which you then must run before "
                         "capture so the backups do not ship.")
+        if history and ctx.live is not None:
+            # bash writes the session's history at logout, after the fix removed the file.
+            hint.append("Your shell writes its history again when you log out: run `unset HISTFILE` "
+                        "in the session that seals, or `history -c` before logging out.")
         if keys:
             hint.append("Without root's authorized keys only the key pair or password ECS sets at instance "
                         "creation lets you in.")

@@ -170,3 +170,10 @@ def test_seal_cannot_be_armed_at_shutdown(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "seal cannot be deferred to shutdown" in err
     assert "guestprep clean --root {} --yes".format(root) in err
+
+
+def test_on_the_running_vm_the_hint_warns_that_the_shell_writes_history_again(guest):
+    from conftest import FakeLive
+    used_image(guest)
+    assert "unset HISTFILE" not in Seal().run(guest.ctx()).hint          # an image: nobody logged in
+    assert "unset HISTFILE" in Seal().run(guest.ctx(live=FakeLive())).hint
