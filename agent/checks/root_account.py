@@ -20,6 +20,7 @@ line of /etc/shadow.
 """
 import re
 import shlex
+from typing import NamedTuple, Optional
 
 from agent import facts
 from agent.checks.cloudinit import needs_minimum
@@ -50,18 +51,31 @@ def algorithm_of(field):
     return "unknown"
 
 
-def read_passwd(text):
-    """[(name, uid)] of /etc/passwd (NIS +/- lines and malformed lines left out)."""
-    accounts = []
+class PasswdEntry(NamedTuple):
+    name: str
+    uid: Optional[int]       # None when the field is not a number
+    home: str
+    shell: str
+
+
+def passwd_entries(text):
+    """Accounts of /etc/passwd (NIS +/- lines, comments and short lines left out)."""
+    entries = []
     for line in text.splitlines():
         fields = line.split(":")
         if len(fields) < 7 or not fields[0] or fields[0][0] in "+-#":
             continue
         try:
-            accounts.append((fields[0], int(fields[2])))
+            uid = int(fields[2])
         except ValueError:
-            continue
-    return accounts
+            uid = None
+        entries.append(PasswdEntry(fields[0], uid, fields[5], fields[6]))
+    return entries
+
+
+def read_passwd(text):
+    """[(name, uid)] of /etc/passwd (malformed uids left out too)."""
+    return [(e.name, e.uid) for e in passwd_entries(text) if e.uid is not None]
 
 
 def read_shadow(text):

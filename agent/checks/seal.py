@@ -23,7 +23,7 @@ history.
 """
 import shlex
 
-from agent.checks.root_account import PASSWD, SHADOW, WEAK, read_passwd, read_shadow
+from agent.checks.root_account import PASSWD, SHADOW, WEAK, passwd_entries, read_shadow
 from agent.model import Check, Status
 from agent.rootfs import RootError
 
@@ -76,13 +76,11 @@ def _size(root, path):
         return 0
 
 
-def _homes(root, passwd_text):
+def _homes(root, accounts):
     homes = []
-    for line in (passwd_text or "").splitlines():
-        fields = line.split(":")
-        if len(fields) >= 7 and fields[5].startswith("/") and fields[5] != "/":
-            if fields[5] not in homes and root.isdir(fields[5]):
-                homes.append(fields[5])
+    for entry in accounts:
+        if entry.home.startswith("/") and entry.home != "/" and entry.home not in homes and root.isdir(entry.home):
+            homes.append(entry.home)
     for base in HOME_DIRS:
         if base == "/root":
             candidates = [base] if root.isdir(base) else []
@@ -92,8 +90,8 @@ def _homes(root, passwd_text):
     return homes
 
 
-def history_files(root, passwd_text):
-    return [home + "/" + name for home in _homes(root, passwd_text) for name in HISTORY_FILES
+def history_files(root, accounts):
+    return [home + "/" + name for home in _homes(root, accounts) for name in HISTORY_FILES
             if root.isfile(home + "/" + name) and not root.islink(home + "/" + name)]
 
 
@@ -153,14 +151,8 @@ def _numbered(name):
     return bool(stem) and len(date) == 8 and date.isdigit()
 
 
-def _login_accounts(passwd_text):
-    shells = {}
-    for line in (passwd_text or "").splitlines():
-        fields = line.split(":")
-        if len(fields) >= 7 and fields[0]:
-            shells[fields[0]] = fields[6]
-    return dict((name, shell) for name, shell in shells.items()
-                if shell and not shell.rsplit("/", 1)[-1] in LOGIN_SHELL_NOT)
+def _can_log_in(entry):
+    return bool(entry.shell) and entry.shell.rsplit("/", 1)[-1] not in LOGIN_SHELL_NOT
 
 
 class Seal(Check):
@@ -173,7 +165,7 @@ class Seal(Check):
         root = ctx.root
         findings = []   # (status, text)
         data = {}
-        passwd_text = root.read_text_or_none(PASSWD)
+        accounts = passwd_entries(root.read_text_or_none(PASSWD) or "")
         try:
             shadow_text = root.read_text_or_none(SHADOW)
         except RootError as e:
@@ -181,8 +173,8 @@ class Seal(Check):
             findings.append((Status.WARN, "{} cannot be read ({}): passwords not checked".format(SHADOW, e.reason)))
         if shadow_text is not None:
             states = read_shadow(shadow_text)
-            logins = _login_accounts(passwd_text)
-            known = set(name for name, _uid in read_passwd(passwd_text or ""))
+            logins = set(e.name for e in accounts if _can_log_in(e))
+            known = set(e.name for e in accounts if e.uid is not None)
             empty = sorted(n for n, s in states.items() if s == "empty" and (n in logins or n not in known))
             weak = sorted(n for n, s in states.items() if s in WEAK)
             if empty:
@@ -196,7 +188,7 @@ class Seal(Check):
             findings.append((Status.WARN, "root's authorized keys: " + ", ".join(keys)))
         data["authorized_keys"] = keys
 
-        history = history_files(root, passwd_text)
+        history = history_files(root, accounts)
         if history:
             findings.append((Status.WARN, "{} shell history file(s): {}".format(len(history), ", ".join(history[:5]) + (
                 ", ..." if len(history) > 5 else ""))))
