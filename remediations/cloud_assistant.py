@@ -6,7 +6,7 @@ the latest package from the aliyun-client-assist bucket, installed with `rpm -iv
 install cannot be rolled back: the fix is declared irreversible and applied only when
 the user names `assist`.
 """
-from agent.checks.cloud_assistant import install_argvs
+from agent.checks.cloud_assistant import downloader, install_argvs
 from agent.checks.cloudinit import shell_command
 from agent.model import Mode, Refused, Remediation, RunCommand
 
@@ -22,7 +22,7 @@ class CloudAssistantFix(Remediation):
         argvs = install_argvs(ctx)
         if not argvs:
             return []
-        if argvs[0][0] is None:
+        if downloader(ctx) is None:
             raise Refused("neither curl nor wget is installed in the target to download the agent: "
                           "install one of them first, or install the agent by hand")
         remove = ["rpm", "-e", "aliyun_assist"] if argvs[1][0][0] == "rpm" else ["dpkg", "-r", "aliyun-assist"]

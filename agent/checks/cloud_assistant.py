@@ -33,19 +33,26 @@ def package_format(ctx):
     return ""
 
 
+def downloader(ctx):
+    """'curl' or 'wget', whichever the target has (curl first), or None."""
+    for tool in ("curl", "wget"):
+        if ctx.root.exists("/usr/bin/" + tool) or ctx.root.exists("/bin/" + tool):
+            return tool
+    return None
+
+
 def install_argvs(ctx):
-    """[(argv, why)] that download and install the agent inside the target."""
+    """[(argv, why)] that download and install the agent inside the target (with curl when
+    the target has no downloader: the commands a person runs after installing one)."""
     kind = package_format(ctx)
     if not kind:
         return []
     name = RPM_FILE if kind == "rpm" else DEB_FILE
     local = "/tmp/" + name
-    if ctx.root.exists("/usr/bin/curl") or ctx.root.exists("/bin/curl"):
-        fetch = ("curl", "-fsSL", "-o", local, BASE_URL + name)
-    elif ctx.root.exists("/usr/bin/wget") or ctx.root.exists("/bin/wget"):
+    if downloader(ctx) == "wget":
         fetch = ("wget", "-O", local, BASE_URL + name)
     else:
-        fetch = None  # the caller says so: nothing in the target can download
+        fetch = ("curl", "-fsSL", "-o", local, BASE_URL + name)
     install = ("rpm", "-ivh", "--force", local) if kind == "rpm" else ("dpkg", "-i", local)
     return [(fetch, "download the latest Cloud Assistant Agent ({})".format(name)),
             (install, "install the Cloud Assistant Agent"),
@@ -73,10 +80,7 @@ class CloudAssistant(Check):
         if found:
             return self.passed("Cloud Assistant Agent is installed: " + ", ".join(found))
         argvs = install_argvs(ctx)
-        no_downloader = bool(argvs) and argvs[0][0] is None
-        if no_downloader:
-            name = argvs[1][0][-1]
-            argvs = [(("curl", "-fsSL", "-o", name, BASE_URL + name.rsplit("/", 1)[-1]), "")] + argvs[1:]
+        no_downloader = bool(argvs) and downloader(ctx) is None
         commands = [ctx.in_guest(" ".join(argv)) for argv, _why in argvs]
         hint = ("Cloud Assistant lets you run commands on the instance and send it files without logging "
                 "in; seed 003 recommends installing the agent in the image (GUESTOS.CloudAssistant). ")
