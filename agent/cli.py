@@ -237,7 +237,7 @@ def cmd_plan(args):
             sys.stdout.flush()
             out.write(text.encode("utf-8", "surrogateescape"))  # the files' own bytes, not UTF-8 guesses
             out.flush()
-        if "# WARNING: this script holds the full new content of files with secrets" in text:
+        if report.SCRIPT_SECRETS_WARNING in text:
             log.warning("the script holds secrets (Wi-Fi keys, passwords) of the files it rewrites: keep it private")
         for r in left_out:
             log.warning("%s also has a finding (%s); its fix is left out of the script unless named with --items",

@@ -485,6 +485,11 @@ command -v sha256sum >/dev/null || die "sha256sum is needed (coreutils or busybo
 '''
 
 
+# In the script when a file it writes holds secrets; the CLI repeats it on stderr.
+SCRIPT_SECRETS_WARNING = ("# WARNING: this script holds the full new content of files with secrets in them\n"
+                          "# (Wi-Fi keys, passwords): keep it private (chmod 600) and delete it after use.")
+
+
 def _sh_quote(text):
     return "'" + text.replace("'", "'\"'\"'") + "'"
 
@@ -576,8 +581,7 @@ def plan_script(ctx, plans, items=None):
     out = [head]
     if any(isinstance(step, model.WriteFile) and has_secrets(step.content.decode("utf-8", "replace"))
            for plan in plans for step in plan.steps):
-        out.append("# WARNING: this script holds the full new content of files with secrets in them\n"
-                   "# (Wi-Fi keys, passwords): keep it private (chmod 600) and delete it after use.")
+        out.append(SCRIPT_SECRETS_WARNING)
     if checks:
         out.append("# Refuse to run unless every file is as it was when the plan was made.")
         out.extend(checks)
