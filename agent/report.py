@@ -204,11 +204,16 @@ def step_dict(ctx, step):
     return {"kind": type(step).__name__}
 
 
-def chattr_command(ctx, step):
+def chattr_ops(step):
+    """'-i -a' / '+i' for a SetFlags step (the immutable and append-only flags)."""
     letters = {0x10: "i", 0x20: "a"}
-    ops = ["-" + letters.get(bit, hex(bit)) for bit in sorted(letters) if step.clear & bit]
-    ops += ["+" + letters.get(bit, hex(bit)) for bit in sorted(letters) if step.set & bit]
-    return "chattr {} {}".format(" ".join(ops), ctx.root.display(step.path))
+    ops = ["-" + letters[bit] for bit in sorted(letters) if step.clear & bit]
+    ops += ["+" + letters[bit] for bit in sorted(letters) if step.set & bit]
+    return " ".join(ops)
+
+
+def chattr_command(ctx, step):
+    return "chattr {} {}".format(chattr_ops(step), ctx.root.display(step.path))
 
 
 # Keys whose values are secrets in the files fixes rewrite: NetworkManager keyfiles (psk,
@@ -567,10 +572,7 @@ def plan_script(ctx, plans, items=None):
                 body.append("backup {}".format(host(step.path)))
                 body.append("rm -f {}".format(host(step.path)))
             elif isinstance(step, model.SetFlags):
-                letters = {0x10: "i", 0x20: "a"}
-                ops = ["-" + letters[b] for b in sorted(letters) if step.clear & b]
-                ops += ["+" + letters[b] for b in sorted(letters) if step.set & b]
-                body.append("chattr {} {}".format(" ".join(ops), host(step.path)))
+                body.append("chattr {} {}".format(chattr_ops(step), host(step.path)))
             elif isinstance(step, model.RunCommand):
                 env = ""
                 if step.env:
