@@ -5,9 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 VENV=.venv/run
-if [ ! -x "$VENV/bin/guestprep" ] || [ pyproject.toml -nt "$VENV/bin/guestprep" ]; then
+# Reinstall when the code changed since the last install (a pulled update), not only pyproject.
+if [ ! -x "$VENV/bin/guestprep" ] || [ -n "$(find pyproject.toml agent remediations \( -name '*.py' -o -name pyproject.toml \) \
+      -newer "$VENV/bin/guestprep" -print -quit)" ]; then
   "$PY" -m venv "$VENV"
   "$VENV/bin/pip" install -q --upgrade pip >/dev/null
   "$VENV/bin/pip" install -q . >/dev/null
+  touch "$VENV/bin/guestprep"   # the stamp the next run compares with
 fi
 exec "$VENV/bin/guestprep" check "$@"
