@@ -497,7 +497,7 @@ def test_eni_source_directory_relative_takes_run_parts_names_only(guest):
     guest.write("/etc/network/interfaces.d/eth1.cfg", "iface eth1 inet static\n  address 10.0.0.6/24\n")
     result = run(guest)
     assert result.status == Status.PASS
-    assert result.summary == "eth0 uses DHCP (ifupdown /etc/network/interfaces.d/eth0)"
+    assert result.summary == "the primary NIC uses DHCP (ifupdown /etc/network/interfaces.d/eth0)"
 
 
 def test_eni_source_loop_does_not_hang(guest):
