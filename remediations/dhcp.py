@@ -48,7 +48,7 @@ class DhcpFix(Remediation):
             raise Refused("not converting a half-understood network: {} (repair or remove it, then run "
                           "the fix again)".format("; ".join("{} {}".format(p.path, p.message) for p in broken)))
         record = netformats.recorded(ctx.root)
-        seen = netformats.assess(found, primary, record, netformats.ifnames_off(ctx.root))
+        seen = netformats.assess(found, primary, record, netformats.ifnames_off(ctx.root, ctx.live))
         by_path = {}
         for config in seen.targets:
             by_path.setdefault(config.path, []).append(config)

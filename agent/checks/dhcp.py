@@ -86,7 +86,7 @@ class Dhcp(Check):
         found = netformats.gather(ctx.root)
         record = netformats.recorded(ctx.root)
         primary, how = netformats.choose_primary(found, ctx.live, record)
-        seen = netformats.assess(found, primary, record, netformats.ifnames_off(ctx.root))
+        seen = netformats.assess(found, primary, record, netformats.ifnames_off(ctx.root, ctx.live))
         who = _who(primary)
         fails, warns, tail = [], [], []
         for config in seen.targets:

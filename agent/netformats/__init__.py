@@ -61,8 +61,10 @@ def recorded(root):
     return data if isinstance(data, dict) and isinstance(data.get("primary"), str) else {}
 
 
-def ifnames_off(root):
+def ifnames_off(root, live=None):
     """True when the image boots with net.ifnames=0, so its first NIC is eth0 on ECS too."""
+    if live is not None and "net.ifnames=0" in live.kernel_cmdline():
+        return True
     for path in _KERNEL_CMDLINES:
         try:
             if root.isfile(path) and _IFNAMES_OFF.search(root.read_text(path)):
