@@ -139,7 +139,8 @@ def test_ifupdown_comes_up_on_whatever_name_the_virtio_nic_gets(debian, text, pr
     converted = debian.read(ENI).decode()
     assert "auto /e*/1={}\n".format(primary) in converted
     assert "iface {} inet dhcp".format(primary) in converted
-    assert "\n# guestprep disabled: iface {} inet6 static".format(primary) not in converted
+    if "inet6 static" in text:   # the static IPv6 address goes too: router advertisements instead
+        assert "\niface {} inet6 auto\n".format(primary) in converted
     # ifupdown's own parser accepts it, and brings it up on qemu's and ECS's names alike
     assert debian.chroot("ifquery", "-i", ENI, primary).returncode == 0
     for nic in ("ens3", "eth0"):
