@@ -21,6 +21,7 @@ import ipaddress
 import re
 from typing import NamedTuple, Optional, Tuple
 
+from agent.model import WriteFile
 from agent.parsers import netplan
 from agent.rootfs import RootError
 
@@ -195,3 +196,16 @@ def with_prefix(address, netmask):
         return "{}/{}".format(address, network.prefixlen)
     except ValueError:
         return address
+
+
+def read_each(root, pattern, read_file, problems):
+    """[IfaceConfig] of every file matching ``pattern``, read by ``read_file(root, path, problems)``."""
+    configs = []
+    for path in glob(root, pattern, problems):
+        configs.extend(read_file(root, path, problems))
+    return configs
+
+
+def write_if_changed(path, old, new, why):
+    """[WriteFile] of ``new`` when the conversion changed ``old``, else [] (a second run plans nothing)."""
+    return [WriteFile(path, new.encode("utf-8", "surrogateescape"), why=why)] if new != old else []

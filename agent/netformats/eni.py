@@ -16,7 +16,6 @@ loads virtio_net in the initramfs.
 import re
 import shlex
 
-from agent.model import WriteFile
 from agent.netformats import common
 from agent.parsers import DISABLED_PREFIX, eni, split_ending, split_lines
 from agent.rootfs import RootError
@@ -202,10 +201,7 @@ def convert(text, configs, primary):
 
 
 def steps(root, path, text, configs, primary):
-    new = convert(text, configs, primary)
-    return [WriteFile(path, new.encode("utf-8", "surrogateescape"),
-                      why="{} to DHCP on any NIC name (ifupdown)".format(primary or "the primary NIC"))] \
-        if new != text else []
+    return common.write_if_changed(path, text, convert(text, configs, primary), "{} to DHCP on any NIC name (ifupdown)".format(primary or "the primary NIC"))
 
 
 def commands(display, configs, primary, live):

@@ -11,7 +11,6 @@ no-auto-default=* from NetworkManager.conf.
 import re
 import shlex
 
-from agent.model import WriteFile
 from agent.netformats import common
 from agent.parsers import keyvalue
 
@@ -145,10 +144,8 @@ def ecs_name(config):
 def steps(root, path, text, configs, primary):
     config = configs[0]
     new = to_dhcp(text, alias=config.ref == "alias", device=ecs_name(config) if config.ref != "alias" else None)
-    if new == text:
-        return []
-    return [WriteFile(path, new.encode("utf-8", "surrogateescape"),
-                      why="{} to DHCP as {} (ifcfg)".format(primary or "the primary NIC", ecs_name(config)))]
+    return common.write_if_changed(path, text, new, "{} to DHCP as {} (ifcfg)".format(
+        primary or "the primary NIC", ecs_name(config)))
 
 
 def commands(display, configs, primary, live):

@@ -12,7 +12,6 @@ backend cannot match by driver.
 """
 import shlex
 
-from agent.model import WriteFile
 from agent.netformats import common
 from agent.parsers import netplan
 
@@ -94,10 +93,7 @@ def _read(root, path, problems):
 
 
 def read(root, problems):
-    configs = []
-    for path in common.glob(root, DIR + "/*.yaml", problems):
-        configs.extend(_read(root, path, problems))
-    return configs
+    return common.read_each(root, DIR + "/*.yaml", _read, problems)
 
 
 def convert(text, configs, primary):
@@ -111,10 +107,7 @@ def convert(text, configs, primary):
 
 
 def steps(root, path, text, configs, primary):
-    new = convert(text, configs, primary)
-    return [WriteFile(path, new.encode("utf-8", "surrogateescape"),
-                      why="{} to DHCP on any NIC name (netplan)".format(primary or "the primary NIC"))] \
-        if new != text else []
+    return common.write_if_changed(path, text, convert(text, configs, primary), "{} to DHCP on any NIC name (netplan)".format(primary or "the primary NIC"))
 
 
 def commands(display, configs, primary, live):

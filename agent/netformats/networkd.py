@@ -9,7 +9,6 @@ take veth pairs). A bond, bridge or VLAN keeps its own [Match].
 """
 import shlex
 
-from agent.model import WriteFile
 from agent.netformats import common
 from agent.parsers import comment_out, ini, replace_line
 
@@ -82,10 +81,7 @@ def _read(root, path, problems):
 
 
 def read(root, problems):
-    configs = []
-    for path in common.glob(root, DIR + "/*.network", problems):
-        configs.extend(_read(root, path, problems))
-    return configs
+    return common.read_each(root, DIR + "/*.network", _read, problems)
 
 
 def to_dhcp(text, match=None):
@@ -140,10 +136,7 @@ def convert(text, configs, primary):
 
 
 def steps(root, path, text, configs, primary):
-    new = convert(text, configs, primary)
-    return [WriteFile(path, new.encode("utf-8", "surrogateescape"),
-                      why="{} to DHCP on any NIC name (systemd-networkd)".format(primary or "the primary NIC"))] \
-        if new != text else []
+    return common.write_if_changed(path, text, convert(text, configs, primary), "{} to DHCP on any NIC name (systemd-networkd)".format(primary or "the primary NIC"))
 
 
 def commands(display, configs, primary, live):

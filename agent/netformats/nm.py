@@ -11,7 +11,6 @@ no profile matches: the fix comments it out, so even a NIC the profiles miss
 import re
 import shlex
 
-from agent.model import WriteFile
 from agent.netformats import common
 from agent.parsers import ini
 
@@ -106,10 +105,7 @@ def _read(root, path, problems):
 
 
 def read(root, problems):
-    configs = []
-    for path in common.glob(root, DIR + "/*", problems):
-        configs.extend(_read(root, path, problems))
-    return configs
+    return common.read_each(root, DIR + "/*", _read, problems)
 
 
 def to_dhcp(text, any_nic=True):
@@ -143,10 +139,7 @@ def convert(text, configs, primary):
 
 
 def steps(root, path, text, configs, primary):
-    new = convert(text, configs, primary)
-    return [WriteFile(path, new.encode("utf-8", "surrogateescape"),
-                      why="{} to DHCP on any NIC (NetworkManager)".format(primary or "the primary NIC"))] \
-        if new != text else []
+    return common.write_if_changed(path, text, convert(text, configs, primary), "{} to DHCP on any NIC (NetworkManager)".format(primary or "the primary NIC"))
 
 
 def auto_default_steps(root, problems):
@@ -160,9 +153,8 @@ def auto_default_steps(root, problems):
             continue
         new = ini.comment_out_entries(text, lambda section, key, value: section == "main" and
                                       key == "no-auto-default" and "*" in value.split(","))
-        if new != text:
-            found.append(WriteFile(path, new.encode("utf-8", "surrogateescape"),
-                                   why="let NetworkManager give any new NIC DHCP (no-auto-default=*)"))
+        found.extend(common.write_if_changed(path, text, new,
+                                             "let NetworkManager give any new NIC DHCP (no-auto-default=*)"))
     return found
 
 

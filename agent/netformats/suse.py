@@ -8,6 +8,7 @@ rollback puts the old file back and removes the new one. When ifcfg-eth0
 exists already, the file is converted where it is and the report says so.
 """
 import shlex
+import stat
 
 from agent.model import RemoveFile, WriteFile
 from agent.netformats import common, ifcfg
@@ -65,18 +66,16 @@ def read(root, problems):
 def steps(root, path, text, configs, primary):
     config = configs[0]
     if config.fmt == ROUTES_FMT:
-        new = comment_out(text, [c.lineno for c in configs])
-        return [WriteFile(path, new.encode("utf-8", "surrogateescape"),
-                          why="drop the old default gateway (SUSE routes)")] if new != text else []
+        return common.write_if_changed(path, text, comment_out(text, [c.lineno for c in configs]),
+                                       "drop the old default gateway (SUSE routes)")
     new = ifcfg.to_dhcp(text, suse=True, alias=config.ref == "alias")
     target = DIR + "/ifcfg-" + common.ECS_NAME
     if config.kind == "ethernet" and config.ref != "alias" and path != target and not root.lexists(target):
-        return [WriteFile(target, new.encode("utf-8", "surrogateescape"), mode=0o644,
+        return [WriteFile(target, new.encode("utf-8", "surrogateescape"), mode=stat.S_IMODE(root.stat(path).st_mode),
                           why="{} to DHCP as {} (SUSE ifcfg names the NIC by the file)".format(
                               primary or "the primary NIC", common.ECS_NAME)),
                 RemoveFile(path, why="moved to " + target)]
-    return [WriteFile(path, new.encode("utf-8", "surrogateescape"),
-                      why="{} to DHCP (SUSE ifcfg)".format(primary or "the primary NIC"))] if new != text else []
+    return common.write_if_changed(path, text, new, "{} to DHCP (SUSE ifcfg)".format(primary or "the primary NIC"))
 
 
 def commands(display, configs, primary, live):

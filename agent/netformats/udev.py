@@ -8,7 +8,6 @@ lines included; udev writes fresh rules at the next boot where it still can.
 """
 import shlex
 
-from agent.model import WriteFile
 from agent.netformats import common
 from agent.parsers import comment_out, udev_rules
 
@@ -37,9 +36,7 @@ def unpinned(text):
 
 
 def steps(root, path, text, configs, primary):
-    new = unpinned(text)
-    return [WriteFile(path, new.encode("utf-8", "surrogateescape"),
-                      why="unpin interface names from the old MAC addresses")] if new != text else []
+    return common.write_if_changed(path, text, unpinned(text), "unpin interface names from the old MAC addresses")
 
 
 def commands(display, configs, primary, live):
