@@ -209,3 +209,19 @@ def read_each(root, pattern, read_file, problems):
 def write_if_changed(path, old, new, why):
     """[WriteFile] of ``new`` when the conversion changed ``old``, else [] (a second run plans nothing)."""
     return [WriteFile(path, new.encode("utf-8", "surrogateescape"), why=why)] if new != old else []
+
+
+def parsed(root, path, problems, parse, what):
+    """``parse(text)``'s data for the file at ``path``, its problems recorded; None when it cannot be read."""
+    text = read(root, path, problems)
+    if text is None:
+        return None
+    data, found = parse(text)
+    parse_problems(path, found, problems, what)
+    return data
+
+
+def last_value(sections, section, key, default=""):
+    """The value an INI-style reader keeps: the last ``key`` of every ``[section]``."""
+    found = [entry.value for sec in sections if sec.name == section for entry in sec.entries if entry.key == key]
+    return found[-1] if found else default

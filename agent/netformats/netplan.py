@@ -43,11 +43,7 @@ def _strings(value):
 
 
 def _read(root, path, problems):
-    text = common.read(root, path, problems)
-    if text is None:
-        return []
-    doc, found = netplan.parse(text)
-    common.parse_problems(path, found, problems, "netplan YAML")
+    doc = common.parsed(root, path, problems, netplan.parse, "netplan YAML")
     if doc is None:
         return []
     configs = []

@@ -35,17 +35,10 @@ def dhcp_v4(value):
     return value.strip().lower() in common.DHCP_WORDS
 
 
-def _last(sections, section, key, default=""):
-    found = ini.values(sections, section, key)
-    return found[-1] if found else default
-
-
 def _read(root, path, problems):
-    text = common.read(root, path, problems)
-    if text is None:
+    sections = common.parsed(root, path, problems, ini.parse, "systemd-networkd")
+    if sections is None:
         return []
-    sections, found = ini.parse(text)
-    common.parse_problems(path, found, problems, "systemd-networkd")
     names = " ".join(ini.values(sections, "Match", "Name")).split()
     types = [t.strip().lower() for t in ini.values(sections, "Match", "Type")]
     if names == ["lo"] or "loopback" in types:
@@ -59,7 +52,7 @@ def _read(root, path, problems):
     addresses = ini.values(sections, "Network", "Address") + ini.values(sections, "Address", "Address")
     gateways = ini.values(sections, "Network", "Gateway") + [
         dict((e.key, e.value) for e in s.entries)["Gateway"] for s in default_route_sections(sections)]
-    dhcp = dhcp_v4(_last(sections, "Network", "DHCP", "no"))
+    dhcp = dhcp_v4(common.last_value(sections, "Network", "DHCP", "no"))
     defaults = default_route_sections(sections)
     routes = tuple("{} via {}".format(d.get("Destination", ""), d.get("Gateway", ""))
                    for d in (dict((e.key, e.value) for e in s.entries)
@@ -69,13 +62,13 @@ def _read(root, path, problems):
         kind = [t for t in types if t in ("bond", "bridge", "vlan")][0]
     elif name and root.isfile(path[:-len(".network")] + ".netdev"):
         netdev = common.read(root, path[:-len(".network")] + ".netdev", problems) or ""
-        kind = (_last(ini.parse(netdev)[0], "NetDev", "Kind") or "ethernet").lower()
+        kind = (common.last_value(ini.parse(netdev)[0], "NetDev", "Kind") or "ethernet").lower()
     return [common.IfaceConfig(
         path, FMT, name, common.static_method(addresses, gateways, dhcp), pattern=pattern,
         addresses=tuple(addresses), gateway=gateways[0] if gateways else "", macs=macs,
-        set_mac=common.mac(_last(sections, "Link", "MACAddress")), kind=kind,
+        set_mac=common.mac(common.last_value(sections, "Link", "MACAddress")), kind=kind,
         dns=tuple(w for v in ini.values(sections, "Network", "DNS") for w in v.split()), routes=routes,
-        mtu=_last(sections, "Link", "MTUBytes"),
+        mtu=common.last_value(sections, "Link", "MTUBytes"),
         members=tuple(ini.values(sections, "Network", "Bond") + ini.values(sections, "Network", "Bridge")),
         vlan=" ".join(ini.values(sections, "Network", "VLAN")))]
 

@@ -40,15 +40,10 @@ def sets_mac(value):
     return bool(common.mac(value)) or value in ("random", "stable")
 
 
-def _last(sections, section, key, default=""):
-    found = ini.values(sections, section, key)
-    return found[-1] if found else default
-
-
 def _family(sections, family):
     """(method, [addresses], gateway, [routes], [dns]) of [ipv4] or [ipv6]."""
-    method = _last(sections, family, "method", "auto").strip().lower()
-    addresses, routes, gateway = [], [], _last(sections, family, "gateway")
+    method = common.last_value(sections, family, "method", "auto").strip().lower()
+    addresses, routes, gateway = [], [], common.last_value(sections, family, "gateway")
     for section in sections:
         if section.name != family:
             continue
@@ -64,24 +59,22 @@ def _family(sections, family):
                     gateway = gateway or (parts[1].strip() if len(parts) > 1 else "")
                 else:
                     routes.append(entry.value.strip())
-    dns = [d.strip() for d in _last(sections, family, "dns").replace(",", ";").split(";") if d.strip()]
+    dns = [d.strip() for d in common.last_value(sections, family, "dns").replace(",", ";").split(";") if d.strip()]
     return method, addresses, gateway, routes, dns
 
 
 def _read(root, path, problems):
-    text = common.read(root, path, problems)
-    if text is None:
+    sections = common.parsed(root, path, problems, ini.parse, "NetworkManager keyfile")
+    if sections is None:
         return []
-    sections, found = ini.parse(text)
-    common.parse_problems(path, found, problems, "NetworkManager keyfile")
     names = set(s.name for s in sections)
     ether = "ethernet" if "ethernet" in names else "802-3-ethernet"
-    kind = _last(sections, "connection", "type")
+    kind = common.last_value(sections, "connection", "type")
     if kind not in _TYPES and not (not kind and ether in names):
         return []
-    if _last(sections, "connection", "slave-type") or _last(sections, "connection", "port-type"):
+    if common.last_value(sections, "connection", "slave-type") or common.last_value(sections, "connection", "port-type"):
         kind = "port"   # a bond or bridge member: no address of its own
-    name = _last(sections, "connection", "interface-name") or None
+    name = common.last_value(sections, "connection", "interface-name") or None
     if name == "lo":
         return []
     method4, addresses, gateway, routes, dns = _family(sections, "ipv4")
@@ -90,18 +83,18 @@ def _read(root, path, problems):
         method = "static"
     else:
         method = "dhcp" if method4 == "auto" else "none"
-    mac = common.mac(_last(sections, ether, "mac-address"))
-    cloned = _last(sections, ether, "cloned-mac-address")
+    mac = common.mac(common.last_value(sections, ether, "mac-address"))
+    cloned = common.last_value(sections, ether, "cloned-mac-address")
     vlan = ""
     if kind == "vlan":
-        vlan = "{} on {}".format(_last(sections, "vlan", "id"), _last(sections, "vlan", "parent"))
+        vlan = "{} on {}".format(common.last_value(sections, "vlan", "id"), common.last_value(sections, "vlan", "parent"))
     return [common.IfaceConfig(
         path, FMT, name, method, addresses=tuple(addresses + addresses6), gateway=gateway or gateway6,
         macs=(mac,) if mac else (),
         set_mac=(common.mac(cloned) or cloned.strip().lower()) if sets_mac(cloned) else "",
-        ref=_last(sections, "connection", "id"), kind=_TYPES.get(kind, "ethernet"),
+        ref=common.last_value(sections, "connection", "id"), kind=_TYPES.get(kind, "ethernet"),
         dns=tuple(dns + dns6), routes=tuple(routes + routes6),
-        mtu=_last(sections, ether, "mtu"), vlan=vlan)]
+        mtu=common.last_value(sections, ether, "mtu"), vlan=vlan)]
 
 
 def read(root, problems):
