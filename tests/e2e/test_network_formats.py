@@ -101,22 +101,25 @@ def rollback_restores(debian, before):
     assert not os.path.lexists(debian.p(MANIFEST))
 
 
-def ifup_on(debian, nic, logical=None):
+def ifup_on(debian, nic):
     """`ifup --no-act -a` in a network namespace whose only NIC is `nic`: what ifupdown would run at boot."""
     script = "ip link add {} type veth peer name peer0 && chroot {} ifup --no-act -a".format(nic, debian.path)
+    # --no-act prints the commands on stderr
     done = subprocess.run(["unshare", "--net", "sh", "-c", script], stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, universal_newlines=True)
+                          stderr=subprocess.STDOUT, universal_newlines=True)
     return done
 
 
-@pytest.mark.parametrize("text,primary,address", [
-    (ENI_VMWARE, "ens192", "192.168.10.5"),
-    (ENI_XEN, "eth0", "10.0.0.5"),
-    (ENI_DHCP_OLD_NAME, "enp0s3", None),
-])
-def test_ifupdown_comes_up_on_whatever_name_the_virtio_nic_gets(debian, text, primary, address):
+def test_ifupdown_comes_up_on_whatever_name_the_virtio_nic_gets(debian):
+    """One root for every case: each ends with a rollback that must restore it byte for byte."""
     if shutil.which("unshare") is None or shutil.which("ip") is None:
         pytest.skip("needs unshare and ip (util-linux, iproute2) on the host")
+    for text, primary, address in ((ENI_VMWARE, "ens192", "192.168.10.5"), (ENI_XEN, "eth0", "10.0.0.5"),
+                                   (ENI_DHCP_OLD_NAME, "enp0s3", None)):
+        ifupdown_case(debian, text, primary, address)
+
+
+def ifupdown_case(debian, text, primary, address):
     debian.write(ENI, text)
     assert debian.chroot("ifquery", "-i", ENI, primary).returncode == 0
     before = {ENI: sha(debian, ENI)}
@@ -145,7 +148,7 @@ def test_ifupdown_comes_up_on_whatever_name_the_virtio_nic_gets(debian, text, pr
     assert debian.chroot("ifquery", "-i", ENI, primary).returncode == 0
     for nic in ("ens3", "eth0"):
         done = ifup_on(debian, nic)
-        assert done.returncode == 0, done.stderr
+        assert done.returncode == 0, done.stdout
         assert "dhclient -4 -v $CLIENT -pf /run/dhclient.{0}.pid".format(nic) in done.stdout, done.stdout
     if address:
         record = json.loads(debian.read(MANIFEST).decode())
@@ -160,8 +163,12 @@ def test_ifupdown_comes_up_on_whatever_name_the_virtio_nic_gets(debian, text, pr
     rollback_restores(debian, before)
 
 
-@pytest.mark.parametrize("text,primary", [(ENI_BOND, "bond0"), (ENI_VLAN, "ens192.100"), (ENI_BRIDGE, "br0")])
-def test_ifupdown_bond_vlan_bridge_keep_their_device_and_lose_the_address(debian, text, primary):
+def test_ifupdown_bond_vlan_bridge_keep_their_device_and_lose_the_address(debian):
+    for text, primary in ((ENI_BOND, "bond0"), (ENI_VLAN, "ens192.100"), (ENI_BRIDGE, "br0")):
+        ifupdown_virtual_case(debian, text, primary)
+
+
+def ifupdown_virtual_case(debian, text, primary):
     debian.write(ENI, text)
     before = {ENI: sha(debian, ENI)}
     result = check(debian)
@@ -194,7 +201,7 @@ def nm_reads(debian, path):
     return done.stdout
 
 
-@pytest.mark.parametrize("args,kind", [
+NM_CASES = [
     (("type", "ethernet", "ifname", "ens192", "ethernet.mac-address", "00:50:56:aa:bb:cc",
       "ipv4.method", "manual", "ipv4.addresses", "192.168.10.5/24", "ipv4.gateway", "192.168.10.1",
       "ipv4.dns", "192.168.10.1", "ipv6.method", "manual", "ipv6.addresses", "2001:db8::5/64"), "ethernet"),
@@ -205,9 +212,17 @@ def nm_reads(debian, path):
       "ipv4.gateway", "192.168.20.1"), "bond"),
     (("type", "bridge", "ifname", "br0", "ipv4.method", "manual", "ipv4.addresses", "192.168.40.5/24",
       "ipv4.gateway", "192.168.40.1"), "bridge"),
-])
-def test_networkmanager_profiles_from_nmcli(debian, args, kind):
-    path = nmcli_add(debian, "primary", *args)
+]
+
+
+def test_networkmanager_profiles_from_nmcli(debian):
+    for args, kind in NM_CASES:
+        path = nmcli_add(debian, "primary", *args)
+        networkmanager_case(debian, path, kind)
+        os.remove(debian.p(path))
+
+
+def networkmanager_case(debian, path, kind):
     conf = "/etc/NetworkManager/conf.d/90-no-auto.conf"
     debian.write(conf, "[main]\nno-auto-default=*\n")
     before = {path: sha(debian, path), conf: sha(debian, conf)}
@@ -244,8 +259,14 @@ NETPLAN_CASES = [
 ]
 
 
-@pytest.mark.parametrize("name,settings,primary", NETPLAN_CASES, ids=[c[0] for c in NETPLAN_CASES])
-def test_netplan_and_the_networkd_files_it_generates(debian, name, settings, primary):
+def test_netplan_and_the_networkd_files_it_generates(debian):
+    for name, settings, primary in NETPLAN_CASES:
+        netplan_case(debian, name, settings, primary)
+        os.remove(debian.p("/etc/netplan/60-{}.yaml".format(name)))
+        shutil.rmtree(debian.p("/run/systemd/network"), ignore_errors=True)
+
+
+def netplan_case(debian, name, settings, primary):
     for setting in settings:
         done = debian.chroot("netplan", "set", "--origin-hint", "60-" + name, setting)
         assert done.returncode == 0, done.stderr
