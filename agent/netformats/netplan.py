@@ -4,11 +4,11 @@ netplan selects a physical device by its key (the interface name) or by
 `match:`; the converted device keeps its key as an id and gets
 `match: {name: "e*"}` without `set-name`, plus `dhcp4: true`: the first virtio
 NIC is eth0 on ECS and ens3/enp0s3 under qemu, and both backends take a
-name glob (`netplan generate` writes `[Match] Name=e*` for networkd and a
-`match-device=interface-name:e*` profile for NetworkManager). Matching by
-`driver: virtio_net` would work on ECS and in qemu too, but not on an ECS
-instance family whose NIC has another driver, and netplan's NetworkManager
-backend cannot match by driver.
+name glob: `netplan generate` (0.106, Debian 12) writes `[Match] Name=e*`
+for networkd and `[match] interface-name=e*;` for NetworkManager. A
+`driver: virtio_net` match would also hold on ECS and under qemu (both give
+a virtio NIC), but it ties the image to one driver, which the name glob does
+not.
 """
 import shlex
 
