@@ -250,9 +250,9 @@ NETPLAN_CASES = [
     ("bond", ["ethernets.ens192.dhcp4=false", "bonds.bond0.interfaces=[ens192]",
               "bonds.bond0.addresses=[192.168.20.5/24]", "bonds.bond0.routes=[{to: default, via: 192.168.20.1}]"],
      "bond0"),
-    ("vlan", ["ethernets.ens192.dhcp4=false", "vlans.vlan100.id=100", "vlans.vlan100.link=ens192",
-              "vlans.vlan100.addresses=[192.168.30.5/24]",
-              "vlans.vlan100.routes=[{to: default, via: 192.168.30.1}]"], "vlan100"),
+    # netplan set checks each step: a VLAN without its link is refused, so it comes in one value
+    ("vlan", ["ethernets.ens192.dhcp4=false", "vlans.vlan100={id: 100, link: ens192, addresses: "
+              "[192.168.30.5/24], routes: [{to: default, via: 192.168.30.1}]}"], "vlan100"),
     ("bridge", ["ethernets.ens192.dhcp4=false", "bridges.br0.interfaces=[ens192]",
                 "bridges.br0.addresses=[192.168.40.5/24]", "bridges.br0.routes=[{to: default, via: 192.168.40.1}]"],
      "br0"),
