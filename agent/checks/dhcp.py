@@ -1,4 +1,4 @@
-"""GUESTOS.Dhcp: the primary NIC must get its address by DHCP and must not be bound to a MAC.
+"""GUESTOS.Dhcp: the primary NIC must get its address by DHCP, bound neither to a MAC nor to its old name.
 
 Seed 000 ("ネットワーク"): ECS supports one network interface and the image must enable
 DHCP; 003 (GUESTOS.Dhcp): a static IP address in the image's network configuration
@@ -6,10 +6,14 @@ breaks the network of the instance started from it. The instance's address, gate
 MAC address are all new, so a NIC left with the old address, or a configuration bound to
 the old MAC (HWADDR, `match: macaddress`, `[Match] MACAddress=`, 70-persistent-net.rules),
 leaves the imported instance unreachable, and there is no console login to repair it.
+So does DHCP bound to the name the old hypervisor gave the NIC (ens192 on VMware, enp0s3
+on VirtualBox, eth0 on Xen/Hyper-V under predictable names): the virtio NIC is eth0 on ECS
+and ens3 under qemu, and nothing asks for a lease on it.
 
-The configuration is read in every format an image may carry (agent.netformats, one module per format); the
-primary NIC is the one of the default route on the running system, offline the one with
-the configured gateway.
+The configuration is read in every format an image may carry (agent.netformats, one
+module per format); the primary NIC is the one of the default route on the running
+system, else the one an earlier fix recorded in the network manifest, else (offline) the
+one with the configured gateway.
 """
 import shlex
 

@@ -142,7 +142,8 @@ def assess(found, primary, record=None, eth0_stable=False):
     targets += renamed
     if not targets and not any(c.method == "dhcp" for c in mine):
         # Nothing on the primary NIC asks for an address: on ECS it stays without one.
-        targets = [c for c in mine if c.method == "none" and c.fmt != "suse-routes" and c.ref not in ("alias", "inet6")]
+        targets = [c for c in mine if c.method == "none" and c.fmt != "suse-routes" and c.ref != "alias"
+                   and not c.ref.startswith("inet6 ")]
     return Assessment(mine, targets, others, [c for c in found.configs if c.fmt == "udev"], renamed)
 
 

@@ -131,7 +131,7 @@ def _config(path, stanza):
                         if o.key == "address"),
         gateway=options.get("gateway", "") if method == "static" else "",
         set_mac=common.mac(hwaddress[-1]) if hwaddress else "", lineno=stanza.lineno,
-        ref=stanza.family, kind=kind, members=tuple(members),
+        ref="{} {}".format(stanza.family, stanza.ifname), kind=kind, members=tuple(members),
         dns=tuple(w for o in stanza.options if o.key == "dns-nameservers" for w in o.value.split()),
         routes=tuple(o.value for o in stanza.options if o.key in ("up", "post-up") and " route " in
                      " " + o.value + " "),
@@ -187,15 +187,21 @@ def to_any_nic(text, ifname):
     return "".join(lines)
 
 
+def family_and_name(config):
+    """('inet' or 'inet6', the logical interface name) of a stanza's IfaceConfig (its ``ref``)."""
+    family, name = config.ref.split(" ", 1)
+    return family, name
+
+
 def convert(text, configs, primary):
     """Every stanza of the primary NIC to DHCP (inet6: auto), brought up on any NIC name."""
-    for name in sorted(set(c.name for c in configs if c.name)):
-        families = set(c.ref for c in configs if c.name == name)
+    stanzas = [family_and_name(c) + (c,) for c in configs]
+    for name in sorted(set(n for _f, n, _c in stanzas)):
         for family in ("inet", "inet6"):
-            mine = [c for c in configs if c.name == name and c.ref == family]
-            if family in families and any(c.method == "static" or c.pinned for c in mine):
+            mine = [c for f, n, c in stanzas if n == name and f == family]
+            if any(c.method == "static" or c.pinned for c in mine):
                 text = eni.to_dhcp(text, name, family, "dhcp" if family == "inet" else "auto")
-        if any(c.kind == "ethernet" for c in configs if c.name == name):
+        if any(c.kind == "ethernet" for _f, n, c in stanzas if n == name):
             text = to_any_nic(text, name)
     return text
 
@@ -207,7 +213,7 @@ def steps(root, path, text, configs, primary):
 def commands(display, configs, primary, live):
     path = shlex.quote(display)
     found = []
-    for name in sorted(set(c.name for c in configs if c.name)):
+    for name in sorted(set(family_and_name(c)[1] for c in configs)):
         found.append(
             "sed -i '/^\\s*iface {0} inet /,/^\\s*\\(iface\\|auto\\|allow-\\|mapping\\|source\\)/"
             "{{s/^\\(\\s*iface {0} inet\\) .*/\\1 dhcp/;s/^\\s*\\(address\\|netmask\\|gateway\\|broadcast"

@@ -157,8 +157,8 @@ def test_eni_stanza_comes_up_on_any_name(text, done):
 
 def test_eni_inet6_static_is_detected_and_becomes_auto():
     text = "allow-hotplug ens192\niface ens192 inet dhcp\niface ens192 inet6 static\n  address 2001:db8::5/64\n"
-    configs = [netformats.IfaceConfig("/x", "ifupdown", "ens192", "dhcp", ref="inet"),
-               netformats.IfaceConfig("/x", "ifupdown", "ens192", "static", ref="inet6",
+    configs = [netformats.IfaceConfig("/x", "ifupdown", "ens192", "dhcp", ref="inet ens192"),
+               netformats.IfaceConfig("/x", "ifupdown", "ens192", "static", ref="inet6 ens192",
                                       addresses=("2001:db8::5/64",))]
     converted = eni.convert(text, configs, "ens192")
     assert "iface ens192 inet6 auto\n" in converted and D + "  address 2001:db8::5/64" in converted
@@ -231,3 +231,15 @@ def test_manifest_survives_a_second_fix_and_names_every_converted_file(guest):
     assert record["primary"] == "ens192"
     assert record["paths"] == ["/etc/NetworkManager/system-connections/ens192.nmconnection", RHEL_PATH]
     assert [k["address"] for k in record["keep_on_ecs"]] == ["10.0.1.63", "10.0.1.64"]
+
+
+def test_eni_inet6_static_alone_fails_like_any_static_address(guest):
+    guest.write("/etc/network/interfaces", "auto lo\niface lo inet loopback\n\nauto /e*/1=ens192\n"
+                "iface ens192 inet dhcp\n\niface ens192 inet6 static\n  address 2001:db8::5/64\n")
+    result = engine().run_check(guest.ctx(), Dhcp())
+    assert result.status == Status.FAIL
+    assert "has a static address in /etc/network/interfaces (ifupdown)" in result.summary
+    assert result.data["manifest"]["interfaces"][0]["ipv6"] == ["2001:db8::5/64"]
+    eng, ctx, plan, journal = fix(guest)
+    assert "iface ens192 inet6 auto\n" in guest.read("/etc/network/interfaces")
+    assert eng.run_check(ctx, Dhcp()).status == Status.PASS
