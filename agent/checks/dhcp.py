@@ -93,8 +93,13 @@ class Dhcp(Check):
         seen = netformats.assess(found, primary, record, netformats.ifnames_off(ctx.root, ctx.live))
         who = _who(primary)
         fails, warns, tail = [], [], []
+        rescued = netformats.nm.makes_default_profiles(ctx.root)
         for config in seen.targets:
             text = _problems_text(config, who)
+            if config in seen.renamed and config.fmt == netformats.nm.FMT and rescued:
+                # NetworkManager's automatic DHCP profile covers the NIC the old profile misses.
+                warns.append(text + "; NetworkManager's automatic DHCP profile still configures the new NIC")
+                continue
             (fails if config.method == "static" or config.pinned or config in seen.renamed
              else warns).append(text)
         secondary = [c for c in seen.others if c.method == "static" or c.pinned]

@@ -135,17 +135,38 @@ def steps(root, path, text, configs, primary):
     return common.write_if_changed(path, text, convert(text, configs, primary), "{} to DHCP on any NIC (NetworkManager)".format(primary or "the primary NIC"))
 
 
+def _no_auto_default(section, key, value):
+    return section == "main" and key == "no-auto-default" and "*" in value.split(",")
+
+
+def _confs(root, problems):
+    paths = [CONF] if root.isfile(CONF) else []
+    return paths + (sorted(common.glob(root, CONF_D + "/*.conf", problems)) if root.isdir(CONF_D) else [])
+
+
+def makes_default_profiles(root):
+    """NetworkManager is installed and gives a NIC no profile matches its own DHCP profile.
+
+    Then a profile bound to the old name costs nothing worse than a second
+    profile: "Wired connection 1" still asks for a lease on the new NIC.
+    """
+    if not root.isdir("/etc/NetworkManager"):
+        return False
+    for path in _confs(root, []):
+        sections = common.parsed(root, path, [], ini.parse, "NetworkManager.conf") or []
+        if any(_no_auto_default(s.name, e.key, e.value) for s in sections for e in s.entries):
+            return False
+    return True
+
+
 def auto_default_steps(root, problems):
     """no-auto-default=* commented out in NetworkManager.conf and conf.d/*.conf (see the module doc)."""
-    paths = [CONF] if root.isfile(CONF) else []
-    paths += sorted(common.glob(root, CONF_D + "/*.conf", problems)) if root.isdir(CONF_D) else []
     found = []
-    for path in paths:
+    for path in _confs(root, problems):
         text = common.read(root, path, problems)
         if text is None:
             continue
-        new = ini.comment_out_entries(text, lambda section, key, value: section == "main" and
-                                      key == "no-auto-default" and "*" in value.split(","))
+        new = ini.comment_out_entries(text, _no_auto_default)
         found.extend(common.write_if_changed(path, text, new,
                                              "let NetworkManager give any new NIC DHCP (no-auto-default=*)"))
     return found
