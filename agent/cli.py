@@ -121,11 +121,8 @@ def registries(with_fixes):
 def _items(args):
     if not getattr(args, "items", None):
         return None
-    # `guestprep list` shows items as root-account, free-space, GUESTOS.Dhcp: take those
-    # names too, as the check they name (the registry knows ids and repair items).
-    from agent.checks import CHECKS
-    by_item = dict((c.item.lower(), c.id) for c in CHECKS)
-    return [by_item.get(i.strip().lower(), i.strip()) for chunk in args.items for i in chunk.split(",") if i.strip()]
+    # Names are resolved by the engine: repair items, item IDs as `list` shows them, check ids.
+    return [i.strip() for chunk in args.items for i in chunk.split(",") if i.strip()]
 
 
 def _context(args):
@@ -293,8 +290,12 @@ def cmd_fix(args):
     if args.format == "text":
         report.plan_text(ctx, plans, sys.stdout, left_out)
     if not args.yes and not _confirm(plans):
+        # Declining changes nothing, and whatever blocked still blocks: say so in the exit code.
+        code = report.exit_code(results, args.strict)
         sys.stdout.write("Nothing changed.\n")
-        return report.EXIT_OK
+        if code == report.EXIT_BLOCKING:
+            sys.stdout.write("\n".join(report.blocking_text(ctx.root, results, args.strict, args.backup_dir)) + "\n")
+        return code
     try:
         state = journal_mod.StateDir(ctx.root, args.backup_dir)
         state.lock()
@@ -333,6 +334,9 @@ def cmd_fix(args):
         if not outcomes:
             sys.stdout.write("Nothing to fix.\n")
         report.outcomes_text(outcomes, journal, sys.stdout, backup_dir=args.backup_dir)
+        if code == report.EXIT_BLOCKING:
+            sys.stdout.write("\n" + "\n".join(report.blocking_text(
+                ctx.root, list(final.values()), args.strict, args.backup_dir)) + "\n")
     return code
 
 
@@ -545,6 +549,8 @@ def _tolerant_stdio():
 
 def main(argv=None):
     _tolerant_stdio()
+    # Suggested commands start guestprep the way this process was started (argv given: a test).
+    report.PROGRAM = report.program_name(sys.argv[0]) if argv is None and sys.argv else "guestprep"
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -56,6 +56,32 @@ def _wrap(text, indent):
     return "\n".join(indent + line for line in lines)
 
 
+# How this process was started, as a person types it again ("guestprep", or
+# ".venv/run/bin/guestprep", "python3 guestprep.pyz" ...): set once by the CLI from argv[0].
+PROGRAM = "guestprep"
+
+
+def program_name(argv0, which=shutil.which):
+    """The command that starts guestprep the way this process was started, typable as printed.
+
+    A console script found on PATH as itself is just `guestprep`; one that is not on PATH
+    (a virtual environment's bin/) keeps the path it was started by; the single file is
+    `python3 FILE.pyz`; `python -m agent` from a checkout is `python3 -m agent`.
+    """
+    if not argv0:
+        return "guestprep"
+    # Started as a zipapp: the package's own files live inside argv[0].
+    if argv0.endswith(".pyz") or agent.__file__.startswith(os.path.abspath(argv0) + os.sep):
+        return "python3 " + shlex.quote(argv0)
+    base = os.path.basename(argv0)
+    if base == "__main__.py":
+        return "python3 -m agent"
+    on_path = which(base)
+    if on_path and os.path.realpath(on_path) == os.path.realpath(argv0):
+        return base
+    return shlex.quote(argv0)
+
+
 def guestprep_command(root, command, backup_dir=None):
     """A guestprep command line to suggest: with --root (and --backup-dir) of this run, so
     that running it acts on the same target rather than on the machine it is typed on."""
@@ -65,7 +91,18 @@ def guestprep_command(root, command, backup_dir=None):
         where += " --root " + shlex.quote(root.path)
     if backup_dir:
         where += " --backup-dir " + shlex.quote(backup_dir)
-    return "guestprep " + words[0] + where + ("" if len(words) == 1 else " " + words[1])
+    return PROGRAM + " " + words[0] + where + ("" if len(words) == 1 else " " + words[1])
+
+
+_MENTION = re.compile(r"\bguestprep (check|plan|fix|rollback|clean|list)\b")
+
+
+def typable(text, root, backup_dir=None):
+    """A hint with every `guestprep COMMAND` it mentions written as guestprep_command():
+    started the way this run was, and with this run's --root, so it can be typed as printed."""
+    if not text or "guestprep " not in text:
+        return text
+    return _MENTION.sub(lambda m: guestprep_command(root, m.group(1), backup_dir), text)
 
 
 # The Alibaba Cloud ECS documents hints cite as "seed 000" or "(002)": named once at the end
@@ -94,8 +131,8 @@ def seed_legend(texts):
 
 # Optional modules (the single-file build vendors none): module, package, what goes without it.
 OPTIONAL_MODULES = (
-    ("psutil", "python3-psutil", "facts of the running system (processes, mounts) are unavailable: "
-                                 "checks that need them are skipped"),
+    ("psutil", "python3-psutil", "facts of the running system (processes, mounts, NICs, ports) "
+                                 "are read from /proc and /sys instead"),
     ("yaml", "python3-yaml or python3-pyyaml", "netplan files are not read and cloud-init's "
                                                              "YAML is read line by line"),
 )
@@ -160,9 +197,9 @@ def check_text(ctx, results, stream, code):
         if r.status not in (Status.PASS, Status.SKIP):
             indent = " " * (9 + item_width)
             if r.hint:
-                out.append(_wrap(r.hint, indent))
+                out.append(_wrap(typable(r.hint, ctx.root), indent))
             for command in r.commands:
-                out.append(indent + "$ " + command)
+                out.append(indent + "$ " + typable(command, ctx.root))
     out.append("")
     counts = ", ".join("{} {}".format(sum(1 for r in results if r.status == s), s)
                        for s in reversed(Status.ORDER) if any(r.status == s for r in results))
@@ -170,11 +207,29 @@ def check_text(ctx, results, stream, code):
     for m in missing_modules(ctx):
         out.append("Without {} ({}): {}.".format(m["module"], m["package"], m["effect"]))
     if code == EXIT_BLOCKING:
-        out.append("Blocking findings remain. `{}` shows the fixes; `{}` applies the safe ones.".format(
-            guestprep_command(ctx.root, "plan"), guestprep_command(ctx.root, "fix")))
+        out.extend(blocking_text(ctx.root, results, ctx.options.strict))
     else:
         out.append("Nothing blocks the import.")
     stream.write("\n".join(out) + "\n")
+
+
+def blocking_text(root, results, strict=False, backup_dir=None):
+    """What still blocks and the exact commands for it: the repair items named, because a
+    plain `fix` applies only the reversible fixes and would leave a package fix undone."""
+    statuses = Status.BLOCKING + ((Status.WARN,) if strict else ())
+    blocking = [r for r in results if r.status in statuses]
+    items = sorted(set(r.repair_item for r in blocking if r.repair_item))
+    manual = [r.item for r in blocking if not r.repair_item]
+    lines = ["Blocking: {}.".format(", ".join("{} ({})".format(r.item, r.status) for r in blocking))]
+    if items:
+        named = ",".join(items)
+        lines.append("`{}` shows the changes; `{}` applies them.".format(
+            guestprep_command(root, "plan --items " + named, backup_dir),
+            guestprep_command(root, "fix --items " + named, backup_dir)))
+    if manual:
+        lines.append("No fix in guestprep for {}: follow the hint{} above.".format(
+            ", ".join(manual), "" if len(manual) == 1 else "s"))
+    return lines
 
 
 def import_image_text(advice, stream):
@@ -279,9 +334,9 @@ def plan_text(ctx, plans, stream, left_out=()):
         if plan.skipped:
             out.append("   not applied: " + plan.skipped)
             if r.hint:
-                out.append(_wrap(r.hint, "   "))
+                out.append(_wrap(typable(r.hint, ctx.root), "   "))
             for command in r.commands:
-                out.append("   $ " + command)
+                out.append("   $ " + typable(command, ctx.root))
             out.append("")
             continue
         out.append("   " + "; ".join(plan_flags(plan)))

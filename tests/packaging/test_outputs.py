@@ -343,14 +343,27 @@ class NeedsMounts(Check):
         return self.passed("{} mounts".format(len(ctx.live.mounts())))
 
 
-def test_without_psutil_checks_that_need_it_are_skipped_not_errors(image, monkeypatch):
+def test_without_psutil_mounts_come_from_proc(image, monkeypatch):
     monkeypatch.setitem(sys.modules, "psutil", None)   # `import psutil` raises ImportError
     facts = live.LiveFacts(None)
     assert facts.missing == live.MISSING_PSUTIL
     ctx = Context.for_root(str(image), live=facts)
     result = Engine([NeedsMounts]).run_check(ctx, NeedsMounts())
+    assert result.status == Status.PASS and result.summary != "0 mounts"
+
+
+def test_without_psutil_or_proc_checks_that_need_it_are_skipped_not_errors(image, monkeypatch):
+    monkeypatch.setitem(sys.modules, "psutil", None)
+    facts = live.LiveFacts(None)
+
+    def unreadable(path):
+        raise live.Unavailable("neither psutil nor {} can be read (No such file or directory)".format(path))
+    monkeypatch.setattr(facts, "_proc_text", unreadable)
+    ctx = Context.for_root(str(image), live=facts)
+    result = Engine([NeedsMounts]).run_check(ctx, NeedsMounts())
     assert result.status == Status.SKIP
-    assert result.summary == "skipped: psutil is not installed (python3-psutil), which this check needs"
+    assert result.summary == ("skipped: neither psutil nor /proc/self/mounts can be read (No such file "
+                              "or directory), which this check needs")
 
 
 def test_without_psutil_process_names_come_from_proc(monkeypatch):
@@ -368,8 +381,15 @@ def test_psutil_that_cannot_read_proc_is_a_skip(image, monkeypatch):
             raise IndexError("list index out of range")
     facts = live.LiveFacts(None)
     facts._psutil = BrokenPsutil
+    # /proc answers what psutil could not parse ...
     result = Engine([NeedsMounts]).run_check(Context.for_root(str(image), live=facts), NeedsMounts())
-    assert result.status == Status.SKIP and "could not read the running system's mounts" in result.summary
+    assert result.status == Status.PASS
+    # ... and where /proc cannot be read either (a chroot without it), the check is a SKIP.
+    def unreadable(path):
+        raise live.Unavailable("neither psutil nor {} can be read".format(path))
+    monkeypatch.setattr(facts, "_proc_text", unreadable)
+    result = Engine([NeedsMounts]).run_check(Context.for_root(str(image), live=facts), NeedsMounts())
+    assert result.status == Status.SKIP and "/proc/self/mounts can be read" in result.summary
 
 
 def test_without_pyyaml_netplan_is_reported_unread(monkeypatch):
