@@ -394,10 +394,11 @@ def _arm(args, engine, ctx):
     state = journal_mod.StateDir(ctx.root, args.backup_dir)
     _log_to(state)
     try:
-        lines = shutdown.arm(ctx, items)
+        lines = shutdown.arm(ctx, items, report.PROGRAM_ARGV)
     except shutdown.NotInstalled as e:
+        # Not an internal error: this guestprep cannot arm here as asked (exit 2, like usage).
         sys.stderr.write("guestprep: cannot arm: {}\n".format(e))
-        return report.EXIT_INTERNAL
+        return report.EXIT_USAGE
     log.info("armed at shutdown: %s", ",".join(items))
     if args.format == "json":
         _emit_json({"format_version": report.FORMAT_VERSION, "command": "fix --at-shutdown",
@@ -550,7 +551,11 @@ def _tolerant_stdio():
 def main(argv=None):
     _tolerant_stdio()
     # Suggested commands start guestprep the way this process was started (argv given: a test).
-    report.PROGRAM = report.program_name(sys.argv[0]) if argv is None and sys.argv else "guestprep"
+    if argv is None and sys.argv:
+        report.PROGRAM = report.program_name(sys.argv[0])
+        report.PROGRAM_ARGV = report.program_argv(sys.argv[0], sys.executable)
+    else:
+        report.PROGRAM, report.PROGRAM_ARGV = "guestprep", None
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

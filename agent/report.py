@@ -59,6 +59,7 @@ def _wrap(text, indent):
 # How this process was started, as a person types it again ("guestprep", or
 # ".venv/run/bin/guestprep", "python3 guestprep.pyz" ...): set once by the CLI from argv[0].
 PROGRAM = "guestprep"
+PROGRAM_ARGV = None   # the same, absolute, for a unit file (program_argv)
 
 
 def program_name(argv0, which=shutil.which):
@@ -80,6 +81,18 @@ def program_name(argv0, which=shutil.which):
     if on_path and os.path.realpath(on_path) == os.path.realpath(argv0):
         return base
     return shlex.quote(argv0)
+
+
+def program_argv(argv0, executable):
+    """The absolute argv that starts guestprep again as this process was started, for a unit
+    file (no PATH, no working directory), or None when that cannot be said (`python -m agent`
+    from a checkout)."""
+    if not argv0 or os.path.basename(argv0) == "__main__.py":
+        return None
+    path = os.path.abspath(argv0)
+    if program_name(argv0, which=lambda name: None).startswith("python3 "):
+        return [executable, path]
+    return [path]
 
 
 def guestprep_command(root, command, backup_dir=None):
