@@ -326,9 +326,22 @@ def file_diff(ctx, step):
     return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in diff)
 
 
+def step_reversible(step):
+    """Whether rollback undoes the step: file changes are restored from the journal, and so
+    are the files a command declares it modifies; any other command's effect stays."""
+    return not isinstance(step, model.RunCommand) or bool(step.modifies)
+
+
 def plan_flags(plan):
     fix = plan.remediation
-    flags = ["reversible" if fix.reversible else "IRREVERSIBLE (rollback cannot undo it)"]
+    undoable = [step_reversible(s) for s in plan.steps]
+    if fix.reversible or (undoable and all(undoable)):
+        flags = ["reversible"]
+    elif any(undoable):
+        # A package fix that also unmasks units: say which part rollback cannot undo.
+        flags = ["partly reversible: rollback restores the files, not the commands marked IRREVERSIBLE"]
+    else:
+        flags = ["IRREVERSIBLE (rollback cannot undo it)"]
     if fix.needs_reboot:
         flags.append("needs a reboot")
     if fix.disrupts_network:
@@ -366,7 +379,8 @@ def plan_text(ctx, plans, stream, left_out=()):
             elif info["kind"] == "flags":
                 out.append("   $ " + info["command"])
             elif info["kind"] == "command":
-                out.append("   $ " + " ".join(info["argv"]))
+                out.append("   $ " + " ".join(info["argv"])
+                           + ("" if step_reversible(step) or plan.remediation.reversible else "   (IRREVERSIBLE)"))
                 if info["undo"]:
                     out.append("     (to undo by hand: {})".format(info["undo"]))
                 if info.get("modifies"):
