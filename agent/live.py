@@ -94,6 +94,37 @@ class LiveFacts(object):
     # Without psutil (the single-file build on a bare system) the same facts come from /proc
     # and /sys, which psutil itself reads: a check must not turn into SKIP for lack of it.
 
+    def processes_using(self, mountpoint):
+        """[(pid, name)] of processes whose working directory, root, program or an open file
+        lies on `mountpoint` (what makes umount say "target is busy"), from /proc."""
+        prefix = mountpoint.rstrip("/") + "/"
+        try:
+            pids = sorted((int(n) for n in os.listdir("/proc") if n.isdigit()))
+        except OSError:
+            return []
+        using = []
+        for pid in pids:
+            base = "/proc/{}/".format(pid)
+            links = [base + "cwd", base + "root", base + "exe"]
+            try:
+                links += [base + "fd/" + fd for fd in os.listdir(base + "fd")]
+            except OSError:
+                pass   # ended meanwhile, or not ours to see
+            for link in links:
+                try:
+                    target = os.readlink(link)
+                except OSError:
+                    continue
+                if target == mountpoint or target.startswith(prefix):
+                    try:
+                        with open(base + "comm", "rb") as handle:
+                            name = handle.read(64).decode("utf-8", "replace").strip()
+                    except OSError:
+                        name = "?"
+                    using.append((pid, name))
+                    break
+        return using
+
     def mounts(self):
         """[(device, mountpoint, fstype, options)] of mounted filesystems."""
         try:

@@ -414,7 +414,11 @@ def outcomes_text(outcomes, journal, stream, backup_dir=None):
     out = []
     for o in outcomes:
         out.append("{}  {}  {}".format(style.status(o.outcome, 13), (o.repair_item or o.check_id).ljust(10), o.message))
-    if journal is not None:
+    # Only FIXED and STILL FAILING items leave changes behind: failed ones were rolled back.
+    if journal is not None and not any(o.outcome in ("FIXED", "STILL FAILING") for o in outcomes):
+        out.append("")
+        out.append("Nothing was left changed: what run {} began was rolled back.".format(journal.run_id))
+    elif journal is not None:
         out.append("")
         root = journal.state.root
         backup_dir = journal.state.path if backup_dir else None   # absolute: cwd may change
