@@ -47,9 +47,20 @@ def build_parser():
                                 "(dhcp,selinux,root-account,...), or 'all'")
         p.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
 
+    def blocking(p):
+        p.add_argument("--strict", action="store_true", help="warnings block too (exit 3): --fail-on warn")
+        p.add_argument("--fail-on", choices=("warn", "fail"), default=None,
+                       help="what blocks (exit 3): fail (default: FAIL and ERROR) or warn (WARN too)")
+        waivers(p)
+
+    def waivers(p):
+        p.add_argument("--waivers", metavar="FILE", help="accepted findings (INI or JSON: item, reason, by, "
+                       "expires); default /etc/guestprep/waivers.ini or .json of this machine, never "
+                       "the image's. A waived finding is WAIVED and does not block until it expires")
+
     p = add_command("check", help="read-only check of the target")
     common(p, formats=("text", "json", "junit"))
-    p.add_argument("--strict", action="store_true", help="warnings block too (exit 3)")
+    blocking(p)
     selection = ("Without --items only the fixes safe to apply unasked are selected (`guestprep list` shows "
                  "them as auto or defer, not irreversible); the others (package installs and removals, boot "
                  "loader, firewall ...) only when named in --items or with --items all, and seal only by its "
@@ -58,6 +69,7 @@ def build_parser():
                     description="Show every change fix would make, as unified diffs and commands; writes "
                     "nothing. " + selection)
     common(p, formats=("text", "json", "script"))
+    waivers(p)
     p = add_command("fix", help="apply fixes through the journal, then re-check",
                     description="Apply fixes through the journal (every changed file backed up; "
                     "`guestprep rollback` undoes them), then re-check. " + selection + " Without --yes, "
@@ -66,7 +78,7 @@ def build_parser():
     p.add_argument("--at-shutdown", metavar="ITEMS", help="do not fix now: arm these items (comma-"
                    "separated) to be applied at the next poweroff by guestprep-fix-at-shutdown.service")
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
-    p.add_argument("--strict", action="store_true", help="warnings block too (exit 3)")
+    blocking(p)
     p.add_argument("--backup-dir", metavar="DIR", help="keep backups and the journal here "
                    "(default: /var/lib/guestprep inside the target)")
     p = add_command("rollback", help="undo the most recent fix run (or --run ID, or --all)")
@@ -135,6 +147,19 @@ def _context(args):
     return ctx
 
 
+def _waive(args, engine, results):
+    """Results with the waived findings as WAIVED (agent/waivers.py); a bad file is a usage error."""
+    if not hasattr(args, "waivers"):
+        return results
+    from agent import waivers
+    if getattr(args, "_waivers", None) is None:
+        try:
+            args._waivers = waivers.load(args.waivers, engine._resolve)
+        except waivers.WaiverError as e:
+            raise UsageError(str(e))
+    return waivers.apply(results, args._waivers, engine.selects) if args._waivers else results
+
+
 def _emit_json(data):
     sys.stdout.write(report.to_json(data) + "\n")
 
@@ -171,7 +196,7 @@ def cmd_check(args):
     engine = Engine(*registries(False))
     ctx = _context(args)
     checks = engine.select(_items(args))
-    results = engine.run_checks(ctx, checks)
+    results = _waive(args, engine, engine.run_checks(ctx, checks))
     code = report.exit_code(results, args.strict)
     if args.format == "json":
         _emit_json(report.envelope("check", ctx, results, code, import_image=_import_image(ctx, results)))
@@ -209,7 +234,7 @@ def _plans(args, engine, ctx):
     """
     items = _items(args)
     checks = engine.select(items, default_fixes=True)
-    results = engine.run_checks(ctx, engine.select(items))
+    results = _waive(args, engine, engine.run_checks(ctx, engine.select(items)))
     plans = engine.plan(ctx, checks, results)
     selected = set(c.id for c in checks)
     left_out = [r for r in results if r.check_id not in selected and r.check_id in engine.remediations
@@ -320,6 +345,7 @@ def cmd_fix(args):
     for o in outcomes:
         if o.result is not None and o.outcome in ("FIXED", STILL_FAILING):
             final[o.check_id] = o.result
+    final = dict((r.check_id, r) for r in _waive(args, engine, list(final.values())))
     code = report.exit_code(list(final.values()), args.strict)
     if any(o.outcome == ROLLED_BACK for o in outcomes):
         code = report.EXIT_FIX_ROLLED_BACK
@@ -564,6 +590,8 @@ def main(argv=None):
     if not args.command:
         parser.print_help(sys.stderr)
         return report.EXIT_USAGE
+    if getattr(args, "fail_on", None):
+        args.strict = args.fail_on == "warn"   # --fail-on, when given, decides over --strict
     # stderr gets warnings (or progress with -v); the log file of fix/rollback gets everything.
     for handler in list(log.handlers):
         log.removeHandler(handler)

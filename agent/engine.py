@@ -73,6 +73,10 @@ class Engine(object):
         when it has none (root-account, GUESTOS.SystemImage)."""
         return [c.repair_item or c.item for c in self.checks]
 
+    def selects(self, name, result):
+        """Whether a name as --items takes it (repair item, item ID, check id) selects a result."""
+        return result.check_id in self._resolve(name)
+
     def _resolve(self, name):
         """The check ids a name selects: a repair item, an item ID as `list` shows it (any
         case), or a check id; an empty list when it names nothing."""

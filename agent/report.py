@@ -23,12 +23,13 @@ EXIT_BLOCKING = 3
 EXIT_FIX_ROLLED_BACK = 4
 EXIT_ROLLBACK_FAILED = 5
 
-_COLOURS = {"PASS": "32", "INFO": "36", "SKIP": "90", "WARN": "33", "FAIL": "31", "ERROR": "31;1",
+_COLOURS = {"PASS": "32", "INFO": "36", "SKIP": "90", "WAIVED": "35", "WARN": "33", "FAIL": "31", "ERROR": "31;1",
             "FIXED": "32", "STILL FAILING": "31", "ROLLED BACK": "31;1", "SKIPPED": "90"}
 
 
 def exit_code(results, strict=False):
-    """0 when nothing blocks; 3 when a FAIL or ERROR remains (or a WARN with --strict)."""
+    """0 when nothing blocks; 3 when a FAIL or ERROR remains (or a WARN with --strict, that is
+    --fail-on warn). A WAIVED result never blocks."""
     blocking = Status.BLOCKING + ((Status.WARN,) if strict else ())
     return EXIT_BLOCKING if any(r.status in blocking for r in results) else EXIT_OK
 
@@ -205,10 +206,13 @@ def check_text(ctx, results, stream, code):
     out.append("guestprep {} — checking {}: {}".format(agent.__version__, where, ctx.os.name or "unknown OS"))
     out.append("")
     item_width = max([len(r.item) for r in results] + [4])
+    status_width = max([len(r.status) for r in results] + [5])
     for r in results:
-        out.append("{}  {}  {}".format(style.status(r.status, 5), r.item.ljust(item_width), r.summary))
-        if r.status not in (Status.PASS, Status.SKIP):
-            indent = " " * (9 + item_width)
+        out.append("{}  {}  {}".format(style.status(r.status, status_width), r.item.ljust(item_width), r.summary))
+        indent = " " * (status_width + 4 + item_width)
+        if r.waiver:
+            out.append(_wrap(waiver_text(r.waiver), indent))
+        if r.status not in (Status.PASS, Status.SKIP, Status.WAIVED):
             if r.hint:
                 out.append(_wrap(typable(r.hint, ctx.root), indent))
             for command in r.commands:
@@ -224,6 +228,12 @@ def check_text(ctx, results, stream, code):
     else:
         out.append("Nothing blocks the import.")
     stream.write("\n".join(out) + "\n")
+
+
+def waiver_text(waiver):
+    return "{} waived by {} until {}{}: {} ({})".format(
+        waiver["status"], waiver["by"], waiver["expires"], ", EXPIRED" if waiver["expired"] else "",
+        waiver["reason"], waiver["file"])
 
 
 def blocking_text(root, results, strict=False, backup_dir=None):
@@ -481,6 +491,8 @@ def junit(command, ctx, results, code, strict=False, outcomes=(), hostname=None)
                                        "time": "0"})
         outcome = by_outcome.get(r.check_id)
         out = ["{}: {}".format(r.status, r.summary)]
+        if r.waiver:
+            out.append(waiver_text(r.waiver))
         if outcome is not None:
             out.insert(0, "fix: {}: {}".format(outcome.outcome, outcome.message))
         if outcome is not None and outcome.outcome == "ROLLED BACK":
@@ -489,12 +501,14 @@ def junit(command, ctx, results, code, strict=False, outcomes=(), hostname=None)
             kind = "error"
         elif r.status == Status.FAIL or (strict and r.status == Status.WARN):
             kind = "failure"
-        elif r.status == Status.SKIP:
+        elif r.status in (Status.SKIP, Status.WAIVED):
             kind = "skipped"
         else:
             kind = ""
         if kind == "skipped":
-            ET.SubElement(case, "skipped", {"message": _xml_text(r.summary)})
+            # A waived finding is accepted, not passed: CI systems show skipped cases apart.
+            message = waiver_text(r.waiver) if r.status == Status.WAIVED else r.summary
+            ET.SubElement(case, "skipped", {"message": _xml_text(message)})
             counts["skipped"] += 1
         elif kind:
             message = outcome.message if kind == "error" and outcome is not None and \
