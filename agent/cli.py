@@ -70,6 +70,8 @@ def build_parser():
                     "nothing. " + selection)
     common(p, formats=("text", "json", "script"))
     waivers(p)
+    p.add_argument("--out", metavar="FILE", help="also write the plan file for `fix --plan FILE`: every "
+                   "step with the SHA-256 of what it reads and writes (no contents, no secrets)")
     p = add_command("fix", help="apply fixes through the journal, then re-check",
                     description="Apply fixes through the journal (every changed file backed up; "
                     "`guestprep rollback` undoes them), then re-check. " + selection + " Without --yes, "
@@ -78,6 +80,8 @@ def build_parser():
     p.add_argument("--at-shutdown", metavar="ITEMS", help="do not fix now: arm these items (comma-"
                    "separated) to be applied at the next poweroff by guestprep-fix-at-shutdown.service")
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--plan", metavar="FILE", help="apply exactly the plan `plan --out FILE` wrote; refuse "
+                   "(exit 3, nothing changed) when any file or package it assumed has changed since")
     blocking(p)
     p.add_argument("--backup-dir", metavar="DIR", help="keep backups and the journal here "
                    "(default: /var/lib/guestprep inside the target)")
@@ -226,13 +230,13 @@ def _import_image(ctx, results):
         return {"error": "{}: {}".format(type(e).__name__, e)}
 
 
-def _plans(args, engine, ctx):
+def _plans(args, engine, ctx, items=None):
     """(items, selected checks, results of every check run, plans, failing items left out).
 
     Without --items every check runs, so the report still names what blocks, but only
     fixes safe to apply unasked are planned; the others are listed to be named.
     """
-    items = _items(args)
+    items = _items(args) if items is None else items
     checks = engine.select(items, default_fixes=True)
     results = _waive(args, engine, engine.run_checks(ctx, engine.select(items)))
     plans = engine.plan(ctx, checks, results)
@@ -247,6 +251,14 @@ def cmd_plan(args):
     ctx = _context(args)
     items, _checks, results, plans, left_out = _plans(args, engine, ctx)
     code = report.exit_code(results)
+    if args.out:
+        from agent import planfile
+        try:
+            planfile.write(args.out, planfile.document(ctx, plans, items))
+        except OSError as e:
+            raise UsageError("--out {}: {}".format(args.out, e.strerror))
+        log.warning("plan file written to %s: apply it with `%s`", args.out, report.guestprep_command(
+            ctx.root, "fix --plan " + args.out))
     if args.format == "json":
         _emit_json(report.envelope("plan", ctx, results, code, plans=report.plans_json(ctx, plans),
                                    not_selected=[r.check_id for r in left_out]))
@@ -311,9 +323,26 @@ def cmd_fix(args):
     ctx = _context(args)
     if getattr(args, "at_shutdown", None):
         return _arm(args, engine, ctx)
-    items, checks, results, plans, left_out = _plans(args, engine, ctx)
-    if args.format == "text":
-        report.plan_text(ctx, plans, sys.stdout, left_out)
+    planned = None
+    if args.plan:
+        from agent import planfile
+        if args.items:
+            raise UsageError("--plan applies the items its plan was made for: leave out --items")
+        try:
+            planned = planfile.load(args.plan, ctx)
+        except planfile.PlanFileError as e:
+            raise UsageError(str(e))
+    items, checks, results, plans, left_out = _plans(args, engine, ctx, planned["items"] if planned else None)
+    if planned is not None:
+        # The plan made now must be the reviewed one, step for step and hash for hash.
+        drifted = planfile.drift(planned, planfile.document(ctx, plans, items))
+        if drifted:
+            sys.stderr.write("guestprep: {} no longer matches the target; nothing was changed:\n{}\n"
+                             "Make and review the plan again: {}\n".format(
+                                 args.plan, "\n".join("  " + d for d in drifted),
+                                 report.guestprep_command(ctx.root, "plan --out " + args.plan)))
+            return report.EXIT_BLOCKING
+        args.yes = True   # the plan file was the review
     if not args.yes and not _confirm(plans):
         # Declining changes nothing, and whatever blocked still blocks: say so in the exit code.
         code = report.exit_code(results, args.strict)
