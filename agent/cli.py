@@ -95,6 +95,11 @@ def build_parser():
     common(p, items=False)
     p.add_argument("--backup-dir", metavar="DIR", help="where fix kept its backups and journal")
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    p = add_command("bundle", help="one file for support: the report, the plan, the journals and every "
+                    "file the checks read, secrets masked or left out (see MANIFEST.json inside)")
+    common(p, items=False, fmt=False)
+    p.add_argument("-o", "--output", required=True, metavar="FILE.tar.gz", help="where to write the bundle (mode 0600)")
+    p.add_argument("--backup-dir", metavar="DIR", help="where fix kept its journal (default: in the target)")
     p = add_command("list", help="every check with its item ID and repair item")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p = add_command("at-shutdown", help="the fixes armed with fix --at-shutdown: status, disarm, "
@@ -172,6 +177,28 @@ def cmd_boot_test(args):
     """Boot a disk image under qemu; host binaries on a host file, no guest root involved."""
     from agent import boottest   # only this command needs it
     return boottest.main(args)
+
+
+def cmd_bundle(args):
+    from agent import bundle
+    engine = Engine(*registries(True))
+    ctx = _context(args)
+    results = engine.run_checks(ctx)
+    code = report.exit_code(results)
+    plans = engine.plan(ctx, engine.select(["all"], default_fixes=True), results)
+    state = journal_mod.StateDir(ctx.root, args.backup_dir)
+    journals = [(rid, os.path.join(state.runs_path, rid, "journal.jsonl")) for rid in state.run_ids()]
+    try:
+        doc = bundle.write(args.output, ctx, report.envelope("check", ctx, results, code),
+                           report.envelope("plan", ctx, results, code, plans=report.plans_json(ctx, plans)),
+                           journals)
+    except OSError as e:
+        raise UsageError("-o {}: {}".format(args.output, e.strerror or e))
+    sys.stdout.write("Wrote {}: {} files ({} read by the checks), {} left out as secrets or unreadable; "
+                     "MANIFEST.json inside lists them.\n".format(
+                         args.output, len(doc["files"]) + 1, sum(1 for f in doc["files"] if f.get("source")),
+                         len(doc["left_out"])))
+    return report.EXIT_OK
 
 
 def cmd_list(args):
@@ -576,7 +603,7 @@ def cmd_clean(args):
 
 
 COMMANDS = {"check": cmd_check, "plan": cmd_plan, "fix": cmd_fix, "rollback": cmd_rollback, "list": cmd_list,
-            "at-shutdown": cmd_at_shutdown, "report": cmd_report, "clean": cmd_clean,
+            "bundle": cmd_bundle, "at-shutdown": cmd_at_shutdown, "report": cmd_report, "clean": cmd_clean,
             "boot-test": cmd_boot_test}
 
 
