@@ -223,16 +223,23 @@ def html_page(fleet):
                total, "" if total == 1 else "s", len(blocking),
                e(time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())), e(agent.__version__)),
            "<h2>Items</h2>",
-           "<p class=\"legend\">" + "".join('<span style="background:{}">{}</span>'.format(_FILL[s], s)
-                                          for s in _BAR_ORDER) + "</p>",
+           "<p class=\"legend\">" + "".join('<span style="background:{}{}">{}</span>'.format(
+               _FILL[s], ";color:#fff" if s == Status.ERROR else "", s) for s in _BAR_ORDER) + "</p>",
            "<table class=\"items\"><thead><tr><th>item</th><th>hosts</th><th>blocked</th><th>warned</th>"
            "<th>passed</th></tr></thead><tbody>"]
-    for entry, by in item_counts(fleet):
+    counts = item_counts(fleet)
+    clean = [entry for entry, by in counts if by[Status.PASS] + by[Status.INFO] + by["-"] == total]
+    for entry, by in counts:
+        if entry in clean and len(clean) > 3:
+            continue   # folded below: a person decides from the items that do not pass
         out.append("<tr class=\"item\"><td title=\"{}\">{}</td><td>{}</td><td class=\"n\">{}</td>"
                    "<td class=\"n\">{}</td><td class=\"n\">{}</td></tr>".format(
                        e(entry["title"]), e(entry["item"]), _bar(by, total - by["-"]),
                        by[Status.ERROR] + by[Status.FAIL], by[Status.WARN], by[Status.PASS] + by[Status.INFO]))
     out.append("</tbody></table>")
+    if len(clean) > 3:
+        out.append("<details><summary>{} items pass on every host</summary><p>{}</p></details>".format(
+            len(clean), ", ".join(e(entry["item"]) for entry in clean)))
     found = groups(fleet)
     out.append("<h2>Hosts, grouped by identical findings</h2>")
     out.append("<p>{} group{} of hosts.</p>".format(len(found), "" if len(found) == 1 else "s"))
@@ -249,8 +256,8 @@ def html_page(fleet):
             items = "".join("<li><span class=\"{0}\">{0}</span> <b>{1}</b>: {2}{3}</li>".format(
                 e(status), e(item), e(summary), "<br><span class=\"hint\">{}</span>".format(e(hint)) if hint else "")
                 for status, item, summary, hint in rows)
-            findings = "<details><summary>{} finding{}</summary><ul>{}</ul></details>".format(
-                len(rows), "" if len(rows) == 1 else "s", items)
+            findings = "<details><summary>{}</summary><ul>{}</ul></details>".format(
+                ", ".join("{} {}".format(e(item), e(status)) for status, item, _s, _h in rows), items)
         else:
             findings = "nothing to fix"
         out.append("<tr class=\"group\"><td class=\"n\">{}</td><td class=\"{}\">{}</td><td>{}</td>"
