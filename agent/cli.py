@@ -519,7 +519,8 @@ def cmd_at_shutdown(args):
     shutdown.disarm(ctx.root)
     sys.stdout.write("guestprep at-shutdown: applying {}\n".format(",".join(items)))
     fix_args = argparse.Namespace(root=args.root, items=[",".join(items)], format="text", yes=True,
-                                  strict=False, backup_dir=args.backup_dir, verbose=args.verbose, at_shutdown=None)
+                                  strict=False, backup_dir=args.backup_dir, verbose=args.verbose, at_shutdown=None,
+                                  plan=None, waivers=None)
     return cmd_fix(fix_args)
 
 
