@@ -69,13 +69,20 @@ class Engine(object):
     # -- selection ----------------------------------------------------------------
 
     def names(self):
-        """Every name --items accepts: repair items and check ids."""
-        names = set()
-        for check in self.checks:
-            names.add(check.id)
-            if check.repair_item:
-                names.add(check.repair_item)
-        return names
+        """The names `guestprep list` shows, one per check: its repair item, or its item ID
+        when it has none (root-account, GUESTOS.SystemImage)."""
+        return [c.repair_item or c.item for c in self.checks]
+
+    def selects(self, name, result):
+        """Whether a name as --items takes it (repair item, item ID, check id) selects a result."""
+        return result.check_id in self._resolve(name)
+
+    def _resolve(self, name):
+        """The check ids a name selects: a repair item, an item ID as `list` shows it (any
+        case), or a check id; an empty list when it names nothing."""
+        lowered = name.lower()
+        return [c.id for c in self.checks
+                if name in (c.id, c.repair_item) or lowered == c.item.lower()]
 
     def select(self, items, default_fixes=False):
         """Checks selected by a list of repair items / check ids; 'all' or None selects all.
@@ -92,13 +99,14 @@ class Engine(object):
             if not default_fixes:
                 return list(self.checks)
             # 'all' fixes everything but what must be asked for by its own name (seal).
-            return [c for c in self.checks if not self._by_name_only(c.id)
-                    or c.id in wanted or c.repair_item in wanted]
-        unknown = sorted(wanted - self.names())
+            named = set(i for name in wanted for i in self._resolve(name))
+            return [c for c in self.checks if not self._by_name_only(c.id) or c.id in named]
+        unknown = sorted(name for name in wanted if not self._resolve(name))
         if unknown:
-            raise UsageError("unknown item(s): {}; known: {}".format(
-                ", ".join(unknown), ", ".join(sorted(self.names()))))
-        return [c for c in self.checks if c.id in wanted or c.repair_item in wanted]
+            raise UsageError("unknown item(s): {}; known (as `guestprep list` shows them): {}, or all".format(
+                ", ".join(unknown), ", ".join(self.names())))
+        ids = set(i for name in wanted for i in self._resolve(name))
+        return [c for c in self.checks if c.id in ids]
 
     def _by_name_only(self, check_id):
         fix = self.remediations.get(check_id)

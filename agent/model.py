@@ -15,7 +15,8 @@ class Status(object):
     WARN = "WARN"
     FAIL = "FAIL"
     ERROR = "ERROR"
-    ORDER = (PASS, INFO, SKIP, WARN, FAIL, ERROR)
+    WAIVED = "WAIVED"   # a WARN, FAIL or ERROR a person accepted until a date (agent/waivers.py)
+    ORDER = (PASS, INFO, SKIP, WAIVED, WARN, FAIL, ERROR)
     # Findings that stop an imported image from booting or being managed.
     BLOCKING = (FAIL, ERROR)
 
@@ -41,9 +42,11 @@ class Result(NamedTuple):
     commands: Tuple[str, ...] = ()
     paths: Tuple[str, ...] = ()
     data: Optional[dict] = None
+    waiver: Optional[dict] = None   # the waiver that matched, with the status it waived
 
     def as_dict(self):
-        return {
+        extra = {"waiver": self.waiver} if self.waiver else {}
+        return dict(extra, **{
             "id": self.check_id,
             "item": self.item,
             "repair_item": self.repair_item,
@@ -53,7 +56,7 @@ class Result(NamedTuple):
             "hint": self.hint,
             "commands": list(self.commands),
             "paths": list(self.paths),
-        }
+        })
 
 
 class Check(object):
