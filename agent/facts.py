@@ -622,3 +622,197 @@ def platform_of(os_info):
     if os_info.id in OTHER_PLATFORMS:
         return OTHER_PLATFORMS[os_info.id], "accepted"
     return OTHERS, "unsupported"
+
+
+# -- the mounted image's own disk (--root, read on the host) ----------------------------
+#
+# With --root the image is not running, but the host has it mounted: the filesystem at the
+# root path is the image's root filesystem, so its UUID is the one root= and /etc/fstab
+# must name. The host's mount table and the superblock are host facts: they are read
+# here, in Python, without starting any program of the image.
+
+MOUNTINFO = "/proc/self/mountinfo"
+HOST_SYS_BLOCK = "/sys/class/block"
+
+
+def _unescape(field):
+    """mountinfo escapes blanks and backslashes as \\040-style octal."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def parse_mountinfo(text):
+    """[{'dev': (major, minor), 'root', 'mountpoint', 'fstype', 'source'}] of /proc/*/mountinfo
+    lines, in order (a later mount on the same point hides the earlier ones)."""
+    mounts = []
+    for line in (text or "").splitlines():
+        fields = line.split(" ")
+        if "-" not in fields[6:]:
+            continue
+        dash = fields.index("-", 6)
+        if len(fields) < dash + 3 or ":" not in fields[2]:
+            continue
+        major, _, minor = fields[2].partition(":")
+        if not (major.isdigit() and minor.isdigit()):
+            continue
+        mounts.append({"dev": (int(major), int(minor)), "root": _unescape(fields[3]),
+                       "mountpoint": _unescape(fields[4]), "fstype": fields[dash + 1],
+                       "source": _unescape(fields[dash + 2])})
+    return mounts
+
+
+def _uuid_text(raw):
+    h = raw.hex()
+    return "{}-{}-{}-{}-{}".format(h[:8], h[8:12], h[12:16], h[16:20], h[20:32])
+
+
+SWAP_PAGE_SIZES = (4096, 8192, 16384, 65536)
+
+
+def filesystem_uuid(read):
+    """(fstype, UUID) of the filesystem whose bytes `read(offset, length)` returns, or
+    (None, None): ext2/3/4, XFS, btrfs, swap and FAT (the EFI system partition), the
+    UUID as blkid prints it. Short reads mean 'not this filesystem', never an exception."""
+    ext = read(1024, 0x78) or b""
+    if len(ext) >= 0x78 and ext[0x38:0x3A] == b"\x53\xef":
+        return "ext4", _uuid_text(ext[0x68:0x78])
+    head = read(0, 0x200) or b""
+    if len(head) >= 0x30 and head[:4] == b"XFSB":
+        return "xfs", _uuid_text(head[0x20:0x30])
+    btrfs = read(0x10000, 0x48) or b""
+    if len(btrfs) >= 0x48 and btrfs[0x40:0x48] == b"_BHRfS_M":
+        return "btrfs", _uuid_text(btrfs[0x20:0x30])
+    for page in SWAP_PAGE_SIZES:
+        if (read(page - 10, 10) or b"") in (b"SWAPSPACE2",):
+            swap = read(1024, 0x1C) or b""
+            if len(swap) >= 0x1C:
+                return "swap", _uuid_text(swap[0x0C:0x1C])
+    if len(head) >= 0x5A and head[510:512] == b"\x55\xaa":
+        for name_at, serial_at in ((0x52, 0x43), (0x36, 0x27)):   # FAT32, FAT12/16
+            if head[name_at:name_at + 3] == b"FAT":
+                serial = struct.unpack("<I", head[serial_at:serial_at + 4])[0]
+                return "vfat", "{:04X}-{:04X}".format(serial >> 16, serial & 0xFFFF)
+    return None, None
+
+
+def _host_text(path):
+    try:
+        with open(path) as handle:
+            return handle.read(1 << 20)
+    except (OSError, IOError, UnicodeDecodeError):
+        return None
+
+
+def _block_name(major, minor, source):
+    """Kernel name of the block device major:minor (its /sys/dev/block link), else the
+    mount source when it is a /dev path (btrfs reports an anonymous device number)."""
+    link = "/sys/dev/block/{}:{}".format(major, minor)
+    if os.path.exists(link):
+        return os.path.basename(os.path.realpath(link))
+    if source.startswith("/dev/") and os.path.exists(source):
+        return os.path.basename(os.path.realpath(source))
+    return None
+
+
+def _partition_number(name):
+    text = _host_text("{}/{}/partition".format(HOST_SYS_BLOCK, name))
+    return int(text.strip()) if text and text.strip().isdigit() else None
+
+
+def _device_uuid(name):
+    """(fstype, uuid, why) of /dev/<name> on the host."""
+    path = "/dev/" + name
+    problems = []
+
+    def read(offset, length):
+        data, why = _read_device(path, offset, length)
+        if data is None and why not in problems:
+            problems.append(why)
+        return data
+
+    fstype, uuid = filesystem_uuid(read)
+    if uuid:
+        return fstype, uuid, ""
+    return None, None, "; ".join(problems) or "no ext2/3/4, XFS, btrfs, swap or FAT superblock on " + path
+
+
+def image_root(ctx):
+    """The host's view of the disk a mounted image (--root) lives on.
+
+    {'known': bool, 'why': why not, 'device': '/dev/loop0p1', 'fstype', 'uuid',
+    'partition': 1 or None, 'disk': 'loop0', 'siblings': {partition number: {'device',
+    'fstype', 'uuid'}}}. Siblings are the other partitions of the same disk when the host
+    sees them (a loop device set up with --partscan, a qemu-nbd device).
+    """
+    def compute():
+        path = ctx.root.path
+        if ctx.live is not None:
+            return {"known": False, "why": "the image is the running system"}
+        text = _host_text(MOUNTINFO)
+        if text is None:
+            return {"known": False, "why": "cannot read " + MOUNTINFO}
+        mounts = [m for m in parse_mountinfo(text) if m["mountpoint"] == path]
+        if not mounts:
+            return {"known": False, "why": "{} is not a mount point (a plain directory), so guestprep cannot "
+                    "tell which filesystem it came from".format(path)}
+        mount = mounts[-1]
+        if mount["root"] != "/":
+            return {"known": False, "why": "{} is a bind mount of {} inside {}, not the root of a "
+                    "filesystem".format(path, mount["root"], mount["source"])}
+        name = _block_name(mount["dev"][0], mount["dev"][1], mount["source"])
+        if name is None:
+            return {"known": False, "why": "{} is mounted from {} ({}), which is not a block device on this "
+                    "host".format(path, mount["source"], mount["fstype"])}
+        fstype, uuid, why = _device_uuid(name)
+        if uuid is None:
+            return {"known": False, "why": "cannot read the UUID of /dev/{}: {}".format(name, why)}
+        facts = {"known": True, "why": "", "device": "/dev/" + name, "fstype": fstype, "uuid": uuid,
+                 "partition": _partition_number(name), "disk": None, "siblings": {}}
+        if facts["partition"] is not None:
+            disk = os.path.basename(os.path.dirname(os.path.realpath("{}/{}".format(HOST_SYS_BLOCK, name))))
+            facts["disk"] = disk
+            try:
+                names = sorted(os.listdir("{}/{}".format(HOST_SYS_BLOCK, disk)))
+            except OSError:
+                names = []
+            for other in names:
+                number = _partition_number(other) if other.startswith(disk) else None
+                if number is None:
+                    continue
+                other_type, other_uuid, _why = (fstype, uuid, "") if other == name else _device_uuid(other)
+                if other_uuid:
+                    facts["siblings"][number] = {"device": "/dev/" + other, "fstype": other_type,
+                                                 "uuid": other_uuid}
+        return facts
+    return ctx.fact("image_root", compute)
+
+
+_PARTITION = re.compile(r"^/dev/((?:sd|vd|xvd|hd)[a-z]+|nvme[0-9]+n[0-9]+p|mmcblk[0-9]+p)([0-9]+)$")
+
+
+def split_partition(device):
+    """('/dev/sda', 1) for /dev/sda1, ('/dev/nvme0n1', 2) for /dev/nvme0n1p2; (None, None) else."""
+    match = _PARTITION.match(device or "")
+    if not match:
+        return None, None
+    disk = match.group(1)
+    return "/dev/" + (disk[:-1] if disk.endswith("p") and not disk.startswith(("sd", "vd", "xvd", "hd"))
+                      else disk), int(match.group(2))
+
+
+def image_uuid_of(ctx, device, root_spec):
+    """UUID of `device` (a kernel name from the image's old machine: /dev/sda2) on a mounted
+    image, or None. `root_spec` is the kernel name the image uses for its root filesystem
+    (root= or the / line of fstab): the image's root is the filesystem at --root, and a
+    partition of the same old disk is the host partition with the same number, when the
+    host sees the image's partitions."""
+    image = image_root(ctx)
+    if not image.get("known"):
+        return None
+    if device == root_spec:
+        return image["uuid"]
+    disk, number = split_partition(device)
+    root_disk, root_number = split_partition(root_spec)
+    if disk is None or disk != root_disk or root_number != image.get("partition"):
+        return None
+    sibling = image["siblings"].get(number)
+    return sibling["uuid"] if sibling else None
