@@ -799,20 +799,31 @@ def split_partition(device):
                       else disk), int(match.group(2))
 
 
-def image_uuid_of(ctx, device, root_spec):
+_FSTYPE_FAMILIES = {"ext2": "ext4", "ext3": "ext4", "ext4": "ext4", "xfs": "xfs", "btrfs": "btrfs",
+                    "swap": "swap", "vfat": "vfat", "msdos": "vfat", "fat": "vfat"}
+
+
+def image_uuid_of(ctx, device, root_spec, fstype="auto"):
     """UUID of `device` (a kernel name from the image's old machine: /dev/sda2) on a mounted
     image, or None. `root_spec` is the kernel name the image uses for its root filesystem
     (root= or the / line of fstab): the image's root is the filesystem at --root, and a
     partition of the same old disk is the host partition with the same number, when the
-    host sees the image's partitions."""
+    host sees the image's partitions. With `fstype` (fstab's third field) a filesystem of
+    another type there is not taken for it."""
     image = image_root(ctx)
     if not image.get("known"):
         return None
     if device == root_spec:
-        return image["uuid"]
-    disk, number = split_partition(device)
-    root_disk, root_number = split_partition(root_spec)
-    if disk is None or disk != root_disk or root_number != image.get("partition"):
+        found = {"uuid": image["uuid"], "fstype": image["fstype"]}
+    else:
+        disk, number = split_partition(device)
+        root_disk, root_number = split_partition(root_spec)
+        if disk is None or disk != root_disk or root_number != image.get("partition"):
+            return None
+        found = image["siblings"].get(number)
+    if not found:
         return None
-    sibling = image["siblings"].get(number)
-    return sibling["uuid"] if sibling else None
+    want = _FSTYPE_FAMILIES.get(fstype)
+    if want is not None and want != _FSTYPE_FAMILIES.get(found["fstype"]):
+        return None
+    return found["uuid"]
