@@ -7,8 +7,10 @@ and, on the running system, the system disk. Each is cached on the context
 community-image name and the ImportImage command line all read the target once.
 
 Everything is read through ctx.root, except the raw bytes of a block device (partition
-table, ext4 superblock) that Root refuses by design: `read_device` reads those, on the
-running system only, from a path under /dev that is a block device.
+table, ext4 superblock) that Root refuses by design: `read_device` reads those from a path
+under /dev that is a block device: on the running system, or, with --root, the host's
+device the image's root filesystem is mounted from (image_root: the host's mount table
+and sysfs say which, the superblock gives the UUID that root= and fstab must name).
 """
 import os
 import re

@@ -9,6 +9,11 @@ same way when it is the default. GRUB older than 1.99 (GRUB legacy 0.9x) is flag
 catalogue asks. Seeds 000 and 002 warn that a carelessly edited /boot/grub/menu.lst stops
 the instance booting, so guestprep only proposes changes here (applied when named).
 
+On a mounted image (--root) root= is judged the same way; the UUID to replace a kernel
+name with is the one of the filesystem mounted at the root (agent.facts.image_root), and
+the hints name only the GRUB tools the image has (update-grub, grub2-mkconfig,
+grub-mkconfig, grubby).
+
 Read: GRUB 2 grub.cfg (/boot/grub, /boot/grub2, the EFI system partition), GRUB legacy
 menu.lst/grub.conf, Boot Loader Spec entries (/boot/loader/entries, RHEL 8+), the
 GRUB_CMDLINE_LINUX* lines of /etc/default/grub and RHEL 8's `kernelopts` in grubenv.
