@@ -757,7 +757,10 @@ def image_root(ctx):
             return {"known": False, "why": "{} is not a mount point (a plain directory), so guestprep cannot "
                     "tell which filesystem it came from".format(path)}
         mount = mounts[-1]
-        if mount["root"] != "/":
+        # A btrfs subvolume (/@, /root) is mounted from inside its filesystem, whose UUID
+        # is the one root= and fstab name; anything else mounted from a subdirectory is a
+        # bind mount of some other filesystem's directory.
+        if mount["root"] != "/" and mount["fstype"] != "btrfs":
             return {"known": False, "why": "{} is a bind mount of {} inside {}, not the root of a "
                     "filesystem".format(path, mount["root"], mount["source"])}
         name = _block_name(mount["dev"][0], mount["dev"][1], mount["source"])

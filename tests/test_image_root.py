@@ -114,3 +114,16 @@ def test_image_root_unreadable_device_is_a_reason(guest, fs, monkeypatch):
     image = facts.image_root(ctx(guest))
     assert not image["known"]
     assert image["why"].startswith("cannot read the UUID of /dev/loop0p1")
+
+
+def test_a_btrfs_subvolume_mount_is_its_filesystem(guest, fs, monkeypatch):
+    btrfs = bytearray(0x10000 + 0x100)
+    btrfs[0x10020:0x10030] = uuid_mod.UUID(U).bytes
+    btrfs[0x10040:0x10048] = b"_BHRfS_M"
+    mount_image(fs, monkeypatch, guest, partitions={2: bytes(btrfs)}, mounted=2)
+    path = Root(guest.base).path
+    fs.remove_object("/proc/self/mountinfo")
+    fs.create_file("/proc/self/mountinfo", contents="40 22 259:2 /@ {} rw - btrfs /dev/loop0p2 rw,subvol=/@\n"
+                   .format(path))
+    image = facts.image_root(ctx(guest))
+    assert (image["known"], image["uuid"], image["fstype"]) == (True, U, "btrfs")
