@@ -258,9 +258,18 @@ def file_diff(ctx, step):
     return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in diff)
 
 
+def plan_reversible(plan):
+    """Whether rollback undoes this plan: the fix says so, or every step is a file change the
+    journal keeps (the grub fix regenerates grub.cfg live, but only edits files offline)."""
+    if plan.remediation.reversible:
+        return True
+    return bool(plan.steps) and all(isinstance(s, (model.WriteFile, model.RemoveFile, model.SetFlags))
+                                    for s in plan.steps)
+
+
 def plan_flags(plan):
     fix = plan.remediation
-    flags = ["reversible" if fix.reversible else "IRREVERSIBLE (rollback cannot undo it)"]
+    flags = ["reversible" if plan_reversible(plan) else "IRREVERSIBLE (rollback cannot undo it)"]
     if fix.needs_reboot:
         flags.append("needs a reboot")
     if fix.disrupts_network:
@@ -321,7 +330,7 @@ def plan_text(ctx, plans, stream, left_out=()):
 
 def plans_json(ctx, plans):
     return [{"id": p.check_id, "repair_item": p.repair_item, "item": p.result.item,
-             "reversible": p.remediation.reversible, "mode": p.remediation.mode,
+             "reversible": plan_reversible(p), "mode": p.remediation.mode,
              "skipped": p.skipped, "steps": [step_dict(ctx, s) for s in p.steps]} for p in plans]
 
 

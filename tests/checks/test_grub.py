@@ -338,6 +338,8 @@ def test_offline_fix_writes_the_mounted_filesystems_uuid_everywhere_and_rolls_ba
     assert sorted(s.path for s in plans[0].steps) == ["/boot/efi/EFI/debian/grub.cfg", "/boot/grub/grub.cfg",
                                                       "/etc/default/grub"]
     assert all(isinstance(s, WriteFile) for s in plans[0].steps)
+    from agent.report import plan_flags
+    assert plan_flags(plans[0])[0] == "reversible"      # file edits only: rollback undoes them all
     journal, outcomes = engine.apply(ctx, plans, guest.state())
     assert [o.outcome for o in outcomes] == ["FIXED"], outcomes
     for path in ("/boot/grub/grub.cfg", "/boot/efi/EFI/debian/grub.cfg"):
