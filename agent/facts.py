@@ -754,7 +754,8 @@ def image_root(ctx):
             return {"known": False, "why": "cannot read " + MOUNTINFO}
         mounts = [m for m in parse_mountinfo(text) if m["mountpoint"] == path]
         if not mounts:
-            return {"known": False, "why": "{} is not a mount point (a plain directory), so guestprep cannot "
+            return {"known": False, "plain_directory": True,
+                    "why": "{} is not a mount point (a plain directory), so guestprep cannot "
                     "tell which filesystem it came from".format(path)}
         mount = mounts[-1]
         # A btrfs subvolume (/@, /root) is mounted from inside its filesystem, whose UUID

@@ -312,8 +312,11 @@ def _hint_and_commands(ctx, findings):
                 "image's filesystem is mounted) and replace the device name by UUID=<uuid>, keeping "
                 "the other fields.".format(names, line_numbers(f.lineno for f in pending), why))
             for f in pending:
+                # On a plain directory findmnt would answer for the host's own filesystem.
                 if f.swap:
                     command = "blkid -s UUID -o value /dev/loopNpM   # the image's swap partition"
+                elif image.get("plain_directory"):
+                    command = "blkid -s UUID -o value /dev/loopNpM   # the image's partition for " + f.mountpoint
                 elif f.mountpoint == "/":
                     command = "findmnt -no UUID " + ctx.root.path
                 else:

@@ -125,7 +125,12 @@ def test_vmware_offline_reports_each_line(guest):
     assert result.commands[0] == "sed -i -e '7s/^/# /' -e '8s/^/# /' " + fstab
     # Offline, the hint never proposes blkid on the host's own /dev/sda1.
     assert not any("blkid" in c and "/dev/sd" in c for c in result.commands)
-    assert "findmnt -no UUID " + guest.ctx().root.path in result.commands
+    if "is not a mount point (a plain directory)" in result.hint:
+        # findmnt on a plain directory would print the host's own filesystem's UUID.
+        assert not any(c.startswith("findmnt") for c in result.commands)
+        assert "blkid -s UUID -o value /dev/loopNpM   # the image's partition for /" in result.commands
+    else:
+        assert "findmnt -no UUID " + guest.ctx().root.path in result.commands
 
 
 def test_vmware_offline_fix_comments_out_the_data_disks_only(guest):
@@ -498,3 +503,11 @@ def test_xen_names_resolve_too(guest, fs, monkeypatch):
     guest.write("/etc/fstab", "/dev/xvda1 / ext4 defaults 0 1\n/dev/xvdb1 /data ext4 defaults 0 2\n")
     assert plan_text(guest) == (D + "/dev/xvda1 / ext4 defaults 0 1\nUUID={} / ext4 defaults 0 1\n"
                                 + D + "/dev/xvdb1 /data ext4 defaults 0 2\n").format(IMAGE_ROOT)
+
+
+def test_plain_directory_root_never_offers_findmnt_which_would_answer_for_the_host(guest, fs):
+    fs.create_file("/proc/self/mountinfo", contents="22 1 8:2 / /srv rw - ext4 /dev/sda2 rw\n")
+    result = run(guest, VMWARE)
+    assert "{} is not a mount point (a plain directory)".format(guest.ctx().root.path) in result.hint
+    assert not any(c.startswith("findmnt") for c in result.commands)
+    assert "blkid -s UUID -o value /dev/loopNpM   # the image's partition for /" in result.commands
