@@ -261,6 +261,15 @@ def line_numbers(numbers):
     return "line{} {}".format("" if len(numbers) == 1 else "s", ", ".join(str(n) for n in numbers))
 
 
+def _root_uuid_command(ctx):
+    """What prints the UUID and type of the target's root filesystem. On an image root that
+    is a plain directory findmnt would answer for the host's filesystem: blkid on the image's
+    partition then."""
+    if ctx.offline and facts.image_root(ctx).get("plain_directory"):
+        return "blkid -s UUID -s TYPE /dev/loopNpM   # the image's root partition"
+    return "findmnt -no UUID,FSTYPE " + ctx.root.path
+
+
 def _hint_and_commands(ctx, findings):
     """One paragraph per kind of finding, and the commands a person would type."""
     path = ctx.root.display(FSTAB)
@@ -359,7 +368,7 @@ def _hint_and_commands(ctx, findings):
             "after the initramfs mounted it (systemd-remount-fs does nothing), so with `ro` on "
             "the kernel command line it stays read-only. Add a line such as "
             "'UUID=<uuid> / ext4 defaults 0 1'.")
-        commands.append("findmnt -no UUID,FSTYPE " + ctx.root.path)
+        commands.append(_root_uuid_command(ctx))
     return "\n".join(hints), commands
 
 
@@ -386,7 +395,7 @@ class Fstab(Check):
                 "Without /etc/fstab the root filesystem keeps the options the initramfs "
                 "mounted it with (read-only with `ro` on the kernel command line), and "
                 "systemd-remount-fs does nothing. Create it with an entry for / by UUID.",
-                commands=["findmnt -no UUID,FSTYPE " + ctx.root.path],
+                commands=[_root_uuid_command(ctx)],
                 paths=[FSTAB])
 
         analysis = analyse(ctx, text)
