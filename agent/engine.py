@@ -212,13 +212,8 @@ class Engine(object):
                     journal.apply(ctx, plan.check_id, step)
                     faults.point("between-steps", plan.check_id)
             except (OSError, RootError, journal_mod.JournalError) as e:
-                undone = journal.rollback(ctx, item=plan.check_id)
-                problems = [m for _r, o, m in undone if o in ("conflict", "failed")]
-                message = "failed: {}; its changes were rolled back".format(e)
-                if problems:
-                    message += " (rollback problems: {})".format("; ".join(problems))
                 failed.append(plan.check_id)
-                outcomes.append(Outcome(plan.check_id, plan.repair_item, ROLLED_BACK, message, plan.result))
+                outcomes.append(_rolled_back(ctx, journal, plan, e))
         for step, items in last:
             items = [i for i in items if i not in failed]
             if not items:
@@ -229,13 +224,20 @@ class Engine(object):
                 # Newest item first: a later plan's edit sits on top of an earlier one's.
                 for item in reversed(items):
                     plan = next(p for p in todo if p.check_id == item)
-                    undone = journal.rollback(ctx, item=item)
-                    problems = [m for _r, o, m in undone if o in ("conflict", "failed")]
-                    message = "failed: {}; its changes were rolled back".format(e)
-                    if problems:
-                        message += " (rollback problems: {})".format("; ".join(problems))
                     failed.append(item)
-                    outcomes.append(Outcome(item, plan.repair_item, ROLLED_BACK, message, plan.result))
+                    outcomes.append(_rolled_back(ctx, journal, plan, e))
+        # A fix may check its own work once every step ran (the rebuilt initramfs images hold
+        # the drivers): what it finds wrong fails the fix like a failed step.
+        for plan in todo:
+            if plan.check_id in failed:
+                continue
+            try:
+                problems = plan.remediation.verify(ctx, plan.result, plan.steps)
+            except (OSError, RootError) as e:
+                problems = [str(e)]
+            if problems:
+                failed.append(plan.check_id)
+                outcomes.append(_rolled_back(ctx, journal, plan, "; ".join(problems)))
         faults.point("before-end")
         journal.end("failed" if failed else "complete")
         # Re-check with fresh facts: a fix may have installed or removed packages.
@@ -275,6 +277,16 @@ class Engine(object):
         return pending if every else pending[:1]
 
 
+def _rolled_back(ctx, journal, plan, error):
+    """Roll one item's changes back; its ROLLED BACK outcome saying why and how it went."""
+    undone = journal.rollback(ctx, item=plan.check_id)
+    problems = [m for _r, o, m in undone if o in ("conflict", "failed")]
+    message = "failed: {}; its changes were rolled back".format(error)
+    if problems:
+        message += " (rollback problems: {})".format("; ".join(problems))
+    return Outcome(plan.check_id, plan.repair_item, ROLLED_BACK, message, plan.result)
+
+
 def _started(journal):
     for record in journal.records:
         if record.get("type") == "run" and isinstance(record.get("time"), (int, float)):
@@ -311,8 +323,8 @@ def _combine_appends(ctx, written, step):
         written[step.path] = (original, step.content)
         return step
     original, now = written[step.path]
-    if (now != original and now.startswith(original) and step.content.startswith(original)
-            and len(step.content) > len(original)):
+    if (now != original and step.content != now and now.startswith(original)
+            and step.content.startswith(original) and len(step.content) > len(original)):
         step = step._replace(content=now + step.content[len(original):])
     written[step.path] = (original, step.content)
     return step

@@ -108,6 +108,11 @@ class Remediation(object):
     def plan(self, ctx, result):
         raise NotImplementedError
 
+    def verify(self, ctx, result, steps):
+        """After every step of the run was applied: what is still wrong (texts), [] when the fix
+        did what it planned. Anything returned fails the fix, and the engine rolls it back."""
+        return []
+
 
 # Change steps. Paths are guest paths (inside the target root).
 

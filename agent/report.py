@@ -342,10 +342,18 @@ def step_reversible(step):
     return not isinstance(step, model.RunCommand) or bool(step.modifies)
 
 
+def plan_reversible(plan):
+    """Whether rollback undoes this plan: the fix says so, or every step is one rollback
+    undoes (the grub fix regenerates grub.cfg live, but only edits files offline)."""
+    if plan.remediation.reversible:
+        return True
+    return bool(plan.steps) and all(step_reversible(s) for s in plan.steps)
+
+
 def plan_flags(plan):
     fix = plan.remediation
     undoable = [step_reversible(s) for s in plan.steps]
-    if fix.reversible or (undoable and all(undoable)):
+    if plan_reversible(plan):
         flags = ["reversible"]
     elif any(undoable):
         # A package fix that also unmasks units: say which part rollback cannot undo.
@@ -413,7 +421,7 @@ def plan_text(ctx, plans, stream, left_out=()):
 
 def plans_json(ctx, plans):
     return [{"id": p.check_id, "repair_item": p.repair_item, "item": p.result.item,
-             "reversible": p.remediation.reversible, "mode": p.remediation.mode,
+             "reversible": plan_reversible(p), "mode": p.remediation.mode,
              "skipped": p.skipped, "steps": [step_dict(ctx, s) for s in p.steps]} for p in plans]
 
 
