@@ -23,7 +23,7 @@ class LvmDevicesFix(Remediation):
     def plan(self, ctx, result):
         data = result.data or {}
         steps = [RemoveFile(DEVICES_FILE, why="it pins {} device(s) by the build VM's disk ids ({})".format(
-            data.get("pinned", "?"), ", ".join(data.get("idtypes") or [])))]
+            data.get("pinned", "?"), ", ".join(data.get("pinned_types") or [])))]
         if data.get("images"):
             rows = data.get("kernels") or []
             check_space(ctx, rows)

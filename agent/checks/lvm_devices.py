@@ -89,7 +89,8 @@ class LvmDevices(Check):
         entries = parse_devices(text)
         pinned = [e for e in entries if e.get("IDTYPE") not in PORTABLE]
         types = sorted(set(e.get("IDTYPE", "?") for e in entries))
-        data = {"entries": len(entries), "pinned": len(pinned), "idtypes": types, "use_devicesfile": setting}
+        data = {"entries": len(entries), "pinned": len(pinned), "idtypes": types, "use_devicesfile": setting,
+                "pinned_types": sorted(set(e.get("IDTYPE", "?") for e in pinned))}
         if setting == 0:
             return self.result(Status.INFO, "{} lists {} device(s) but lvm.conf sets use_devicesfile = 0: "
                                "LVM does not read it".format(DEVICES_FILE, len(entries)), data=data)
@@ -102,7 +103,7 @@ class LvmDevices(Check):
                            for k in kernels.installed(ctx)]
         summary = "{} pins {} of {} device(s) by the build VM's disk ids ({}){}: on ECS's virtio disks LVM " \
                   "ignores those physical volumes".format(DEVICES_FILE, len(pinned), len(entries), ", ".join(
-                      sorted(set(e.get("IDTYPE", "?") for e in pinned))),
+                      data["pinned_types"]),
                       "" if setting else " (use_devicesfile not set in lvm.conf: lvm2's default applies)")
         if data["images"]:
             summary += "; the initramfs has a copy: " + ", ".join(data["images"])

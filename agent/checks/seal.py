@@ -45,7 +45,7 @@ from agent.checks.cloudinit import (CLOUD_CFG, DISABLED_MARKER, CloudConfig, dat
                                     masked_units, module_names)
 from agent.checks.root_account import PASSWD, SHADOW, WEAK, passwd_entries, read_shadow
 from agent.model import Check, Status
-from agent.rootfs import RootError
+from agent.rootfs import MAX_READ, RootError
 
 HOME_DIRS = ("/root", "/home")
 HISTORY_FILES = (".bash_history", ".zsh_history", ".history", ".sh_history", ".ash_history",
@@ -60,7 +60,9 @@ CLOUD_KEEP = ("seed", "scripts")      # the user's own seed data and scripts sta
 LOG_DIR = "/var/log"
 LOG_SKIP = ("journal",)               # journald's binary files: journalctl --vacuum-* (hint)
 ROTATED = (".gz", ".xz", ".bz2", ".zst", ".old")
-MAX_LOG_BYTES = 64 * 1024 * 1024      # larger logs are left to the hint (their backups would fill /)
+# Larger files are left to the hint's commands: the journal backs up a file only up to
+# rootfs.MAX_READ, and their backups would fill /.
+MAX_LOG_BYTES = MAX_READ
 MAX_OP_BYTES = 256 * 1024 * 1024      # backups one operation may take (package caches, /tmp)
 MAX_FILES = 5000                      # a bound on the walk of a hostile image
 STATE_DIR = "/var/lib/guestprep"
@@ -458,7 +460,7 @@ def _bounded(env, paths, label, commands=()):
     taken, left, size, left_size = [], [], 0, 0
     for path in paths:
         one = _size(root, path)
-        if size + one > MAX_OP_BYTES:
+        if one > MAX_LOG_BYTES or size + one > MAX_OP_BYTES:
             left.append(path)
             left_size += one
         else:
