@@ -41,11 +41,16 @@ def parse_devices(text):
 
 
 def use_devicesfile(text):
-    """lvm.conf's devices/use_devicesfile: 0 or 1, or None when not set."""
-    match = None
-    for match in re.finditer(r"^\s*use_devicesfile\s*=\s*(\d+)", text or "", re.M):
-        pass
-    return int(match.group(1)) if match else None
+    """lvm.conf's devices/use_devicesfile: (0 or 1 or None, where it comes from). Unset, it is
+    lvm2's built-in default, which lvm.conf states in its commented line (`lvmconfig --type
+    default` writes the file so): 0 in Debian's lvm2, 1 in RHEL 9's."""
+    active = re.findall(r"^\s*use_devicesfile\s*=\s*(\d+)", text or "", re.M)
+    if active:
+        return int(active[-1]), LVM_CONF
+    default = re.findall(r"^\s*#\s*use_devicesfile\s*=\s*(\d+)", text or "", re.M)
+    if default:
+        return int(default[-1]), "lvm2's default, as the comment in {} gives it".format(LVM_CONF)
+    return None, ""
 
 
 def root_on_lvm(ctx):
@@ -85,15 +90,15 @@ class LvmDevices(Check):
         except RootError as e:
             return self.result(Status.WARN, "{} cannot be read: {}".format(DEVICES_FILE, e.reason),
                                "Look at it by hand: LVM uses only the disks it lists.", paths=[DEVICES_FILE])
-        setting = use_devicesfile(conf)
+        setting, source = use_devicesfile(conf)
         entries = parse_devices(text)
         pinned = [e for e in entries if e.get("IDTYPE") not in PORTABLE]
         types = sorted(set(e.get("IDTYPE", "?") for e in entries))
         data = {"entries": len(entries), "pinned": len(pinned), "idtypes": types, "use_devicesfile": setting,
                 "pinned_types": sorted(set(e.get("IDTYPE", "?") for e in pinned))}
         if setting == 0:
-            return self.result(Status.INFO, "{} lists {} device(s) but lvm.conf sets use_devicesfile = 0: "
-                               "LVM does not read it".format(DEVICES_FILE, len(entries)), data=data)
+            return self.result(Status.INFO, "{} lists {} device(s) but use_devicesfile = 0 ({}): LVM does not "
+                               "read it".format(DEVICES_FILE, len(entries), source), data=data)
         if not pinned:
             return self.passed("{} lists {} device(s), by {} only: LVM finds them by PVID on new disks".format(
                 DEVICES_FILE, len(entries), ", ".join(types) or "nothing"), data=data)
@@ -104,7 +109,8 @@ class LvmDevices(Check):
         summary = "{} pins {} of {} device(s) by the build VM's disk ids ({}){}: on ECS's virtio disks LVM " \
                   "ignores those physical volumes".format(DEVICES_FILE, len(pinned), len(entries), ", ".join(
                       data["pinned_types"]),
-                      "" if setting else " (use_devicesfile not set in lvm.conf: lvm2's default applies)")
+                      " (use_devicesfile = 1, {})".format(source) if source else
+                      " (use_devicesfile not set in {}: lvm2 2.03.12+ may default to 1)".format(LVM_CONF))
         if data["images"]:
             summary += "; the initramfs has a copy: " + ", ".join(data["images"])
         hint = ("The root filesystem is on LVM: the instance would stop in the initramfs. " if lvm_root else

@@ -25,8 +25,9 @@ def image(guest, devices=DEVICES, conf="devices {\n}\n", fstab="/dev/mapper/vg-r
 def test_parse_and_setting():
     entries = parse_devices(DEVICES + "garbage line\nIDTYPE\n")
     assert [e["IDTYPE"] for e in entries] == ["sys_wwid", "devname"]
-    assert use_devicesfile("devices {\n\t# use_devicesfile = 1\n\tuse_devicesfile = 0\n}\n") == 0
-    assert use_devicesfile("devices {\n}\n") is None
+    assert use_devicesfile("devices {\n\t# use_devicesfile = 1\n\tuse_devicesfile = 0\n}\n") == (0, "/etc/lvm/lvm.conf")
+    assert use_devicesfile("devices {\n\t# use_devicesfile = 0\n}\n")[0] == 0     # Debian's built-in default
+    assert use_devicesfile("devices {\n}\n") == (None, "")
 
 
 def test_no_file_passes(guest):
@@ -54,6 +55,9 @@ def test_a_root_on_lvm_pinned_by_wwid_fails_and_the_fix_moves_the_file_aside(gue
 
 @pytest.mark.parametrize("conf, devices, fstab, status", [
     ("devices {\n use_devicesfile = 0\n}\n", DEVICES, "/dev/mapper/vg-root / ext4 defaults 0 1\n", Status.INFO),
+    ("devices {\n # use_devicesfile = 0\n}\n", DEVICES, "/dev/mapper/vg-root / ext4 defaults 0 1\n", Status.INFO),
+    ("devices {\n # use_devicesfile = 0\n use_devicesfile = 1\n}\n", DEVICES, "/dev/vg/root / ext4 defaults 0 1\n",
+     Status.FAIL),
     ("", "VERSION=1.1.1\nIDTYPE=devname IDNAME=/dev/vda2 DEVNAME=/dev/vda2 PVID=x\n",
      "/dev/mapper/vg-root / ext4 defaults 0 1\n", Status.PASS),
     ("", DEVICES, "UUID=0a1b / ext4 defaults 0 1\n", Status.WARN),   # root not on LVM: data VGs
