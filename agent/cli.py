@@ -44,7 +44,8 @@ def build_parser():
         if items:
             p.add_argument("--items", action="append", metavar="LIST",
                            help="comma-separated repair items or checks as `guestprep list` names them "
-                                "(dhcp,selinux,root-account,...), or 'all'")
+                                "(dhcp,selinux,root-account,...), or 'all'; seal:NAME,... for some of seal's "
+                                "operations (seal:defaults,-NAME for all but one)")
         p.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
 
     p = add_command("check", help="read-only check of the target")
@@ -79,7 +80,7 @@ def build_parser():
     common(p, items=False)
     p.add_argument("--backup-dir", metavar="DIR", help="where fix kept its backups and journal")
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
-    p = add_command("list", help="every check with its item ID and repair item")
+    p = add_command("list", help="every check with its item ID and repair item, and seal's operations")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p = add_command("at-shutdown", help="the fixes armed with fix --at-shutdown: status, disarm, "
                     "or run (what guestprep-fix-at-shutdown.service does at poweroff)")
