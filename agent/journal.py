@@ -279,6 +279,10 @@ class Journal(object):
             faults.point("begin-appended", path)
             before = record["before"]
             mode = step.mode if before["kind"] == "missing" else None
+            if path.startswith(STATE_DIR + "/") and not root.isdir(STATE_DIR):
+                # A record guestprep keeps in the image (the network manifest) while the
+                # journal itself is in --backup-dir: the state directory is guestprep's own.
+                os.makedirs(root.resolve(STATE_DIR), 0o700)
             root.atomic_write(path, step.content, mode=mode)
         elif isinstance(step, model.RemoveFile):
             record.update(op="remove", path=step.path, before=self._snapshot(root, step.path, seq))

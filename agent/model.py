@@ -56,7 +56,20 @@ class Result(NamedTuple):
             "hint": self.hint,
             "commands": list(self.commands),
             "paths": list(self.paths),
+            # What the check found as data (the dhcp check's network manifest, ...), for tools.
+            "data": _jsonable(self.data),
         })
+
+
+def _jsonable(value):
+    """``value`` with tuples as lists and anything JSON cannot hold as its text."""
+    if isinstance(value, dict):
+        return dict((str(k), _jsonable(v)) for k, v in value.items())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_jsonable(v) for v in (sorted(value, key=str) if isinstance(value, (set, frozenset)) else value)]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
 
 
 class Check(object):

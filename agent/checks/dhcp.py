@@ -1,4 +1,4 @@
-"""GUESTOS.Dhcp: the primary NIC must get its address by DHCP and must not be bound to a MAC.
+"""GUESTOS.Dhcp: the primary NIC must get its address by DHCP, bound neither to a MAC nor to its old name.
 
 Seed 000 ("ネットワーク"): ECS supports one network interface and the image must enable
 DHCP; 003 (GUESTOS.Dhcp): a static IP address in the image's network configuration
@@ -6,20 +6,26 @@ breaks the network of the instance started from it. The instance's address, gate
 MAC address are all new, so a NIC left with the old address, or a configuration bound to
 the old MAC (HWADDR, `match: macaddress`, `[Match] MACAddress=`, 70-persistent-net.rules),
 leaves the imported instance unreachable, and there is no console login to repair it.
+So does DHCP bound to the name the old hypervisor gave the NIC (ens192 on VMware, enp0s3
+on VirtualBox, eth0 on Xen/Hyper-V under predictable names): the virtio NIC is eth0 on ECS
+and ens3 under qemu, and nothing asks for a lease on it.
 
-The configuration is read in every format an image may carry (agent.netconfig); the
-primary NIC is the one of the default route on the running system, offline the one with
-the configured gateway.
+The configuration is read in every format an image may carry (agent.netformats, one
+module per format); the primary NIC is the one of the default route on the running
+system, else the one an earlier fix recorded in the network manifest, else (offline) the
+one with the configured gateway.
 """
 import shlex
 
-from agent import netconfig
+from agent import netformats
 from agent.parsers import netplan
 from agent.model import Check, Status
 
 FIX_NOTE = ("`guestprep fix --items dhcp` converts {who} to DHCP in every file that configures it, "
-            "in that file's own format, keeping every other line; it changes files only and never "
-            "restarts networking, so an SSH session survives: DHCP takes effect at the next boot.")
+            "in that file's own format, keeping every other line, and makes it match whatever name the "
+            "ECS NIC gets (eth0 on ECS, ens3 under qemu); it records the old settings in "
+            + netformats.MANIFEST_PATH + ", changes files only and never restarts networking, so an SSH "
+            "session survives: DHCP takes effect at the next boot.")
 
 
 def _who(primary):
@@ -38,12 +44,16 @@ def _describe(config):
 
 
 def _where(config):
-    return "{} ({})".format(config.path, config.label)
+    return "{} ({})".format(config.path, netformats.label(config))
 
 
 def _problems_text(config, who):
     """'eth0 has a static address and is pinned to MAC ... in FILE (format)'."""
     parts = []
+    if config.method != "static" and not config.pinned and config.name:
+        return ("{} gets its address only on the name {} in {}: the NIC of an ECS instance has another "
+                "name (eth0 in Alibaba's images, or a predictable name such as ens5)".format(
+                    who, config.name, _where(config)))
     if config.fmt == "suse-routes":
         parts.append("has a static default gateway {}".format(config.gateway))
     elif config.method == "static":
@@ -59,45 +69,14 @@ def _problems_text(config, who):
 
 
 def _commands(ctx, primary, targets, udev):
-    """What a person would type, one file at a time, in each file's format."""
+    """What a person would type, one file at a time, in each file's format (netformats.<fmt>.commands)."""
+    by_path = {}
+    for config in targets + udev:
+        by_path.setdefault(config.path, []).append(config)
     commands = []
-    done = set()
-    name = primary or "eth0"
-    for config in targets:
-        if config.path in done:
-            continue
-        done.add(config.path)
-        path = shlex.quote(ctx.root.display(config.path))
-        if config.fmt == "ifcfg":
-            commands.append(
-                "sed -i -e 's/^BOOTPROTO=.*/BOOTPROTO=dhcp/' -e 's/^\\(IPADDR\\|NETMASK\\|PREFIX\\|GATEWAY"
-                "\\|BROADCAST\\|NETWORK\\|HWADDR\\|MACADDR\\)/# &/' " + path)
-        elif config.fmt == "suse-ifcfg":
-            commands.append(
-                "sed -i -e \"s/^BOOTPROTO=.*/BOOTPROTO='dhcp'/\" -e 's/^\\(IPADDR\\|NETMASK\\|PREFIXLEN"
-                "\\|BROADCAST\\|NETWORK\\|LLADDR\\)/# &/' " + path)
-        elif config.fmt == "suse-routes":
-            commands.append("sed -i 's/^\\(default\\|0\\.0\\.0\\.0\\)[[:space:]]/# &/' " + path)
-        elif config.fmt == "ifupdown":
-            commands.append(
-                "sed -i '/^\\s*iface {0} inet /,/^\\s*\\(iface\\|auto\\|allow-\\|mapping\\|source\\)/"
-                "{{s/^\\(\\s*iface {0} inet\\) .*/\\1 dhcp/;s/^\\s*\\(address\\|netmask\\|gateway\\|broadcast"
-                "\\|network\\|pointopoint\\|hwaddress\\|dns-\\)/# &/}}' {1}".format(config.name, path))
-        elif config.fmt == "networkmanager" and not ctx.offline and config.ref:
-            commands.append("nmcli connection modify {} ipv4.method auto ipv4.addresses '' ipv4.gateway '' "
-                            "ethernet.mac-address '' ethernet.cloned-mac-address ''".format(
-                                shlex.quote(config.ref)))
-        elif config.fmt == "networkmanager":
-            commands.append("vi {}  # [ipv4] method=auto; remove address1=, gateway=; "
-                            "[ethernet] remove mac-address=, cloned-mac-address=".format(path))
-        elif config.fmt == "netplan":
-            commands.append("vi {}  # {}: dhcp4: true; remove addresses, gateway4, default routes, nameservers, "
-                            "macaddress, match: macaddress".format(path, config.ref))
-        elif config.fmt == "networkd":
-            commands.append("vi {}  # [Network] DHCP=yes; remove Address=, Gateway=, [Address] and "
-                            "default [Route]; [Match] Name={} instead of MACAddress=".format(path, name))
-    if udev:
-        commands.append("sed -i 's/^[^#[:space:]]/# &/' " + shlex.quote(ctx.root.display(netconfig.UDEV_RULES)))
+    for path, configs in by_path.items():
+        module = netformats.MODULES[configs[0].fmt]
+        commands.extend(module.commands(ctx.root.display(path), configs, primary, not ctx.offline))
     return commands
 
 
@@ -108,19 +87,35 @@ class Dhcp(Check):
     repair_item = "dhcp"
 
     def run(self, ctx):
-        found = netconfig.gather(ctx.root)
-        primary, how = netconfig.choose_primary(found, ctx.live)
-        seen = netconfig.assess(found, primary)
+        found = netformats.gather(ctx.root)
+        record = netformats.recorded(ctx.root)
+        primary, how = netformats.choose_primary(found, ctx.live, record)
+        seen = netformats.assess(found, primary, record, netformats.ifnames_off(ctx.root, ctx.live))
         who = _who(primary)
         fails, warns, tail = [], [], []
+        rescued = netformats.nm.makes_default_profiles(ctx.root)
         for config in seen.targets:
             text = _problems_text(config, who)
-            (fails if config.method == "static" or config.pinned else warns).append(text)
+            if config in seen.renamed and config.fmt == netformats.nm.FMT and rescued:
+                # NetworkManager's automatic DHCP profile covers the NIC the old profile misses.
+                warns.append(text + "; NetworkManager's automatic DHCP profile still configures the new NIC")
+                continue
+            (fails if config.method == "static" or config.pinned or config in seen.renamed
+             else warns).append(text)
         secondary = [c for c in seen.others if c.method == "static" or c.pinned]
         for config in secondary:
             warns.append(_problems_text(config, _describe(config)) + "; ECS supports one NIC")
+        for config in seen.targets:
+            if config.members:
+                warns.append("{} enslaves {} by name; an ECS instance has one NIC, with another name: "
+                             "after the import {} has no member".format(
+                                 config.name or config.ref, ", ".join(config.members), config.name or config.ref))
+        broken = sorted(set(p.path for p in found.problems if p.lineno)) if seen.targets or seen.udev else []
+        if broken:
+            fails.append("the fix converts nothing while {} cannot be parsed (no half-converted "
+                         "network)".format(", ".join(broken)))
         if seen.udev:
-            warns.append("{} pins {} (udev)".format(netconfig.UDEV_RULES, ", ".join(
+            warns.append("{} pins {} (udev)".format(netformats.UDEV_RULES, ", ".join(
                 "{} to MAC {}".format(c.name, c.macs[0]) for c in seen.udev)))
         for problem in found.problems:
             sep = " " if problem.message.startswith("cannot") else ": "
@@ -128,13 +123,11 @@ class Dhcp(Check):
         dhcp = [c for c in seen.primary if c.method == "dhcp" and c not in seen.targets]
         if dhcp and not fails:
             tail.append("{} uses DHCP ({})".format(who, ", ".join(
-                "{} {}".format(c.label, c.path) for c in dhcp)))
+                "{} {}".format(netformats.label(c), c.path) for c in dhcp)))
         elif not found.configs and not found.problems:
             tail.append("no interface configuration found (looked at {}); cloud-init or the "
                         "distribution's default DHCP will configure the NIC".format(
-                            ", ".join(netconfig.LABELS[k] for k in (
-                                "ifcfg", "suse-ifcfg", "ifupdown", "netplan", "networkmanager",
-                                "networkd", "udev"))))
+                            ", ".join(m.LABEL for m in netformats.FORMATS)))
         elif not seen.primary and primary:
             tail.append("{} has no configuration in the files looked at; cloud-init or the "
                         "distribution's default DHCP will configure it".format(who))
@@ -153,9 +146,13 @@ class Dhcp(Check):
             hint.append(FIX_NOTE.format(who=who))
         if primary or found.configs:
             hint.append("Primary NIC: {} ({}).".format(who, how))
+        keep = netformats.manifest(seen, primary, seen.udev)
+        if keep["keep_on_ecs"]:
+            hint.append("The old static settings are recorded (JSON report, and {} once fixed): {}.".format(
+                netformats.MANIFEST_PATH, netformats.ecs_advice(keep["keep_on_ecs"])))
         if seen.udev:
             hint.append("The fix comments out the rules of {}: every MAC changes on ECS, and udev "
-                        "writes new rules at the next boot.".format(netconfig.UDEV_RULES))
+                        "writes new rules at the next boot.".format(netformats.UDEV_RULES))
         if secondary:
             hint.append("ECS supports one NIC: remove the configuration of {} or convert it to DHCP "
                         "by hand; the fix changes the primary NIC only.".format(
@@ -170,7 +167,7 @@ class Dhcp(Check):
                         "has no YAML module: install python3-yaml (python3-pyyaml on RHEL/SUSE) "
                         "and run the check again.")
         if not found.configs:
-            hint.append("Looked at: {}.".format("; ".join(netconfig.LOOKED_AT)))
+            hint.append("Looked at: {}.".format("; ".join(netformats.LOOKED_AT)))
         if not (seen.targets or seen.udev):
             hint.append("The fix has nothing to change on {}; when it has, it converts {} to DHCP in "
                         "the files' own formats, changes files only and never restarts networking, so "
@@ -190,4 +187,4 @@ class Dhcp(Check):
             status, summary, " ".join(hint), commands=commands,
             paths=paths,
             data={"primary": primary, "how": how, "targets": [c.path for c in seen.targets],
-                  "udev": bool(seen.udev)})
+                  "udev": bool(seen.udev), "manifest": keep, "unparsable": broken})

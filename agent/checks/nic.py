@@ -6,14 +6,14 @@ ENI as eth0 by DHCP. Configuration for a second interface (a bond, a backend net
 static eth1) comes along as dead configuration, and network services that wait for every
 configured interface (NetworkManager-wait-online, ifupdown's auto lines, wicked) can
 delay or fail the boot. Offline, the interfaces named in the guest's network
-configuration are counted (agent/netconfig.py reads all six formats); on the running
+configuration are counted (agent/netformats.py reads all six formats); on the running
 system, the physical NICs present are counted too (loopback, bridges, docker, veth and
 other virtual devices left out).
 
 Report only: guestprep's dhcp fix converts the primary interface; what to do with the
 others is the user's decision.
 """
-from agent import netconfig
+from agent import netformats
 from agent.model import Check, Status
 
 # Interfaces that are not NICs (software devices of containers, VPNs and hypervisors).
@@ -43,7 +43,7 @@ class Nic(Check):
     repair_item = ""
 
     def run(self, ctx):
-        found = netconfig.gather(ctx.root)
+        found = netformats.gather(ctx.root)
         configured = {}
         for config in found.configs:
             if config.fmt in ("udev", "suse-routes") or not config.name or config.ref == "alias":
@@ -51,8 +51,8 @@ class Nic(Check):
             if is_virtual_name(config.name):
                 continue
             configured.setdefault(config.name, []).append(config.path)
-        names = sorted(configured, key=netconfig.order_key)
-        present = sorted(physical_nics(ctx), key=netconfig.order_key) if ctx.live is not None else None
+        names = sorted(configured, key=netformats.order_key)
+        present = sorted(physical_nics(ctx), key=netformats.order_key) if ctx.live is not None else None
         data = {"configured": names, "present": present}
         parts = []
         if len(names) > 1:

@@ -170,10 +170,13 @@ def find_ifaces(stanzas, ifname, family=None):
             if s.kind == "iface" and s.ifname == ifname and (family is None or s.family == family)]
 
 
-def to_dhcp(text, ifname, family="inet"):
-    """Return `text` with `iface <ifname> <family>` using DHCP and no static-only options.
+def to_dhcp(text, ifname, family="inet", method="dhcp"):
+    """Return `text` with `iface <ifname> <family>` using `method` (DHCP) and no static-only options.
 
-    The first such stanza's method becomes `dhcp` (the old line kept commented
+    `method` is `dhcp`, or `auto` for inet6 (router advertisements: ifup
+    does not fail when no DHCPv6 server answers).
+
+    The first such stanza's method becomes `method` (the old line kept commented
     above it) and its STATIC_OPTIONS lines are commented out with
     DISABLED_PREFIX. Further `static` stanzas of the same interface and family
     (secondary addresses, which ifupdown adds one by one) are commented out
@@ -198,8 +201,8 @@ def to_dhcp(text, ifname, family="inet"):
             disable.extend(_stanza_code_lines(extra, lines))
     header_end = _header_end(primary, lines)
     new_header = None
-    if primary.method != "dhcp":
-        new_header = _dhcp_header(lines, primary, header_end)
+    if primary.method != method:
+        new_header = _dhcp_header(lines, primary, header_end, method)
         disable.extend(range(primary.lineno + 1, header_end + 1))
     if disable:
         text = comment_out(text, disable)
@@ -262,11 +265,11 @@ def _stanza_code_lines(stanza, lines):
 _HEADER_RE = re.compile(r"^(?P<head>\s*iface\s+\S+\s+\S+\s+)(?P<method>\S+)(?P<tail>.*)$")
 
 
-def _dhcp_header(lines, stanza, header_end):
+def _dhcp_header(lines, stanza, header_end, method="dhcp"):
     body = split_ending(lines[stanza.lineno - 1])[0]
     match = _HEADER_RE.match(body)
     if header_end == stanza.lineno and match:
         # Only the method word changes, so the diff shows only that.
-        return match.group("head") + "dhcp" + match.group("tail")
+        return match.group("head") + method + match.group("tail")
     indent = body[:len(body) - len(body.lstrip())]
-    return "%siface %s %s dhcp" % (indent, stanza.ifname, stanza.family)
+    return "%siface %s %s %s" % (indent, stanza.ifname, stanza.family, method)

@@ -136,8 +136,12 @@ def is_default_route(route):
     return isinstance(route, dict) and str(route.get("to", "")).strip() in DEFAULT_ROUTE_TARGETS
 
 
-def to_dhcp(text, ifname, new_name=None):
+def to_dhcp(text, ifname, new_name=None, any_name=None):
     """Return `text` with device `ifname` converted to DHCP and unpinned from its MAC.
+
+    With `any_name` (a glob such as `e*`), the device instead matches every
+    interface whose name fits it (`match: {name: "e*"}`, no `set-name`), so
+    it comes up on whatever name the NIC has; its key stays as it was.
 
     `ifname` is the device's id (its key) or its `set-name`. For that device:
     `dhcp4: true`; `addresses`, `gateway4`, `gateway6`, `nameservers`,
@@ -152,10 +156,10 @@ def to_dhcp(text, ifname, new_name=None):
     if doc is None:
         raise ValueError("not a netplan document: %s" % (problems[0].message if problems else "empty"))
     section, key = _find(doc, ifname)
-    expected, new_key = _converted(doc, section, key, new_name)
+    expected, new_key = _converted(doc, section, key, new_name, any_name)
     if expected == doc:
         return text
-    edited = _edit_lines(text, doc, section, key, new_key)
+    edited = _edit_lines(text, doc, section, key, new_key, any_name)
     if edited is not None:
         try:
             if yaml.safe_load(edited) == expected:
@@ -249,7 +253,7 @@ def _find(doc, ifname):
     raise ValueError("no netplan device %r" % (ifname,))
 
 
-def _converted(doc, section, key, new_name=None):
+def _converted(doc, section, key, new_name=None, any_name=None):
     """The document as it must load after the edit, and the device's new key."""
     expected = copy.deepcopy(doc)
     devices = expected["network"][section]
@@ -283,6 +287,10 @@ def _converted(doc, section, key, new_name=None):
                 new_key = set_name
             elif new_name is not None:
                 new_key = new_name
+    if any_name is not None:
+        cfg.pop("set-name", None)
+        cfg["match"] = {"name": any_name}
+        new_key = key
     if not uses_dhcp4(cfg):
         cfg["dhcp4"] = True
     if new_key != key:
@@ -424,7 +432,7 @@ def _nested(lines, entry):
     return _entries(lines, entry.start + 1, entry.end)
 
 
-def _edit_lines(text, doc, section, key, new_key):
+def _edit_lines(text, doc, section, key, new_key, any_name=None):
     """Apply the conversion line by line; None when the layout is not understood."""
     # A file that breaks lines where split_lines does not (a lone \r, \u2028)
     # fails the check after the edit and is rewritten instead.
@@ -469,7 +477,14 @@ def _edit_lines(text, doc, section, key, new_key):
             for route, (first, stop) in zip(routes, items):
                 if is_default_route(route):
                     delete.update(range(_lead_comments(lines, first, children["routes"].start + 1), stop))
-    if isinstance(cfg.get("match"), dict) and "macaddress" in cfg["match"] and "match" in children:
+    newline = "\r\n" if lines[device.start].endswith("\r\n") else "\n"
+    if any_name is not None:
+        for name in ("match", "set-name"):
+            if name in children:
+                drop(children[name])
+        insert_after[device.start] = "{0}match:{2}{0}  name: {1}{2}".format(
+            " " * child_indent, json.dumps(any_name), newline)
+    elif isinstance(cfg.get("match"), dict) and "macaddress" in cfg["match"] and "match" in children:
         match = cfg["match"]
         if len(match) == 1:
             drop(children["match"])
@@ -483,7 +498,6 @@ def _edit_lines(text, doc, section, key, new_key):
     if new_key != key:
         replace[device.start] = _rekeyed(lines[device.start], new_key)
     if not uses_dhcp4(cfg):
-        newline = "\r\n" if lines[device.start].endswith("\r\n") else "\n"
         dhcp_line = " " * child_indent + "dhcp4: true"
         if "dhcp4" in children:
             entry = children["dhcp4"]
@@ -492,7 +506,7 @@ def _edit_lines(text, doc, section, key, new_key):
             delete.update(range(entry.start + 1, entry.end))
             replace[entry.start] = dhcp_line + comment + newline
         else:
-            insert_after[device.start] = dhcp_line + newline
+            insert_after[device.start] = insert_after.get(device.start, "") + dhcp_line + newline
 
     out = []
     for index, line in enumerate(lines):

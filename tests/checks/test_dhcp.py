@@ -1,10 +1,11 @@
 """GUESTOS.Dhcp: the check over all six formats and udev, and its fix (plan, apply, re-check, rollback)."""
+import json
 import os
 import stat
 
 import pytest
 
-from agent import netconfig
+from agent import netformats
 from agent.checks.dhcp import Dhcp
 from agent.engine import Engine
 from agent.model import Mode, Status, WriteFile
@@ -124,7 +125,8 @@ auto lo
 iface lo inet loopback
 
 # The primary network interface
-allow-hotplug eth0
+{D}allow-hotplug eth0
+auto /e*/1=eth0
 {D}iface eth0 inet static
 iface eth0 inet dhcp
 {D}\taddress 192.168.122.10/24
@@ -159,6 +161,8 @@ NETPLAN_STATIC_FIXED = """\
 network:
   ethernets:
     ens3:
+      match:
+        name: "e*"
       dhcp4: true
   version: 2
 """
@@ -185,6 +189,8 @@ NETPLAN_CLOUD_INIT_FIXED = CLOUD_INIT_HEADER + """\
 network:
     ethernets:
         eth0:
+            match:
+              name: "e*"
             dhcp4: true
     version: 2
 """
@@ -226,7 +232,7 @@ NM_KEYFILE_FIXED = """\
 id=eth0
 uuid=0a79193a-9b8c-45dd-ba36-029476338014
 type=ethernet
-interface-name=eth0
+{D}interface-name=eth0
 
 [ethernet]
 {D}mac-address=52:54:00:12:34:56
@@ -269,7 +275,8 @@ Gateway=10.1.10.253
 
 NETWORKD_FIXED = """\
 [Match]
-Name=enp1s0
+{D}Name=enp1s0
+Name=en* eth*
 
 [Network]
 {D}Address=10.1.10.9/24
@@ -323,6 +330,11 @@ NETWORKD_PATH = "/etc/systemd/network/10-enp1s0.network"
 UDEV_PATH = "/etc/udev/rules.d/70-persistent-net.rules"
 
 
+def stable_eth0(guest):
+    """The image boots with net.ifnames=0 (as Alibaba's own images do): its first NIC is eth0 on ECS too."""
+    guest.write("/etc/default/grub", 'GRUB_CMDLINE_LINUX="net.ifnames=0 biosdevname=0"\n')
+
+
 def run(guest, **kw):
     return Engine([Dhcp]).run_check(guest.ctx(**kw), Dhcp())
 
@@ -339,18 +351,25 @@ def fix_cycle(guest, originals, expected, live=None):
     plans = engine.plan(ctx, engine.checks, engine.run_checks(ctx))
     assert [p.check_id for p in plans] == ["dhcp"]
     assert all(isinstance(s, WriteFile) for s in plans[0].steps)
-    assert sorted(s.path for s in plans[0].steps) == sorted(expected)
+    planned = [s.path for s in plans[0].steps]
+    recorded = netformats.MANIFEST_PATH in planned
+    assert sorted(p for p in planned if p != netformats.MANIFEST_PATH) == sorted(expected)
     journal, outcomes = engine.apply(ctx, plans, guest.state())
     assert [o.outcome for o in outcomes] == ["FIXED"], outcomes
     assert outcomes[0].message.endswith(" — " + DhcpFix.note)
     for path, text in expected.items():
         assert guest.read(path) == text
         assert mode_of(guest, path) == modes[path]
+    if recorded:
+        record = json.loads(guest.read(netformats.MANIFEST_PATH))
+        assert sorted(record["paths"]) == sorted(expected)
+        assert mode_of(guest, netformats.MANIFEST_PATH) == 0o600
     result = engine.run_check(ctx, Dhcp())
     assert result.status == Status.PASS, result.summary
     assert engine.plan(ctx, engine.checks, engine.run_checks(ctx)) == []
     undone = journal.rollback(ctx)
-    assert sorted(m for _r, m, _x in undone) == ["restored"] * len(expected)
+    assert sorted(m for r, m, _x in undone if r.get("path") != netformats.MANIFEST_PATH) == ["restored"] * len(expected)
+    assert not os.path.lexists(guest.host(netformats.MANIFEST_PATH))
     for path, text in originals.items():
         assert guest.read(path) == text
         assert mode_of(guest, path) == modes[path]
@@ -403,8 +422,16 @@ def test_rhel_ifcfg_static_with_hwaddr_fails(guest):
     assert "Primary NIC: eth0 (chosen offline" in result.hint
     assert "never restarts networking" in result.hint
     assert result.commands == (
-        "sed -i -e 's/^BOOTPROTO=.*/BOOTPROTO=dhcp/' -e 's/^\\(IPADDR\\|NETMASK\\|PREFIX\\|GATEWAY"
-        "\\|BROADCAST\\|NETWORK\\|HWADDR\\|MACADDR\\)/# &/' " + guest.host(IFCFG),)
+        "sed -i -e 's/^BOOTPROTO=.*/BOOTPROTO=dhcp/' -e 's/^DEVICE=.*/DEVICE=eth0/' -e 's/^\\(IPADDR\\|NETMASK"
+        "\\|PREFIX\\|GATEWAY\\|BROADCAST\\|NETWORK\\|IPV6ADDR\\|IPV6_DEFAULTGW\\|HWADDR\\|MACADDR\\)/# &/' "
+        + guest.host(IFCFG),)
+    # what to set on ECS to keep the address, in the report and its data
+    assert ("to keep 192.168.122.20 on ECS, create the instance in a vSwitch whose CIDR is 192.168.122.0/24"
+            in result.hint)
+    assert result.data["manifest"]["interfaces"] == [{
+        "interface": "eth0", "file": IFCFG, "format": "ifcfg", "kind": "ethernet",
+        "mac": ["52:54:00:6b:3c:58"], "ipv4": ["192.168.122.20/24"], "ipv6": [], "gateway": "192.168.122.1",
+        "dns": ["192.168.122.1"], "routes": [], "mtu": "", "members": [], "vlan": ""}]
 
 
 def test_rhel_ifcfg_dhcp_passes_and_backup_files_are_ignored(guest):
@@ -465,16 +492,30 @@ def test_eni_source_glob_is_followed(guest):
 
 def test_eni_source_directory_relative_takes_run_parts_names_only(guest):
     guest.write(ENI_PATH, "auto lo\niface lo inet loopback\nsource-directory interfaces.d\n")
-    guest.write("/etc/network/interfaces.d/eth0", "iface eth0 inet dhcp\n")
+    guest.write("/etc/network/interfaces.d/eth0", "auto /e*/1=eth0\niface eth0 inet dhcp\n")
     # not a run-parts name: ifupdown skips it, so must we
     guest.write("/etc/network/interfaces.d/eth1.cfg", "iface eth1 inet static\n  address 10.0.0.6/24\n")
     result = run(guest)
     assert result.status == Status.PASS
-    assert result.summary == "eth0 uses DHCP (ifupdown /etc/network/interfaces.d/eth0)"
+    assert result.summary == "the primary NIC uses DHCP (ifupdown /etc/network/interfaces.d/eth0)"
 
 
 def test_eni_source_loop_does_not_hang(guest):
-    guest.write(ENI_PATH, "source interfaces\niface eth0 inet dhcp\n")
+    guest.write(ENI_PATH, "source interfaces\nauto /e*/1=eth0\niface eth0 inet dhcp\n")
+    assert run(guest).status == Status.PASS
+
+
+def test_dhcp_bound_to_the_old_name_fails_unless_eth0_is_stable(guest):
+    """The bug of issue 10: DHCP on `ens192` (or eth0 under predictable names) gets no lease on ECS."""
+    guest.write(ENI_PATH, "auto lo\niface lo inet loopback\n\nallow-hotplug ens192\niface ens192 inet dhcp\n")
+    result = run(guest)
+    assert result.status == Status.FAIL
+    assert result.summary == ("ens192 gets its address only on the name ens192 in /etc/network/interfaces "
+                              "(ifupdown): the NIC of an ECS instance has another name (eth0 in Alibaba's "
+                              "images, or a predictable name such as ens5)")
+    guest.write(ENI_PATH, ENI_DHCP)
+    assert run(guest).status == Status.FAIL
+    stable_eth0(guest)
     assert run(guest).status == Status.PASS
 
 
@@ -484,6 +525,8 @@ def test_netplan_static_fails_and_dhcp_passes(guest):
     assert result.status == Status.FAIL
     assert result.summary == "ens3 has a static address in /etc/netplan/00-installer-config.yaml (netplan)"
     guest.write("/etc/netplan/00-installer-config.yaml", NETPLAN_DHCP, mode=0o600)
+    assert run(guest).status == Status.FAIL   # eth0 is not the NIC's name under predictable names
+    stable_eth0(guest)
     result = run(guest)
     assert result.status == Status.PASS
     assert result.summary == "eth0 uses DHCP (netplan /etc/netplan/00-installer-config.yaml)"
@@ -559,6 +602,7 @@ def test_udev_rules_alone_warn(guest):
 # -- primary interface and secondary NICs ------------------------------------------
 
 def test_static_secondary_nic_warns_and_the_fix_leaves_it(guest):
+    stable_eth0(guest)
     eni = ENI_DHCP + "\nauto eth1\niface eth1 inet static\n  address 10.0.0.6/24\n"
     guest.write(ENI_PATH, eni)
     result = run(guest)
@@ -574,6 +618,7 @@ def test_static_secondary_nic_warns_and_the_fix_leaves_it(guest):
 
 
 def test_live_primary_comes_from_the_default_route_offline_from_the_gateway(guest):
+    stable_eth0(guest)
     guest.write(ENI_PATH, ENI_DHCP + "\niface eth1 inet static\n  address 10.0.0.6/24\n  gateway 10.0.0.1\n")
     offline = run(guest)
     assert offline.status == Status.FAIL
@@ -604,7 +649,7 @@ def test_offline_without_gateway_takes_eth0_then_ens_then_enp(guest):
 
 def test_order_key():
     names = ["enp0s3", "lan0", "ens10", "eth1", "ens9", "eth0", "eth10", "eno1"]
-    assert sorted(names, key=netconfig.order_key) == [
+    assert sorted(names, key=netformats.order_key) == [
         "eth0", "eth1", "eth10", "ens9", "ens10", "enp0s3", "eno1", "lan0"]
 
 
@@ -616,7 +661,11 @@ def test_netplan_and_networkmanager_together(guest):
     result = run(guest)
     assert result.status == Status.FAIL
     assert result.summary.startswith("eth0 has a static address and is pinned to MAC 52:54:00:12:34:56 in " + NM_PATH)
-    fixed = fix_cycle(guest, {NM_PATH: NM_KEYFILE}, {NM_PATH: NM_KEYFILE_FIXED})
+    netplan_path = "/etc/netplan/01-network-manager-all.yaml"
+    netplan_text = guest.read(netplan_path)
+    fixed = fix_cycle(guest, {NM_PATH: NM_KEYFILE, netplan_path: netplan_text}, {
+        NM_PATH: NM_KEYFILE_FIXED,
+        netplan_path: netplan_text.replace("    eth0:\n", '    eth0:\n      match:\n        name: "e*"\n')})
     assert fixed.summary == ("eth0 uses DHCP (netplan /etc/netplan/01-network-manager-all.yaml, "
                              "NetworkManager {})".format(NM_PATH))
 
@@ -629,9 +678,16 @@ def test_garbage_yaml_warns_and_other_files_are_still_checked(guest):
     result = run(guest)
     assert result.status == Status.FAIL
     assert result.summary.startswith("eth0 has a static address in /etc/network/interfaces (ifupdown); "
-                                     "/etc/netplan/01-bad.yaml: line ")
-    assert "invalid YAML" in result.summary
+                                     "the fix converts nothing while /etc/netplan/01-bad.yaml cannot be parsed")
+    assert "/etc/netplan/01-bad.yaml: line 3: invalid YAML" in result.summary
     assert "/etc/netplan/01-bad.yaml" in result.paths
+    # never half-converted: the fix refuses, naming the file and the line, and writes nothing
+    engine = Engine([Dhcp], [DhcpFix])
+    ctx = guest.ctx()
+    plans = engine.plan(ctx, engine.checks, engine.run_checks(ctx))
+    assert plans[0].steps == []
+    assert plans[0].skipped.startswith("not converting a half-understood network: /etc/netplan/01-bad.yaml line 3:")
+    assert guest.read(ENI_PATH) == ENI
 
 
 def test_garbage_yaml_alone_warns(guest):
@@ -723,7 +779,7 @@ def test_fix_eni_in_a_sourced_file(guest):
     guest.write(ENI_PATH, "auto lo\niface lo inet loopback\nsource-directory /etc/network/interfaces.d\n")
     guest.write(included, "auto eth0\niface eth0 inet static\n  address 10.0.0.5/24\n  gateway 10.0.0.1\n")
     fix_cycle(guest, {included: guest.read(included)}, {
-        included: "auto eth0\n{D}iface eth0 inet static\niface eth0 inet dhcp\n{D}  address 10.0.0.5/24\n"
+        included: "{D}auto eth0\nauto /e*/1=eth0\n{D}iface eth0 inet static\niface eth0 inet dhcp\n{D}  address 10.0.0.5/24\n"
                   "{D}  gateway 10.0.0.1\n".format(D=D)})
 
 
@@ -747,7 +803,8 @@ def test_fix_netplan_mac_only_device_gets_the_primary_name(guest):
     # PyYAML reads this MAC as a base-60 integer; the report shows it as written
     assert run(guest, live=FakeLive(default_iface="eth0")).summary == (
         "eth0 is pinned to MAC 52:54:00:12:34:56 in /etc/netplan/60-mac.yaml (netplan)")
-    fix_cycle(guest, {path: text}, {path: "network:\n  version: 2\n  ethernets:\n    eth0:\n      dhcp4: true\n"},
+    fix_cycle(guest, {path: text}, {path: 'network:\n  version: 2\n  ethernets:\n    nic0:\n      match:\n'
+                                          '        name: "e*"\n      dhcp4: true\n'},
               live=FakeLive(default_iface="eth0"))
 
 
@@ -770,7 +827,7 @@ def test_fix_networkmanager_cloned_mac_and_default_route(guest):
 
 
 def test_cloned_mac_preserve_is_harmless(guest):
-    guest.write(NM_PATH, "[connection]\nid=eth0\ntype=ethernet\ninterface-name=eth0\n\n[ethernet]\n"
+    guest.write(NM_PATH, "[connection]\nid=eth0\ntype=ethernet\n\n[ethernet]\n"
                 "cloned-mac-address=preserve\n\n[ipv4]\nmethod=auto\n", mode=0o600)
     assert run(guest).status == Status.PASS
 
@@ -784,7 +841,7 @@ def test_fix_networkd_mac_match_becomes_a_name_match(guest):
     path = "/etc/systemd/network/20-wired.network"
     guest.write(path, NETWORKD_MAC)
     fix_cycle(guest, {path: NETWORKD_MAC}, {path: (
-        "# written by the installer\n[Match]\n{D}MACAddress=52:54:00:12:34:56\nName=eth0\n\n"
+        "# written by the installer\n[Match]\n{D}MACAddress=52:54:00:12:34:56\nName=en* eth*\n\n"
         "[Network]\nDHCP=ipv4\n").format(D=D)}, live=FakeLive(default_iface="eth0"))
 
 
@@ -792,7 +849,7 @@ def test_fix_networkd_mac_match_offline_without_a_name_matches_ethernet(guest):
     path = "/etc/systemd/network/20-wired.network"
     guest.write(path, NETWORKD_MAC)
     fix_cycle(guest, {path: NETWORKD_MAC}, {path: (
-        "# written by the installer\n[Match]\n{D}MACAddress=52:54:00:12:34:56\nType=ether\n\n"
+        "# written by the installer\n[Match]\n{D}MACAddress=52:54:00:12:34:56\nName=en* eth*\n\n"
         "[Network]\nDHCP=ipv4\n").format(D=D)})
 
 
@@ -801,7 +858,7 @@ def test_fix_networkd_mac_next_to_a_name_is_commented_out(guest):
            "[Network]\nDHCP=ipv6\n"
     guest.write(NETWORKD_PATH, text)
     fix_cycle(guest, {NETWORKD_PATH: text}, {NETWORKD_PATH: (
-        "[Match]\nName=eth0\n{D}MACAddress=52:54:00:12:34:56\n\n[Link]\n{D}MACAddress=52:54:00:00:00:01\n\n"
+        "[Match]\n{D}Name=eth0\nName=en* eth*\n{D}MACAddress=52:54:00:12:34:56\n\n[Link]\n{D}MACAddress=52:54:00:00:00:01\n\n"
         "[Network]\nDHCP=yes\n").format(D=D)})
 
 
@@ -824,7 +881,8 @@ def test_fix_never_runs_a_command(guest):
     guest.write(NM_PATH, NM_KEYFILE, mode=0o600)
     ctx = guest.ctx(live=FakeLive(default_iface="eth0"))
     steps = DhcpFix().plan(ctx, Dhcp().run(ctx))
-    assert [type(s) for s in steps] == [WriteFile, WriteFile]
+    assert [type(s) for s in steps] == [WriteFile, WriteFile, WriteFile]
+    assert steps[0].path == netformats.MANIFEST_PATH
     assert ctx.runner.calls == []
 
 
@@ -854,7 +912,7 @@ def test_networkd_glob_match_is_the_live_primary(guest):
     live = FakeLive(default_iface="ens5")
     assert run(guest, live=live).summary == "ens5 has a static address in {} (systemd-networkd)".format(path)
     fix_cycle(guest, {path: text}, {path: (
-        "[Match]\nName=en*\n\n[Network]\n{D}Address=10.0.0.5/24\n{D}Gateway=10.0.0.1\nDHCP=yes\n").format(D=D)},
+        "[Match]\n{D}Name=en*\nName=en* eth*\n\n[Network]\n{D}Address=10.0.0.5/24\n{D}Gateway=10.0.0.1\nDHCP=yes\n").format(D=D)},
         live=live)
     # the same file does not apply to an interface its Name= excludes
     assert run(guest, live=FakeLive(default_iface="eth0")).status == Status.WARN

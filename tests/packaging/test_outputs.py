@@ -154,8 +154,10 @@ def test_plan_script_is_valid_sh_and_does_what_fix_does(image, tmp_path, capsys)
     assert code in (0, 3), err   # 3: checks without a fix (a tiny image has no kernel) still fail
     assert tree(copy) == tree(image)
     assert tree(copy) != before
-    backups = os.listdir(str(copy / "var/lib/guestprep"))
-    assert len(backups) == 1 and backups[0].startswith("script-")
+    # the script's backups, and the network manifest the dhcp fix records before DHCP replaces the address
+    backups = sorted(os.listdir(str(copy / "var/lib/guestprep")))
+    assert len(backups) == 2 and backups[0] == "network-manifest.json" and backups[1].startswith("script-")
+    backups = backups[1:]
     with open(str(copy / "var/lib/guestprep" / backups[0] / "etc/selinux/config")) as handle:
         assert handle.read() == SELINUX_ENFORCING
 

@@ -204,7 +204,8 @@ def mini_root(path, defects=True):
         write(path, "/etc/selinux/config", "SELINUX=disabled\n")
         write(path, "/etc/fstab", FSTAB_DATA_DISK.splitlines(True)[0])
         write(path, "/etc/adjtime", "0.0 0 0.0\n0\nUTC\n")
-        write(path, "/etc/network/interfaces", "auto eth0\niface eth0 inet dhcp\n")
+        # DHCP on the first NIC whatever its name (eth0 alone is no longer clean: issue 10)
+        write(path, "/etc/network/interfaces", "auto /e*/1=eth0\niface eth0 inet dhcp\n")
     return path
 
 
