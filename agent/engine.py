@@ -180,15 +180,19 @@ class Engine(object):
                     for p in plans if not p.steps]
         if not todo:
             return None, outcomes
+        order = [c.id for c in self.checks]
         try:
-            journal = journal_mod.Journal.create(state, {
+            # Before the first change: a disk that fills up halfway leaves work for rollback.
+            short = journal_mod.space_shortfall(ctx.root, state, [s for p in todo for s in p.steps])
+            journal = None if short else journal_mod.Journal.create(state, {
                 "root": ctx.root.path, "items": [p.check_id for p in todo], "argv": list(argv)})
-        except OSError as e:
+            message = "not started: {}; nothing was changed".format(short)
+        except (OSError, journal_mod.JournalError) as e:
             # No journal, no change: every fix fails before it begins (a full or read-only disk).
-            message = "failed: cannot write the journal in {}: {}; nothing was changed".format(
-                state.path, e.strerror or e)
+            journal, message = None, "failed: cannot write the journal in {}: {}; nothing was changed".format(
+                state.path, getattr(e, "strerror", None) or e)
+        if journal is None:
             outcomes.extend(Outcome(p.check_id, p.repair_item, ROLLED_BACK, message, p.result) for p in todo)
-            order = [c.id for c in self.checks]
             outcomes.sort(key=lambda o: order.index(o.check_id))
             return None, outcomes
         failed = []
@@ -204,13 +208,7 @@ class Engine(object):
                     journal.apply(ctx, plan.check_id, step)
                     faults.point("between-steps", plan.check_id)
             except (OSError, RootError, journal_mod.JournalError) as e:
-                undone = journal.rollback(ctx, item=plan.check_id)
-                problems = [m for _r, o, m in undone if o in ("conflict", "failed")]
-                message = "failed: {}; its changes were rolled back".format(e)
-                if problems:
-                    message += " (rollback problems: {})".format("; ".join(problems))
-                failed.append(plan.check_id)
-                outcomes.append(Outcome(plan.check_id, plan.repair_item, ROLLED_BACK, message, plan.result))
+                _roll_back(ctx, journal, todo, [plan.check_id], e, failed, outcomes)
         for step, items in last:
             items = [i for i in items if i not in failed]
             if not items:
@@ -219,17 +217,15 @@ class Engine(object):
                 journal.apply(ctx, items[0], step, also=items[1:])
             except (OSError, RootError, journal_mod.JournalError) as e:
                 # Newest item first: a later plan's edit sits on top of an earlier one's.
-                for item in reversed(items):
-                    plan = next(p for p in todo if p.check_id == item)
-                    undone = journal.rollback(ctx, item=item)
-                    problems = [m for _r, o, m in undone if o in ("conflict", "failed")]
-                    message = "failed: {}; its changes were rolled back".format(e)
-                    if problems:
-                        message += " (rollback problems: {})".format("; ".join(problems))
-                    failed.append(item)
-                    outcomes.append(Outcome(item, plan.repair_item, ROLLED_BACK, message, plan.result))
+                _roll_back(ctx, journal, todo, list(reversed(items)), e, failed, outcomes)
         faults.point("before-end")
-        journal.end("failed" if failed else "complete")
+        try:
+            journal.end("failed" if failed else "complete")
+        except OSError as e:
+            # Without its end record the run would look interrupted: undo it and say why.
+            applied = [p.check_id for p in reversed(todo) if p.check_id not in failed]
+            _roll_back(ctx, journal, todo, applied, "cannot finish the journal in {}: {}".format(
+                journal.dir, e.strerror or e), failed, outcomes)
         # Re-check with fresh facts: a fix may have installed or removed packages.
         ctx.refresh()
         checks = dict((c.id, c) for c in self.checks)
@@ -243,7 +239,6 @@ class Engine(object):
                 note = plan.remediation.note
                 outcomes.append(Outcome(plan.check_id, plan.repair_item, FIXED,
                                         result.summary + (" — " + note if note else ""), result))
-        order = [c.id for c in self.checks]
         outcomes.sort(key=lambda o: order.index(o.check_id))
         return journal, outcomes
 
@@ -262,9 +257,29 @@ class Engine(object):
                     run_id, state.runs_path, ", ".join(j.run_id for j in runs) or "none"))
             if match[0].rolled_back:
                 raise UsageError("run {} was already rolled back".format(run_id))
-            return match
-        pending = [j for j in reversed(runs) if j.changed_something and not j.rolled_back]
-        return pending if every else pending[:1]
+            chosen = match
+        else:
+            pending = [j for j in reversed(runs) if j.changed_something and not j.rolled_back]
+            chosen = pending if every else pending[:1]
+        for journal in chosen:
+            journal.verify()    # every run, before any is rolled back: a hostile one changes nothing
+        return chosen
+
+
+def _roll_back(ctx, journal, todo, items, error, failed, outcomes):
+    """Undo `items` (in that order) after `error`; each gets a ROLLED BACK outcome."""
+    for item in items:
+        plan = next(p for p in todo if p.check_id == item)
+        try:
+            undone = journal.rollback(ctx, item=item)
+        except journal_mod.JournalError as e:
+            undone = [(None, "failed", str(e))]
+        problems = [m for _r, o, m in undone if o in ("conflict", "failed")]
+        message = "failed: {}; its changes were rolled back".format(error)
+        if problems:
+            message += " (rollback problems: {})".format("; ".join(problems))
+        failed.append(item)
+        outcomes.append(Outcome(item, plan.repair_item, ROLLED_BACK, message, plan.result))
 
 
 def _started(journal):
