@@ -970,7 +970,8 @@ def space_shortfall(root, state, steps):
     add(state.path, 2 * 4096, inodes=0)                     # the two directories' own blocks
     for dev, (size, inodes, host, _block) in sorted(need.items()):
         vfs = os.statvfs(host)
-        free = (vfs.f_bfree if os.geteuid() == 0 else vfs.f_bavail) * vfs.f_frsize
+        # f_bavail, also for root: ext4's reserved clusters are free but never for file data.
+        free = vfs.f_bavail * vfs.f_frsize
         if size > free:
             return "{}: not enough free space ({}): about {} KiB needed for the backups, the journal and " \
                    "the new files, {} KiB free".format(host, os.strerror(errno.ENOSPC), -(-size // 1024), free // 1024)
