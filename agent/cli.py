@@ -476,7 +476,14 @@ def cmd_clean(args):
         return report.EXIT_OK
     state.lock()
     try:
-        runs = [journal_mod.Journal.load(state, rid) for rid in state.run_ids()]
+        runs = []
+        for rid in state.run_ids():
+            try:
+                runs.append(journal_mod.Journal.load(state, rid))
+            except journal_mod.JournalError as e:
+                # A damaged or hostile journal: clean is the way to be rid of it.
+                log.warning("%s", e)
+                runs.append(journal_mod.Journal(state, rid))
         pending = [j.run_id for j in runs if j.changed_something and not j.rolled_back]
         log.warning("warning: removing the backups and journal in %s: rollback of %s is then gone%s", state.path,
                     "{} run(s)".format(len(runs)) if runs else "any run",

@@ -214,8 +214,10 @@ class StateDir(object):
     def run_ids(self):
         """Run ids, oldest first."""
         try:
+            # lexists, not isfile: a journal that is a link or a device is refused when loaded,
+            # not passed over as if the run had never been.
             return sorted(name for name in os.listdir(self.runs_path)
-                          if os.path.isfile(os.path.join(self.runs_path, name, "journal.jsonl")))
+                          if os.path.lexists(os.path.join(self.runs_path, name, "journal.jsonl")))
         except OSError:
             return []
 
