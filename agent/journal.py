@@ -308,7 +308,9 @@ class Journal(object):
             raise JournalError("cannot read journal {}: {}".format(path, e))
         finally:
             os.close(fd)
-        for line in data.split(b"\n"):
+        torn = None
+        lines = data.split(b"\n")
+        for number, line in enumerate(lines):
             if not line.strip():
                 continue
             try:
@@ -318,15 +320,19 @@ class Journal(object):
                 # (a change is made only after its record is whole), and every record after it
                 # starts on a line of its own.
                 skipped += 1
+                if number == len(lines) - 1:
+                    torn = len(data) - len(line)    # the last one goes before the next append
                 continue
             records.append(record)
         journal = cls(state, run_id, [r for r in records if isinstance(r, dict)])
+        journal._torn_at = torn
         journal.skipped = skipped
         journal.problem = _validate(records)
         return journal
 
     skipped = 0
     problem = None
+    _torn_at = None
 
     def verify(self):
         """Raise JournalError unless the journal is one guestprep wrote and its backups are
@@ -349,6 +355,10 @@ class Journal(object):
         path = os.path.join(self.dir, "journal.jsonl")
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
         try:
+            if self._torn_at is not None:
+                # Half a record a crash left at the end: never acted on, so it goes.
+                os.ftruncate(fd, self._torn_at)
+                self._torn_at = None
             size = os.fstat(fd).st_size
             if size and os.pread(fd, 1, size - 1) != b"\n":
                 # After a line torn by a crash: this record starts a line of its own, so both
