@@ -936,6 +936,8 @@ def space_shortfall(root, state, steps):
     need = {}       # st_dev -> [bytes, inodes, host path, block size]
 
     def add(host, size, inodes=1):
+        while not os.path.exists(host) and os.path.dirname(host) != host:
+            host = os.path.dirname(host)    # a state directory not made yet: its parent's filesystem
         try:
             st, vfs = os.stat(host), os.statvfs(host)
         except OSError:

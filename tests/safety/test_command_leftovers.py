@@ -78,6 +78,9 @@ print(" ".join(o.outcome for o in outcomes))
 """
 
 
+KILLS = []
+
+
 def make_root(tmp_path):
     root = safetylib.mini_root(str(tmp_path / "root"))
     safetylib.write(root, "/etc/modules", "# modules\n")
@@ -114,6 +117,8 @@ def test_a_rebuild_killed_halfway_is_rolled_back_with_its_leftovers(tmp_path, mo
     assert "initrd.img-6.1.new" in back.out, back           # said, not silently removed
     assert tree_state(root + "/boot") == before
     assert guestprep("rollback", "--root", root).returncode == 0    # nothing pending any more
+    KILLS.append(mode)
+    safetylib.record("command_leftovers", {"kills": len(KILLS)})
 
 
 def test_after_a_finished_rebuild_only_its_own_leftovers_go(tmp_path):
