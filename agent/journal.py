@@ -244,6 +244,9 @@ def _holder(fd):
             argv = handle.read(400).split(b"\0")
         command = " ".join(a.decode("utf-8", "replace") for a in argv if a)
     except (IOError, OSError):
+        if not os.path.exists("/proc/{}".format(pid)) and os.path.isdir("/proc/self"):
+            # Killed, while a command it started (an initramfs rebuild) runs on with the lock.
+            return "pid {}, which has exited; a command it started still holds the lock".format(pid)
         command = ""
     return "pid {}{}".format(pid, ": " + command if command else "")
 

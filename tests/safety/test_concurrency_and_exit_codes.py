@@ -148,6 +148,37 @@ def test_two_fixes_racing_to_make_the_state_directory(tmp_path):
     safetylib.record("concurrency_race", {"races": 4, "busy": codes.count(6)})
 
 
+CHILD_HOLDS_THE_LOCK = r"""
+import os, subprocess, sys
+sys.path.insert(0, sys.argv[1])
+from agent.journal import StateDir
+from agent.rootfs import Root
+state = StateDir(Root(sys.argv[2]))
+state.lock()
+# A command that inherits the root's lock fd (what the runner hands its children) ...
+child = subprocess.Popen(["sleep", "60"], pass_fds=(state.lock_fd,), stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+print(child.pid, flush=True)
+os._exit(0)     # ... outlives guestprep, killed before it could unlock
+"""
+
+
+def test_a_command_left_running_keeps_the_target_busy(mini):
+    holder = subprocess.run([sys.executable, "-c", CHILD_HOLDS_THE_LOCK, safetylib.REPO, mini],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    assert holder.returncode == 0, holder
+    child = int(holder.stdout.split()[0])
+    try:
+        busy = guestprep("rollback", "--root", mini)
+        assert busy.returncode == 6, busy
+        assert "which has exited; a command it started still holds the lock" in busy.err, busy
+    finally:
+        os.kill(child, signal.SIGKILL)
+        time.sleep(0.2)
+    done = guestprep("fix", "--root", mini, "--yes", "--items", "selinux")
+    assert done.returncode in (0, 3), done
+
+
 def test_exit_0_nothing_blocks(tmp_path):
     root = safetylib.mini_root(str(tmp_path / "root"), defects=False)
     done = guestprep("check", "--root", root, "--items", "selinux,fstab,rtc,dhcp")
