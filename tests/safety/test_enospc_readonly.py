@@ -7,6 +7,10 @@ write of a fix in turn: the state lock, the journal, a backup, a temp file, the 
 Each run must exit 4 (or succeed, once there is room), name the problem, leave every
 file its original or its complete new content (the original for each item it reports
 ROLLED BACK), leave no temp file, and `rollback` must then give back the original.
+Then KiB by KiB, from 0 to 64 KiB free (on tmpfs, and on a loop-mounted ext4 of 1 KiB
+blocks where every KiB counts): `fix` either refuses before its first change (it checks the
+space it needs) or finishes or rolls back; never an internal error, never "File exists",
+never a run directory without its journal or a journal line that does not parse.
 Every mount is unmounted at teardown, even when a test fails.
 """
 import errno
