@@ -411,19 +411,17 @@ class Journal(object):
         name = before.get("backup")
         if not isinstance(name, str) or not BACKUP_RE.match(name):
             raise JournalError("backup {!r} is not a name guestprep writes (backups/<n>)".format(name))
-        dir_fd = bfd = None
+        backups = os.path.join(self.dir, "backups")
+        path = os.path.join(self.dir, name)
         try:
-            dir_fd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-            bfd = os.open("backups", os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
-            fd = os.open(name.split("/", 1)[1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
-                         dir_fd=bfd)
+            for directory in (self.dir, backups):
+                # Real directories, not links out of the run (state.ensure() checked the runs).
+                if not stat.S_ISDIR(os.lstat(directory).st_mode):
+                    raise OSError(errno.ELOOP, "not a directory")
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError as e:
-            raise JournalError("backup {} of {}: {}".format(name, self.dir, "a symbolic link"
+            raise JournalError("backup {} of {}: {}".format(name, self.dir, "a symbolic link or not a directory"
                                                             if e.errno in (errno.ELOOP, errno.ENOTDIR) else e.strerror))
-        finally:
-            for d in (bfd, dir_fd):
-                if d is not None:
-                    os.close(d)
         size = os.fstat(fd).st_size
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
