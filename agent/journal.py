@@ -305,8 +305,14 @@ class Journal(object):
             if st.st_size > MAX_JOURNAL:
                 raise JournalError("cannot read journal {}: {} bytes, more than guestprep ever writes"
                                    .format(path, st.st_size))
-            with os.fdopen(os.dup(fd), "rb") as handle:
-                data = handle.read(MAX_JOURNAL + 1)
+            chunks, size = [], 0
+            while size <= MAX_JOURNAL:
+                chunk = os.read(fd, 1 << 20)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+            data = b"".join(chunks)
         except (IOError, OSError) as e:
             raise JournalError("cannot read journal {}: {}".format(path, e))
         finally:
