@@ -27,7 +27,8 @@ def build_parser():
     parser = _Parser(prog="guestprep", description=(
         "Find and fix what stops a Linux VM image from booting or working on Alibaba Cloud ECS."),
         epilog="Exit codes: 0 nothing blocks, 1 internal error, 2 usage error, 3 blocking findings "
-               "remain, 4 a fix failed and was rolled back, 5 rollback failed.")
+               "remain, 4 a fix failed and was rolled back (or could not start: nothing changed), 5 rollback "
+               "failed or its journal is not trusted, 6 busy: another guestprep run holds the target's lock.")
     parser.add_argument("--version", action="version", version="guestprep " + agent.__version__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -618,7 +619,14 @@ def cmd_clean(args):
         return report.EXIT_OK
     state.lock()
     try:
-        runs = [journal_mod.Journal.load(state, rid) for rid in state.run_ids()]
+        runs = []
+        for rid in state.run_ids():
+            try:
+                runs.append(journal_mod.Journal.load(state, rid))
+            except journal_mod.JournalError as e:
+                # A damaged or hostile journal: clean is the way to be rid of it.
+                log.warning("%s", e)
+                runs.append(journal_mod.Journal(state, rid))
         pending = [j.run_id for j in runs if j.changed_something and not j.rolled_back]
         log.warning("warning: removing the backups and journal in %s: rollback of %s is then gone%s", state.path,
                     "{} run(s)".format(len(runs)) if runs else "any run",
@@ -721,7 +729,7 @@ def main(argv=None):
         return report.EXIT_USAGE
     except journal_mod.Busy as e:
         sys.stderr.write("guestprep: {}\n".format(e))
-        return report.EXIT_INTERNAL
+        return report.EXIT_BUSY
     except (journal_mod.JournalError, RootError) as e:
         # The state directory cannot be used (a symlink or loop planted in an image ...).
         sys.stderr.write("guestprep: error: {}\n".format(e))

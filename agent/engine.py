@@ -188,15 +188,19 @@ class Engine(object):
                     for p in plans if not p.steps]
         if not todo:
             return None, outcomes
+        order = [c.id for c in self.checks]
         try:
-            journal = journal_mod.Journal.create(state, {
+            # Before the first change: a disk that fills up halfway leaves work for rollback.
+            short = journal_mod.space_shortfall(ctx.root, state, [s for p in todo for s in p.steps])
+            journal = None if short else journal_mod.Journal.create(state, {
                 "root": ctx.root.path, "items": [p.check_id for p in todo], "argv": list(argv)})
-        except OSError as e:
+            message = "not started: {}; nothing was changed".format(short)
+        except (OSError, journal_mod.JournalError) as e:
             # No journal, no change: every fix fails before it begins (a full or read-only disk).
-            message = "failed: cannot write the journal in {}: {}; nothing was changed".format(
-                state.path, e.strerror or e)
+            journal, message = None, "failed: cannot write the journal in {}: {}; nothing was changed".format(
+                state.path, getattr(e, "strerror", None) or e)
+        if journal is None:
             outcomes.extend(Outcome(p.check_id, p.repair_item, ROLLED_BACK, message, p.result) for p in todo)
-            order = [c.id for c in self.checks]
             outcomes.sort(key=lambda o: order.index(o.check_id))
             return None, outcomes
         failed = []
@@ -239,7 +243,15 @@ class Engine(object):
                 failed.append(plan.check_id)
                 outcomes.append(_rolled_back(ctx, journal, plan, "; ".join(problems)))
         faults.point("before-end")
-        journal.end("failed" if failed else "complete")
+        try:
+            journal.end("failed" if failed else "complete")
+        except OSError as e:
+            # Without its end record the run would look interrupted: undo it and say why.
+            reason = "cannot finish the journal in {}: {}".format(journal.dir, e.strerror or e)
+            for plan in reversed(todo):
+                if plan.check_id not in failed:
+                    failed.append(plan.check_id)
+                    outcomes.append(_rolled_back(ctx, journal, plan, reason))
         # Re-check with fresh facts: a fix may have installed or removed packages.
         ctx.refresh()
         checks = dict((c.id, c) for c in self.checks)
@@ -253,7 +265,6 @@ class Engine(object):
                 note = plan.remediation.note
                 outcomes.append(Outcome(plan.check_id, plan.repair_item, FIXED,
                                         result.summary + (" — " + note if note else ""), result))
-        order = [c.id for c in self.checks]
         outcomes.sort(key=lambda o: order.index(o.check_id))
         return journal, outcomes
 
@@ -272,14 +283,21 @@ class Engine(object):
                     run_id, state.runs_path, ", ".join(j.run_id for j in runs) or "none"))
             if match[0].rolled_back:
                 raise UsageError("run {} was already rolled back".format(run_id))
-            return match
-        pending = [j for j in reversed(runs) if j.changed_something and not j.rolled_back]
-        return pending if every else pending[:1]
+            chosen = match
+        else:
+            pending = [j for j in reversed(runs) if j.changed_something and not j.rolled_back]
+            chosen = pending if every else pending[:1]
+        for journal in chosen:
+            journal.verify()    # every run, before any is rolled back: a hostile one changes nothing
+        return chosen
 
 
 def _rolled_back(ctx, journal, plan, error):
     """Roll one item's changes back; its ROLLED BACK outcome saying why and how it went."""
-    undone = journal.rollback(ctx, item=plan.check_id)
+    try:
+        undone = journal.rollback(ctx, item=plan.check_id)
+    except journal_mod.JournalError as e:      # its own journal refused (damaged since)
+        undone = [(None, "failed", str(e))]
     problems = [m for _r, o, m in undone if o in ("conflict", "failed")]
     message = "failed: {}; its changes were rolled back".format(error)
     if problems:

@@ -8,9 +8,16 @@ a file only when it still holds what guestprep wrote (or the original already): 
 the user edited since is left alone and reported, never overwritten.
 
 Layout, under /var/lib/guestprep of the target or --backup-dir (mode 0700):
-    lock                      flock: one fix or rollback at a time
+    lock                      flock: one fix or rollback at a time in this directory
     runs/<run id>/journal.jsonl
     runs/<run id>/backups/<seq> (mode 0600; may hold a copy of /etc/shadow)
+and, on the host, /run/lock/guestprep/root-<dev>-<inode>.lock: one fix or rollback at a
+time on a target root, whatever --backup-dir each was given (a read-only image included).
+
+A journal found inside an image is untrusted input: load() checks every record against
+what guestprep writes (backup names are `backups/<seq>[.<n>]`, paths are absolute guest
+paths), and a backup is read only as a regular file of the run's own backups directory,
+never through a link, and only as many bytes as the journal recorded.
 """
 import base64
 import errno
@@ -20,7 +27,9 @@ import json
 import logging
 import os
 import random
+import re
 import stat
+import tempfile
 import time
 
 from agent import faults, model
@@ -31,6 +40,12 @@ log = logging.getLogger("guestprep")
 STATE_DIR = "/var/lib/guestprep"
 # Bits chattr may change (linux/fs.h FS_FL_USER_MODIFIABLE): only these are restored.
 USER_FLAGS = 0x000380FF
+# Host directories for the per-root lock, first usable one wins (tmpfs, cleared at boot).
+LOCK_DIRS = ("/run/lock", "/run", "/var/lock")
+BACKUP_RE = re.compile(r"^backups/[0-9]{1,9}(\.[0-9]{1,6})?$")
+SHA_RE = re.compile(r"^[0-9a-f]{64}$")
+MAX_JOURNAL = 64 << 20       # a journal holds records, never file contents
+MAX_DIR_NAMES = 4096         # names of a directory recorded before a command runs
 
 
 class JournalError(Exception):
@@ -54,16 +69,32 @@ def new_run_id():
 
 
 class StateDir(object):
-    """Where runs are kept: <root>/var/lib/guestprep, or a host directory given by --backup-dir."""
+    """Where runs are kept: <root>/var/lib/guestprep, or a host directory given by --backup-dir.
+
+    lock() takes two flocks: the target root's (on the host, keyed by the root directory's
+    device and inode, so `--root R` and `--root R --backup-dir D` exclude each other, a
+    read-only image too) and the state directory's own. `lock_fd` is the root's lock: a
+    child process that inherits it keeps the target busy until it exits.
+    """
 
     def __init__(self, root, backup_dir=None):
         self.root = root
         self.path = os.path.abspath(backup_dir) if backup_dir else root.resolve(STATE_DIR)
         self._lock_fd = None
+        self._root_lock = None      # (fd, path) of the target root's lock
 
     @property
     def runs_path(self):
         return os.path.join(self.path, "runs")
+
+    @property
+    def lock_fd(self):
+        """The target root's lock (an flock on this fd), or None when not locked."""
+        return self._root_lock[0] if self._root_lock else None
+
+    @property
+    def lock_fds(self):
+        return tuple(fd for fd in (self.lock_fd, self._lock_fd) if fd is not None)
 
     def ensure(self):
         for path in (self.path, self.runs_path):
@@ -72,11 +103,25 @@ class StateDir(object):
                 raise JournalError("{} is a symbolic link; guestprep keeps backups only in a real "
                                    "directory (remove it, or use --backup-dir)".format(path))
             if not os.path.isdir(path):
-                os.makedirs(path, 0o700)
+                try:
+                    os.makedirs(path, 0o700)
+                except OSError as e:
+                    # Another run may have made it a moment ago: that is no failure.
+                    if e.errno != errno.EEXIST or not os.path.isdir(path) or os.path.islink(path):
+                        raise
             os.chmod(path, 0o700)
 
     def lock(self):
-        """Take the state lock or raise Busy naming the process that holds it."""
+        """Take the target's lock, then the state lock, or raise Busy naming the holder."""
+        self._lock_root()
+        try:
+            self._lock_state()
+        except BaseException:
+            self._unlock_root()
+            raise
+        faults.point("lock-taken")
+
+    def _lock_state(self):
         path = os.path.join(self.path, "lock")
         try:
             self.ensure()
@@ -88,32 +133,122 @@ class StateDir(object):
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:
-            holder = os.read(fd, 64).decode("ascii", "replace").strip() or "another process"
+            holder = _holder(fd)
             os.close(fd)
             if e.errno in (errno.EAGAIN, errno.EACCES):
-                raise Busy("another guestprep run (pid {}) holds {}; wait for it to finish"
-                           .format(holder, os.path.join(self.path, "lock")))
-            raise
-        try:
-            os.ftruncate(fd, 0)
-            os.write(fd, str(os.getpid()).encode())
-        except OSError:
-            pass  # the pid only names the holder; a full filesystem must not stop the lock
+                raise Busy("the backup directory {} is busy: another guestprep run ({}) holds {}; "
+                           "wait for it to finish; nothing was changed".format(self.path, holder, path))
+            raise JournalError("cannot take the lock {}: {}".format(path, e.strerror))
+        _write_holder(fd, self.root.path)
         self._lock_fd = fd
-        faults.point("lock-taken")
+
+    def _root_lock_path(self):
+        try:
+            st = os.stat(self.root.path)
+        except OSError as e:
+            raise JournalError("cannot lock {}: {}".format(self.root.path, e.strerror))
+        name = "root-{:x}-{:x}.lock".format(st.st_dev, st.st_ino)
+        errors = []
+        for base in LOCK_DIRS + (tempfile.gettempdir(),):
+            directory = os.path.join(base, "guestprep")
+            try:
+                try:
+                    os.mkdir(directory, 0o700)
+                except OSError as e:
+                    if e.errno != errno.EEXIST:
+                        raise
+                st = os.lstat(directory)
+                # Shared places (/tmp): only a real directory of our own, not one planted by another user.
+                if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+                    raise OSError(errno.EPERM, "not a directory of this user")
+                return os.path.join(directory, name)
+            except OSError as e:
+                errors.append("{}: {}".format(directory, e.strerror))
+        raise JournalError("cannot lock {}: no directory for its lock ({})".format(
+            self.root.path, "; ".join(errors)))
+
+    def _lock_root(self):
+        path = self._root_lock_path()
+        while True:
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+            except OSError as e:
+                raise JournalError("cannot take the lock {} of {}: {}".format(path, self.root.path, e.strerror))
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as e:
+                holder = _holder(fd)
+                os.close(fd)
+                if e.errno in (errno.EAGAIN, errno.EACCES):
+                    raise Busy("{} is busy: another guestprep run ({}) holds its lock {}; wait for it "
+                               "to finish; nothing was changed".format(self.root.path, holder, path))
+                raise JournalError("cannot take the lock {}: {}".format(path, e.strerror))
+            # The holder before us unlinks the file as it lets go: lock the file still named so.
+            try:
+                named = os.stat(path)
+            except OSError:
+                named = None
+            mine = os.fstat(fd)
+            if named is not None and (named.st_dev, named.st_ino) == (mine.st_dev, mine.st_ino):
+                break
+            os.close(fd)
+        _write_holder(fd, self.root.path)
+        self._root_lock = (fd, path)
+
+    def _unlock_root(self):
+        if self._root_lock is not None:
+            fd, path = self._root_lock
+            try:
+                os.unlink(path)     # while still held, so no one locks a file about to go
+            except OSError:
+                pass
+            os.close(fd)
+            self._root_lock = None
 
     def unlock(self):
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
+        self._unlock_root()
 
     def run_ids(self):
         """Run ids, oldest first."""
         try:
+            # lexists, not isfile: a journal that is a link or a device is refused when loaded,
+            # not passed over as if the run had never been.
             return sorted(name for name in os.listdir(self.runs_path)
-                          if os.path.isfile(os.path.join(self.runs_path, name, "journal.jsonl")))
+                          if os.path.lexists(os.path.join(self.runs_path, name, "journal.jsonl")))
         except OSError:
             return []
+
+
+def _write_holder(fd, root_path):
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, "{} {}\n".format(os.getpid(), root_path).encode("utf-8", "replace"))
+    except OSError:
+        pass  # the pid only names the holder; a full filesystem must not stop the lock
+
+
+def _holder(fd):
+    """'pid N: <its command line>' of the process a lock file names."""
+    try:
+        text = os.pread(fd, 256, 0).decode("utf-8", "replace")
+    except OSError:
+        text = ""
+    pid = text.split()[0] if text.split() else ""
+    if not pid.isdigit():
+        return "another process"
+    try:
+        with open("/proc/{}/cmdline".format(pid), "rb") as handle:
+            argv = handle.read(400).split(b"\0")
+        command = " ".join(a.decode("utf-8", "replace") for a in argv if a)
+    except (IOError, OSError):
+        if not os.path.exists("/proc/{}".format(pid)) and os.path.isdir("/proc/self"):
+            # Killed, while a command it started (an initramfs rebuild) runs on with the lock.
+            return "pid {}, which has exited; a command it started still holds the lock".format(pid)
+        command = ""
+    return "pid {}{}".format(pid, ": " + command if command else "")
 
 
 class Journal(object):
@@ -132,62 +267,126 @@ class Journal(object):
         journal = cls(state, run_id)
         # Not makedirs: it would create the run's directory 0777 & ~umask, not 0700.
         os.mkdir(journal.dir, 0o700)
-        os.mkdir(os.path.join(journal.dir, "backups"), 0o700)
-        fsync_dir(state.runs_path)
-        record = {"type": "run", "run_id": run_id, "time": time.time()}
-        record.update(meta)
-        journal.append(record)
+        try:
+            os.mkdir(os.path.join(journal.dir, "backups"), 0o700)
+            fsync_dir(state.runs_path)
+            record = {"type": "run", "run_id": run_id, "time": time.time()}
+            record.update(meta)
+            journal.append(record)
+        except BaseException:
+            # A full disk: no empty run directory is left behind to puzzle rollback and clean.
+            journal._discard()
+            raise
         faults.point("journal-created", run_id)
         return journal
+
+    def _discard(self):
+        for path in (os.path.join(self.dir, "journal.jsonl"), os.path.join(self.dir, "backups"), self.dir):
+            try:
+                (os.rmdir if not path.endswith(".jsonl") else os.unlink)(path)
+            except OSError:
+                pass
 
     @classmethod
     def load(cls, state, run_id):
         path = os.path.join(state.runs_path, run_id, "journal.jsonl")
         records = []
-        good = 0
-        torn = last = None     # where a record torn by a crash starts; an unterminated last record
+        skipped = 0
         try:
-            with open(path, "rb") as handle:
-                for line in handle:
-                    try:
-                        records.append(json.loads(line.decode("utf-8")))
-                    except ValueError:
-                        # A torn last line from a crash: the record it began was never acted on.
-                        torn = good
-                        break
-                    good += len(line)
-                    if not line.endswith(b"\n"):
-                        # Whole but unterminated: keep it, and end it before the next record.
-                        torn = good
-                        last = line
+            # Not followed, not a FIFO or device, not endless: the journal may come from the image.
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as e:
+            raise JournalError("cannot read journal {}: {}".format(
+                path, "it is a symbolic link" if e.errno == errno.ELOOP else e.strerror))
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise JournalError("cannot read journal {}: not a regular file".format(path))
+            if st.st_size > MAX_JOURNAL:
+                raise JournalError("cannot read journal {}: {} bytes, more than guestprep ever writes"
+                                   .format(path, st.st_size))
+            chunks, size = [], 0
+            while size <= MAX_JOURNAL:
+                chunk = os.read(fd, 1 << 20)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+            data = b"".join(chunks)
         except (IOError, OSError) as e:
             raise JournalError("cannot read journal {}: {}".format(path, e))
-        journal = cls(state, run_id, records)
+        finally:
+            os.close(fd)
+        torn = None
+        lines = data.split(b"\n")
+        for number, line in enumerate(lines):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line.decode("utf-8"))
+            except ValueError:
+                # A line torn by a crash or a full disk: the record it began was never acted on
+                # (a change is made only after its record is whole), and every record after it
+                # starts on a line of its own.
+                skipped += 1
+                if number == len(lines) - 1:
+                    torn = len(data) - len(line)    # the last one goes before the next append
+                continue
+            records.append(record)
+        journal = cls(state, run_id, [r for r in records if isinstance(r, dict)])
         journal._torn_at = torn
-        journal._newline_first = last is not None
+        journal.skipped = skipped
+        journal.problem = _validate(records)
         return journal
 
+    skipped = 0
+    problem = None
     _torn_at = None
-    _newline_first = False
+
+    def verify(self):
+        """Raise JournalError unless the journal is one guestprep wrote and its backups are
+        regular files of the recorded sizes: checked before anything is rolled back."""
+        where = os.path.join(self.dir, "journal.jsonl")
+        if self.problem:
+            raise JournalError("journal {} was not written by guestprep or is damaged: {}; nothing was "
+                               "rolled back".format(where, self.problem))
+        for record in self.begins():
+            befores = [record.get("before")] + [f["before"] for f in record.get("files", ())]
+            for before in befores:
+                if before and before.get("kind") == "file":
+                    try:
+                        os.close(self._open_backup(before)[0])
+                    except JournalError as e:
+                        raise JournalError("{} (journal {}); nothing was rolled back".format(e, where))
 
     def append(self, record):
         line = (json.dumps(record, sort_keys=True) + "\n").encode("utf-8")
         path = os.path.join(self.dir, "journal.jsonl")
-        if self._torn_at is not None:
-            # Appended after a torn line, a record would join it and never parse: rollback's
-            # own record would be lost and the run rolled back again and again. A torn record
-            # was never acted on, so it goes; a whole record missing its newline gets one.
-            os.truncate(path, self._torn_at)
-            if self._newline_first:
-                line = b"\n" + line
-            self._torn_at, self._newline_first = None, False
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
         try:
-            half = len(line) // 2
-            write_all(fd, line[:half])
-            faults.point("journal-partial", record.get("type", ""))
-            write_all(fd, line[half:])
-            os.fsync(fd)
+            if self._torn_at is not None:
+                # Half a record a crash left at the end: never acted on, so it goes.
+                os.ftruncate(fd, self._torn_at)
+                self._torn_at = None
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                # After a line torn by a crash: this record starts a line of its own, so both
+                # stay readable (load skips the torn one).
+                line = b"\n" + line
+            try:
+                half = len(line) // 2
+                write_all(fd, line[:half])
+                faults.point("journal-partial", record.get("type", ""))
+                write_all(fd, line[half:])
+                os.fsync(fd)
+            except OSError:
+                # A full disk: take back the part written, so no torn line is left at all.
+                try:
+                    os.ftruncate(fd, size)
+                    os.fsync(fd)
+                except OSError:
+                    pass
+                raise
         finally:
             os.close(fd)
         self.records.append(record)
@@ -201,15 +400,58 @@ class Journal(object):
             faults.point("backup-partial", str(seq))
             write_all(fd, data[half:])
             os.fsync(fd)
-        finally:
             os.close(fd)
-        fsync_dir(os.path.dirname(path))
+            fd = None
+            fsync_dir(os.path.dirname(path))
+        except BaseException:
+            if fd is not None:
+                os.close(fd)
+            _unlink_quietly(path)   # its begin record was never written: nothing refers to it
+            raise
         faults.point("backup-written", str(seq))
         return "backups/" + str(seq)
 
-    def _read_backup(self, name):
-        with open(os.path.join(self.dir, name), "rb") as handle:
-            return handle.read()
+    def _open_backup(self, before):
+        """(fd, size) of a backup the journal names, opened only as a regular file inside
+        this run's own backups directory, never through a link; JournalError otherwise."""
+        name = before.get("backup")
+        if not isinstance(name, str) or not BACKUP_RE.match(name):
+            raise JournalError("backup {!r} is not a name guestprep writes (backups/<n>)".format(name))
+        backups = os.path.join(self.dir, "backups")
+        path = os.path.join(self.dir, name)
+        try:
+            for directory in (self.dir, backups):
+                # Real directories, not links out of the run (state.ensure() checked the runs).
+                if not stat.S_ISDIR(os.lstat(directory).st_mode):
+                    raise OSError(errno.ELOOP, "not a directory")
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as e:
+            raise JournalError("backup {} of {}: {}".format(name, self.dir, "a symbolic link or not a directory"
+                                                            if e.errno in (errno.ELOOP, errno.ENOTDIR) else e.strerror))
+        size = os.fstat(fd).st_size
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise JournalError("backup {} of {} is not a regular file".format(name, self.dir))
+        wanted = before.get("size")
+        if wanted is not None and size != wanted:
+            os.close(fd)
+            raise JournalError("backup {} of {} has {} bytes, the journal recorded {}".format(
+                name, self.dir, size, wanted))
+        return fd, size
+
+    def _read_backup(self, before):
+        fd, size = self._open_backup(before)
+        try:
+            chunks, left = [], size
+            while left > 0:
+                chunk = os.read(fd, min(left, 1 << 20))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                left -= len(chunk)
+            return b"".join(chunks)
+        finally:
+            os.close(fd)
 
     # -- state ----------------------------------------------------------------
 
@@ -254,7 +496,7 @@ class Journal(object):
             raise RootError(path, "not a regular file; guestprep will not replace it")
         data = root.read_bytes(path)
         return {
-            "kind": "file", "backup": self._write_backup(seq, data), "sha256": sha256(data),
+            "kind": "file", "backup": self._write_backup(seq, data), "sha256": sha256(data), "size": len(data),
             "mode": stat.S_IMODE(st.st_mode), "uid": st.st_uid, "gid": st.st_gid,
             "xattrs": {k: base64.b64encode(v).decode("ascii") for k, v in read_xattrs(host).items()},
             "flags": root.get_flags(path),
@@ -266,7 +508,10 @@ class Journal(object):
         `also`: further items that asked for the same step (a shared run_last command).
         """
         root = ctx.root
-        seq = len(self.begins()) + 1
+        # A step that failed before its begin record was written still used its number: its
+        # backup is gone, but the next step must not trip on a name it had taken.
+        seq = max([r.get("seq", 0) for r in self.begins()] + [self._last_seq]) + 1
+        self._last_seq = seq
         record = {"type": "begin", "seq": seq, "item": item, "why": getattr(step, "why", "")}
         if also:
             record["items"] = [item] + [i for i in also if i != item]
@@ -307,6 +552,9 @@ class Journal(object):
             files = self._snapshot_files(root, getattr(step, "modifies", ()), seq)
             if files:
                 record["files"] = files
+                # The names in each directory of those files, so rollback can remove what a
+                # command killed halfway left there (initrd.img-X.new, .dpkg-bak, dracut temps).
+                record["dirs"] = self._dir_names(root, files)
             self.append(record)
             done = ctx.runner.run(step.argv, env=step.env)
             log.info("%s exited %s\n%s%s", " ".join(argv), done.returncode, done.stdout[-4000:], done.stderr[-4000:])
@@ -314,6 +562,7 @@ class Journal(object):
             if files:
                 # What the command left, so rollback can tell its output from a later edit.
                 finished["after"] = dict((f["path"], self._file_state(root, f["path"])) for f in files)
+                finished["dirs_after"] = self._dir_names(root, files)
             self.append(finished)
             if not done.ok:
                 tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-8:])
@@ -324,6 +573,8 @@ class Journal(object):
             raise TypeError("unknown step {!r}".format(step))
         self.append({"type": "done", "seq": seq})
         faults.point("done-appended", getattr(step, "path", ""))
+
+    _last_seq = 0
 
     def end(self, status):
         self.append({"type": "end", "status": status, "time": time.time()})
@@ -336,6 +587,7 @@ class Journal(object):
         Returns [(record, outcome, message)], outcome one of 'restored', 'unchanged',
         'conflict', 'irreversible', 'failed'.
         """
+        self.verify()
         outcomes = []
         done = self.done_seqs()
         for record in reversed(self.begins(item)):
@@ -346,8 +598,12 @@ class Journal(object):
             outcomes.append((record, outcome, message))
             faults.point("rollback-step", record.get("path", ""))
         if item is None:
-            self.append({"type": "rolled-back", "time": time.time(),
-                         "failed": sum(1 for _r, o, _m in outcomes if o in ("conflict", "failed"))})
+            try:
+                self.append({"type": "rolled-back", "time": time.time(),
+                             "failed": sum(1 for _r, o, _m in outcomes if o in ("conflict", "failed"))})
+            except OSError as e:
+                # The files are back; a later rollback finds them so and changes nothing.
+                log.warning("could not record the rollback in %s: %s", self.dir, e.strerror or e)
         return outcomes
 
     def _undo(self, ctx, record, completed):
@@ -362,6 +618,10 @@ class Journal(object):
                 "; to undo: " + record["undo_hint"] if record.get("undo_hint") else "")
         path = record["path"]
         if op == "flags":
+            if root.islink(path):
+                # Flags are set through an open file: never on what a link made since points to.
+                return "conflict", "now a symbolic link to {}, which guestprep did not make; left in place".format(
+                    root.readlink(path))
             current = root.get_flags(path)
             if current is None:
                 raise JournalError("{}: cannot read inode flags".format(path))
@@ -374,10 +634,13 @@ class Journal(object):
         self._remove_temp_files(root, path)
         before = record["before"]
         current = self._current(root, path)
-        if op == "write":
-            ours = {record["after_sha256"]}
-        else:
-            ours = {None}
+        # What guestprep left there: its new content, or nothing when it removed the file.
+        ours = {record["after_sha256"]} if op == "write" else {None}
+        if current not in ours and _is_link(current) and current != _link(before):
+            # A link made since the run (systemd's /var/lib/dbus/machine-id -> /etc/machine-id):
+            # writing the original back would go through it to the file it names.
+            return "conflict", "now a symbolic link to {}, which guestprep did not make; left in place{}".format(
+                current[len("link:"):], self._original_in(before))
         if before["kind"] == "missing":
             if current is None:
                 return "unchanged", "already absent"
@@ -386,19 +649,18 @@ class Journal(object):
                 return "restored", "removed the file guestprep created"
             return "conflict", "changed since guestprep created it; left in place"
         if before["kind"] == "symlink":
-            if root.islink(path) and root.readlink(path) == before["target"]:
+            if current == _link(before):
                 return "unchanged", "symlink already in place"
             if current not in ours and current is not None:
                 return "conflict", "changed since guestprep touched it; left in place"
-            if current is not None or root.islink(path):
+            if current is not None:
                 root.remove(path)
             root.symlink(before["target"], path)
             return "restored", "symlink restored"
         # A regular file: bytes, mode, owner, xattrs, then flags.
         if current not in ours and current != before["sha256"]:
-            return "conflict", "changed since guestprep wrote it; left in place (original in {})".format(
-                os.path.join(self.dir, before["backup"]))
-        data = self._read_backup(before["backup"])
+            return "conflict", "changed since guestprep wrote it; left in place{}".format(self._original_in(before))
+        data = self._read_backup(before)
         if sha256(data) != before["sha256"]:
             raise JournalError("backup {} is damaged".format(before["backup"]))
         xattrs = {k: base64.b64decode(v) for k, v in before.get("xattrs", {}).items()}
@@ -409,9 +671,16 @@ class Journal(object):
             if self._restore_flags(root, path, before):
                 return "restored", "inode flags restored"
             return "unchanged", "already the original"
+        if root.islink(path):
+            raise JournalError("{} became a symbolic link while being rolled back; left in place".format(path))
         root.atomic_write(path, data, mode=before["mode"], owner=(before["uid"], before["gid"]), xattrs=xattrs)
         self._restore_flags(root, path, before)
         return "restored", "original bytes, mode and owner restored"
+
+    def _original_in(self, before):
+        if before.get("kind") != "file":
+            return ""
+        return " (original in {})".format(os.path.join(self.dir, before["backup"]))
 
     @staticmethod
     def _restore_flags(root, path, before):
@@ -429,42 +698,63 @@ class Journal(object):
 
     def _snapshot_files(self, root, paths, seq):
         """Back up each declared file before the command runs, streamed (images are large)."""
-        files, seen = [], set()
-        for index, path in enumerate(paths):
-            if root.islink(path) and path not in seen:
-                # The link itself (a command may replace it with a file) and, below, the file
-                # it points to (a command may write through it).
+        files, seen, written = [], set(), []
+        try:
+            for index, path in enumerate(paths):
+                if root.islink(path) and path not in seen:
+                    # The link itself (a command may replace it with a file) and, below, the file
+                    # it points to (a command may write through it).
+                    seen.add(path)
+                    files.append({"path": path, "before": {"kind": "symlink", "target": root.readlink(path)}})
+                if root.lexists(path):
+                    path = root.guest(root.resolve(path))   # the file a symlink points to
+                if path in seen:
+                    continue
                 seen.add(path)
-                files.append({"path": path, "before": {"kind": "symlink", "target": root.readlink(path)}})
-            if root.lexists(path):
-                path = root.guest(root.resolve(path))   # the file a symlink points to
-            if path in seen:
-                continue
-            seen.add(path)
-            entry = {"path": path}
-            host = root.resolve(path)
-            try:
-                st = os.lstat(host)
-            except OSError as e:
-                if e.errno != errno.ENOENT:
-                    raise
-                entry["before"] = {"kind": "missing"}
+                entry = {"path": path}
+                host = root.resolve(path)
+                try:
+                    st = os.lstat(host)
+                except OSError as e:
+                    if e.errno != errno.ENOENT:
+                        raise
+                    entry["before"] = {"kind": "missing"}
+                    files.append(entry)
+                    continue
+                if not stat.S_ISREG(st.st_mode):
+                    raise RootError(path, "not a regular file; guestprep will not back it up")
+                name = "backups/{}.{}".format(seq, index)
+                written.append(os.path.join(self.dir, name))
+                digest, size = self._copy_to_backup(host, written[-1])
+                entry["before"] = {
+                    "kind": "file", "backup": name, "sha256": digest, "size": size,
+                    "mode": stat.S_IMODE(st.st_mode), "uid": st.st_uid, "gid": st.st_gid,
+                    "xattrs": {k: base64.b64encode(v).decode("ascii") for k, v in read_xattrs(host).items()}}
                 files.append(entry)
-                continue
-            if not stat.S_ISREG(st.st_mode):
-                raise RootError(path, "not a regular file; guestprep will not back it up")
-            name = "backups/{}.{}".format(seq, index)
-            digest = self._copy_to_backup(host, os.path.join(self.dir, name))
-            entry["before"] = {
-                "kind": "file", "backup": name, "sha256": digest, "mode": stat.S_IMODE(st.st_mode),
-                "uid": st.st_uid, "gid": st.st_gid,
-                "xattrs": {k: base64.b64encode(v).decode("ascii") for k, v in read_xattrs(host).items()}}
-            files.append(entry)
+        except BaseException:
+            for path in written:    # no begin record will name them (a full disk, most likely)
+                _unlink_quietly(path)
+            raise
         return files
 
     @staticmethod
+    def _dir_names(root, files):
+        """{directory: [names]} of the directories holding the files a command modifies."""
+        found = {}
+        for entry in files:
+            directory = entry["path"].rsplit("/", 1)[0] or "/"
+            if directory in found or not root.isdir(directory):
+                continue
+            names = root.listdir(directory)
+            if len(names) <= MAX_DIR_NAMES:
+                found[directory] = names
+        return found
+
+    @staticmethod
     def _copy_to_backup(source, target):
+        """Copy `source` to a new `target`; (sha256, size). A partial copy is removed."""
         digest = hashlib.sha256()
+        size = 0
         src = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         try:
             dst = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
@@ -474,14 +764,20 @@ class Journal(object):
                     if not chunk:
                         break
                     digest.update(chunk)
+                    size += len(chunk)
                     write_all(dst, chunk)
                 os.fsync(dst)
-            finally:
                 os.close(dst)
+                dst = None
+                fsync_dir(os.path.dirname(target))
+            except BaseException:
+                if dst is not None:
+                    os.close(dst)
+                _unlink_quietly(target)
+                raise
         finally:
             os.close(src)
-        fsync_dir(os.path.dirname(target))
-        return digest.hexdigest()
+        return digest.hexdigest(), size
 
     @staticmethod
     def _file_sha256(root, path):
@@ -505,10 +801,7 @@ class Journal(object):
             os.close(fd)
 
     def _after(self, seq):
-        for r in self.records:
-            if r.get("type") == "done" and r.get("seq") == seq:
-                return r.get("after") or {}
-        return {}
+        return self._done(seq).get("after") or {}
 
     @classmethod
     def _file_state(cls, root, path):
@@ -554,6 +847,9 @@ class Journal(object):
                 root.remove(path)   # the command made it a link: writing would follow it
             self._restore_large(root, path, before)
             restored.append(path)
+        left = self._remove_command_leftovers(root, record, after is not None)
+        if left:
+            restored.append("removed " + ", ".join(left))
         if conflicts:
             return "conflict", "changed since the command ran, left in place: {}{}".format(
                 ", ".join(conflicts), "; restored " + ", ".join(restored) if restored else "")
@@ -561,12 +857,42 @@ class Journal(object):
             return "restored", "restored what the command changed: " + ", ".join(restored)
         return "unchanged", "the files the command changes are as before"
 
+    def _remove_command_leftovers(self, root, record, completed):
+        """Remove the entries a command added next to the files it modifies and that are named
+        after one of them (initrd.img-X.new, initrd.img-X.dpkg-bak, dracut's initramfs-X.img.<pid>,
+        grub.cfg.new): what update-initramfs, dracut or grub-mkconfig leave when killed. Never
+        an entry that was there before the command ran; after a command that finished, only
+        those it left when it finished (not ones someone made later)."""
+        after = self._done(record["seq"]).get("dirs_after", {}) if completed else {}
+        bases = {}
+        for entry in record.get("files", ()):
+            directory, base = entry["path"].rsplit("/", 1)
+            bases.setdefault(directory or "/", set()).add(base)
+        removed = []
+        for directory, names in sorted(record.get("dirs", {}).items()):
+            before = set(names)
+            for name in root.listdir(directory):
+                if name in before or not _named_after(name, bases.get(directory, ())):
+                    continue
+                if completed and name not in after.get(directory, ()):
+                    continue
+                path = directory.rstrip("/") + "/" + name
+                if root.isdir(path) and not root.islink(path):
+                    continue    # unlink only: a command's temp directory is left to the person
+                root.remove(path)
+                removed.append(path)
+        return removed
+
+    def _done(self, seq):
+        for r in self.records:
+            if r.get("type") == "done" and r.get("seq") == seq:
+                return r
+        return {}
+
     def _restore_large(self, root, path, before):
         import mmap
-        host = os.path.join(self.dir, before["backup"])
-        fd = os.open(host, os.O_RDONLY | os.O_CLOEXEC)
+        fd, size = self._open_backup(before)
         try:
-            size = os.fstat(fd).st_size
             data = None
             if size > 1 << 24:
                 try:
@@ -575,7 +901,7 @@ class Journal(object):
                 except (OSError, ValueError, AttributeError):
                     data = None
             if data is None:
-                data = self._read_backup(before["backup"])
+                data = self._read_backup(before)
             try:
                 if sha256(data) != before["sha256"]:
                     raise JournalError("backup {} is damaged".format(before["backup"]))
@@ -590,13 +916,14 @@ class Journal(object):
 
     @staticmethod
     def _current(root, path):
-        """sha256 of the file now, or None when it is absent (or not a regular file)."""
-        if not root.lexists(path) or root.islink(path):
+        """sha256 of the file now; 'link:TARGET' for a symlink; None when absent; 'other' for a
+        directory, device, FIFO or a file that cannot be read."""
+        if not root.lexists(path):
             return None
-        try:
-            return sha256(root.read_bytes(path))
-        except RootError:
-            return None
+        if root.islink(path):
+            return "link:" + root.readlink(path)
+        digest = Journal._file_sha256(root, path)
+        return digest if digest is not None else "other"
 
     @staticmethod
     def _remove_temp_files(root, path):
@@ -607,3 +934,179 @@ class Journal(object):
                 root.remove(leftover)
             except OSError:
                 pass
+
+
+def space_shortfall(root, state, steps):
+    """'' when the filesystems of the state directory and of the files `steps` change have
+    room for the backups, the journal, the new files and a rollback; else what is short.
+
+    An estimate on the safe side, in whole blocks: a fix that starts must be able to finish
+    or be rolled back, not stop halfway on a full disk.
+    """
+    from agent import model
+    need = {}       # st_dev -> [bytes, inodes, host path, block size]
+
+    def add(host, size, inodes=1):
+        while not os.path.exists(host) and os.path.dirname(host) != host:
+            host = os.path.dirname(host)    # a state directory not made yet: its parent's filesystem
+        try:
+            st, vfs = os.stat(host), os.statvfs(host)
+        except OSError:
+            return
+        block = vfs.f_frsize or vfs.f_bsize or 4096
+        entry = need.setdefault(st.st_dev, [0, 0, host, block])
+        entry[0] += -(-size // block) * block
+        entry[1] += inodes
+
+    def size_of(path):
+        try:
+            st = os.lstat(root.resolve(path))
+        except (OSError, RootError):
+            return 0
+        return st.st_size if stat.S_ISREG(st.st_mode) else 0
+
+    def directory_of(path):
+        try:
+            return os.path.dirname(root.resolve(path))
+        except RootError:
+            return None
+
+    journal_bytes, biggest = 4096, {}
+    for step in steps:
+        paths = [step.path] if hasattr(step, "path") else list(getattr(step, "modifies", ()))
+        journal_bytes += 2048 + 512 * len(paths)
+        for path in paths:
+            old = size_of(path)
+            if old and not isinstance(step, model.SetFlags):
+                add(state.path, old)                        # its backup
+            directory = directory_of(path)
+            if directory is None:
+                continue
+            if isinstance(step, model.WriteFile):
+                add(directory, len(step.content))           # the temp file of the new content
+            elif isinstance(step, model.RunCommand):
+                add(directory, old)                         # the command's new image beside the old
+            dev = _dev(directory)
+            if dev is not None and old > biggest.get(dev, (0, None))[0]:
+                biggest[dev] = (old, directory)
+    for old, directory in biggest.values():
+        add(directory, old)                                 # rollback's temp file of the original
+    add(state.path, journal_bytes, inodes=3)                # journal, run and backups directories
+    add(state.path, 2 * 4096, inodes=0)                     # the two directories' own blocks
+    for dev, (size, inodes, host, _block) in sorted(need.items()):
+        vfs = os.statvfs(host)
+        # f_bavail, also for root: ext4's reserved clusters are free but never for file data.
+        free = vfs.f_bavail * vfs.f_frsize
+        if size > free:
+            return "{}: not enough free space ({}): about {} KiB needed for the backups, the journal and " \
+                   "the new files, {} KiB free".format(host, os.strerror(errno.ENOSPC), -(-size // 1024), free // 1024)
+        if vfs.f_files and inodes > vfs.f_favail:
+            return "{}: not enough free inodes ({}): {} needed, {} free".format(
+                host, os.strerror(errno.ENOSPC), inodes, vfs.f_favail)
+    return ""
+
+
+def _dev(host):
+    try:
+        return os.stat(host).st_dev
+    except OSError:
+        return None
+
+
+def _link(before):
+    return "link:" + before["target"] if before.get("kind") == "symlink" else None
+
+
+def _is_link(state):
+    return isinstance(state, str) and state.startswith("link:")
+
+
+def _named_after(name, bases):
+    """True for `base.<anything>` and `.base.<anything>`: a temp or backup name of a file."""
+    return any(name.startswith(base + ".") or name.startswith("." + base + ".") for base in bases)
+
+
+def _unlink_quietly(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _guest_path(value):
+    return (isinstance(value, str) and value.startswith("/") and "\0" not in value
+            and ".." not in value.split("/"))
+
+
+def _check_before(before):
+    if not isinstance(before, dict) or before.get("kind") not in ("missing", "symlink", "file"):
+        return "no valid 'before' state"
+    if before["kind"] == "symlink" and not isinstance(before.get("target"), str):
+        return "a symlink without a target"
+    if before["kind"] == "file":
+        if not isinstance(before.get("backup"), str) or not BACKUP_RE.match(before["backup"]):
+            return "backup {!r} is not a name guestprep writes (backups/<n>)".format(before.get("backup"))
+        if not isinstance(before.get("sha256"), str) or not SHA_RE.match(before["sha256"]):
+            return "backup {} has no valid sha256".format(before["backup"])
+        for key in ("mode", "uid", "gid"):
+            if not isinstance(before.get(key), int) or before[key] < 0:
+                return "backup {} has no valid {}".format(before["backup"], key)
+        if before.get("size") is not None and (not isinstance(before["size"], int) or before["size"] < 0):
+            return "backup {} has no valid size".format(before["backup"])
+        xattrs = before.get("xattrs", {})
+        if not isinstance(xattrs, dict) or not all(isinstance(v, str) for v in xattrs.values()):
+            return "backup {} has invalid xattrs".format(before["backup"])
+    return None
+
+
+def _validate(records):
+    """None when every record that rollback acts on is one guestprep writes; else what is wrong."""
+    seqs = set()
+    for number, record in enumerate(records, 1):
+        if not isinstance(record, dict):
+            return "record {} is not an object".format(number)
+        if record.get("type") != "begin":
+            continue
+        problem = _check_begin(record)
+        if problem:
+            return "record {}: {}".format(number, problem)
+        if record["seq"] in seqs:
+            return "record {}: step {} begins twice".format(number, record["seq"])
+        seqs.add(record["seq"])
+    return None
+
+
+def _check_begin(record):
+    if not isinstance(record.get("seq"), int) or not isinstance(record.get("item"), str):
+        return "no step number or item"
+    op = record.get("op")
+    if op == "command":
+        files = record.get("files", [])
+        if not isinstance(files, list):
+            return "invalid files"
+        for entry in files:
+            if not isinstance(entry, dict) or not _guest_path(entry.get("path")):
+                return "file {!r} is not an absolute path inside the root".format(
+                    entry.get("path") if isinstance(entry, dict) else entry)
+            problem = _check_before(entry.get("before"))
+            if problem:
+                return problem
+        dirs = record.get("dirs", {})
+        if not isinstance(dirs, dict):
+            return "invalid dirs"
+        for directory, names in dirs.items():
+            if not _guest_path(directory) or not isinstance(names, list) or not all(
+                    isinstance(n, str) and "/" not in n for n in names):
+                return "invalid directory listing of {!r}".format(directory)
+        return None
+    if op not in ("write", "remove", "flags"):
+        return "unknown operation {!r}".format(op)
+    if not _guest_path(record.get("path")):
+        return "path {!r} is not an absolute path inside the root".format(record.get("path"))
+    if op == "flags":
+        if not isinstance(record.get("flags_before"), int) or not isinstance(record.get("flags_after"), int):
+            return "invalid flags"
+        return None
+    if op == "write" and not (isinstance(record.get("after_sha256"), str) and SHA_RE.match(record["after_sha256"])):
+        return "no valid after_sha256"
+    return _check_before(record.get("before"))

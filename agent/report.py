@@ -22,6 +22,7 @@ EXIT_USAGE = 2
 EXIT_BLOCKING = 3
 EXIT_FIX_ROLLED_BACK = 4
 EXIT_ROLLBACK_FAILED = 5
+EXIT_BUSY = 6             # another guestprep run holds the target's (or the backup directory's) lock
 
 _COLOURS = {"PASS": "32", "INFO": "36", "SKIP": "90", "WAIVED": "35", "WARN": "33", "FAIL": "31", "ERROR": "31;1",
             "FIXED": "32", "STILL FAILING": "31", "ROLLED BACK": "31;1", "SKIPPED": "90"}

@@ -127,7 +127,8 @@ def test_busy_lock_is_a_clear_message(image, capsys):
         code, _out, err = run(capsys, "fix", "--root", str(image), "--items", "selinux", "--yes")
     finally:
         holder.unlock()
-    assert code == 1 and "another guestprep run (pid {})".format(os.getpid()) in err
+    assert code == 6 and "another guestprep run (pid {}:".format(os.getpid()) in err
+    assert "is busy" in err and "nothing was changed" in err
 
 
 def test_output_into_a_closed_pipe_is_quiet(tmp_path):

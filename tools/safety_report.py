@@ -73,6 +73,13 @@ def section(figures):
             rows.append(("Disk full ({})".format(what), "{} fixes with 0 to {} free pages: each exit 4 with the "
                          "reason (or done, once there was room), no partial file, rollback exact".format(
                              f["runs"], f["pages_needed"]), f.get("recorded", "")))
+    for key, what in (("enospc_kib_tmpfs", "tmpfs"), ("enospc_kib_ext4", "ext4 of 1 KiB blocks")):
+        f = figures.get(key)
+        if f:
+            rows.append(("Disk full, KiB by KiB ({})".format(what), "{} fixes with 0 to {} KiB free: exit {} only; "
+                         "below {} KiB refused before the first change, from there done or rolled back; every "
+                         "journal line readable, no run directory without its journal, rollback exact".format(f["runs"], f["kib"][1], "/".join(str(c) for c in f["exit_codes"]),
+                                        f["started_from_kib"]), f.get("recorded", "")))
     fuzz = figures.get("fuzz")
     if fuzz:
         targets = ", ".join("{} {}".format(k, n(v)) for k, v in sorted(fuzz["by_target"].items())
@@ -90,6 +97,18 @@ def section(figures):
                      "of the root, loops, FIFOs, device nodes, 20 GB sparse files, non-UTF-8, directories): nothing "
                      "outside the root shown or changed, nothing blocked, no traceback".format(tried, len(scenarios)),
                      hostile.get("recorded", "")))
+    journals = figures.get("hostile_journals")
+    if journals:
+        cases = [k for k in journals if k != "recorded"]
+        rows.append(("Hostile journals", "{} hand-written journals in an image (backups out of the run, absolute, "
+                     "/dev/zero, links, FIFOs, grown, paths climbing out, the journal a link to /dev/zero): each "
+                     "refused by rollback with exit 5, nothing written inside or outside the root".format(len(cases)),
+                     journals.get("recorded", "")))
+    leftovers = figures.get("command_leftovers")
+    if leftovers:
+        rows.append(("Commands killed halfway", "{} initramfs-like rebuilds killed (the parent only, the whole "
+                     "group) after leaving `.new`, `.dpkg-bak` and dracut temp files: rollback gave /boot back "
+                     "exactly, an older look-alike file kept".format(leftovers["kills"]), leftovers.get("recorded", "")))
     secrets = figures.get("secrets")
     if secrets:
         rows.append(("Secrets", "{} outputs, logs and journal indexes searched for {} planted hashes and key "
@@ -103,8 +122,13 @@ def section(figures):
                      "({})".format(fidelity["files"], label), fidelity.get("recorded", "")))
     concurrency = figures.get("concurrency")
     if concurrency:
-        rows.append(("Concurrent runs", "{} runs against a root whose `fix` held the lock: each refused with exit "
-                     "1 naming the holder, nothing changed".format(concurrency["runs_refused"]),
+        race = figures.get("concurrency_race", {})
+        rows.append(("Concurrent runs", "{} runs against a root whose `fix` held the lock, and runs with another "
+                     "`--backup-dir` or through a read-only bind mount: each refused with exit {} naming the holder, "
+                     "nothing changed{}".format(
+                         concurrency["runs_refused"], concurrency.get("exit_code", 1),
+                         "; {} pairs of fixes started together: one ran, the other busy or after it, never "
+                         "\"File exists\"".format(race["races"]) if race else ""),
                      concurrency.get("recorded", "")))
     codes = figures.get("exit_codes")
     if codes:

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Run by Packer's shell provisioner (guestprep.pkr.hcl) on the VM being built, as root:
 # check, then fix; the build fails when blocking findings remain (exit 3), when a fix
-# failed and was rolled back (4) or when a rollback failed (5).
+# failed and was rolled back (4), when a rollback failed (5) or when another guestprep run
+# held the lock (6): only a fix that ran (0 or 3) goes on to the next step.
 #   GUESTPREP_PYZ    where the file provisioner put guestprep.pyz (default /tmp/guestprep.pyz)
 #   GUESTPREP_ITEMS  items to fix besides the safe default ones, e.g. "qemu-ga,cloudinit"
 #                    (package installs and removals are only made when named)
@@ -16,12 +17,12 @@ echo "== guestprep check"
 echo "== guestprep fix (the safe, reversible fixes)"
 "$PY" "$PYZ" fix --yes
 rc=$?
-if [ -n "$ITEMS" ] && [ $rc -ne 4 ] && [ $rc -ne 5 ]; then
+if [ -n "$ITEMS" ] && { [ $rc -eq 0 ] || [ $rc -eq 3 ]; }; then
   echo "== guestprep fix --items $ITEMS"
   "$PY" "$PYZ" fix --yes --items "$ITEMS"
   rc=$?
 fi
-if [ $rc -ne 4 ] && [ $rc -ne 5 ]; then
+if [ $rc -eq 0 ] || [ $rc -eq 3 ]; then
   # The verdict is a check of everything, not only of the items just fixed.
   echo "== guestprep check (after the fixes)"
   "$PY" "$PYZ" check >/dev/null

@@ -91,13 +91,21 @@ def cli_env(**kw):
 
 
 def guestprep(*args, **kw):
-    """Run `python -m agent ARGS` from the checkout; kw: env (added), timeout, crash_at, trace, umask."""
+    """Run `python -m agent ARGS` from the checkout; kw: env (added), timeout, crash_at, trace, umask,
+    memory (an address-space limit in bytes)."""
     env = cli_env(**kw)
     argv = [sys.executable, "-m", "agent"] + [str(a) for a in args]
-    umask = kw.get("umask")
+    umask, memory = kw.get("umask"), kw.get("memory")
+
+    def limits():
+        if umask is not None:
+            os.umask(umask)
+        if memory is not None:      # a bounded address space: a read without end fails fast
+            import resource
+            resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     done = subprocess.run(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           stdin=subprocess.DEVNULL, env=env, timeout=kw.get("timeout", 120),
-                          preexec_fn=None if umask is None else (lambda: os.umask(umask)))
+                          preexec_fn=limits if umask is not None or memory is not None else None)
     return CliResult(done.returncode, done.stdout.decode("utf-8", "replace"),
                      done.stderr.decode("utf-8", "replace"), args)
 

@@ -7,6 +7,10 @@ write of a fix in turn: the state lock, the journal, a backup, a temp file, the 
 Each run must exit 4 (or succeed, once there is room), name the problem, leave every
 file its original or its complete new content (the original for each item it reports
 ROLLED BACK), leave no temp file, and `rollback` must then give back the original.
+Then KiB by KiB, from 0 to 64 KiB free (on tmpfs, and on a loop-mounted ext4 of 1 KiB
+blocks where every KiB counts): `fix` either refuses before its first change (it checks the
+space it needs) or finishes or rolls back; never an internal error, never "File exists",
+never a run directory without its journal or a journal line that does not parse.
 Every mount is unmounted at teardown, even when a test fails.
 """
 import errno
@@ -178,3 +182,120 @@ def test_read_only_root_with_backup_dir_rolls_every_item_back(mini, tmp_path, mo
     back = guestprep("rollback", "--root", ro, "--backup-dir", backups)
     assert back.returncode == 0, back
     subprocess.call(["chattr", "-i", os.path.join(mini, "etc/shadow")])
+
+
+# -- every KiB from 0 to 64 free, on tmpfs and on ext4 with 1 KiB blocks ---------------------
+
+def mount_ext4(path, mounts, tmp_path, size_kib=2048):
+    """A loop-mounted ext4 of 1 KiB blocks, no reserved blocks: every KiB of free space counts."""
+    image = str(tmp_path / "ext4.img")
+    with open(image, "wb") as handle:
+        handle.truncate(size_kib * 1024)
+    subprocess.check_call(["mkfs.ext4", "-q", "-F", "-b", "1024", "-m", "0", "-N", "512", image])
+    os.makedirs(path)
+    mounts.add(path)
+    subprocess.check_call(["mount", "-o", "loop", image, path])
+    return path
+
+
+def fill_kib(mountpoint, leave_kib):
+    """Fill the filesystem but `leave_kib` KiB (rounded down to its blocks) of what files can use."""
+    filler = os.path.join(mountpoint, "filler")
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        # Rounds: ext4 holds back blocks for data not yet written out, and gives them back at fsync.
+        for chunk in (1 << 16, 4096, 1024):
+            while True:
+                st = os.statvfs(mountpoint)
+                size = st.f_bavail * st.f_frsize - leave_kib * 1024
+                if size <= 0:
+                    break
+                try:
+                    os.write(fd, b"\0" * min(size, chunk))
+                    os.fsync(fd)
+                except OSError as e:
+                    assert e.errno == errno.ENOSPC
+                    break
+    finally:
+        os.close(fd)
+    return filler
+
+
+def run_cli(capsys, *args):
+    """guestprep in this process: 65 fixes and rollbacks would take minutes as processes."""
+    from agent import cli
+    capsys.readouterr()
+    code = cli.main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return safetylib.CliResult(code, out, err, args)
+
+
+def journals_readable(state_dir, where):
+    """Every run directory holds a journal, every line of it parses, and guestprep trusts it."""
+    from agent.journal import Journal, StateDir
+    runs = os.path.join(state_dir, "runs")
+    names = sorted(os.listdir(runs)) if os.path.isdir(runs) else []
+    for name in names:
+        path = os.path.join(runs, name, "journal.jsonl")
+        assert os.path.isfile(path), "{}: run directory {} without a journal".format(where, name)
+        with open(path, "rb") as handle:
+            data = handle.read()
+        for line in data.split(b"\n"):
+            if line:
+                json.loads(line.decode("utf-8"))        # no record glued onto a torn one
+        loaded = Journal.load(StateDir(safetylib.Root("/"), state_dir), name)
+        assert getattr(loaded, "problem", None) is None, (where, loaded.problem)
+    return names
+
+
+@pytest.mark.usefixtures("as_root")
+@pytest.mark.parametrize("fs", ["tmpfs", "ext4"])
+def test_every_kib_of_free_space_from_0_to_64(fs, tmp_path, mounts, capsys):
+    _ref, fixed, original, full_rc = fixed_content(tmp_path)
+    mnt = str(tmp_path / "small")
+    if fs == "tmpfs":
+        mount_tmpfs(mnt, mounts, size="768k")
+        step = 4        # tmpfs counts whole pages: the KiB between change nothing
+    else:
+        mount_ext4(mnt, mounts, tmp_path)
+        step = 1
+    # Every KiB (page) from 0 to 64, then on until a fix has room to finish.
+    steps = list(range(0, 65, step)) + list(range(68, 257, 4))
+    root = os.path.join(mnt, "root")
+    state_dir = os.path.join(root, "var/lib/guestprep")
+    codes, started = {}, []
+    for kib in steps:
+        safetylib.mini_root(root)
+        filler = fill_kib(mnt, kib)
+        st = os.statvfs(mnt)
+        where = "{}: fix with {} KiB free ({} KiB asked)".format(fs, st.f_bavail * st.f_frsize // 1024, kib)
+        done = run_cli(capsys, "fix", "--root", root, "--yes", "--format", "json")
+        codes[kib] = done.returncode
+        assert done.returncode in (0, 3, 4), (where, done)      # the codes README documents for fix
+        assert "internal error" not in done.err and "File exists" not in done.out + done.err, (where, done)
+        if done.out.strip():
+            rolled_back = check_outcome(done, root, original, fixed, where)
+        else:
+            # The state directory itself could not be made: said on stderr, before any change.
+            assert done.returncode == 4 and "No space left on device" in done.err, (where, done)
+            assert "nothing was changed" in done.err, (where, done)
+            assert snapshot(root, MINI_TOUCHED, flags=False) == original, where
+            rolled_back = ["all"]
+        runs = journals_readable(state_dir, where)
+        if runs:
+            started.append(kib)
+        os.unlink(filler)
+        back = run_cli(capsys, "rollback", "--root", root, "--all")
+        assert back.returncode == 0, (where, back)
+        assert snapshot(root, MINI_TOUCHED, flags=False) == original, where
+        assert run_cli(capsys, "clean", "--root", root, "--yes").returncode == 0
+        if not rolled_back:
+            assert done.returncode == full_rc, (where, done)
+            if kib > 64:
+                break
+    else:
+        pytest.fail("{}: no fix finished with up to {} KiB free".format(fs, steps[-1]))
+    assert codes[0] == 4
+    safetylib.record("enospc_kib_" + fs, {"runs": len(codes), "kib": [0, max(codes)],
+                                          "started_from_kib": min(started) if started else None,
+                                          "exit_codes": sorted(set(codes.values()))})

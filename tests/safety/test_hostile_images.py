@@ -7,6 +7,8 @@ a sparse 20 GB file, bytes that are not UTF-8, directories. `check`, `plan`, `fi
 outside the root (and the host paths the links name) must be byte-for-byte unchanged,
 nothing of it may show in the output, and no traceback may be printed.
 """
+import hashlib
+import json
 import os
 import stat
 import subprocess
@@ -246,3 +248,134 @@ def test_special_files_are_never_opened(tmp_path):
                 thread.join(5)
                 os.close(fd)
     assert seen == [], "guestprep opened these FIFOs: {}".format(seen)
+
+
+# -- hostile journals: the journal inside an image is untrusted input ---------------------------
+
+def hostile_run(tmp_path):
+    """A root fixed for selinux and rtc, its journal's path, the state of its /etc, a host secret."""
+    root = safetylib.mini_root(str(tmp_path / "root"))
+    done = guestprep("fix", "--root", root, "--yes", "--items", "selinux,rtc")
+    assert done.returncode in (0, 3), done
+    runs = root + "/var/lib/guestprep/runs"
+    run = os.path.join(runs, os.listdir(runs)[0])
+    secret = safetylib.write(str(tmp_path / "host"), "/etc/secret", "root:$6$" + MARKER + ":19000::::::\n")
+    return root, run, secret
+
+
+def rewrite_journal(run, change):
+    path = os.path.join(run, "journal.jsonl")
+    with open(path) as handle:
+        records = [json.loads(line) for line in handle if line.strip()]
+    for record in records:
+        if record.get("type") == "begin":
+            change(record)
+    with open(path, "w") as handle:
+        handle.write("".join(json.dumps(r) + "\n" for r in records))
+
+
+def sha_of(path):
+    with open(path, "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
+
+
+def climb(run, host_path):
+    return "../" * (run.count("/") + 4) + host_path.lstrip("/")
+
+
+def only_first_file_backup(change):
+    """Apply `change` to the last begin record only: the first stays honest, and still must not
+    be rolled back when another record of the run is hostile."""
+    seen = []
+
+    def apply(record):
+        seen.append(record)
+        if len(seen) == 2:
+            change(record)
+    return apply
+
+
+def journal_backup_climbs_out(run, secret):
+    def change(record):
+        record["before"].update(backup=climb(run, secret), sha256=sha_of(secret))
+        record["before"].pop("size", None)
+    rewrite_journal(run, only_first_file_backup(change))
+
+
+def journal_backup_is_absolute(run, secret):
+    rewrite_journal(run, only_first_file_backup(lambda r: r["before"].update(backup=secret, sha256=sha_of(secret))))
+
+
+def journal_backup_is_dev_zero(run, secret):
+    rewrite_journal(run, only_first_file_backup(lambda r: r["before"].update(backup="/dev/zero")))
+
+
+def backup_is_a_link_out(run, secret):
+    def change(record):
+        name = os.path.join(run, record["before"]["backup"])
+        os.unlink(name)
+        os.symlink(secret, name)
+        record["before"].update(sha256=sha_of(secret), size=os.path.getsize(secret))
+    rewrite_journal(run, only_first_file_backup(change))
+
+
+def backup_is_a_fifo(run, secret):
+    def change(record):
+        name = os.path.join(run, record["before"]["backup"])
+        os.unlink(name)
+        os.mkfifo(name)
+    rewrite_journal(run, only_first_file_backup(change))
+
+
+def backups_dir_is_a_link_out(run, secret):
+    backups = os.path.join(run, "backups")
+    subprocess.check_call(["rm", "-rf", backups])
+    os.symlink(os.path.dirname(secret), backups)
+
+    def change(record):
+        os.rename(secret, os.path.join(os.path.dirname(secret), os.path.basename(record["before"]["backup"])))
+    rewrite_journal(run, only_first_file_backup(change))
+
+
+def backup_grown_past_its_size(run, secret):
+    def change(record):
+        with open(os.path.join(run, record["before"]["backup"]), "ab") as handle:
+            handle.write(b"\0" * (1 << 20))
+    rewrite_journal(run, only_first_file_backup(change))
+
+
+def path_climbs_out(run, secret):
+    rewrite_journal(run, only_first_file_backup(lambda r: r.update(path="/../../../.." + secret)))
+
+
+def journal_is_a_link_to_dev_zero(run, secret):
+    path = os.path.join(run, "journal.jsonl")
+    os.unlink(path)
+    os.symlink("/dev/zero", path)
+
+
+HOSTILE_JOURNALS = dict((f.__name__, f) for f in (
+    journal_backup_climbs_out, journal_backup_is_absolute, journal_backup_is_dev_zero, backup_is_a_link_out,
+    backup_is_a_fifo, backups_dir_is_a_link_out, backup_grown_past_its_size, path_climbs_out,
+    journal_is_a_link_to_dev_zero))
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_JOURNALS))
+def test_a_hostile_journal_is_refused_and_nothing_is_written(name, tmp_path):
+    root, run, secret = hostile_run(tmp_path)
+    HOSTILE_JOURNALS[name](run, secret)
+    host = tree_state(os.path.dirname(os.path.dirname(secret)))
+    before = tree_state(root + "/etc")
+    # A bounded address space: a rollback that reads /dev/zero into memory fails fast, not the machine.
+    done = guestprep("rollback", "--root", root, timeout=TIMEOUT, memory=1 << 30)
+    safetylib.no_traceback(done)
+    assert done.returncode == 5, (name, done)
+    assert "guestprep: error: " in done.err and "internal error" not in done.err, (name, done)
+    if name != "journal_is_a_link_to_dev_zero":
+        assert "nothing was rolled back" in done.err, (name, done)
+    assert tree_state(root + "/etc") == before, name + ": rollback wrote into the root"
+    assert tree_state(os.path.dirname(os.path.dirname(secret))) == host, name
+    assert MARKER not in done.out + done.err
+    # clean still removes it (the way out of a damaged journal)
+    assert guestprep("clean", "--root", root, "--yes", timeout=TIMEOUT).returncode == 0
+    safetylib.record("hostile_journals", {name: {"refused": True}})

@@ -18,7 +18,7 @@ from agent import journal as journal_mod
 from agent.context import Context
 from agent.engine import Engine
 from agent.journal import Journal, StateDir
-from agent.model import WriteFile
+from agent.model import RemoveFile, WriteFile
 from agent.rootfs import Root
 
 FS_NODUMP_FL = 0x40
@@ -151,3 +151,65 @@ def test_engine_reports_a_journal_it_cannot_create(tmp_path, monkeypatch):
     assert journal is None
     assert [(o.check_id, o.outcome) for o in outcomes] == [("selinux", "ROLLED BACK")]
     assert "No space left on device; nothing was changed" in outcomes[0].message
+
+
+def test_rollback_never_writes_through_a_link_made_after_the_run(tmp_path):
+    """issue 16: after a reboot systemd wrote a new /etc/machine-id and made
+    /var/lib/dbus/machine-id a link to it; rollback took the link for "absent, ours to
+    restore", wrote the old id through it and said it had succeeded."""
+    mini = safetylib.mini_root(str(tmp_path / "root"))
+    safetylib.write(mini, "/etc/machine-id", "0123old\n", 0o444)
+    safetylib.write(mini, "/var/lib/dbus/machine-id", "0123old\n", 0o444)
+    os.makedirs(mini + "/etc/cloud/cloud.cfg.d")
+    root = Root(mini)
+    ctx = Context(root)
+    journal = Journal.create(StateDir(root), {"root": mini})
+    journal.apply(ctx, "seal", RemoveFile("/var/lib/dbus/machine-id"))
+    journal.apply(ctx, "seal", WriteFile("/etc/machine-id", b""))
+    journal.apply(ctx, "seal", WriteFile("/etc/cloud/cloud.cfg.d/99-guestprep.cfg", b"x: 1\n"))
+    journal.end("complete")
+    # the next boot
+    safetylib.write(mini, "/etc/machine-id", "4567new\n", 0o444)
+    os.symlink("/etc/machine-id", mini + "/var/lib/dbus/machine-id")
+    os.unlink(mini + "/etc/cloud/cloud.cfg.d/99-guestprep.cfg")
+    os.symlink("/etc/fstab", mini + "/etc/cloud/cloud.cfg.d/99-guestprep.cfg")
+    fstab = safetylib.file_state(mini, "/etc/fstab")
+
+    back = guestprep("rollback", "--root", mini)
+    safetylib.no_traceback(back)
+    assert back.returncode == 5, back
+    rows = dict((line.split()[2], line.split()[0]) for line in back.out.splitlines() if line.startswith(
+        ("conflict", "restored", "unchanged", "failed")))
+    assert rows["/var/lib/dbus/machine-id"] == "conflict", back
+    assert rows["/etc/cloud/cloud.cfg.d/99-guestprep.cfg"] == "conflict", back
+    assert "symbolic link to /etc/machine-id" in back.out, back
+    with open(mini + "/etc/machine-id") as handle:
+        assert handle.read() == "4567new\n"                 # not the old id, written through the link
+    assert os.readlink(mini + "/var/lib/dbus/machine-id") == "/etc/machine-id"
+    assert os.readlink(mini + "/etc/cloud/cloud.cfg.d/99-guestprep.cfg") == "/etc/fstab"
+    assert safetylib.file_state(mini, "/etc/fstab") == fstab
+
+
+def test_a_record_whose_write_failed_leaves_no_torn_line(tmp_path, monkeypatch):
+    """A full disk mid-record: the part written is taken back, and the next record (the
+    run's end after a rollback) is a line of its own."""
+    root = Root(safetylib.mini_root(str(tmp_path / "root")))
+    state = StateDir(root)
+    journal = Journal.create(state, {"root": root.path})
+    real = journal_mod.write_all
+    calls = []
+
+    def half_then_full(fd, data):
+        calls.append(data)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real(fd, data)
+    monkeypatch.setattr(journal_mod, "write_all", half_then_full)
+    with pytest.raises(OSError):
+        journal.append({"type": "begin", "seq": 1, "item": "x", "op": "flags", "path": "/etc/fstab",
+                        "flags_before": 0, "flags_after": 1})
+    monkeypatch.setattr(journal_mod, "write_all", real)
+    journal.end("failed")
+    with open(os.path.join(journal.dir, "journal.jsonl"), "rb") as handle:
+        lines = handle.read().splitlines()
+    assert [json.loads(line.decode())["type"] for line in lines] == ["run", "end"]
