@@ -146,7 +146,7 @@ def _read(root, path, problems):
     if _masked(root, path):
         return None
     try:
-        return root.read_text(path)
+        return root.read_config(path)
     except RootError as e:
         problems.append(Problem(path, "cannot be read: " + e.reason))
     except (OSError, UnicodeError) as e:

@@ -17,6 +17,11 @@ import tempfile
 from agent import faults
 
 MAX_READ = 16 * 1024 * 1024
+# A configuration file guestprep parses (fstab, network configs, grub, udev rules ...):
+# real ones are a few KiB. Past these limits the file is reported, not parsed, so a hostile
+# image's 80,000-line fstab ends in a finding within a second instead of a minute.
+MAX_CONFIG_BYTES = 1024 * 1024
+MAX_CONFIG_LINES = 10000
 MAX_SYMLINKS = 40
 
 # linux/fs.h; the kernel reads and writes an int through these.
@@ -195,6 +200,21 @@ class Root(object):
         if not self.lexists(guest_path):
             return None
         return self.read_text(guest_path, limit)
+
+    def read_config(self, guest_path):
+        """read_text of a configuration file, bounded by MAX_CONFIG_BYTES and MAX_CONFIG_LINES."""
+        text = self.read_text(guest_path, MAX_CONFIG_BYTES)
+        lines = text.count("\n")
+        if lines > MAX_CONFIG_LINES:
+            raise RootError(guest_path, "too many lines ({}, more than the {} a configuration file is read "
+                                        "up to)".format(lines, MAX_CONFIG_LINES))
+        return text
+
+    def read_config_or_none(self, guest_path):
+        """read_config, or None when the file does not exist (other problems still raise)."""
+        if not self.lexists(guest_path):
+            return None
+        return self.read_config(guest_path)
 
     def get_flags(self, guest_path):
         """Inode flags (FS_*_FL) or None where the filesystem has none (or for a device or FIFO)."""

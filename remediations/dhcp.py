@@ -132,13 +132,13 @@ class DhcpFix(Remediation):
         steps = []
         for path in sorted(by_path):
             configs = by_path[path]
-            old = ctx.root.read_text(path)
+            old = ctx.root.read_config(path)
             new = self._convert(old, configs, primary)
             if new != old:
                 steps.append(WriteFile(path, new.encode("utf-8", "surrogateescape"), why="{} to DHCP ({})".format(
                     primary or "the primary NIC", configs[0].label)))
         if seen.udev:
-            old = ctx.root.read_text(netconfig.UDEV_RULES)
+            old = ctx.root.read_config(netconfig.UDEV_RULES)
             new = udev_unpinned(old)
             if new != old:
                 steps.append(WriteFile(netconfig.UDEV_RULES, new.encode("utf-8", "surrogateescape"),

@@ -46,7 +46,7 @@ class GrubFix(Remediation):
         uuids = dict((d, _uuid(ctx, d)) for d in devices)
         uuids = dict((d, u) for d, u in uuids.items() if u)
         steps = []
-        text = ctx.root.read_text_or_none(DEFAULT_GRUB)
+        text = ctx.root.read_config_or_none(DEFAULT_GRUB)
         if text is not None:
             new = text
             for key, args in sorted(bootcfg.default_grub(text).items()):
@@ -64,7 +64,7 @@ class GrubFix(Remediation):
                             if r["path"].endswith((".lst", ".conf", ".list")) and not r["path"].startswith(
                                 "/boot/loader/")))
         for path in legacy:
-            original = ctx.root.read_text(path)
+            original = ctx.root.read_config(path)
             new = original
             for line in bootcfg.grub_legacy(original):
                 words = list(line.args)

@@ -28,7 +28,7 @@ def config_step(ctx, modules, name, title):
     """The WriteFile that lists `modules` for the initramfs tool, or None when already listed."""
     tool = initramfs_tool(ctx)
     if tool == "initramfs-tools":
-        text = ctx.root.read_text_or_none(MODULES_FILE) or ""
+        text = ctx.root.read_config_or_none(MODULES_FILE) or ""
         listed = set()
         for line in text.splitlines():
             words = line.split()
@@ -44,7 +44,7 @@ def config_step(ctx, modules, name, title):
                          why="load {} from the initramfs".format(", ".join(add)))
     if tool == "dracut":
         path = "/etc/dracut.conf.d/guestprep-{}.conf".format(name)
-        old = ctx.root.read_text_or_none(path) or ""
+        old = ctx.root.read_config_or_none(path) or ""
         listed = set()
         for line in old.splitlines():
             if line.strip().startswith("add_drivers+="):
