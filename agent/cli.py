@@ -19,6 +19,7 @@ log = logging.getLogger("guestprep")
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
         self.print_usage(sys.stderr)
+        _json_state["error"] = message
         sys.stderr.write("guestprep: error: {}\n".format(message))
         raise SystemExit(report.EXIT_USAGE)
 
@@ -138,8 +139,35 @@ def _context(args):
     return ctx
 
 
+# --format json: exactly one JSON document on stdout, whatever the way out (main() renders
+# an error envelope when a command ends without one).
+_json_state = {"emitted": False, "error": None, "stdout_gone": False}
+
+
 def _emit_json(data):
+    _json_state["emitted"] = True
     sys.stdout.write(report.to_json(data) + "\n")
+
+
+def _error(message, prefix=""):
+    """Say why a command stops on stderr; with --format json the envelope carries it too."""
+    _json_state["error"] = message
+    sys.stderr.write("guestprep: {}{}\n".format(prefix, message))
+
+
+def _json_wanted(args, argv=None):
+    if args is not None:
+        return getattr(args, "format", None) == "json"
+    argv = list(sys.argv[1:] if argv is None else argv)
+    return any(a == "--format=json" or (a == "--format" and argv[i + 1:i + 2] == ["json"])
+               for i, a in enumerate(argv))
+
+
+def error_envelope(command, root, code, message):
+    """The report's envelope for a command that ended without a report: no results, an error."""
+    return {"format_version": report.FORMAT_VERSION, "tool": "guestprep", "version": agent.__version__,
+            "command": command, "run_id": None, "root": root, "exit_code": code, "results": [],
+            "error": {"message": message, "exit_code": code}}
 
 
 def cmd_boot_test(args):
@@ -247,12 +275,13 @@ def cmd_plan(args):
     return code
 
 
-def _confirm(plans):
+def _confirm(plans, stream=None):
     count = sum(len(p.steps) for p in plans)
     if not count or not sys.stdin.isatty() or not sys.stdout.isatty():
         return True
-    sys.stdout.write("Apply {} change(s) for {}? [y/N] ".format(count, ", ".join(p.repair_item or p.check_id for p in plans if p.steps)))
-    sys.stdout.flush()
+    stream = stream or sys.stdout
+    stream.write("Apply {} change(s) for {}? [y/N] ".format(count, ", ".join(p.repair_item or p.check_id for p in plans if p.steps)))
+    stream.flush()
     answer = sys.stdin.readline().strip().lower()
     return answer in ("y", "yes")
 
@@ -292,8 +321,11 @@ def cmd_fix(args):
     items, checks, results, plans, left_out = _plans(args, engine, ctx)
     if args.format == "text":
         report.plan_text(ctx, plans, sys.stdout, left_out)
-    if not args.yes and not _confirm(plans):
-        sys.stdout.write("Nothing changed.\n")
+    if not args.yes and not _confirm(plans, sys.stdout if args.format == "text" else sys.stderr):
+        if args.format == "json":
+            _emit_json(report.envelope("fix", ctx, results, report.EXIT_OK, outcomes=[], confirmed=False))
+        elif args.format == "text":
+            sys.stdout.write("Nothing changed.\n")
         return report.EXIT_OK
     try:
         state = journal_mod.StateDir(ctx.root, args.backup_dir)
@@ -303,7 +335,7 @@ def cmd_fix(args):
     except (OSError, RootError, journal_mod.JournalError) as e:
         where = args.backup_dir or ctx.root.display(journal_mod.STATE_DIR)
         reason = str(getattr(e, "strerror", None) or e)
-        sys.stderr.write("guestprep: cannot keep backups and the journal in {}: {}; nothing was changed{}\n".format(
+        _error("cannot keep backups and the journal in {}: {}; nothing was changed{}".format(
             where, reason, "" if "--backup-dir" in reason else " (--backup-dir DIR puts them elsewhere)"))
         return report.EXIT_FIX_ROLLED_BACK
     try:
@@ -341,6 +373,9 @@ def cmd_rollback(args):
     state = journal_mod.StateDir(ctx.root, args.backup_dir)
     if not os.path.isdir(state.runs_path):
         sys.stderr.write("guestprep: nothing to roll back (no journal in {})\n".format(state.path))
+        if args.format == "json":
+            _emit_json({"format_version": report.FORMAT_VERSION, "command": "rollback", "root": ctx.root.path,
+                        "runs": [], "exit_code": report.EXIT_OK, "changes": []})
         return report.EXIT_OK
     state.lock()
     try:
@@ -392,7 +427,7 @@ def _arm(args, engine, ctx):
     try:
         lines = shutdown.arm(ctx, items)
     except shutdown.NotInstalled as e:
-        sys.stderr.write("guestprep: cannot arm: {}\n".format(e))
+        _error("cannot arm: {}".format(e))
         return report.EXIT_INTERNAL
     log.info("armed at shutdown: %s", ",".join(items))
     if args.format == "json":
@@ -545,11 +580,17 @@ def _tolerant_stdio():
 
 def main(argv=None):
     _tolerant_stdio()
+    _json_state.update(emitted=False, error=None, stdout_gone=False)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as e:
-        return e.code if isinstance(e.code, int) else report.EXIT_USAGE
+        code = e.code if isinstance(e.code, int) else report.EXIT_USAGE
+        if code != report.EXIT_OK and _json_wanted(None, argv):
+            words = [a for a in (sys.argv[1:] if argv is None else argv) if a in COMMANDS]
+            _emit_json(error_envelope(words[0] if words else None, None, code,
+                                      _json_state["error"] or "usage error"))
+        return code
     if not args.command:
         parser.print_help(sys.stderr)
         return report.EXIT_USAGE
@@ -563,31 +604,41 @@ def main(argv=None):
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     log.propagate = False
+    code = _dispatch(args)
+    if _json_wanted(args) and not _json_state["emitted"] and not _json_state.get("stdout_gone"):
+        root = getattr(args, "root", None)
+        _emit_json(error_envelope(args.command, os.path.abspath(root) if root else None, code,
+                                  _json_state["error"] or "ended without a report (exit {})".format(code)))
+    return code
+
+
+def _dispatch(args):
+    """Run the command; every way out is an exit code, and a reason through _error()."""
     try:
         return COMMANDS[args.command](args)
     except UsageError as e:
-        sys.stderr.write("guestprep: error: {}\n".format(e))
+        _error(str(e), "error: ")
         return report.EXIT_USAGE
     except journal_mod.Busy as e:
-        sys.stderr.write("guestprep: {}\n".format(e))
+        _error(str(e))
         return report.EXIT_INTERNAL
     except (journal_mod.JournalError, RootError) as e:
         # The state directory cannot be used (a symlink or loop planted in an image ...).
-        sys.stderr.write("guestprep: error: {}\n".format(e))
+        _error(str(e), "error: ")
         return report.EXIT_ROLLBACK_FAILED if args.command == "rollback" else report.EXIT_INTERNAL
     except KeyboardInterrupt:
-        sys.stderr.write("guestprep: interrupted\n")
+        _error("interrupted")
         return report.EXIT_INTERNAL
     except BrokenPipeError:
         # The reader went away (guestprep list | head): nothing to report to anyone. Point
         # stdout at /dev/null so the interpreter's final flush does not fail again.
+        _json_state["stdout_gone"] = True
         _silence_stdout()
         return report.EXIT_INTERNAL
     except Exception as e:
         if os.environ.get("GUESTPREP_DEBUG"):
             raise
-        sys.stderr.write("guestprep: internal error: {}: {} (set GUESTPREP_DEBUG=1 for a traceback)\n"
-                         .format(type(e).__name__, e))
+        _error("internal error: {}: {} (set GUESTPREP_DEBUG=1 for a traceback)".format(type(e).__name__, e))
         return report.EXIT_INTERNAL
 
 
