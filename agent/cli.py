@@ -4,6 +4,7 @@ import codecs
 import io
 import logging
 import os
+import stat
 import sys
 
 import agent
@@ -266,13 +267,27 @@ def cmd_plan(args):
             out.write(text.encode("utf-8", "surrogateescape"))  # the files' own bytes, not UTF-8 guesses
             out.flush()
         if report.SCRIPT_SECRETS_WARNING in text:
-            log.warning("the script holds secrets (Wi-Fi keys, passwords) of the files it rewrites: keep it private")
+            log.warning("the script holds secrets (Wi-Fi keys, passwords) of the files it rewrites, unmasked; it "
+                        "went to standard output%s: keep it private, mode 0600 (umask 077; guestprep plan "
+                        "--format script > fix.sh), and delete it after use", _stdout_exposure())
         for r in left_out:
             log.warning("%s also has a finding (%s); its fix is left out of the script unless named with --items",
                         r.check_id, r.status)
     else:
         report.plan_text(ctx, plans, sys.stdout, left_out)
     return code
+
+
+def _stdout_exposure():
+    """' (FILE, mode 0644: others can read it)' when stdout is a file others can read; else ''."""
+    try:
+        st = os.fstat(sys.stdout.fileno())
+        where = os.readlink("/proc/self/fd/{}".format(sys.stdout.fileno()))
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        return ""
+    if not stat.S_ISREG(st.st_mode) or not st.st_mode & 0o077:
+        return ""
+    return " ({}, mode {:04o}: others can read it)".format(where, stat.S_IMODE(st.st_mode))
 
 
 def _confirm(plans, stream=None):

@@ -264,6 +264,8 @@ def mask_diff(lines):
                 block = len(match.group("indent"))
                 yield line
                 continue
+            if value[:1] in ("'", '"') and (len(value) < 2 or not value.endswith(value[0])):
+                block = len(match.group("indent"))   # a quoted value that goes on below
             yield match.group("head") + MASK + match.group("nl")
             continue
         yield _SECRET_FLOW.sub(lambda m: m.group("key") + MASK, line)
@@ -572,8 +574,12 @@ command -v sha256sum >/dev/null || die "sha256sum is needed (coreutils or busybo
 
 
 # In the script when a file it writes holds secrets; the CLI repeats it on stderr.
-SCRIPT_SECRETS_WARNING = ("# WARNING: this script holds the full new content of files with secrets in them\n"
-                          "# (Wi-Fi keys, passwords): keep it private (chmod 600) and delete it after use.")
+SCRIPT_SECRETS_WARNING = (
+    "# WARNING: this script holds the full new content of files with secrets in them (Wi-Fi\n"
+    "# keys, 802.1x and VPN passwords), unmasked. guestprep wrote it to its standard output,\n"
+    "# so it is in whatever file that was redirected to: keep it private. Create it mode 0600\n"
+    "# (umask 077; guestprep plan --format script > fix.sh), or chmod 600 it now, and delete it\n"
+    "# after use.")
 
 
 def _sh_quote(text):
