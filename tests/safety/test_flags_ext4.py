@@ -74,6 +74,7 @@ def test_fix_and_rollback_keep_nodump_noatime_and_secure_deletion(ext4):
     back = guestprep("rollback", "--root", mini)
     assert back.returncode == 0, back
     assert snapshot(mini, list(PLANTED)) == original
+    safetylib.record("flags", {"files": len(PLANTED), "flags": ["+d", "+A", "+s"]})
 
 
 def test_every_carried_flag_survives_and_immutable_is_not_carried(ext4):

@@ -178,8 +178,10 @@ def test_whole_runs_end_in_a_finding_quickly(name, tmp_path):
     path, content, item, said = SCENARIOS[name]
     root = safetylib.mini_root(str(tmp_path / "root"))
     safetylib.write(root, path, content)
+    slowest = 0.0
     for command in ("check", "plan"):
         done, elapsed = _run(command, "--root", root, "--format", "json")
+        slowest = max(slowest, elapsed)
         safetylib.no_traceback(done)
         assert done.returncode in (0, 3), done
         assert elapsed < CLI_TIME_BOUND, "{} {}: {:.1f} s".format(name, command, elapsed)
@@ -188,4 +190,5 @@ def test_whole_runs_end_in_a_finding_quickly(name, tmp_path):
             assert '"{}"'.format(item) in done.out
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     assert peak < CLI_RSS_BOUND, "a child reached {} MiB".format(peak >> 10)
-    safetylib.record("hostile_sizes", {name: {"bytes": len(content.encode()), "seconds_last_run": round(elapsed, 1)}})
+    safetylib.record("hostile_sizes", {name: {"bytes": len(content.encode()), "seconds": round(slowest, 1),
+                                              "max_rss_kib": peak}})

@@ -181,6 +181,9 @@ def test_things_that_are_not_secrets_stay():
         assert report.mask_secrets(line) == line
 
 
+NETWORK_OUTPUTS = set()
+
+
 @pytest.mark.parametrize("command, fmt", [("plan", "text"), ("plan", "json"), ("fix", "text"), ("fix", "json")])
 def test_netplan_and_ifupdown_network_secrets_are_masked(command, fmt, mini):
     safetylib.write(mini, "/etc/netplan/50-cloud-init.yaml", NETPLAN_WIFI, 0o600)
@@ -201,6 +204,8 @@ def test_netplan_and_ifupdown_network_secrets_are_masked(command, fmt, mini):
                 with open(os.path.join(dirpath, name), "rb") as handle:
                     data = handle.read().decode("utf-8", "replace")
                 assert not [s for s in NETWORK_SECRETS if s in data], os.path.join(dirpath, name)
+    NETWORK_OUTPUTS.add((command, fmt))
+    safetylib.record("secrets", {"network_secrets": len(NETWORK_SECRETS), "network_outputs": len(NETWORK_OUTPUTS)})
 
 
 def test_the_script_carries_the_secrets_and_says_where_and_how_to_keep_it(mini, tmp_path):
