@@ -174,7 +174,9 @@ def error_envelope(command, root, code, message):
 def cmd_boot_test(args):
     """Boot a disk image under qemu; host binaries on a host file, no guest root involved."""
     from agent import boottest   # only this command needs it
-    return boottest.main(args)
+    code = boottest.main(args)
+    _json_state["emitted"] = args.format == "json"   # its result, printed by boottest.main itself
+    return code
 
 
 def cmd_list(args):

@@ -182,3 +182,14 @@ def test_zz_record():
     safetylib.record("json_exit_paths", {"documents": PARSED["documents"],
                                          "exit_codes": sorted(set(c for _cmd, c in PARSED["causes"])),
                                          "commands": sorted(set(c for c, _code in PARSED["causes"] if c))})
+
+
+@pytest.mark.parametrize("args", (("--timeout", "0"), ()))
+def test_boot_test_usage_errors_are_one_document(args, tmp_path):
+    """boot-test prints its own result document; its usage errors (no such disk, a bad
+    --timeout) are the CLI's envelope."""
+    done = guestprep("boot-test", str(tmp_path / "absent.qcow2"), "--format", "json", *args)
+    safetylib.no_traceback(done)
+    assert done.returncode == report.EXIT_USAGE, done
+    data = one_document(done, report.EXIT_USAGE)
+    assert data["command"] == "boot-test" and data["error"]["message"], data
