@@ -14,7 +14,7 @@ try:  # optional in the single-file build
 except ImportError:  # pragma: no cover - depends on the host
     yaml = None
 
-MAX_BYTES = 128 * 1024
+MAX_BYTES = 64 * 1024
 MAX_ALIASES = 100
 MAX_NODES = 100000
 
