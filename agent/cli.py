@@ -471,7 +471,8 @@ def cmd_fix(args):
                        report.guestprep_command(ctx.root, "plan --out " + args.plan)))
             return report.EXIT_BLOCKING
         args.yes = True   # the plan file was the review
-    if not args.yes and not _confirm(plans, sys.stdout if args.format == "text" else sys.stderr):
+    # The question goes where the answer is not a document: stdout for text, stderr otherwise.
+    if not args.yes and not (_confirm(plans) if args.format == "text" else _confirm(plans, sys.stderr)):
         # Declining changes nothing, and whatever blocked still blocks: say so in the exit code.
         code = report.exit_code(results, args.strict)
         if args.format == "json":

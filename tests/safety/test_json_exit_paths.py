@@ -171,7 +171,8 @@ def test_refused_plan_is_one_document(mini, capsys, monkeypatch):
     code = cli.main(["fix", "--root", mini, "--format", "json"])
     out, _err = capsys.readouterr()
     data = one_document(out, code)
-    assert code == report.EXIT_OK and data["outcomes"] == [], data
+    # declining changes nothing; what blocked still blocks (exit 3), in the document too
+    assert code == report.EXIT_BLOCKING and data["outcomes"] == [] and data["confirmed"] is False, data
     assert safetylib.file_state(mini, "/etc/selinux/config")[0] == safetylib.file_state(
         safetylib.mini_root(mini + "-again"), "/etc/selinux/config")[0]   # nothing changed
 
