@@ -26,6 +26,7 @@ import time
 
 import agent
 from agent import report
+from agent.engine import UsageError
 from agent.runner import HostRunner
 
 FORMATS = ("raw", "qcow2", "vpc", "vmdk", "vhdx")
@@ -553,21 +554,20 @@ def render_text(result, out):
 
 
 def main(args):
-    """The boot-test command: the exit code (0 pass, 3 boot failed, 2 usage or tools)."""
+    """The boot-test command: the exit code (0 pass, 3 boot failed); UsageError (exit 2) for
+    usage or missing tools. Every return has printed the result (with --format json, one document)."""
     def progress(message):
         if args.format == "text" or args.verbose:
             sys.stderr.write("guestprep: {}\n".format(message))
             sys.stderr.flush()
     if args.timeout <= 0:
-        sys.stderr.write("guestprep: error: --timeout must be positive\n")
-        return report.EXIT_USAGE
+        raise UsageError("--timeout must be positive")
     test = BootTest(args.disk, timeout=args.timeout, accel=args.accel, firmware=args.firmware,
                     keep_console=args.keep_console, progress=progress)
     try:
         result = test.run()
     except BootTestUsage as e:
-        sys.stderr.write("guestprep: error: {}\n".format(e))
-        return report.EXIT_USAGE
+        raise UsageError(str(e))   # the CLI says it (and with --format json, as a document)
     if args.format == "json":
         sys.stdout.write(report.to_json(result) + "\n")
     else:

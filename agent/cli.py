@@ -4,6 +4,7 @@ import codecs
 import io
 import logging
 import os
+import stat
 import sys
 
 import agent
@@ -19,6 +20,7 @@ log = logging.getLogger("guestprep")
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
         self.print_usage(sys.stderr)
+        _json_state["error"] = message
         sys.stderr.write("guestprep: error: {}\n".format(message))
         raise SystemExit(report.EXIT_USAGE)
 
@@ -214,14 +216,43 @@ def _waive(args, engine, results):
     return waivers.apply(results, args._waivers, engine.selects) if args._waivers else results
 
 
+# --format json: exactly one JSON document on stdout, whatever the way out (main() renders
+# an error envelope when a command ends without one).
+_json_state = {"emitted": False, "error": None, "stdout_gone": False}
+
+
 def _emit_json(data):
+    _json_state["emitted"] = True
     sys.stdout.write(report.to_json(data) + "\n")
+
+
+def _error(message, prefix=""):
+    """Say why a command stops on stderr; with --format json the envelope carries it too."""
+    _json_state["error"] = message
+    sys.stderr.write("guestprep: {}{}\n".format(prefix, message))
+
+
+def _json_wanted(args, argv=None):
+    if args is not None:
+        return getattr(args, "format", None) == "json"
+    argv = list(sys.argv[1:] if argv is None else argv)
+    return any(a == "--format=json" or (a == "--format" and argv[i + 1:i + 2] == ["json"])
+               for i, a in enumerate(argv))
+
+
+def error_envelope(command, root, code, message):
+    """The report's envelope for a command that ended without a report: no results, an error."""
+    return {"format_version": report.FORMAT_VERSION, "tool": "guestprep", "version": agent.__version__,
+            "command": command, "run_id": None, "root": root, "exit_code": code, "results": [],
+            "error": {"message": message, "exit_code": code}}
 
 
 def cmd_boot_test(args):
     """Boot a disk image under qemu; host binaries on a host file, no guest root involved."""
     from agent import boottest   # only this command needs it
-    return boottest.main(args)
+    code = boottest.main(args)
+    _json_state["emitted"] = args.format == "json"   # its result, printed by boottest.main itself
+    return code
 
 
 def cmd_bundle(args):
@@ -355,7 +386,9 @@ def cmd_plan(args):
             out.write(text.encode("utf-8", "surrogateescape"))  # the files' own bytes, not UTF-8 guesses
             out.flush()
         if report.SCRIPT_SECRETS_WARNING in text:
-            log.warning("the script holds secrets (Wi-Fi keys, passwords) of the files it rewrites: keep it private")
+            log.warning("the script holds secrets (Wi-Fi keys, passwords) of the files it rewrites, unmasked; it "
+                        "went to standard output%s: keep it private, mode 0600 (umask 077; guestprep plan "
+                        "--format script > fix.sh), and delete it after use", _stdout_exposure())
         for r in left_out:
             log.warning("%s also has a finding (%s); its fix is left out of the script unless named with --items",
                         r.check_id, r.status)
@@ -364,12 +397,25 @@ def cmd_plan(args):
     return code
 
 
-def _confirm(plans):
+def _stdout_exposure():
+    """' (FILE, mode 0644: others can read it)' when stdout is a file others can read; else ''."""
+    try:
+        st = os.fstat(sys.stdout.fileno())
+        where = os.readlink("/proc/self/fd/{}".format(sys.stdout.fileno()))
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        return ""
+    if not stat.S_ISREG(st.st_mode) or not st.st_mode & 0o077:
+        return ""
+    return " ({}, mode {:04o}: others can read it)".format(where, stat.S_IMODE(st.st_mode))
+
+
+def _confirm(plans, stream=None):
     count = sum(len(p.steps) for p in plans)
     if not count or not sys.stdin.isatty() or not sys.stdout.isatty():
         return True
-    sys.stdout.write("Apply {} change(s) for {}? [y/N] ".format(count, ", ".join(p.repair_item or p.check_id for p in plans if p.steps)))
-    sys.stdout.flush()
+    stream = stream or sys.stdout
+    stream.write("Apply {} change(s) for {}? [y/N] ".format(count, ", ".join(p.repair_item or p.check_id for p in plans if p.steps)))
+    stream.flush()
     answer = sys.stdin.readline().strip().lower()
     return answer in ("y", "yes")
 
@@ -420,18 +466,22 @@ def cmd_fix(args):
         # The plan made now must be the reviewed one, step for step and hash for hash.
         drifted = planfile.drift(planned, planfile.document(ctx, plans, items))
         if drifted:
-            sys.stderr.write("guestprep: {} no longer matches the target; nothing was changed:\n{}\n"
-                             "Make and review the plan again: {}\n".format(
-                                 args.plan, "\n".join("  " + d for d in drifted),
-                                 report.guestprep_command(ctx.root, "plan --out " + args.plan)))
+            _error("{} no longer matches the target; nothing was changed:\n{}\n"
+                   "Make and review the plan again: {}".format(
+                       args.plan, "\n".join("  " + d for d in drifted),
+                       report.guestprep_command(ctx.root, "plan --out " + args.plan)))
             return report.EXIT_BLOCKING
         args.yes = True   # the plan file was the review
-    if not args.yes and not _confirm(plans):
+    # The question goes where the answer is not a document: stdout for text, stderr otherwise.
+    if not args.yes and not (_confirm(plans) if args.format == "text" else _confirm(plans, sys.stderr)):
         # Declining changes nothing, and whatever blocked still blocks: say so in the exit code.
         code = report.exit_code(results, args.strict)
-        sys.stdout.write("Nothing changed.\n")
-        if code == report.EXIT_BLOCKING:
-            sys.stdout.write("\n".join(report.blocking_text(ctx.root, results, args.strict, args.backup_dir)) + "\n")
+        if args.format == "json":
+            _emit_json(report.envelope("fix", ctx, results, code, outcomes=[], confirmed=False))
+        elif args.format == "text":
+            sys.stdout.write("Nothing changed.\n")
+            if code == report.EXIT_BLOCKING:
+                sys.stdout.write("\n".join(report.blocking_text(ctx.root, results, args.strict, args.backup_dir)) + "\n")
         return code
     try:
         state = journal_mod.StateDir(ctx.root, args.backup_dir)
@@ -441,7 +491,7 @@ def cmd_fix(args):
     except (OSError, RootError, journal_mod.JournalError) as e:
         where = args.backup_dir or ctx.root.display(journal_mod.STATE_DIR)
         reason = str(getattr(e, "strerror", None) or e)
-        sys.stderr.write("guestprep: cannot keep backups and the journal in {}: {}; nothing was changed{}\n".format(
+        _error("cannot keep backups and the journal in {}: {}; nothing was changed{}".format(
             where, reason, "" if "--backup-dir" in reason else " (--backup-dir DIR puts them elsewhere)"))
         return report.EXIT_FIX_ROLLED_BACK
     try:
@@ -483,6 +533,9 @@ def cmd_rollback(args):
     state = journal_mod.StateDir(ctx.root, args.backup_dir)
     if not os.path.isdir(state.runs_path):
         sys.stderr.write("guestprep: nothing to roll back (no journal in {})\n".format(state.path))
+        if args.format == "json":
+            _emit_json({"format_version": report.FORMAT_VERSION, "command": "rollback", "root": ctx.root.path,
+                        "runs": [], "exit_code": report.EXIT_OK, "changes": []})
         return report.EXIT_OK
     state.lock()
     try:
@@ -535,7 +588,7 @@ def _arm(args, engine, ctx):
         lines = shutdown.arm(ctx, items, report.PROGRAM_ARGV)
     except shutdown.NotInstalled as e:
         # Not an internal error: this guestprep cannot arm here as asked (exit 2, like usage).
-        sys.stderr.write("guestprep: cannot arm: {}\n".format(e))
+        _error("cannot arm: {}".format(e))
         return report.EXIT_USAGE
     log.info("armed at shutdown: %s", ",".join(items))
     if args.format == "json":
@@ -696,6 +749,7 @@ def _tolerant_stdio():
 
 def main(argv=None):
     _tolerant_stdio()
+    _json_state.update(emitted=False, error=None, stdout_gone=False)
     # Suggested commands start guestprep the way this process was started (argv given: a test).
     if argv is None and sys.argv:
         report.PROGRAM = report.program_name(sys.argv[0])
@@ -706,7 +760,12 @@ def main(argv=None):
     try:
         args = parser.parse_args(argv)
     except SystemExit as e:
-        return e.code if isinstance(e.code, int) else report.EXIT_USAGE
+        code = e.code if isinstance(e.code, int) else report.EXIT_USAGE
+        if code != report.EXIT_OK and _json_wanted(None, argv):
+            words = [a for a in (sys.argv[1:] if argv is None else argv) if a in COMMANDS]
+            _emit_json(error_envelope(words[0] if words else None, None, code,
+                                      _json_state["error"] or "usage error"))
+        return code
     if not args.command:
         parser.print_help(sys.stderr)
         return report.EXIT_USAGE
@@ -722,31 +781,41 @@ def main(argv=None):
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     log.propagate = False
+    code = _dispatch(args)
+    if _json_wanted(args) and not _json_state["emitted"] and not _json_state.get("stdout_gone"):
+        root = getattr(args, "root", None)
+        _emit_json(error_envelope(args.command, os.path.abspath(root) if root else None, code,
+                                  _json_state["error"] or "ended without a report (exit {})".format(code)))
+    return code
+
+
+def _dispatch(args):
+    """Run the command; every way out is an exit code, and a reason through _error()."""
     try:
         return COMMANDS[args.command](args)
     except UsageError as e:
-        sys.stderr.write("guestprep: error: {}\n".format(e))
+        _error(str(e), "error: ")
         return report.EXIT_USAGE
     except journal_mod.Busy as e:
-        sys.stderr.write("guestprep: {}\n".format(e))
+        _error(str(e))
         return report.EXIT_BUSY
     except (journal_mod.JournalError, RootError) as e:
         # The state directory cannot be used (a symlink or loop planted in an image ...).
-        sys.stderr.write("guestprep: error: {}\n".format(e))
+        _error(str(e), "error: ")
         return report.EXIT_ROLLBACK_FAILED if args.command == "rollback" else report.EXIT_INTERNAL
     except KeyboardInterrupt:
-        sys.stderr.write("guestprep: interrupted\n")
+        _error("interrupted")
         return report.EXIT_INTERNAL
     except BrokenPipeError:
         # The reader went away (guestprep list | head): nothing to report to anyone. Point
         # stdout at /dev/null so the interpreter's final flush does not fail again.
+        _json_state["stdout_gone"] = True
         _silence_stdout()
         return report.EXIT_INTERNAL
     except Exception as e:
         if os.environ.get("GUESTPREP_DEBUG"):
             raise
-        sys.stderr.write("guestprep: internal error: {}: {} (set GUESTPREP_DEBUG=1 for a traceback)\n"
-                         .format(type(e).__name__, e))
+        _error("internal error: {}: {} (set GUESTPREP_DEBUG=1 for a traceback)".format(type(e).__name__, e))
         return report.EXIT_INTERNAL
 
 

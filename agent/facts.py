@@ -170,7 +170,7 @@ def boot_configs(ctx):
                 continue
             seen.add(real)
             try:
-                text = ctx.root.read_text(path)
+                text = ctx.root.read_config(path)
             except RootError as e:
                 configs.append(BootConfig(path, kind, problem=e.reason))
                 continue
@@ -199,7 +199,7 @@ def _bls_entry(path, text):
 def grubenv(ctx):
     for path in GRUBENVS:
         try:
-            text = ctx.root.read_text_or_none(path)
+            text = ctx.root.read_config_or_none(path)
         except RootError:
             continue
         if text is not None:
@@ -214,7 +214,7 @@ def grubenv(ctx):
 
 def _grub_default(ctx):
     try:
-        text = ctx.root.read_text_or_none("/etc/default/grub")
+        text = ctx.root.read_config_or_none("/etc/default/grub")
     except RootError:
         text = None
     if text is None:
@@ -318,7 +318,7 @@ def has_kernel_feature(ctx, version, module, config_key):
 def fstab_entries(ctx):
     def compute():
         try:
-            text = ctx.root.read_text_or_none("/etc/fstab")
+            text = ctx.root.read_config_or_none("/etc/fstab")
         except RootError:
             return []
         return fstab_parser.parse(text or "")[0]
@@ -394,7 +394,7 @@ def kernel_name(ctx, device):
 
 def _sys(ctx, name, leaf):
     try:
-        text = ctx.root.read_text_or_none("/sys/class/block/{}/{}".format(name, leaf))
+        text = ctx.root.read_config_or_none("/sys/class/block/{}/{}".format(name, leaf))
     except RootError:
         return None
     return text.strip() if text is not None else None
@@ -856,7 +856,7 @@ def _last_assignment(ctx, paths, key):
     found = (None, None, 0)
     for path in paths:
         try:
-            text = ctx.root.read_text_or_none(path)
+            text = ctx.root.read_config_or_none(path)
         except RootError:
             continue
         if text is None:

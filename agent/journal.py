@@ -33,13 +33,13 @@ import tempfile
 import time
 
 from agent import faults, model
-from agent.rootfs import RootError, fsync_dir, read_xattrs, write_all
+from agent.rootfs import FS_USER_FLAGS, RootError, fsync_dir, read_xattrs, write_all
 
 log = logging.getLogger("guestprep")
 
 STATE_DIR = "/var/lib/guestprep"
 # Bits chattr may change (linux/fs.h FS_FL_USER_MODIFIABLE): only these are restored.
-USER_FLAGS = 0x000380FF
+USER_FLAGS = FS_USER_FLAGS
 # Host directories for the per-root lock, first usable one wins (tmpfs, cleared at boot).
 LOCK_DIRS = ("/run/lock", "/run", "/var/lock")
 BACKUP_RE = re.compile(r"^backups/[0-9]{1,9}(\.[0-9]{1,6})?$")
@@ -685,9 +685,11 @@ class Journal(object):
     @staticmethod
     def _restore_flags(root, path, before):
         """Set the file's user-settable inode flags as they were; True when they had changed."""
-        if not before.get("flags"):
+        if before.get("flags") is None:
+            return False   # the filesystem had no inode flags
+        current_flags = root.get_flags(path)
+        if current_flags is None:
             return False
-        current_flags = root.get_flags(path) or 0
         wanted = (current_flags & ~USER_FLAGS) | (before["flags"] & USER_FLAGS)
         if wanted == current_flags:
             return False

@@ -61,7 +61,7 @@ def detect(root):
     """OSInfo for the root; UNKNOWN when no release file can be read."""
     for path in ("/etc/os-release", "/usr/lib/os-release"):
         try:
-            text = root.read_text_or_none(path)
+            text = root.read_config_or_none(path)
         except RootError:
             continue
         if text is None:
@@ -74,7 +74,7 @@ def detect(root):
                       family_of(os_id, like), like, path)
     for path, os_id in _RELEASE_FILES:
         try:
-            text = root.read_text_or_none(path)
+            text = root.read_config_or_none(path)
         except RootError:
             continue
         if text:
@@ -85,7 +85,7 @@ def detect(root):
                 os_id = "centos"
             return OSInfo(os_id, version, line, family_of(os_id), (), path)
     try:
-        text = root.read_text_or_none("/etc/debian_version")
+        text = root.read_config_or_none("/etc/debian_version")
     except RootError:
         text = None
     if text:

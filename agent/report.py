@@ -296,26 +296,63 @@ def chattr_command(ctx, step):
 
 
 # Keys whose values are secrets in the files fixes rewrite: NetworkManager keyfiles (psk,
-# password, wep-key0..3, pin ...), ifupdown (wpa-psk), ifcfg (WPA_PSK, WIRELESS_KEY...),
-# netplan wifi (password:). A diff shows the line, not the value.
+# password, wep-key0..3, pin, *-password ...), ifupdown (wpa-psk, wpa-password,
+# wireless-key), ifcfg (WPA_PSK, WIRELESS_KEY, WIRELESS_KEY_1..4, IKE_PSK, KEY_AH_IN,
+# KEY_ESP_OUT ...), netplan wifi and 802.1x (password:, in block or flow style, a key
+# quoted or not). A diff shows the line, not the value.
+_SECRET_KEY = (r"(?:[\w.-]*[-_.])?(?:psk|password|passwd|passphrase|secret|pin|key_?\d"
+               r"|wireless[-_](?:enc[-_])?key|key_(?:ah|esp)_(?:in|out))")
 _SECRET_LINE = re.compile(
-    r"^(?P<head>[ +-]\s*(?:[\w.-]*[-_.])?(?:psk|password|passwd|secret|pin|key_?\d)"
-    r"(?:\s*[=:]\s*|\s+))(?P<value>\S.*?)(?P<nl>\n?)$", re.I)
+    r"^(?P<head>[ +-](?P<indent>[ \t]*)(?:-[ \t]+)?[\"']?" + _SECRET_KEY + r"[\"']?"
+    r"(?:[ \t]*[=:][ \t]*|[ \t]+))(?P<value>\S.*?)?(?P<nl>\n?)$", re.I)
+# key: value inside a YAML flow mapping ({password: x, mode: ap}): the value up to , or }.
+_SECRET_FLOW = re.compile(
+    r"(?P<key>[{,]\s*[\"']?" + _SECRET_KEY + r"[\"']?\s*:\s*)"
+    r"(?P<value>\"(?:[^\"\\]|\\.)*\"|'(?:[^']|'')*'|[^,}\n]*[^,}\s])", re.I)
+# A YAML block scalar (password: |) or a value on the lines below (password:): those lines are secret.
+_BLOCK_START = re.compile(r"^(?:[|>][-+0-9]*)?\s*(?:#.*)?$")
 MASK = "********"
 
 
 def mask_secrets(diff_line):
     """A unified-diff line with a secret's value replaced by ********."""
-    if diff_line.startswith(("---", "+++", "@@")):
-        return diff_line
-    match = _SECRET_LINE.match(diff_line)
-    if not match:
-        return diff_line
-    return match.group("head") + MASK + match.group("nl")
+    return next(mask_diff([diff_line]))
+
+
+def mask_diff(lines):
+    """The lines of a unified diff with every secret value replaced by ********, including
+    YAML block scalars and values continued on more indented lines below their key."""
+    block = None   # indentation of the key whose value continues on the lines below
+    for line in lines:
+        if line.startswith(("---", "+++", "@@")) or not line:
+            block = None
+            yield line
+            continue
+        body = line[1:]
+        indent = len(body) - len(body.lstrip(" \t"))
+        if block is not None:
+            if body.strip() and indent > block:
+                yield line[0] + body[:indent] + MASK + ("\n" if line.endswith("\n") else "")
+                continue
+            if body.strip():
+                block = None
+        match = _SECRET_LINE.match(line)
+        if match:
+            value = match.group("value") or ""
+            if ":" in match.group("head") and _BLOCK_START.match(value):
+                block = len(match.group("indent"))
+                yield line
+                continue
+            if value[:1] in ("'", '"') and (len(value) < 2 or not value.endswith(value[0])):
+                block = len(match.group("indent"))   # a quoted value that goes on below
+            yield match.group("head") + MASK + match.group("nl")
+            continue
+        yield _SECRET_FLOW.sub(lambda m: m.group("key") + MASK, line)
 
 
 def has_secrets(text):
-    return any(_SECRET_LINE.match(" " + line) for line in text.splitlines())
+    lines = [" " + line for line in text.splitlines()]
+    return any(masked != line for masked, line in zip(mask_diff(lines), lines))
 
 
 def file_diff(ctx, step):
@@ -332,9 +369,55 @@ def file_diff(ctx, step):
     old_lines = old.decode("utf-8", "surrogateescape").splitlines(True)
     new_lines = step.content.decode("utf-8", "surrogateescape").splitlines(True)
     shown = ctx.root.display(step.path)
-    diff = difflib.unified_diff(old_lines, new_lines, fromfile=shown, tofile=shown + " (guestprep)")
-    diff = (mask_secrets(line) for line in diff)
+    diff = mask_diff(unified_diff(old_lines, new_lines, shown, shown + " (guestprep)"))
     return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in diff)
+
+
+# difflib's matching is quadratic: a hostile 10,000-line file whose every other line a fix
+# changes took half a minute. Past this many lines the changed middle is one hunk.
+DIFFLIB_MAX_LINES = 1500
+
+
+def unified_diff(old_lines, new_lines, fromfile, tofile):
+    """difflib.unified_diff (3 lines of context), in linear time for large files: the common
+    head and tail are context, everything between one hunk (correct, if not minimal)."""
+    if min(len(old_lines), len(new_lines)) <= DIFFLIB_MAX_LINES:
+        for line in difflib.unified_diff(old_lines, new_lines, fromfile=fromfile, tofile=tofile):
+            yield line
+        return
+    if old_lines == new_lines:
+        return
+    head = 0
+    limit = min(len(old_lines), len(new_lines))
+    while head < limit and old_lines[head] == new_lines[head]:
+        head += 1
+    tail = 0
+    while tail < limit - head and old_lines[-1 - tail] == new_lines[-1 - tail]:
+        tail += 1
+    start = max(0, head - 3)
+    old_stop, new_stop = len(old_lines) - tail, len(new_lines) - tail
+    old_end, new_end = min(len(old_lines), old_stop + 3), min(len(new_lines), new_stop + 3)
+    yield "--- {}\n".format(fromfile)
+    yield "+++ {}\n".format(tofile)
+    yield "@@ -{} +{} @@\n".format(_hunk_range(start, old_end), _hunk_range(start, new_end))
+    for line in old_lines[start:head]:
+        yield " " + line
+    for line in old_lines[head:old_stop]:
+        yield "-" + line
+    for line in new_lines[head:new_stop]:
+        yield "+" + line
+    for line in old_lines[old_stop:old_end]:
+        yield " " + line
+
+
+def _hunk_range(start, stop):
+    """A unified diff's line range, as difflib writes it."""
+    beginning, length = start + 1, stop - start
+    if length == 1:
+        return str(beginning)
+    if not length:
+        beginning -= 1
+    return "{},{}".format(beginning, length)
 
 
 def step_reversible(step):
@@ -600,8 +683,12 @@ command -v sha256sum >/dev/null || die "sha256sum is needed (coreutils or busybo
 
 
 # In the script when a file it writes holds secrets; the CLI repeats it on stderr.
-SCRIPT_SECRETS_WARNING = ("# WARNING: this script holds the full new content of files with secrets in them\n"
-                          "# (Wi-Fi keys, passwords): keep it private (chmod 600) and delete it after use.")
+SCRIPT_SECRETS_WARNING = (
+    "# WARNING: this script holds the full new content of files with secrets in them (Wi-Fi\n"
+    "# keys, 802.1x and VPN passwords), unmasked. guestprep wrote it to its standard output,\n"
+    "# so it is in whatever file that was redirected to: keep it private. Create it mode 0600\n"
+    "# (umask 077; guestprep plan --format script > fix.sh), or chmod 600 it now, and delete it\n"
+    "# after use.")
 
 
 def _sh_quote(text):

@@ -8,6 +8,7 @@ files or block forever.
 import errno
 import fcntl
 import fnmatch
+import logging
 import os
 import stat
 import struct
@@ -16,6 +17,11 @@ import tempfile
 from agent import faults
 
 MAX_READ = 16 * 1024 * 1024
+# A configuration file guestprep parses (fstab, network configs, grub, udev rules ...):
+# real ones are a few KiB. Past these limits the file is reported, not parsed, so a hostile
+# image's 80,000-line fstab ends in a finding within a second instead of a minute.
+MAX_CONFIG_BYTES = 1024 * 1024
+MAX_CONFIG_LINES = 10000
 MAX_SYMLINKS = 40
 
 # linux/fs.h; the kernel reads and writes an int through these.
@@ -23,6 +29,14 @@ FS_IOC_GETFLAGS = 0x80086601
 FS_IOC_SETFLAGS = 0x40086602
 FS_APPEND_FL = 0x00000020
 FS_IMMUTABLE_FL = 0x00000010
+# Bits chattr may change (linux/fs.h FS_FL_USER_MODIFIABLE).
+FS_USER_FLAGS = 0x000380FF
+# What an atomic replacement carries onto the new inode: every chattr bit (+d nodump,
+# +A noatime, +s secure deletion, +u, +c, +S ...) but +i and +a. A file with either cannot
+# be renamed over at all; the fixes that must replace one (shadow) clear and set them again
+# as journaled steps of their own. Bits outside this set (+e extents ...) stay as the
+# filesystem made the new inode.
+CARRIED_FLAGS = FS_USER_FLAGS & ~(FS_IMMUTABLE_FL | FS_APPEND_FL)
 
 
 class RootError(Exception):
@@ -190,6 +204,21 @@ class Root(object):
             return None
         return self.read_text(guest_path, limit)
 
+    def read_config(self, guest_path):
+        """read_text of a configuration file, bounded by MAX_CONFIG_BYTES and MAX_CONFIG_LINES."""
+        text = self.read_text(guest_path, MAX_CONFIG_BYTES)
+        lines = text.count("\n")
+        if lines > MAX_CONFIG_LINES:
+            raise RootError(guest_path, "too many lines ({}, more than the {} a configuration file is read "
+                                        "up to)".format(lines, MAX_CONFIG_LINES))
+        return text
+
+    def read_config_or_none(self, guest_path):
+        """read_config, or None when the file does not exist (other problems still raise)."""
+        if not self.lexists(guest_path):
+            return None
+        return self.read_config(guest_path)
+
     def get_flags(self, guest_path):
         """Inode flags (FS_*_FL) or None where the filesystem has none (or for a device or FIFO)."""
         host = self.resolve(guest_path)
@@ -204,10 +233,7 @@ class Root(object):
         except OSError as e:
             raise RootError(guest_path, os.strerror(e.errno))
         try:
-            buf = fcntl.ioctl(fd, FS_IOC_GETFLAGS, struct.pack("i", 0))
-            return struct.unpack("i", buf)[0]
-        except (OSError, IOError, TypeError, ValueError):
-            return None
+            return _fd_flags(fd)
         finally:
             os.close(fd)
 
@@ -225,8 +251,8 @@ class Root(object):
         """Write via a temp file in the same directory, fsync, rename, fsync the directory.
 
         An existing file keeps its mode, owner and extended attributes (the SELinux label
-        included) unless they are given; on any failure the temp file is removed and the
-        old file is untouched.
+        included) unless they are given, and its inode flags but +i/+a (CARRIED_FLAGS);
+        on any failure the temp file is removed and the old file is untouched.
         """
         host = self.resolve(guest_path)
         directory, base = os.path.split(host)
@@ -243,8 +269,11 @@ class Root(object):
             owner = (old.st_uid, old.st_gid)
         if xattrs is None:
             xattrs = read_xattrs(host) if old is not None else {}
+        old_flags = _host_flags(host) if old is not None else None
         fd, tmp = tempfile.mkstemp(prefix="." + base + ".", suffix=".guestprep-tmp", dir=directory)
         try:
+            # Before the data: +c and the like act on what is written after them.
+            _carry_flags(fd, old_flags, guest_path)
             half = len(data) // 2
             write_all(fd, data[:half])
             faults.point("temp-partial", guest_path)
@@ -279,6 +308,59 @@ class Root(object):
         host = self.resolve(guest_path, follow=False)
         os.symlink(target, host)
         fsync_dir(os.path.dirname(host))
+
+
+def _fd_flags(fd):
+    """FS_IOC_GETFLAGS of an open file, or None where the filesystem has none."""
+    try:
+        buf = fcntl.ioctl(fd, FS_IOC_GETFLAGS, struct.pack("i", 0))
+        return struct.unpack("i", buf)[0]
+    except (OSError, IOError, TypeError, ValueError):
+        return None
+
+
+def _host_flags(host):
+    """Inode flags of a regular host file (already checked to be one), None when unknown."""
+    try:
+        fd = os.open(host, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        return _fd_flags(fd)
+    finally:
+        os.close(fd)
+
+
+def _carry_flags(fd, old_flags, guest_path):
+    """Give the new inode (open as fd) the old file's CARRIED_FLAGS. A bit the filesystem
+    refuses on a new inode is dropped and logged, never a reason to leave the file as it was."""
+    if not old_flags or not old_flags & CARRIED_FLAGS:
+        return
+    current = _fd_flags(fd)
+    if current is None:
+        return
+    wanted = (current & ~CARRIED_FLAGS) | (old_flags & CARRIED_FLAGS)
+    if wanted == current:
+        return
+    try:
+        fcntl.ioctl(fd, FS_IOC_SETFLAGS, struct.pack("i", wanted))
+        return
+    except (OSError, IOError):
+        pass
+    lost = []
+    for bit in range(32):
+        flag = 1 << bit
+        if not flag & old_flags & CARRIED_FLAGS:
+            continue
+        have = _fd_flags(fd) or 0
+        try:
+            fcntl.ioctl(fd, FS_IOC_SETFLAGS, struct.pack("i", have | flag))
+        except (OSError, IOError):
+            lost.append(flag)
+    if lost:
+        logging.getLogger("guestprep").warning(
+            "%s: the filesystem refused inode flag(s) %s on the rewritten file", guest_path,
+            ", ".join("0x{:x}".format(f) for f in lost))
 
 
 def _only_regular(guest_path, host, directories=False):

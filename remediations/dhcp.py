@@ -57,11 +57,11 @@ class DhcpFix(Remediation):
             configs = by_path[path]
             try:
                 steps.extend(netformats.MODULES[configs[0].fmt].steps(
-                    ctx.root, path, ctx.root.read_text(path), configs, primary))
+                    ctx.root, path, ctx.root.read_config(path), configs, primary))
             except ValueError as e:
                 raise Refused("{} cannot be converted safely: {}; nothing was changed".format(path, e))
         if seen.udev:
-            steps.extend(udev.steps(ctx.root, udev.PATH, ctx.root.read_text(udev.PATH), seen.udev, primary))
+            steps.extend(udev.steps(ctx.root, udev.PATH, ctx.root.read_config(udev.PATH), seen.udev, primary))
         if seen.targets:
             steps.extend(nm.auto_default_steps(ctx.root, []))
         converted = [s.path for s in steps]

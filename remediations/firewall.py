@@ -24,7 +24,7 @@ class FirewallFix(Remediation):
         steps = []
         for firewall in (result.data or {}).get("active", []):
             if firewall["name"] == "ufw":
-                text = ctx.root.read_text_or_none(UFW_CONF)
+                text = ctx.root.read_config_or_none(UFW_CONF)
                 if text is None:
                     continue
                 new = keyvalue.set_value(text, "ENABLED", "no")

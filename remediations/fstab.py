@@ -22,7 +22,7 @@ class FstabFix(Remediation):
     needs_reboot = False
 
     def plan(self, ctx, result):
-        text = ctx.root.read_text_or_none(FSTAB)
+        text = ctx.root.read_config_or_none(FSTAB)
         if text is None:
             return []
         findings = analyse(ctx, text).findings

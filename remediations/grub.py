@@ -109,7 +109,7 @@ class GrubFix(Remediation):
                             if r["path"].endswith((".lst", ".conf", ".list")) and not r["path"].startswith(
                                 "/boot/loader/")))
         for path in legacy:
-            original = ctx.root.read_text(path)
+            original = ctx.root.read_config(path)
             linenos = [line.lineno for line in bootcfg.grub_legacy(original)
                        if any(_replace_root(list(line.args), d, u) != list(line.args) for d, u in uuids.items())]
             new = edit_lines(original, linenos, uuids)
@@ -133,7 +133,7 @@ class GrubFix(Remediation):
 
     @staticmethod
     def _default_grub(ctx, data, uuids):
-        text = ctx.root.read_text_or_none(DEFAULT_GRUB)
+        text = ctx.root.read_config_or_none(DEFAULT_GRUB)
         if text is None:
             return []
         new = text
@@ -158,7 +158,7 @@ class GrubFix(Remediation):
         for r in roots:
             by_path.setdefault(r["path"], []).append(r["lineno"])
         for path in sorted(by_path):
-            original = ctx.root.read_text(path)
+            original = ctx.root.read_config(path)
             linenos = [n for n in by_path[path] if n]
             if linenos:
                 new = edit_lines(original, linenos, uuids)

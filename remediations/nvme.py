@@ -66,7 +66,7 @@ def _generated_cfgs(ctx):
     targets = [p for p in ("/boot/grub2/grub.cfg", "/boot/grub/grub.cfg") if root.isfile(p)]
     for vendor in root.glob("/boot/efi/EFI/*"):
         path = vendor + "/grub.cfg"
-        if root.isfile(path) and bootcfg.grub2_cfg(root.read_text(path)):
+        if root.isfile(path) and bootcfg.grub2_cfg(root.read_config(path)):
             targets.append(path)
     return targets
 
@@ -76,7 +76,7 @@ def grub_steps(ctx, value, args, bad_sources):
     steps = []
     grubby = _first(ctx, ("/usr/sbin/grubby", "/sbin/grubby"))
     bls = root.glob("/boot/loader/entries/*.conf")
-    text = root.read_text_or_none(DEFAULT_GRUB)
+    text = root.read_config_or_none(DEFAULT_GRUB)
     if text is not None:
         values = bootcfg.default_grub(text)
         tokens, others = values["GRUB_CMDLINE_LINUX"], values["GRUB_CMDLINE_LINUX_DEFAULT"]
@@ -99,7 +99,7 @@ def grub_steps(ctx, value, args, bad_sources):
         # hand or by another tool): the generated files are all there is, so edit them.
         for path in _generated_cfgs(ctx):
             if path in bad_sources:
-                old = root.read_text(path)
+                old = root.read_config(path)
                 new = cfg_with_args(old, args)
                 if new != old:
                     steps.append(WriteFile(path, new.encode("utf-8", "surrogateescape"),
@@ -112,7 +112,7 @@ def grub_steps(ctx, value, args, bad_sources):
     mkconfig = _first(ctx, ("/usr/sbin/grub2-mkconfig", "/sbin/grub2-mkconfig", "/usr/sbin/grub-mkconfig"))
     if ctx.offline and (update_grub or mkconfig):
         for path in _generated_cfgs(ctx):
-            text = root.read_text(path)
+            text = root.read_config(path)
             new = cfg_with_args(text, args)
             if new != text:
                 steps.append(WriteFile(path, new.encode("utf-8", "surrogateescape"),

@@ -16,7 +16,7 @@ class RtcFix(Remediation):
     note = "The hardware clock is read as UTC from the next boot on."
 
     def plan(self, ctx, result):
-        text = ctx.root.read_text_or_none(ADJTIME)
+        text = ctx.root.read_config_or_none(ADJTIME)
         if text is None or not needs_fix(analyse(text)):
             return []
         new = replace_line(text, 3, "UTC", keep_original=False)

@@ -13,7 +13,7 @@ class SelinuxFix(Remediation):
     def plan(self, ctx, result):
         if not result.data or result.data.get("mode") in (None, "disabled"):
             return []   # only kernel arguments are left: the hint says how
-        text = ctx.root.read_text(CONFIG)
+        text = ctx.root.read_config(CONFIG)
         new = keyvalue.set_value(text, "SELINUX", "disabled")
         if new == text:
             return []

@@ -37,7 +37,7 @@ def config_step(ctx, modules, name, title):
     """The WriteFile that lists `modules` for the initramfs tool, or None when already listed."""
     tool = initramfs_tool(ctx)
     if tool == "initramfs-tools":
-        text = ctx.root.read_text_or_none(MODULES_FILE) or ""
+        text = ctx.root.read_config_or_none(MODULES_FILE) or ""
         listed = set()
         for line in text.splitlines():
             words = line.split()
@@ -53,7 +53,7 @@ def config_step(ctx, modules, name, title):
                          why="load {} from the initramfs".format(", ".join(add)))
     if tool == "dracut":
         path = "/etc/dracut.conf.d/guestprep-{}.conf".format(name)
-        old = ctx.root.read_text_or_none(path) or ""
+        old = ctx.root.read_config_or_none(path) or ""
         listed = set()
         for line in old.splitlines():
             if line.strip().startswith("add_drivers+="):
@@ -97,7 +97,7 @@ def generic_steps(ctx):
     files = (facts.initramfs_tools_conf_files(ctx, path) if tool == "initramfs-tools"
              else facts.dracut_conf_files(ctx, path))
     for later in files[files.index(path) + 1:]:
-        text = ctx.root.read_text_or_none(later)
+        text = ctx.root.read_config_or_none(later)
         if text is None or keyvalue.get(keyvalue.parse(text)[0], key) is None:
             continue
         new = keyvalue.comment_out_keys(text, lambda k: k == key)

@@ -111,9 +111,14 @@ def section(figures):
                      "exactly, an older look-alike file kept".format(leftovers["kills"]), leftovers.get("recorded", "")))
     secrets = figures.get("secrets")
     if secrets:
+        network = ""
+        if secrets.get("network_secrets"):
+            network = "; {} netplan and ifupdown Wi-Fi and 802.1x passwords masked in {} `plan` and `fix` outputs " \
+                      "(text and JSON)".format(secrets["network_secrets"], secrets.get("network_outputs", 0))
         rows.append(("Secrets", "{} outputs, logs and journal indexes searched for {} planted hashes and key "
-                     "fragments: none found; backups 0600 in 0700 directories under umask 000".format(
-                         secrets["outputs_and_files_searched"], secrets["needles"]), secrets.get("recorded", "")))
+                     "fragments: none found{}; backups 0600 in 0700 directories under umask 000".format(
+                         secrets["outputs_and_files_searched"], secrets["needles"], network),
+                     secrets.get("recorded", "")))
     fidelity = figures.get("fidelity")
     if fidelity:
         label = "security.selinux included" if fidelity.get("selinux_label") else \
@@ -130,6 +135,29 @@ def section(figures):
                          "; {} pairs of fixes started together: one ran, the other busy or after it, never "
                          "\"File exists\"".format(race["races"]) if race else ""),
                      concurrency.get("recorded", "")))
+    flags = figures.get("flags")
+    if flags:
+        rows.append(("chattr flags kept", "{} on {} files of a loop-mounted ext4 through `fix` and `rollback`: each "
+                     "rewritten file's new inode carries every flag but +i/+a".format(
+                         ", ".join(flags["flags"]), flags["files"]), flags.get("recorded", "")))
+    sizes = figures.get("hostile_sizes")
+    if sizes:
+        runs = dict((k, v) for k, v in sizes.items() if k != "recorded")
+        if runs:
+            slowest = max(runs.items(), key=lambda kv: kv[1]["seconds"])
+            rows.append(("Hostile sizes", "{} bombs (YAML alias bomb, netplan repeated to 8 MB, 80,000-line fstab, "
+                         "10,000 lines of bind mounts, 15 MB network, grub, udev and os-release files ...): each "
+                         "`check` and `plan` ended in a finding naming the limit; slowest {:.1f} s ({}), largest "
+                         "child RSS {} MiB".format(len(runs), slowest[1]["seconds"], slowest[0],
+                                                   max(v.get("max_rss_kib", 0) for v in runs.values()) >> 10),
+                         sizes.get("recorded", "")))
+    docs = figures.get("json_exit_paths")
+    if docs:
+        rows.append(("`--format json` exit paths", "{} runs of {} (usage errors, read-only target, busy lock, "
+                     "internal error, ENOSPC, failed rollback, refused plan): each printed exactly one JSON "
+                     "document (exit codes {})".format(docs["documents"], ", ".join(docs["commands"]),
+                                                       ", ".join(str(c) for c in docs["exit_codes"])),
+                     docs.get("recorded", "")))
     codes = figures.get("exit_codes")
     if codes:
         rows.append(("Exit codes reached", ", ".join(str(c) for c in codes["reached"]) + " (through the CLI)",

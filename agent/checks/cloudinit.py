@@ -18,6 +18,7 @@ import shlex
 import struct
 
 from agent.model import Check, Status
+from agent.parsers import yamlsafe
 from agent.rootfs import RootError
 
 try:  # PyYAML is optional: without it the few keys we need are read line by line
@@ -163,7 +164,9 @@ def _parse_cloud_config(text):
     if yaml is None:
         return parse_cloud_config_fallback(text), ""
     try:
-        data = yaml.safe_load(text)
+        data = yamlsafe.safe_load(text)
+    except yamlsafe.TooComplex as e:
+        return {}, "not read: {}".format(e)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = " at line {}".format(mark.line + 1) if mark is not None else ""
@@ -200,7 +203,7 @@ class CloudConfig(object):
             if not root.lexists(path):
                 continue
             try:
-                text = root.read_text(path)
+                text = root.read_config(path)
             except RootError as e:
                 self.problems.append((path, e.reason))
                 continue
@@ -258,7 +261,7 @@ def installed_version(ctx):
             for sub in ("site-packages", "dist-packages"):
                 path = "{}/{}/cloudinit/version.py".format(directory, sub)
                 try:
-                    text = ctx.root.read_text_or_none(path)
+                    text = ctx.root.read_config_or_none(path)
                 except RootError:
                     continue
                 match = re.search(r"""__VERSION__\s*=\s*["']([^"']+)""", text or "")

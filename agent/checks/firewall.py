@@ -102,13 +102,13 @@ def port_in(spec, port=22, names=("ssh",)):
 
 def _firewalld_port(root):
     zone = "public"
-    text = root.read_text_or_none(FIREWALLD_CONF)
+    text = root.read_config_or_none(FIREWALLD_CONF)
     if text is not None:
         values, _ = keyvalue.parse(text)
         zone = (keyvalue.get(values, "DefaultZone") or "public").strip() or "public"
     for directory in FIREWALLD_ZONE_DIRS:
         path = "{}/{}.xml".format(directory, zone)
-        text = root.read_text_or_none(path)
+        text = root.read_config_or_none(path)
         if text is None:
             continue
         if "<!ENTITY" in text or "<!DOCTYPE" in text:
@@ -132,14 +132,14 @@ def _firewalld_port(root):
 
 def _ufw_port(root):
     policy = "DROP"
-    text = root.read_text_or_none(UFW_DEFAULTS)
+    text = root.read_config_or_none(UFW_DEFAULTS)
     if text is not None:
         values, _ = keyvalue.parse(text)
         policy = (keyvalue.get(values, "DEFAULT_INPUT_POLICY") or "DROP").upper()
     if policy == "ACCEPT":
         return OPEN, "the default incoming policy is ACCEPT ({})".format(UFW_DEFAULTS)
     for path in UFW_RULES:
-        text = root.read_text_or_none(path) or ""
+        text = root.read_config_or_none(path) or ""
         for line in text.splitlines():
             if not line.startswith("### tuple ###"):
                 continue
@@ -204,7 +204,7 @@ def iptables_port(text, path):
 
 def _iptables_file_port(root, paths):
     for path in paths:
-        text = root.read_text_or_none(path)
+        text = root.read_config_or_none(path)
         if text is not None:
             return iptables_port(text, path)
     return UNKNOWN, "no saved rules in " + " or ".join(paths)
@@ -212,7 +212,7 @@ def _iptables_file_port(root, paths):
 
 def _nft_text(root, path, depth=0):
     """The ruleset text with `include` statements expanded (wildcards in the last part)."""
-    text = root.read_text(path)
+    text = root.read_config(path)
     if depth > 4:
         return text
     parts = []
@@ -257,7 +257,7 @@ def _nft_port(root):
 
 
 def _susefirewall_port(root):
-    text = root.read_text_or_none(SUSEFIREWALL)
+    text = root.read_config_or_none(SUSEFIREWALL)
     if text is None:
         return UNKNOWN, SUSEFIREWALL + " does not exist"
     values, _ = keyvalue.parse(text)
@@ -282,7 +282,7 @@ FIREWALLS = (
 
 
 def ufw_enabled(root):
-    text = root.read_text_or_none(UFW_CONF)
+    text = root.read_config_or_none(UFW_CONF)
     if text is None:
         return False
     values, _ = keyvalue.parse(text)

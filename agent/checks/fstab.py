@@ -106,8 +106,19 @@ def _system_name(entry):
     return _SYSTEM_NAMES.get(_mountpoint(entry), _mountpoint(entry))
 
 
-def _under(path, mountpoint):
-    return mountpoint != "/" and (path == mountpoint or path.startswith(mountpoint + "/"))
+def _first_gone_above(path, order):
+    """Of the mount points in `order` (mount point -> position; / never counts) that `path`
+    is on or under, the one that comes first; None for none."""
+    best = None
+    while path and path != "/":
+        position = order.get(path)
+        if position is not None and (best is None or position < best[0]):
+            best = (position, path)
+        parent = path.rsplit("/", 1)[0]
+        if parent == path:
+            break
+        path = parent
+    return best[1] if best else None
 
 
 def _rewritten(raw, uuid):
@@ -233,14 +244,19 @@ def analyse(ctx, text):
 
     # A bind mount, loop file or swap file whose source sits on a mount that goes away
     # fails at boot just as that mount would.
+    # Each source's own ancestors looked up, not every source against every line that
+    # goes: a hostile fstab of bind mounts and data disks made that quadratic.
+    order = {}
+    for mountpoint in gone:
+        order.setdefault(mountpoint, len(order))
     for entry in sourced:
         source = entry.spec.rstrip("/") or "/"
-        below = [m for m in gone if _under(source, m)]
+        below = _first_gone_above(source, order)
         if below:
             lenient = _lenient(entry)
             findings.append(_finding(
                 entry, Status.WARN if lenient else Status.FAIL, "below",
-                "{} comes from {}{}".format(_what(entry), below[0],
+                "{} comes from {}{}".format(_what(entry), below,
                                            " ({})".format(lenient) if lenient else ""),
                 DISABLE))
 
@@ -381,7 +397,7 @@ class Fstab(Check):
     def run(self, ctx):
         path = ctx.root.display(FSTAB)
         try:
-            text = ctx.root.read_text_or_none(FSTAB)
+            text = ctx.root.read_config_or_none(FSTAB)
         except RootError as e:
             return self.result(
                 Status.ERROR, "{} cannot be read: {}".format(path, e.reason),

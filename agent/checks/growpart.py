@@ -47,7 +47,7 @@ def root_fstype(ctx):
     """(fstype or '', source, problem): the / entry of /etc/fstab, else the live mount."""
     problem = ""
     try:
-        text = ctx.root.read_text_or_none(FSTAB)
+        text = ctx.root.read_config_or_none(FSTAB)
     except RootError as e:
         text, problem = None, "{}: {}".format(FSTAB, e.reason)
     if text:

@@ -139,7 +139,7 @@ def analyse(ctx):
             "bls": any(c.kind == "bls" for c in configs), "kernelopts": ""}
 
     try:
-        default_text = ctx.root.read_text_or_none(DEFAULT_GRUB)
+        default_text = ctx.root.read_config_or_none(DEFAULT_GRUB)
     except RootError as e:
         default_text = None
         findings.append(Finding(Status.WARN, "unreadable", "{}: {}".format(DEFAULT_GRUB, e.reason), DEFAULT_GRUB))

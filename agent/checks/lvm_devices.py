@@ -85,8 +85,8 @@ class LvmDevices(Check):
         if not root.lexists(DEVICES_FILE):
             return self.passed("no LVM devices file ({})".format(DEVICES_FILE))
         try:
-            text = root.read_text(DEVICES_FILE)
-            conf = root.read_text_or_none(LVM_CONF) or ""
+            text = root.read_config(DEVICES_FILE)
+            conf = root.read_config_or_none(LVM_CONF) or ""
         except RootError as e:
             return self.result(Status.WARN, "{} cannot be read: {}".format(DEVICES_FILE, e.reason),
                                "Look at it by hand: LVM uses only the disks it lists.", paths=[DEVICES_FILE])

@@ -53,7 +53,7 @@ def arg_sources(ctx):
 
     def read(path):
         try:
-            return root.read_text_or_none(path)
+            return root.read_config_or_none(path)
         except RootError as e:
             problems.append(str(e))
             return None

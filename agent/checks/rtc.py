@@ -79,7 +79,7 @@ class Rtc(Check):
         else:
             commands = ["timedatectl set-local-rtc 0"]
         try:
-            text = root.read_text_or_none(ADJTIME)
+            text = root.read_config_or_none(ADJTIME)
         except RootError as e:
             return self.result(
                 Status.WARN, "cannot read {}: {}".format(ADJTIME, e.reason),

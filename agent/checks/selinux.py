@@ -17,7 +17,7 @@ def _kernel_arg_sources(ctx):
     """(path, [args]) for every place a kernel command line is configured."""
     root = ctx.root
     sources = []
-    text = root.read_text_or_none("/etc/default/grub")
+    text = root.read_config_or_none("/etc/default/grub")
     if text is not None:
         values = bootcfg.default_grub(text)
         sources.append(("/etc/default/grub", list(values.get("GRUB_CMDLINE_LINUX", ()))
@@ -25,16 +25,16 @@ def _kernel_arg_sources(ctx):
     for path in GRUB_CFGS + tuple(root.glob("/boot/efi/EFI/*")):
         if path.startswith("/boot/efi/EFI/"):
             path += "/grub.cfg"
-        text = root.read_text_or_none(path)
+        text = root.read_config_or_none(path)
         if text is None:
             continue
         parse = bootcfg.grub_legacy if path.endswith((".lst", ".conf")) else bootcfg.grub2_cfg
         for line in parse(text):
             sources.append((path, list(line.args)))
     for path in root.glob("/boot/loader/entries/*.conf"):
-        for line in bootcfg.bls_entry(root.read_text(path)):
+        for line in bootcfg.bls_entry(root.read_config(path)):
             sources.append((path, list(line.args)))
-    text = root.read_text_or_none("/etc/kernel/cmdline")
+    text = root.read_config_or_none("/etc/kernel/cmdline")
     if text is not None:
         sources.append(("/etc/kernel/cmdline", text.split()))
     if ctx.live is not None:
@@ -49,7 +49,7 @@ class Selinux(Check):
     repair_item = "selinux"
 
     def run(self, ctx):
-        text = ctx.root.read_text_or_none(CONFIG)
+        text = ctx.root.read_config_or_none(CONFIG)
         mode = None
         if text is not None:
             values, problems = keyvalue.parse(text)

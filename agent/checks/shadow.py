@@ -171,7 +171,7 @@ class Shadow(Check):
                 commands.append("mount -o remount,rw /")
 
         try:
-            text = root.read_text_or_none(FSTAB)
+            text = root.read_config_or_none(FSTAB)
         except RootError as e:
             text = None
             warns.append("cannot read {} to see how / is mounted: {}".format(FSTAB, e.reason))

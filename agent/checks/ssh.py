@@ -46,7 +46,7 @@ def parse_config(root, path=CONFIG, config=None, depth=0):
     """SshdConfig of `path` with its Includes expanded (RootError for the top file only)."""
     config = config or SshdConfig()
     try:
-        text = root.read_text(path)
+        text = root.read_config(path)
     except RootError as e:
         if depth == 0:
             raise

@@ -67,7 +67,7 @@ def ifnames_off(root, live=None):
         return True
     for path in _KERNEL_CMDLINES:
         try:
-            if root.isfile(path) and _IFNAMES_OFF.search(root.read_text(path)):
+            if root.isfile(path) and _IFNAMES_OFF.search(root.read_config(path)):
                 return True
         except Exception:  # pylint: disable=broad-except - unreadable: not known to be off
             continue

@@ -132,7 +132,7 @@ def read(root, path, problems):
     if masked(root, path):
         return None
     try:
-        return root.read_text(path)
+        return root.read_config(path)
     except RootError as e:
         problems.append(Problem(path, "cannot be read: " + e.reason))
     except (OSError, UnicodeError) as e:

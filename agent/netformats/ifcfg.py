@@ -111,7 +111,7 @@ def read(root, problems):
 
 def _member_of(root, path):
     try:
-        assignments = keyvalue.parse(root.read_text(path))[0]
+        assignments = keyvalue.parse(root.read_config(path))[0]
     except Exception:  # pylint: disable=broad-except - already reported by read_file
         return ""
     return (keyvalue.get(assignments, "MASTER") or keyvalue.get(assignments, "BRIDGE") or "").strip()

@@ -24,7 +24,7 @@ try:  # optional in the single-file build: without it netplan files are reported
 except ImportError:  # pragma: no cover - depends on the host
     yaml = None
 
-from agent.parsers import ParseProblem, join_lines, split_ending, split_lines
+from agent.parsers import ParseProblem, join_lines, split_ending, split_lines, yamlsafe
 
 # netplan device sections that carry IP configuration, and the kind each means.
 SECTIONS = (
@@ -64,11 +64,13 @@ def parse(text):
     if yaml is None:
         return None, [ParseProblem(1, MISSING_YAML)]
     try:
-        doc = yaml.safe_load(text)
+        doc = yamlsafe.safe_load(text)
+    except yamlsafe.TooComplex as exc:
+        return None, [ParseProblem(exc.lineno, "not read: %s" % exc)]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         lineno = mark.line + 1 if mark is not None else 1
-        return None, [ParseProblem(lineno, "invalid YAML: %s" % _one_line(exc))]
+        return None, [ParseProblem(lineno, "invalid YAML: %s" % _yaml_problem(exc))]
     except yaml.reader.ReaderError as exc:
         lineno = text.count("\n", 0, exc.position) + 1
         return None, [ParseProblem(lineno, "invalid YAML: %s" % _one_line(exc))]
@@ -162,7 +164,7 @@ def to_dhcp(text, ifname, new_name=None, any_name=None):
     edited = _edit_lines(text, doc, section, key, new_key, any_name)
     if edited is not None:
         try:
-            if yaml.safe_load(edited) == expected:
+            if yamlsafe.safe_load(edited) == expected:
                 return edited
         except Exception:  # pylint: disable=broad-except
             pass  # a broken edit is exactly what the fallback is for
@@ -176,6 +178,16 @@ def to_dhcp(text, ifname, new_name=None, any_name=None):
 
 def _one_line(exc):
     return " ".join(str(exc).split())
+
+
+def _yaml_problem(exc):
+    """What is wrong and where, without the snippet of the file str(exc) quotes: the line
+    may be a Wi-Fi or 802.1x password."""
+    mark = exc.problem_mark or exc.context_mark
+    what = "; ".join(" ".join(str(part).split()) for part in (exc.context, exc.problem) if part)
+    if mark is not None:
+        what += " (line %d, column %d)" % (mark.line + 1, mark.column + 1)
+    return what or type(exc).__name__
 
 
 def _type_name(value):
@@ -224,7 +236,7 @@ def _structure_problems(text, doc):
 def _key_line(text, path):
     """1-based line of the key at `path`, for messages; 1 when it cannot be told."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yamlsafe.compose(text)
     except Exception:  # pylint: disable=broad-except
         return 1
     lineno = 1
@@ -578,6 +590,6 @@ def _plain_ok(name):
     if not isinstance(name, str) or not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$", name):
         return False
     try:
-        return yaml.safe_load(name) == name
+        return yamlsafe.safe_load(name) == name
     except Exception:  # pylint: disable=broad-except
         return False
