@@ -12,6 +12,7 @@ from agent import osinfo, report
 from agent.context import Context, Options
 from agent.engine import ROLLED_BACK, STILL_FAILING, Engine, UsageError
 from agent.rootfs import RootError
+from agent.runner import Runner
 
 log = logging.getLogger("guestprep")
 
@@ -47,6 +48,18 @@ def build_parser():
                                 "(dhcp,selinux,root-account,...), or 'all'")
         p.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
 
+    def containers(p):
+        p.add_argument("--container", choices=("auto", "systemd-nspawn", "bwrap"), default="auto",
+                       help="with --root DIR, the image's own programs (package manager, initramfs and "
+                       "boot loader tools, usermod) run only in a container: auto (default) takes "
+                       "systemd-nspawn (package systemd-container), else bwrap (package bubblewrap)")
+        p.add_argument("--unsafe-chroot", action="store_true",
+                       help="with --root DIR and neither systemd-nspawn nor bwrap installed, run the "
+                       "image's programs in a plain chroot instead of refusing them. UNSAFE: they run "
+                       "as root on this machine, uncontained; a hostile image can read and change "
+                       "anything here (mount, write the disks, reach the network). Use only on an "
+                       "image you trust")
+
     p = add_command("check", help="read-only check of the target")
     common(p, formats=("text", "json", "junit"))
     p.add_argument("--strict", action="store_true", help="warnings block too (exit 3)")
@@ -58,11 +71,13 @@ def build_parser():
                     description="Show every change fix would make, as unified diffs and commands; writes "
                     "nothing. " + selection)
     common(p, formats=("text", "json", "script"))
+    containers(p)
     p = add_command("fix", help="apply fixes through the journal, then re-check",
                     description="Apply fixes through the journal (every changed file backed up; "
                     "`guestprep rollback` undoes them), then re-check. " + selection + " Without --yes, "
                     "on a terminal, fix shows the plan and asks once.")
     common(p, formats=("text", "json", "junit"))
+    containers(p)
     p.add_argument("--at-shutdown", metavar="ITEMS", help="do not fix now: arm these items (comma-"
                    "separated) to be applied at the next poweroff by guestprep-fix-at-shutdown.service")
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
@@ -132,7 +147,9 @@ def _context(args):
     root = os.path.abspath(args.root)
     if not os.path.isdir(root):
         raise UsageError("--root {}: not a directory".format(args.root))
-    ctx = Context.for_root(root, options=Options(strict=getattr(args, "strict", False), verbose=args.verbose))
+    container = "chroot" if getattr(args, "unsafe_chroot", False) else getattr(args, "container", "auto")
+    ctx = Context.for_root(root, options=Options(strict=getattr(args, "strict", False), verbose=args.verbose),
+                           runner=Runner(root, container=container))
     if not osinfo.looks_like_linux_root(ctx.root):
         raise UsageError("--root {}: does not look like a Linux root (no /etc with /usr or /bin)".format(args.root))
     return ctx
@@ -225,6 +242,8 @@ def cmd_plan(args):
     ctx = _context(args)
     items, _checks, results, plans, left_out = _plans(args, engine, ctx)
     code = report.exit_code(results)
+    if any(p.uncontained for p in plans):
+        code = max(code, report.EXIT_BLOCKING)   # fix would refuse it here (no container tool)
     if args.format == "json":
         _emit_json(report.envelope("plan", ctx, results, code, plans=report.plans_json(ctx, plans),
                                    not_selected=[r.check_id for r in left_out]))
@@ -320,6 +339,9 @@ def cmd_fix(args):
         if o.result is not None and o.outcome in ("FIXED", STILL_FAILING):
             final[o.check_id] = o.result
     code = report.exit_code(list(final.values()), args.strict)
+    if any(p.uncontained for p in plans):
+        # A fix asked for was refused: the image's programs cannot run contained here.
+        code = max(code, report.EXIT_BLOCKING)
     if any(o.outcome == ROLLED_BACK for o in outcomes):
         code = report.EXIT_FIX_ROLLED_BACK
     if args.format == "json":

@@ -25,6 +25,7 @@ import time
 
 from agent import faults, model
 from agent.rootfs import RootError, fsync_dir, read_xattrs, write_all
+from agent.runner import describe_command
 
 log = logging.getLogger("guestprep")
 
@@ -101,6 +102,12 @@ class StateDir(object):
             pass  # the pid only names the holder; a full filesystem must not stop the lock
         self._lock_fd = fd
         faults.point("lock-taken")
+
+    @property
+    def lock_fd(self):
+        """The locked descriptor (None when not locked): the runner hands it to every child,
+        so the lock stays held until the last one exits, even if guestprep is killed."""
+        return self._lock_fd
 
     def unlock(self):
         if self._lock_fd is not None:
@@ -299,12 +306,13 @@ class Journal(object):
             faults.point("flags-set", step.path)
         elif isinstance(step, model.RunCommand):
             argv = list(ctx.runner.command_line(step.argv))
-            record.update(op="command", argv=argv, undo_hint=step.undo_hint)
+            record.update(op="command", argv=argv, undo_hint=step.undo_hint,
+                          runs=describe_command(ctx.runner, step.argv, step.network)["text"])
             files = self._snapshot_files(root, getattr(step, "modifies", ()), seq)
             if files:
                 record["files"] = files
             self.append(record)
-            done = ctx.runner.run(step.argv, env=step.env)
+            done = ctx.runner.run(step.argv, env=step.env, network=step.network)
             log.info("%s exited %s\n%s%s", " ".join(argv), done.returncode, done.stdout[-4000:], done.stderr[-4000:])
             finished = {"type": "done", "seq": seq, "returncode": done.returncode}
             if files:
