@@ -505,14 +505,15 @@ def _in_root_function():
     mounted image in systemd-nspawn, else bubblewrap, never a plain chroot (NET=1: a package
     download, with the network)."""
     from agent import runner
-    mark_root, mark_args = "\x01ROOT\x01", "\x01ARGS\x01"
+    mark_root, mark_args, mark_pid = "\x01ROOT\x01", "\x01ARGS\x01", "\x01PID\x01"
 
     def line(builder, tool, network):
-        words = [_sh_quote(w) if w not in (mark_root, mark_args) else w
-                 for w in builder(tool, mark_root, [mark_args], network, runner.GUEST_ENV)]
-        text = " ".join(words).replace(mark_root, '"$ROOT"').replace(mark_args, '"$@"')
-        text = text.replace("'--directory={}'".format(mark_root), '--directory="$ROOT"')
-        return text.replace("guestprep-{}".format(os.getpid()), "guestprep-$$")
+        words = builder(tool, mark_root, [mark_args], network, runner.GUEST_ENV)
+        text = " ".join(_sh_quote(w) for w in words).replace("guestprep-{}".format(os.getpid()),
+                                                                      "guestprep-" + mark_pid)
+        for mark, value in ((mark_root, '"$ROOT"'), (mark_args, '"$@"'), (mark_pid, '"$$"')):
+            text = text.replace(mark, "'" + value + "'")
+        return text.replace("''", "")
 
     out = ["# The image's programs run in a container (systemd-nspawn, else bubblewrap), as guestprep",
            "# fix runs them: a root process in a plain chroot is not contained.",

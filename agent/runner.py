@@ -16,7 +16,6 @@ killed, and a timeout stops the whole group.
 """
 import errno
 import os
-import shlex
 import shutil
 import signal
 import subprocess
@@ -289,8 +288,8 @@ class Runner(object):
         except subprocess.TimeoutExpired:
             stop_group(proc)
             out, err = proc.communicate()
-            return Completed(full, 124, out, err + "\ntimed out after {}s".format(timeout))
-        return Completed(full, proc.returncode, out, err)
+            return Completed(full, 124, out, _quiet(err) + "\ntimed out after {}s".format(timeout))
+        return Completed(full, proc.returncode, out, _quiet(err))
 
     def stream(self, argv, stdin_fd=None, env=None):
         """Start argv inside the target with `stdin_fd` (an open file, read from its current
@@ -308,9 +307,19 @@ class Runner(object):
         return Stream(proc, full, errors)
 
 
-def stop_group(proc, grace=STOP_GRACE):
+def _quiet(err):
+    """stderr without nspawn's own notice that it cannot remove its propagation directory when
+    /run is not a tmpfs (an empty directory; every command would report it)."""
+    if "Attempted to remove disk file system" not in err:
+        return err
+    return "".join(line for line in err.splitlines(True)
+                   if not line.startswith("Attempted to remove disk file system under \"/run/systemd/nspawn/"))
+
+
+def stop_group(proc, grace=None):
     """SIGTERM the process group `proc` leads (nspawn then kills its container), SIGKILL
-    what is left after `grace` seconds."""
+    what is left after `grace` seconds (STOP_GRACE)."""
+    grace = STOP_GRACE if grace is None else grace
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
             os.killpg(proc.pid, sig)
