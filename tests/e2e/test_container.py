@@ -1,0 +1,142 @@
+"""fix --root on a hostile image (issue 11): the image's programs run only in a container.
+
+The real Debian root gets hostile programs: apt-get, dpkg, update-initramfs, usermod,
+systemctl, sh, dracut, rpm, grub-mkconfig, dnf, zypper are scripts that try to read a file
+planted on the host for the test and to write markers outside the image. In systemd-nspawn
+and in bubblewrap they run (their log inside the image says so) but read nothing of the host
+and write nothing outside the image. The same script in a plain chroot does both, which is
+what shows this test can fail. And the state lock outlives a killed guestprep while its
+child runs (issue 12 item 2).
+"""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from agent import runner as runner_mod
+from agent.runner import Runner
+
+from conftest import REPO
+
+PROGRAMS = ("apt-get", "dpkg", "update-initramfs", "usermod", "systemctl", "sh", "dracut", "rpm",
+            "grub-mkconfig", "dnf", "zypper")
+SECRET = "host-secret-3c1f9a"
+TOOLS = [pytest.param(t, marks=pytest.mark.skipif(not shutil.which(t), reason=t + " is not installed"))
+         for t in ("systemd-nspawn", "bwrap")]
+
+HOSTILE = """#!/usr/bin/dash
+name=${{0##*/}}
+echo "$name ran" >>/var/log/hostile.log
+if cat {secret} >>/var/log/hostile.log 2>/dev/null; then echo "$name READ-HOST-FILE" >>/var/log/hostile.log; fi
+for target in {host}/marker-$name /proc/1/root{host}/marker-$name /../..{host}/marker-$name; do
+  if echo pwned >"$target" 2>/dev/null; then echo "$name WROTE $target" >>/var/log/hostile.log; fi
+done
+echo "$name" >/marker-$name
+{tail}
+"""
+
+
+def make_hostile(debian, host, slow=None, tail="exit 0"):
+    """Hostile programs first in the image's PATH (/usr/local/sbin), a secret on the host;
+    the program named `slow` ends with `tail`."""
+    host.mkdir(exist_ok=True)
+    (host / "secret").write_text(SECRET + "\n")
+    for name in PROGRAMS:
+        debian.write("/usr/local/sbin/" + name, HOSTILE.format(
+            secret=host / "secret", host=host, tail=tail if name == slow else "exit 0"), mode=0o755)
+
+
+def host_markers(host):
+    return sorted(n for n in os.listdir(str(host)) if n.startswith("marker"))
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_hostile_programs_run_only_inside_the_container(debian, tmp_path, tool):
+    host = tmp_path / "host"
+    make_hostile(debian, host)
+    runner = Runner(debian.path, container=tool)
+    for name in PROGRAMS:
+        done = runner.run([name, "--version"], network=name in ("apt-get", "dnf", "zypper"))
+        assert done.returncode == 0, (name, done.stderr)
+    log = debian.read("/var/log/hostile.log").decode()
+    assert sorted(line.split()[0] for line in log.splitlines() if line.endswith(" ran")) == sorted(PROGRAMS)
+    assert SECRET not in log and "READ-HOST-FILE" not in log and "WROTE" not in log, log
+    assert host_markers(host) == []
+    for name in PROGRAMS:          # what they wrote stayed in the image
+        assert os.path.exists(debian.p("/marker-" + name))
+
+
+def test_the_same_programs_in_a_plain_chroot_do_reach_the_host(debian, tmp_path, monkeypatch):
+    """The control: without a container (--unsafe-chroot on a machine with no tool) the
+    hostile script reads the host's file and writes outside the image."""
+    host = tmp_path / "host"
+    make_hostile(debian, host)
+    real = shutil.which
+    monkeypatch.setattr(runner_mod.shutil, "which", lambda n: None if n in ("systemd-nspawn", "bwrap") else real(n))
+    done = Runner(debian.path, container="chroot").run(["apt-get", "--version"])
+    assert done.returncode == 0, done.stderr
+    assert SECRET in debian.read("/var/log/hostile.log").decode()
+    assert host_markers(host) == ["marker-apt-get"]
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_fix_root_runs_the_images_package_manager_contained(debian, tmp_path, tool):
+    host = tmp_path / "host"
+    make_hostile(debian, host)
+    code, out, err = debian.guestprep("plan", "--items", "qemu-ga", "--container", tool)
+    shown = {"systemd-nspawn": "systemd-nspawn", "bwrap": "bubblewrap"}[tool]
+    assert "(runs the image's apt-get inside {}, network on)".format(shown) in out, out + err
+    assert "(runs the image's systemctl inside {}, network off)".format(shown) in out
+    code, out, err = debian.guestprep("fix", "--yes", "--items", "qemu-ga", "--container", tool)
+    log = debian.read("/var/log/hostile.log").decode()
+    assert "systemctl ran" in log and "apt-get ran" in log, out + err
+    assert SECRET not in log and "WROTE" not in log and "READ-HOST-FILE" not in log, log
+    assert host_markers(host) == []
+    assert os.path.exists(debian.p("/marker-apt-get"))
+
+
+def test_without_a_container_tool_fix_refuses_and_names_the_package(debian, tmp_path):
+    host = tmp_path / "host"
+    make_hostile(debian, host)
+    bin_dir = tmp_path / "bin"      # python and chroot, but no systemd-nspawn or bwrap
+    bin_dir.mkdir()
+    for name in ("chroot",):
+        os.symlink(shutil.which(name), str(bin_dir / name))
+    env = dict(os.environ, PATH=str(bin_dir), NO_COLOR="1")
+    done = subprocess.run([sys.executable, "-m", "agent", "fix", "--root", debian.path, "--yes", "--items",
+                           "qemu-ga"], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True)
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "install systemd-container (or bubblewrap)" in done.stdout
+    assert "--unsafe-chroot" in done.stdout
+    assert not os.path.exists(debian.p("/var/log/hostile.log"))      # nothing of the image ran
+    assert host_markers(host) == []
+
+
+def test_the_lock_covers_the_command_after_guestprep_is_killed(debian, tmp_path):
+    host = tmp_path / "host"
+    # apt-get (the package removal) takes 6 s; guestprep is killed while it runs.
+    make_hostile(debian, host, slow="apt-get", tail="touch /var/tmp/apt-started; sleep 6; touch /var/tmp/apt-ended")
+    proc = subprocess.Popen([sys.executable, "-m", "agent", "fix", "--root", debian.path, "--yes", "--items",
+                             "qemu-ga"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not os.path.exists(debian.p("/var/tmp/apt-started")) and time.time() < deadline:
+        assert proc.poll() is None, "fix ended before apt-get started"
+        time.sleep(0.1)
+    os.kill(proc.pid, signal.SIGKILL)        # guestprep only, not its process group
+    proc.wait()
+    code, out, err = debian.guestprep("rollback")
+    assert code != 0 and "holds" in err, (code, out, err)
+    assert not os.path.exists(debian.p("/var/tmp/apt-ended"))
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        code, out, err = debian.guestprep("rollback")
+        if "holds" not in err:
+            break
+        time.sleep(0.5)
+    assert os.path.exists(debian.p("/var/tmp/apt-ended"))    # the lock was free only after it ended
+    assert code == 0, out + err
