@@ -19,6 +19,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from typing import NamedTuple, Optional, Tuple
@@ -266,7 +267,7 @@ class Runner(object):
                 # must not get a writable host file: the host's own sh holds the lock while
                 # the command runs, with that descriptor closed for it. (nspawn closes it
                 # itself and holds it in its own process.)
-                full = ("/bin/sh", "-c", '"$@" {}>&-; exit $?'.format(self.lock_fd), "guestprep-hold") + tuple(full)
+                full = (sys.executable or "python3", "-I", "-S", "-c", _HOLD) + tuple(full)
         return subprocess.Popen(full, pass_fds=fds, start_new_session=True, **kw)
 
     def run(self, argv, env=None, timeout=DEFAULT_TIMEOUT, stdin_text=None, network=False):
@@ -305,6 +306,13 @@ class Runner(object):
             errors.close()
             raise
         return Stream(proc, full, errors)
+
+
+# Runs `argv` with only stdio (subprocess closes every other descriptor, the lock's too)
+# and waits, holding the descriptors it inherited; exits as the command did.
+_HOLD = ("import subprocess, sys\n"
+         "code = subprocess.call(sys.argv[1:])\n"
+         "sys.exit(code if code >= 0 else 128 - code)\n")
 
 
 def _quiet(err):

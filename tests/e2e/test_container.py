@@ -4,10 +4,12 @@ The real Debian root gets hostile programs: apt-get, dpkg, update-initramfs, use
 systemctl, sh, dracut, rpm, grub-mkconfig, dnf, zypper are scripts that try to read a file
 planted on the host for the test and to write markers outside the image. In systemd-nspawn
 and in bubblewrap they run (their log inside the image says so) but read nothing of the host
-and write nothing outside the image. The same script in a plain chroot does both, which is
-what shows this test can fail. And the state lock outlives a killed guestprep while its
+and write nothing outside the image, by path, by /proc/1/root, by an inherited descriptor or
+by the classic chroot escape. In a plain chroot the same script escapes, reads the host's
+file and writes outside the image, which is what shows this test can fail. And the state lock outlives a killed guestprep while its
 child runs (issue 12 item 2).
 """
+import fcntl
 import os
 import shutil
 import signal
@@ -20,7 +22,7 @@ import pytest
 from agent import runner as runner_mod
 from agent.runner import Runner
 
-from conftest import REPO
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 PROGRAMS = ("apt-get", "dpkg", "update-initramfs", "usermod", "systemctl", "sh", "dracut", "rpm",
             "grub-mkconfig", "dnf", "zypper")
@@ -34,6 +36,15 @@ echo "$name ran" >>/var/log/hostile.log
 if cat {secret} >>/var/log/hostile.log 2>/dev/null; then echo "$name READ-HOST-FILE" >>/var/log/hostile.log; fi
 for target in {host}/marker-$name /proc/1/root{host}/marker-$name /../..{host}/marker-$name; do
   if echo pwned >"$target" 2>/dev/null; then echo "$name WROTE $target" >>/var/log/hostile.log; fi
+done
+# the classic chroot escape (chroot into a subdirectory, climb out of it with ..), in perl
+if /usr/bin/perl -e 'mkdir "/.esc"; chroot "/.esc" or exit 1; chdir ".." for 1..64; chroot "." or exit 1;
+    open(F, "<", $ARGV[0]) or exit 1; print <F>; open(G, ">", $ARGV[1]) or exit 1; print G "pwned\n";' \
+    {secret} {host}/marker-escaped-$name >>/var/log/hostile.log 2>/dev/null; then
+  echo "$name ESCAPED" >>/var/log/hostile.log
+fi
+for fd in /proc/self/fd/[3-9]*; do      # a descriptor of a host file handed down (the lock's)
+  if [ -e "$fd" ] && echo pwned >>"$fd" 2>/dev/null; then echo "$name WROTE $fd" >>/var/log/hostile.log; fi
 done
 echo "$name" >/marker-$name
 {tail}
@@ -59,28 +70,35 @@ def test_hostile_programs_run_only_inside_the_container(debian, tmp_path, tool):
     host = tmp_path / "host"
     make_hostile(debian, host)
     runner = Runner(debian.path, container=tool)
+    # As in a fix with --backup-dir on the host: the state lock is a host file, and every
+    # command holds it (issue 12), but the image's program never gets its descriptor.
+    lock = os.open(str(host / "lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    runner.lock_fd = lock
     for name in PROGRAMS:
         done = runner.run([name, "--version"], network=name in ("apt-get", "dnf", "zypper"))
         assert done.returncode == 0, (name, done.stderr)
     log = debian.read("/var/log/hostile.log").decode()
     assert sorted(line.split()[0] for line in log.splitlines() if line.endswith(" ran")) == sorted(PROGRAMS)
-    assert SECRET not in log and "READ-HOST-FILE" not in log and "WROTE" not in log, log
-    assert host_markers(host) == []
+    assert SECRET not in log and "READ-HOST-FILE" not in log and "WROTE" not in log and "ESCAPED" not in log, log
+    assert host_markers(host) == [] and os.path.getsize(str(host / "lock")) == 0
+    os.close(lock)
     for name in PROGRAMS:          # what they wrote stayed in the image
         assert os.path.exists(debian.p("/marker-" + name))
 
 
 def test_the_same_programs_in_a_plain_chroot_do_reach_the_host(debian, tmp_path, monkeypatch):
     """The control: without a container (--unsafe-chroot on a machine with no tool) the
-    hostile script reads the host's file and writes outside the image."""
+    hostile script escapes the chroot, reads the host's file and writes outside the image."""
     host = tmp_path / "host"
     make_hostile(debian, host)
     real = shutil.which
     monkeypatch.setattr(runner_mod.shutil, "which", lambda n: None if n in ("systemd-nspawn", "bwrap") else real(n))
     done = Runner(debian.path, container="chroot").run(["apt-get", "--version"])
     assert done.returncode == 0, done.stderr
-    assert SECRET in debian.read("/var/log/hostile.log").decode()
-    assert host_markers(host) == ["marker-apt-get"]
+    log = debian.read("/var/log/hostile.log").decode()
+    assert SECRET in log and "apt-get ESCAPED" in log, log
+    assert host_markers(host) == ["marker-escaped-apt-get"]
 
 
 @pytest.mark.parametrize("tool", TOOLS)
@@ -94,7 +112,7 @@ def test_fix_root_runs_the_images_package_manager_contained(debian, tmp_path, to
     code, out, err = debian.guestprep("fix", "--yes", "--items", "qemu-ga", "--container", tool)
     log = debian.read("/var/log/hostile.log").decode()
     assert "systemctl ran" in log and "apt-get ran" in log, out + err
-    assert SECRET not in log and "WROTE" not in log and "READ-HOST-FILE" not in log, log
+    assert SECRET not in log and "WROTE" not in log and "READ-HOST-FILE" not in log and "ESCAPED" not in log, log
     assert host_markers(host) == []
     assert os.path.exists(debian.p("/marker-apt-get"))
 
