@@ -158,3 +158,19 @@ def test_the_lock_covers_the_command_after_guestprep_is_killed(debian, tmp_path)
         time.sleep(0.5)
     assert os.path.exists(debian.p("/var/tmp/apt-ended"))    # the lock was free only after it ended
     assert code == 0, out + err
+
+
+@pytest.mark.parametrize("tool", TOOLS[1:])
+def test_the_initramfs_rebuild_works_offline_in_bubblewrap(debian, tool):
+    """update-initramfs needs /proc, /sys and /dev: the container gives them (systemd-nspawn,
+    the default here, is what test_initramfs_drivers.py runs)."""
+    from tests.e2e.test_initramfs_drivers import lsinitramfs, sha, strip_virtio
+    image = strip_virtio(debian)
+    before = sha(debian, image)
+    code, out, err = debian.guestprep("plan", "--items", "virtio", "--container", tool)
+    assert "$ update-initramfs -u -k all\n     (runs the image's update-initramfs inside bubblewrap, network off)" in out
+    code, out, err = debian.guestprep("fix", "--items", "virtio", "--yes", "--container", tool)
+    assert code == 0 and "FIXED" in out, out + err
+    assert "virtio_blk.ko" in lsinitramfs(debian, image)
+    code, out, err = debian.guestprep("rollback")
+    assert code == 0 and sha(debian, image) == before, out + err
