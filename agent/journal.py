@@ -305,7 +305,7 @@ class Journal(object):
             root.set_flags(step.path, new)
             faults.point("flags-set", step.path)
         elif isinstance(step, model.RunCommand):
-            argv = list(ctx.runner.command_line(step.argv))
+            argv = list(step.argv)   # as run in the target; `runs` says where and how contained
             record.update(op="command", argv=argv, undo_hint=step.undo_hint,
                           runs=describe_command(ctx.runner, step.argv, step.network)["text"])
             files = self._snapshot_files(root, getattr(step, "modifies", ()), seq)

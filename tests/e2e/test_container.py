@@ -174,3 +174,19 @@ def test_the_initramfs_rebuild_works_offline_in_bubblewrap(debian, tool):
     assert "virtio_blk.ko" in lsinitramfs(debian, image)
     code, out, err = debian.guestprep("rollback")
     assert code == 0 and sha(debian, image) == before, out + err
+
+
+def test_plan_script_runs_the_images_programs_in_the_container_too(debian, tmp_path):
+    host = tmp_path / "host"
+    make_hostile(debian, host)
+    code, out, err = debian.guestprep("plan", "--items", "qemu-ga", "--format", "script")
+    assert "in_root 1 'apt-get' 'purge'" in out, out + err
+    script = tmp_path / "fix.sh"
+    script.write_text(out)
+    done = subprocess.run(["sh", str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    log = debian.read("/var/log/hostile.log").decode()
+    assert "systemctl ran" in log and "apt-get ran" in log
+    assert SECRET not in log and "ESCAPED" not in log and "WROTE" not in log, log
+    assert host_markers(host) == []
