@@ -190,3 +190,13 @@ def test_plan_script_runs_the_images_programs_in_the_container_too(debian, tmp_p
     assert "systemctl ran" in log and "apt-get ran" in log
     assert SECRET not in log and "ESCAPED" not in log and "WROTE" not in log, log
     assert host_markers(host) == []
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_a_timed_out_command_is_stopped_with_its_container(debian, tool, monkeypatch):
+    monkeypatch.setattr(runner_mod, "STOP_GRACE", 3)
+    started = time.time()
+    done = Runner(debian.path, container=tool).run(["sh", "-c", "sleep 8; touch /late"], timeout=2)
+    assert done.returncode == 124 and time.time() - started < 8
+    time.sleep(8)
+    assert not os.path.exists(debian.p("/late"))     # nothing in the container outlived it
