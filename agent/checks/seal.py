@@ -704,8 +704,12 @@ class Seal(Check):
         if runs:
             commands.insert(0, "guestprep clean --yes" + ("" if root.is_host else " --root " + shlex.quote(root.path)))
         status = Status.worst(s for s, _t in findings)
+        summary = "; ".join(t for _s, t in findings)
+        if not results:
+            # Right after seal's own fix: say first that the image is sealed, then what is left.
+            summary = "nothing of this machine found by {} operation(s); {}".format(
+                len(selected_operations(ctx)), summary)
         if status == Status.INFO:
             hint = ["guestprep's backups are in the image: `guestprep clean --yes` removes them (rollback is "
                     "then gone); run it before capture."]
-        return self.result(status, "; ".join(t for _s, t in findings), " ".join(hint), commands=commands,
-                           paths=paths, data=data)
+        return self.result(status, summary, " ".join(hint), commands=commands, paths=paths, data=data)

@@ -135,6 +135,11 @@ def test_fix_then_rollback_restores_every_byte_and_mode(guest):
     # Only guestprep's own backups remain, which the check reports as information.
     after = Seal().run(ctx)
     assert after.status == Status.INFO and "guestprep clean --yes" in after.hint, after.summary
+    # The fix's result line says the image is sealed before it names the backups left.
+    from agent.checks.seal import OPERATION_NAMES
+    assert after.summary.startswith("nothing of this machine found by {} operation(s); guestprep's own backups"
+                                    .format(len(OPERATION_NAMES)))
+    assert outcomes[0].message.startswith("nothing of this machine found by")
     journal.rollback(ctx)
     for path, (content, mode) in before.items():
         with open(path, "rb") as handle:
