@@ -13,6 +13,7 @@ from agent import osinfo, report
 from agent.context import Context, Options
 from agent.engine import ROLLED_BACK, STILL_FAILING, Engine, UsageError
 from agent.rootfs import RootError
+from agent.runner import Runner
 
 log = logging.getLogger("guestprep")
 
@@ -51,6 +52,18 @@ def build_parser():
                                 "operations (seal:defaults,-NAME for all but one)")
         p.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
 
+    def containers(p):
+        p.add_argument("--container", choices=("auto", "systemd-nspawn", "bwrap"), default="auto",
+                       help="with --root DIR, the image's own programs (package manager, initramfs and "
+                       "boot loader tools, usermod) run only in a container: auto (default) takes "
+                       "systemd-nspawn (package systemd-container), else bwrap (package bubblewrap)")
+        p.add_argument("--unsafe-chroot", action="store_true",
+                       help="with --root DIR and neither systemd-nspawn nor bwrap installed, run the "
+                       "image's programs in a plain chroot instead of refusing them. UNSAFE: they run "
+                       "as root on this machine, uncontained; a hostile image can read and change "
+                       "anything here (mount, write the disks, reach the network). Use only on an "
+                       "image you trust")
+
     def blocking(p):
         p.add_argument("--strict", action="store_true", help="warnings block too (exit 3): --fail-on warn")
         p.add_argument("--fail-on", choices=("warn", "fail"), default=None,
@@ -73,6 +86,7 @@ def build_parser():
                     description="Show every change fix would make, as unified diffs and commands; writes "
                     "nothing. " + selection)
     common(p, formats=("text", "json", "script"))
+    containers(p)
     waivers(p)
     p.add_argument("--out", metavar="FILE", help="also write the plan file for `fix --plan FILE`: every "
                    "step with the SHA-256 of what it reads and writes (no contents, no secrets)")
@@ -81,6 +95,7 @@ def build_parser():
                     "`guestprep rollback` undoes them), then re-check. " + selection + " Without --yes, "
                     "on a terminal, fix shows the plan and asks once.")
     common(p, formats=("text", "json", "junit"))
+    containers(p)
     p.add_argument("--at-shutdown", metavar="ITEMS", help="do not fix now: arm these items (comma-"
                    "separated) to be applied at the next poweroff by guestprep-fix-at-shutdown.service")
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
@@ -196,8 +211,10 @@ def _context(args):
     root = os.path.abspath(args.root)
     if not os.path.isdir(root):
         raise UsageError("--root {}: not a directory".format(args.root))
+    container = "chroot" if getattr(args, "unsafe_chroot", False) else getattr(args, "container", "auto")
     ctx = Context.for_root(root, options=Options(strict=getattr(args, "strict", False), verbose=args.verbose,
-                                                 selections=_parse_items(args)[1]))
+                                                 selections=_parse_items(args)[1]),
+                           runner=Runner(root, container=container))
     if not osinfo.looks_like_linux_root(ctx.root):
         raise UsageError("--root {}: does not look like a Linux root (no /etc with /usr or /bin)".format(args.root))
     return ctx
@@ -365,6 +382,8 @@ def cmd_plan(args):
     ctx = _context(args)
     items, _checks, results, plans, left_out = _plans(args, engine, ctx)
     code = report.exit_code(results)
+    if any(p.uncontained for p in plans):
+        code = max(code, report.EXIT_BLOCKING)   # fix would refuse it here (no container tool)
     if args.out:
         from agent import planfile
         try:
@@ -509,6 +528,9 @@ def cmd_fix(args):
             final[o.check_id] = o.result
     final = dict((r.check_id, r) for r in _waive(args, engine, list(final.values())))
     code = report.exit_code(list(final.values()), args.strict)
+    if any(p.uncontained for p in plans):
+        # A fix asked for was refused: the image's programs cannot run contained here.
+        code = max(code, report.EXIT_BLOCKING)
     if any(o.outcome == ROLLED_BACK for o in outcomes):
         code = report.EXIT_FIX_ROLLED_BACK
     if args.format == "json":

@@ -11,6 +11,7 @@ from agent import journal as journal_mod
 from agent.live import Unavailable
 from agent.model import Mode, Refused, RunCommand, Status, WriteFile
 from agent.rootfs import RootError
+from agent.runner import describe_command
 
 
 class UsageError(Exception):
@@ -24,6 +25,9 @@ class Plan(NamedTuple):
     remediation: object
     steps: List[object]
     skipped: str = ""       # why nothing will be applied, when so
+    # Refused because the image's programs cannot run contained here (no systemd-nspawn or
+    # bwrap): fix then exits 3 even when the finding is only a warning.
+    uncontained: bool = False
 
 
 class Outcome(NamedTuple):
@@ -175,6 +179,10 @@ class Engine(object):
                 continue
             if ctx.offline:
                 steps = [s for s in steps if not (isinstance(s, RunCommand) and s.live_only)]
+                refused = _refused_commands(ctx, steps)
+                if refused:
+                    plans.append(Plan(check.id, check.repair_item, result, fix, [], refused, uncontained=True))
+                    continue
             plans.append(Plan(check.id, check.repair_item, result, fix, steps,
                               "" if steps else "nothing guestprep can change automatically; see the hint"))
         return plans
@@ -188,6 +196,14 @@ class Engine(object):
                     for p in plans if not p.steps]
         if not todo:
             return None, outcomes
+        # Every command inherits the state lock: it stays held until the last one exits.
+        ctx.runner.lock_fd = getattr(state, "lock_fd", None)
+        try:
+            return self._apply(ctx, todo, outcomes, state, argv)
+        finally:
+            ctx.runner.lock_fd = None
+
+    def _apply(self, ctx, todo, outcomes, state, argv):
         order = [c.id for c in self.checks]
         try:
             # Before the first change: a disk that fills up halfway leaves work for rollback.
@@ -290,6 +306,20 @@ class Engine(object):
         for journal in chosen:
             journal.verify()    # every run, before any is rolled back: a hostile one changes nothing
         return chosen
+
+
+def _refused_commands(ctx, steps):
+    """Why the image's programs of `steps` cannot run here (no container tool), or ''."""
+    programs = []
+    for step in steps:
+        if isinstance(step, RunCommand):
+            how = describe_command(ctx.runner, step.argv, step.network)
+            if how["refused"] and how["program"] not in programs:
+                programs.append(how["program"])
+                reason = how["refused"]
+    if not programs:
+        return ""
+    return "runs the image's {}: {}".format(", ".join(programs), reason)
 
 
 def _rolled_back(ctx, journal, plan, error):

@@ -34,6 +34,7 @@ import time
 
 from agent import faults, model
 from agent.rootfs import FS_USER_FLAGS, RootError, fsync_dir, read_xattrs, write_all
+from agent.runner import describe_command
 
 log = logging.getLogger("guestprep")
 
@@ -204,6 +205,12 @@ class StateDir(object):
                 pass
             os.close(fd)
             self._root_lock = None
+
+    @property
+    def lock_fd(self):
+        """The locked descriptor (None when not locked): the runner hands it to every child,
+        so the lock stays held until the last one exits, even if guestprep is killed."""
+        return self._lock_fd
 
     def unlock(self):
         if self._lock_fd is not None:
@@ -547,8 +554,9 @@ class Journal(object):
             root.set_flags(step.path, new)
             faults.point("flags-set", step.path)
         elif isinstance(step, model.RunCommand):
-            argv = list(ctx.runner.command_line(step.argv))
-            record.update(op="command", argv=argv, undo_hint=step.undo_hint)
+            argv = list(step.argv)   # as run in the target; `runs` says where and how contained
+            record.update(op="command", argv=argv, undo_hint=step.undo_hint,
+                          runs=describe_command(ctx.runner, step.argv, step.network)["text"])
             files = self._snapshot_files(root, getattr(step, "modifies", ()), seq)
             if files:
                 record["files"] = files
@@ -556,7 +564,8 @@ class Journal(object):
                 # command killed halfway left there (initrd.img-X.new, .dpkg-bak, dracut temps).
                 record["dirs"] = self._dir_names(root, files)
             self.append(record)
-            done = ctx.runner.run(step.argv, env=step.env)
+            # network only when asked for: a runner without it (a test double) runs the rest
+            done = ctx.runner.run(step.argv, env=step.env, **({"network": True} if step.network else {}))
             log.info("%s exited %s\n%s%s", " ".join(argv), done.returncode, done.stdout[-4000:], done.stderr[-4000:])
             finished = {"type": "done", "seq": seq, "returncode": done.returncode}
             if files:

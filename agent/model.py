@@ -155,7 +155,8 @@ class SetFlags(NamedTuple):
 
 
 class RunCommand(NamedTuple):
-    """Run a command inside the target (chrooted when --root). Irreversible unless undo is given."""
+    """Run a command inside the target: on a mounted image (--root), the image's program in a
+    container (agent/runner.py). Irreversible unless undo is given."""
 
     argv: Tuple[str, ...]
     why: str = ""
@@ -168,6 +169,9 @@ class RunCommand(NamedTuple):
     # Run once after every plan's other steps (file edits) in this run; the same argv asked
     # for by several plans runs once (one initramfs rebuild for virtio and nvme).
     run_last: bool = False
+    # The command downloads packages: a mounted image's container gets the host's network
+    # (and resolver) for it; every other command runs with no network.
+    network: bool = False
 
 
 class Refused(Exception):

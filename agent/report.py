@@ -13,6 +13,7 @@ import textwrap
 import agent
 from agent import model
 from agent.model import Status
+from agent.runner import describe_command
 
 FORMAT_VERSION = 1
 
@@ -278,7 +279,10 @@ def step_dict(ctx, step):
         return {"kind": "flags", "path": step.path, "why": step.why,
                 "command": chattr_command(ctx, step)}
     if isinstance(step, model.RunCommand):
-        return {"kind": "command", "why": step.why, "argv": list(ctx.runner.command_line(step.argv)),
+        # argv: the command as run in the target; runs: whether it is the image's program
+        # and how it is contained (agent/runner.py), network on or off.
+        return {"kind": "command", "why": step.why, "argv": list(step.argv),
+                "runs": describe_command(ctx.runner, step.argv, step.network),
                 "undo": step.undo_hint, "modifies": list(step.modifies), "run_last": step.run_last}
     return {"kind": type(step).__name__}
 
@@ -481,8 +485,9 @@ def plan_text(ctx, plans, stream, left_out=()):
             elif info["kind"] == "flags":
                 out.append("   $ " + info["command"])
             elif info["kind"] == "command":
-                out.append("   $ " + " ".join(info["argv"])
+                out.append("   $ " + " ".join(shlex.quote(a) for a in info["argv"])
                            + ("" if step_reversible(step) or plan.remediation.reversible else "   (IRREVERSIBLE)"))
+                out.append("     ({})".format(info["runs"]["text"]))
                 if info["undo"]:
                     out.append("     (to undo by hand: {})".format(info["undo"]))
                 if info.get("modifies"):
@@ -652,7 +657,7 @@ ROOT=${{ROOT%/}}
 BACKUP="$ROOT/var/lib/guestprep/script-$(date +%Y%m%d-%H%M%S)-$$"
 
 die() {{ echo "guestprep-plan: $*" >&2; exit 3; }}
-in_root() {{ if [ -n "$ROOT" ]; then chroot "$ROOT" "$@"; else "$@"; fi; }}
+{in_root}
 state() {{
   # the sha256 of a file, "link:TARGET" for a symlink, "absent"
   if [ -L "$1" ]; then printf 'link:%s\n' "$(readlink "$1")"
@@ -691,6 +696,45 @@ SCRIPT_SECRETS_WARNING = (
     "# after use.")
 
 
+def _in_root_function():
+    """in_root NET PROGRAM ARGS...: the target's program, as `guestprep fix` runs it: on a
+    mounted image in systemd-nspawn, else bubblewrap, never a plain chroot (NET=1: a package
+    download, with the network)."""
+    from agent import runner
+    mark_root, mark_args, mark_pid = "\x01ROOT\x01", "\x01ARGS\x01", "\x01PID\x01"
+
+    def line(builder, tool, network):
+        words = builder(tool, mark_root, [mark_args], network, runner.GUEST_ENV)
+        text = " ".join(_sh_quote(w) for w in words).replace("guestprep-{}".format(os.getpid()),
+                                                                      "guestprep-" + mark_pid)
+        for mark, value in ((mark_root, '"$ROOT"'), (mark_args, '"$@"'), (mark_pid, '"$$"')):
+            text = text.replace(mark, "'" + value + "'")
+        return text.replace("''", "")
+
+    out = ["# The image's programs run in a container (systemd-nspawn, else bubblewrap), as guestprep",
+           "# fix runs them: a root process in a plain chroot is not contained.",
+           "in_root() {",
+           "  net=$1; shift",
+           "  if [ -z \"$ROOT\" ]; then \"$@\"; return; fi",
+           "  if command -v systemd-nspawn >/dev/null 2>&1; then",
+           "    if [ \"$net\" = 1 ]; then",
+           "      SYSTEMD_NSPAWN_LOCK=0 " + line(runner.nspawn_argv, "systemd-nspawn", True),
+           "    else",
+           "      SYSTEMD_NSPAWN_LOCK=0 " + line(runner.nspawn_argv, "systemd-nspawn", False),
+           "    fi",
+           "  elif command -v bwrap >/dev/null 2>&1; then",
+           "    if [ \"$net\" = 1 ]; then",
+           "      " + line(runner.bwrap_argv, "bwrap", True),
+           "    else",
+           "      " + line(runner.bwrap_argv, "bwrap", False),
+           "    fi",
+           "  else",
+           "    die \"the image's $1 runs only in a container: install systemd-container or bubblewrap\"",
+           "  fi",
+           "}"]
+    return "\n".join(out)
+
+
 def _sh_quote(text):
     return "'" + text.replace("'", "'\"'\"'") + "'"
 
@@ -727,7 +771,7 @@ def plan_script(ctx, plans, items=None):
         when=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
         generated_by=guestprep_command(
             ctx.root, "plan --format script" + (" --items " + ",".join(items) if items else "")),
-        root=_sh_quote(root) if root else "")
+        root=_sh_quote(root) if root else "", in_root=_in_root_function())
     checks, body, expected = [], [], {}
 
     def host(guest_path):
@@ -773,7 +817,8 @@ def plan_script(ctx, plans, items=None):
                 env = ""
                 if step.env:
                     env = "env " + " ".join(_sh_quote("{}={}".format(k, v)) for k, v in sorted(step.env.items())) + " "
-                body.append("in_root {}{}".format(env, " ".join(_sh_quote(a) for a in step.argv)))
+                body.append("in_root {} {}{}".format(1 if step.network else 0, env,
+                                                     " ".join(_sh_quote(a) for a in step.argv)))
                 if step.undo_hint:
                     body.append("# to undo by hand: " + _one_line(step.undo_hint))
     out = [head]

@@ -1,15 +1,170 @@
 """The only place that starts processes.
 
-Commands about the guest run inside it: chrooted when the root is a mounted image, so the
-guest's own package manager acts on the guest's own database. Host binaries are never
-asked questions about the guest.
+Commands about the guest run inside it. On the VM itself (root /) they are the guest's own
+trusted tools and run as they are. On a mounted image (--root DIR) the image is untrusted
+input, and a root process in a chroot is not contained (it can mount, mknod and write the
+host's disks): its programs run only in a container made by systemd-nspawn or, where nspawn
+is missing, bubblewrap, with a new /proc of their own pid namespace, /sys read-only, a
+minimal /dev, no host path visible besides the image, no network unless the step downloads
+packages, and only the capabilities a package manager and initramfs tools need. Where
+neither tool exists they are refused, or run chrooted when the operator says so
+(--unsafe-chroot). Host binaries are never asked questions about the guest.
+
+Every child inherits the state lock's descriptor (lock_fd) and runs in its own process
+group: the flock stays held until the last child exits, even when guestprep itself is
+killed, and a timeout stops the whole group.
 """
+import errno
 import os
+import shutil
+import signal
 import subprocess
+import sys
 import tempfile
-from typing import NamedTuple, Tuple
+import time
+from typing import NamedTuple, Optional, Tuple
 
 DEFAULT_TIMEOUT = 1800   # a package install on a slow mirror
+STOP_GRACE = 10          # seconds between SIGTERM and SIGKILL of a timed-out command's group
+
+PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# A predictable, non-interactive environment: no pager, no prompts, C messages.
+GUEST_ENV = {"LC_ALL": "C", "LANG": "C", "DEBIAN_FRONTEND": "noninteractive", "PATH": PATH}
+
+NSPAWN = "systemd-nspawn"
+BWRAP = "bwrap"
+CHROOT = "chroot"        # only with --unsafe-chroot: not contained
+LIVE = "live"
+# The Debian/Ubuntu (and Fedora/SUSE) package that ships each tool.
+PACKAGE_OF = {NSPAWN: "systemd-container", BWRAP: "bubblewrap"}
+TOOL_NAMES = {NSPAWN: "systemd-nspawn", BWRAP: "bubblewrap", CHROOT: "chroot"}
+
+# Capabilities a guest program keeps in the container; every other one is dropped.
+#   CAP_CHOWN, CAP_FOWNER, CAP_FSETID   dpkg/rpm unpack files with their owners and modes
+#                                       (setuid bits included) and replace files of any owner
+#   CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH  root reads and writes files not mode-readable to it
+#                                       (/etc/shadow 0000 on EL, package database files)
+#   CAP_SETUID, CAP_SETGID              apt drops to its _apt user to download; maintainer
+#                                       scripts run commands as service users (runuser, su)
+#   CAP_SETFCAP                         postinst scripts set file capabilities (setcap ping)
+#   CAP_KILL                            a maintainer script stops the daemons it started
+# Dropped among others: CAP_SYS_ADMIN (mount, namespaces), CAP_MKNOD, CAP_SYS_MODULE,
+# CAP_SYS_RAWIO, CAP_SYS_PTRACE, CAP_SYS_BOOT, CAP_SYS_TIME, CAP_NET_ADMIN, CAP_NET_RAW,
+# CAP_SYS_CHROOT, CAP_LINUX_IMMUTABLE, CAP_AUDIT_*, CAP_BPF: none is needed to install a
+# package or build an initramfs, and each is a way out of a container.
+KEEP_CAPS = ("CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
+             "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP")
+ALL_CAPS = ("CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
+            "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE",
+            "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER",
+            "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT",
+            "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME",
+            "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL",
+            "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM",
+            "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE")
+DROP_CAPS = tuple(c for c in ALL_CAPS if c not in KEEP_CAPS)
+
+NO_CONTAINER = ("guestprep runs a mounted image's programs only in a container, and neither "
+                "systemd-nspawn nor bwrap is installed on this machine: install systemd-container "
+                "(or bubblewrap), or pass --unsafe-chroot to run them chrooted, uncontained")
+
+
+def nspawn_argv(tool, root, argv, network=False, env=None):
+    """systemd-nspawn running `argv` from the image at `root` (see the module docstring)."""
+    line = [tool, "--quiet", "--register=no", "--keep-unit", "--directory=" + root,
+            "--machine=guestprep-{}".format(os.getpid()),
+            "--console=pipe",            # our pipes as stdio, never the host's terminal
+            "--link-journal=no",         # nothing of the host's journal, nothing written for it
+            "--timezone=off",            # "auto" would rewrite the image's /etc/localtime
+            "--no-new-privileges=yes",
+            "--drop-capability=" + ",".join(DROP_CAPS)]
+    # A package download needs the host's network and its resolver, bound read-only over
+    # the image's own /etc/resolv.conf (never copied into the image); everything else runs
+    # with no network at all (a loopback of its own).
+    line += ["--resolv-conf=bind-host"] if network else ["--private-network", "--resolv-conf=off"]
+    for key, value in sorted((env or {}).items()):
+        line.append("--setenv={}={}".format(key, value))
+    return line + ["--"] + list(argv)
+
+
+def bwrap_argv(tool, root, argv, network=False, env=None):
+    """bubblewrap running `argv` from the image at `root`: the image is the only host path
+    bound (read-write, it is what the fix changes); /proc new for its pid namespace, /dev
+    minimal (null, zero, full, random, urandom, tty), /sys read-only, /run and /tmp empty."""
+    line = [tool, "--bind", root, "/", "--proc", "/proc", "--dev", "/dev", "--ro-bind", "/sys", "/sys",
+            "--tmpfs", "/run", "--tmpfs", "/tmp",
+            "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try",
+            # No user namespace: root must stay root to the image's files (dpkg chowns to
+            # service users); the capability set below is what limits it.
+            "--hostname", "guestprep", "--die-with-parent", "--clearenv", "--cap-drop", "ALL"]
+    for cap in KEEP_CAPS:
+        line += ["--cap-add", cap]
+    if network:
+        line += ["--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf"]
+    else:
+        line.append("--unshare-net")
+    for key, value in sorted((env or {}).items()):
+        line += ["--setenv", key, value]
+    return line + ["--"] + list(argv)
+
+
+class Containment(NamedTuple):
+    """How the target's programs run: tool is live, systemd-nspawn, bwrap, chroot, or ''
+    when they are refused (`refused` says why and what to install)."""
+
+    tool: str
+    path: Optional[str] = None
+    refused: str = ""
+
+    @property
+    def contained(self):
+        return self.tool in (NSPAWN, BWRAP)
+
+    def describe(self, program, network=False):
+        """One line for plan: how `program` (argv[0]) will run."""
+        if self.tool == LIVE:
+            return "live: runs {} on this system".format(program)
+        if self.refused:
+            return "refused: " + self.refused
+        if self.tool == CHROOT:
+            return "runs the image's {} chrooted, NOT contained (--unsafe-chroot): as root on this machine".format(
+                program)
+        return "runs the image's {} inside {}, network {}".format(program, TOOL_NAMES[self.tool],
+                                                                  "on" if network else "off")
+
+    def as_dict(self, program, network=False):
+        return {"program": program, "from_image": self.tool != LIVE, "container": self.tool or None,
+                "contained": self.contained, "network": bool(network) if self.tool != LIVE else True,
+                "refused": self.refused, "text": self.describe(program, network)}
+
+
+def containment(root_path, container="auto", which=None):
+    """How a target's programs run. `container`: auto (systemd-nspawn, else bwrap),
+    systemd-nspawn, bwrap, or chroot (--unsafe-chroot: nspawn or bwrap when present, else chroot)."""
+    if root_path == "/":
+        return Containment(LIVE)
+    which = which or shutil.which
+    if container in (NSPAWN, BWRAP):
+        path = which(container)
+        if path:
+            return Containment(container, path)
+        return Containment("", None, "{} is not installed on this machine: install {}".format(
+            container, PACKAGE_OF[container]))
+    for tool in (NSPAWN, BWRAP):
+        path = which(tool)
+        if path:
+            return Containment(tool, path)
+    if container == CHROOT:
+        return Containment(CHROOT, which("chroot") or "chroot")
+    return Containment("", None, NO_CONTAINER)
+
+
+def describe_command(runner, argv, network=False):
+    """What plan says of a RunCommand: a dict (see Containment.as_dict); a runner that does not
+    say how it runs things (a test double) is taken as running them as they are."""
+    how = getattr(runner, "containment", None)
+    how = how() if how is not None else Containment(LIVE)
+    return how.as_dict(argv[0] if argv else "", network)
 
 
 class Completed(NamedTuple):
@@ -59,49 +214,89 @@ class Stream(object):
 
 
 class Runner(object):
-    def __init__(self, root_path="/"):
+    def __init__(self, root_path="/", container="auto"):
         self.root_path = root_path
+        self.container = container
+        self._containment = None
+        # The state lock's descriptor while a fix holds it (the engine sets it): every child
+        # inherits it, so the lock is held until the last one exits (issue 12).
+        self.lock_fd = None
+
+    def containment(self):
+        if self._containment is None:
+            self._containment = containment(self.root_path, self.container)
+        return self._containment
 
     def command_line(self, argv):
-        """The argv as it will run: prefixed with chroot when the root is not /."""
+        """The argv as a person types it against the target: prefixed with chroot when the
+        root is not / (hints and the journal; what runs is container_argv())."""
         argv = tuple(argv)
         if self.root_path != "/":
             return ("chroot", self.root_path) + argv
         return argv
 
-    def run(self, argv, env=None, timeout=DEFAULT_TIMEOUT, stdin_text=None):
-        """Run argv inside the target. Never raises for a failing command: see returncode."""
-        full = self.command_line(argv)
+    def container_argv(self, argv, network=False, env=None):
+        """What is executed for `argv`: (argv, environment of the process started). Raises
+        OSError(EPERM) when the target's programs must not run here (no container tool)."""
+        how = self.containment()
         environment = dict(os.environ)
-        # A predictable, non-interactive environment: no pager, no prompts, C messages.
-        environment.update({"LC_ALL": "C", "LANG": "C", "DEBIAN_FRONTEND": "noninteractive",
-                            "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"})
+        environment.update(GUEST_ENV)
         if env:
             environment.update(env)
+        if how.tool == LIVE:
+            return tuple(self.command_line(argv)), environment
+        if how.refused:
+            raise OSError(errno.EPERM, how.refused)
+        guest_env = dict(GUEST_ENV)
+        guest_env.update(env or {})
+        if how.tool == NSPAWN:
+            # No lock file next to the image on the host (nspawn's own image locking).
+            environment["SYSTEMD_NSPAWN_LOCK"] = "0"
+            return tuple(nspawn_argv(how.path, self.root_path, argv, network, guest_env)), environment
+        if how.tool == BWRAP:
+            return tuple(bwrap_argv(how.path, self.root_path, argv, network, guest_env)), environment
+        return (how.path, self.root_path) + tuple(argv), environment
+
+    def _popen(self, full, **kw):
+        """Start `full` in its own process group, holding the state lock's descriptor."""
+        fds = ()
+        if self.lock_fd is not None:
+            fds = (self.lock_fd,)
+            if self.containment().tool in (BWRAP, CHROOT):
+                # bwrap and chroot hand every open descriptor to the image's program, which
+                # must not get a writable host file: the host's own sh holds the lock while
+                # the command runs, with that descriptor closed for it. (nspawn closes it
+                # itself and holds it in its own process.)
+                full = (sys.executable or "python3", "-I", "-S", "-c", _HOLD) + tuple(full)
+        return subprocess.Popen(full, pass_fds=fds, start_new_session=True, **kw)
+
+    def run(self, argv, env=None, timeout=DEFAULT_TIMEOUT, stdin_text=None, network=False):
+        """Run argv inside the target. Never raises for a failing command: see returncode.
+        `network`: the command downloads packages (a mounted image's container gets the
+        host's network only then)."""
         try:
-            proc = subprocess.Popen(full, stdin=subprocess.PIPE if stdin_text is not None else subprocess.DEVNULL,
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    universal_newlines=True, env=environment)
+            full, environment = self.container_argv(argv, network, env)
+        except OSError as e:
+            return Completed(self.command_line(argv), 126, "", "{}: {}".format(argv[0], e.strerror))
+        try:
+            proc = self._popen(full, stdin=subprocess.PIPE if stdin_text is not None else subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               universal_newlines=True, env=environment)
         except OSError as e:
             return Completed(full, 127, "", "{}: {}".format(full[0], e.strerror))
         try:
             out, err = proc.communicate(stdin_text, timeout=timeout)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            stop_group(proc)
             out, err = proc.communicate()
-            return Completed(full, 124, out, err + "\ntimed out after {}s".format(timeout))
-        return Completed(full, proc.returncode, out, err)
+            return Completed(full, 124, out, _quiet(err) + "\ntimed out after {}s".format(timeout))
+        return Completed(full, proc.returncode, out, _quiet(err))
 
     def stream(self, argv, stdin_fd=None, env=None):
         """Start argv inside the target with `stdin_fd` (an open file, read from its current
         offset) as standard input; return a Stream of its standard output. Bytes in, bytes
         out, never all in memory: for decompressing a large file with the target's own tool."""
-        full = self.command_line(argv)
-        environment = dict(os.environ)
-        environment.update({"LC_ALL": "C", "LANG": "C",
-                            "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"})
-        if env:
-            environment.update(env)
+        full, environment = self.container_argv(argv, False, env)
         # stderr to a file, not a pipe: a chatty command must not block on a pipe nobody reads.
         errors = tempfile.TemporaryFile()
         try:
@@ -111,6 +306,43 @@ class Runner(object):
             errors.close()
             raise
         return Stream(proc, full, errors)
+
+
+# Runs `argv` with only stdio (subprocess closes every other descriptor, the lock's too)
+# and waits, holding the descriptors it inherited; exits as the command did.
+_HOLD = ("import subprocess, sys\n"
+         "code = subprocess.call(sys.argv[1:])\n"
+         "sys.exit(code if code >= 0 else 128 - code)\n")
+
+
+def _quiet(err):
+    """stderr without nspawn's own notice that it cannot remove its propagation directory when
+    /run is not a tmpfs (an empty directory; every command would report it)."""
+    if "Attempted to remove disk file system" not in err:
+        return err
+    return "".join(line for line in err.splitlines(True)
+                   if not line.startswith("Attempted to remove disk file system under \"/run/systemd/nspawn/"))
+
+
+def stop_group(proc, grace=None):
+    """SIGTERM the process group `proc` leads (nspawn then kills its container), SIGKILL
+    what is left after `grace` seconds (STOP_GRACE)."""
+    grace = STOP_GRACE if grace is None else grace
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except OSError:
+            pass
+        deadline = time.time() + grace
+        while sig == signal.SIGTERM and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.1)
+        if sig == signal.SIGTERM and proc.poll() is not None:
+            # The leader is gone; anything still in its group goes too.
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            return
 
 
 # Host processes: `guestprep boot-test` runs the HOST's qemu-img and qemu on a host disk file.

@@ -26,5 +26,7 @@ class CloudAssistantFix(Remediation):
             raise Refused("neither curl nor wget is installed in the target to download the agent: "
                           "install one of them first, or install the agent by hand")
         remove = ["rpm", "-e", "aliyun_assist"] if argvs[1][0][0] == "rpm" else ["dpkg", "-r", "aliyun-assist"]
-        return [RunCommand(argv, why=why, undo_hint=shell_command(ctx, remove) if argv[0] in ("rpm", "dpkg") else "")
+        # The download needs the network; the install and the clean-up do not.
+        return [RunCommand(argv, why=why, undo_hint=shell_command(ctx, remove) if argv[0] in ("rpm", "dpkg") else "",
+                           network=argv[0] in ("curl", "wget"))
                 for argv, why in argvs]

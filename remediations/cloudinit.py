@@ -16,10 +16,10 @@ def package_steps(ctx, packages, why, upgrade=False):
         return []
     steps = []
     if install["refresh"]:
-        steps.append(RunCommand(tuple(install["refresh"]), why="refresh the package lists"))
+        steps.append(RunCommand(tuple(install["refresh"]), why="refresh the package lists", network=True))
     argv = upgrade_argv(install) if upgrade else install["install"]
     steps.append(RunCommand(tuple(argv + list(packages)), why=why,
-                            undo_hint=shell_command(ctx, install["remove"] + list(packages))))
+                            undo_hint=shell_command(ctx, install["remove"] + list(packages)), network=True))
     return steps
 
 

@@ -48,11 +48,11 @@ class CriticalFilesFix(Remediation):
                 absent.append(change["path"])
         install = ctx.package_manager() or {}
         if ctx.packages.manager == "dpkg" and install.get("refresh"):
-            steps.append(RunCommand(tuple(install["refresh"]), why="refresh the package lists"))
+            steps.append(RunCommand(tuple(install["refresh"]), why="refresh the package lists", network=True))
         steps.append(RunCommand(tuple(argv), why="restore {} from {}".format(
             ", ".join(m["path"] for m in modified), ", ".join(packages)),
             undo_hint="rollback restores the files; the packages stay installed (same version)",
-            modifies=tuple(sorted(set(m["path"] for m in modified)))))
+            modifies=tuple(sorted(set(m["path"] for m in modified))), network=True))
         # apt-get exits 0 when it cannot download the package ("Reinstallation of ... is not
         # possible"): a file still absent fails the fix, so the engine puts it back.
         # ls, not test -e: its message says which file, in the failure guestprep reports.

@@ -34,5 +34,6 @@ class QemuGaFix(Remediation):
         if packages and install:
             steps.append(RunCommand(tuple(install["remove"] + packages),
                                     why="remove the QEMU guest agent (seed 000)",
-                                    undo_hint=shell_command(ctx, install["install"] + packages)))
+                                    undo_hint=shell_command(ctx, install["install"] + packages),
+                                    network=True))   # dnf and zypper load repository metadata to remove
         return steps

@@ -59,7 +59,7 @@ class FakeRunner(object):
         argv = tuple(argv)
         return argv if self.root_path == "/" else ("chroot", self.root_path) + argv
 
-    def run(self, argv, env=None, timeout=None, stdin_text=None):
+    def run(self, argv, env=None, timeout=None, stdin_text=None, network=False):
         argv = tuple(argv)
         self.calls.append(argv)
         for prefix in sorted(self.answers, key=len, reverse=True):

@@ -80,7 +80,7 @@ class FakeRunner(object):
     def command_line(self, argv):
         return ("chroot", self.root_path) + tuple(argv)
 
-    def run(self, argv, env=None, timeout=None, stdin_text=None):
+    def run(self, argv, env=None, timeout=None, stdin_text=None, network=False):
         self.calls.append(tuple(argv))
         for prefix, (rc, out, err) in self.answers.items():
             if tuple(argv[:len(prefix)]) == prefix:

@@ -26,7 +26,7 @@ class FileRunner(object):
     def command_line(self, argv):
         return ("chroot", str(self.base)) + tuple(argv)
 
-    def run(self, argv, env=None, timeout=None, stdin_text=None):
+    def run(self, argv, env=None, timeout=None, stdin_text=None, network=False):
         self.calls.append(tuple(argv))
         (self.base / "boot/initrd.img-6.1").write_bytes(b"rebuilt " + bytes(len(self.calls)))
         (self.base / "var/lib/initramfs-tools/6.1").write_bytes(b"sha1\n")
@@ -163,7 +163,7 @@ class LinkRunner(object):
     def command_line(self, argv):
         return tuple(argv)
 
-    def run(self, argv, env=None, timeout=None, stdin_text=None):
+    def run(self, argv, env=None, timeout=None, stdin_text=None, network=False):
         self.action(self.base)
         return Completed(tuple(argv), 0, "", "")
 
@@ -214,7 +214,7 @@ def test_a_failing_command_without_output_says_so(base):
         def command_line(self, argv):
             return tuple(argv)
 
-        def run(self, argv, env=None, timeout=None, stdin_text=None):
+        def run(self, argv, env=None, timeout=None, stdin_text=None, network=False):
             return Completed(tuple(argv), 1, "", "")
     ctx = Context(Root(str(base)), runner=Silent())
     journal = Journal.create(StateDir(ctx.root), {"root": str(base), "items": ["toy"], "argv": []})

@@ -57,8 +57,9 @@ run "$(dirname "$VNEW")/vermin" --no-tips --violations --eval-annotations -t=3.6
 
 if [ $UNIT_ONLY = 0 ]; then
   if [ "$(id -u)" = 0 ]; then
-    for tool in debootstrap chattr chroot; do
-      command -v $tool >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap e2fsprogs; break; }
+    for tool in debootstrap chattr chroot systemd-nspawn bwrap; do
+      # systemd-nspawn and bwrap: fix --root runs the image's programs in a container
+      command -v $tool >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap e2fsprogs systemd-container bubblewrap; break; }
     done
   fi
   echo "== end-to-end tests on a real Debian root"

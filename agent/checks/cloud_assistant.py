@@ -48,7 +48,9 @@ def install_argvs(ctx):
     if not kind:
         return []
     name = RPM_FILE if kind == "rpm" else DEB_FILE
-    local = "/tmp/" + name
+    # /var/tmp, not /tmp: each command of a mounted image runs in its own container, whose
+    # /tmp is empty and gone when it ends.
+    local = "/var/tmp/" + name
     if downloader(ctx) == "wget":
         fetch = ("wget", "-O", local, BASE_URL + name)
     else:

@@ -32,12 +32,12 @@ def test_missing_on_debian_warns_with_the_documented_deb(guest):
     result = CloudAssistant().run(guest.ctx())
     assert result.status == Status.WARN
     assert any(DOC_URL + "aliyun_assist_latest.deb" in c for c in result.commands)
-    assert any("dpkg -i /tmp/aliyun_assist_latest.deb" in c for c in result.commands)
+    assert any("dpkg -i /var/tmp/aliyun_assist_latest.deb" in c for c in result.commands)
     steps = CloudAssistantFix().plan(guest.ctx(), result)
     assert [s.argv for s in steps] == [
-        ("wget", "-O", "/tmp/aliyun_assist_latest.deb", DOC_URL + "aliyun_assist_latest.deb"),
-        ("dpkg", "-i", "/tmp/aliyun_assist_latest.deb"),
-        ("rm", "-f", "/tmp/aliyun_assist_latest.deb")]
+        ("wget", "-O", "/var/tmp/aliyun_assist_latest.deb", DOC_URL + "aliyun_assist_latest.deb"),
+        ("dpkg", "-i", "/var/tmp/aliyun_assist_latest.deb"),
+        ("rm", "-f", "/var/tmp/aliyun_assist_latest.deb")]
     assert all(isinstance(s, RunCommand) for s in steps)
     assert "dpkg -r aliyun-assist" in steps[1].undo_hint
     assert CloudAssistantFix.reversible is False
@@ -61,7 +61,7 @@ def test_missing_on_rpm_uses_curl_when_present(guest):
     assert result.status == Status.WARN
     steps = CloudAssistantFix().plan(ctx, result)
     assert steps[0].argv[0] == "curl" and steps[0].argv[-1] == DOC_URL + "aliyun_assist_latest.rpm"
-    assert steps[1].argv == ("rpm", "-ivh", "--force", "/tmp/aliyun_assist_latest.rpm")
+    assert steps[1].argv == ("rpm", "-ivh", "--force", "/var/tmp/aliyun_assist_latest.rpm")
 
 
 def test_unknown_distribution_points_to_the_documentation(guest):

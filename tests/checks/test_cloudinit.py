@@ -178,10 +178,10 @@ def test_missing_plan_per_family(guest):
     debian(guest, installed=False)
     ctx, result = run(guest)
     steps = CloudInitFix().plan(ctx, result)
-    assert steps == [RunCommand(("apt-get", "update"), why="refresh the package lists"),
+    assert steps == [RunCommand(("apt-get", "update"), why="refresh the package lists", network=True),
                      RunCommand(("apt-get", "install", "-y", "cloud-init"),
                                 why="install cloud-init (GUESTOS.CloudInit)",
-                                undo_hint=sh(ctx, "apt-get", "purge", "-y", "cloud-init"))]
+                                undo_hint=sh(ctx, "apt-get", "purge", "-y", "cloud-init"), network=True)]
 
 
 @pytest.mark.parametrize("os_id, version, tools, argv, undo", [

@@ -144,7 +144,7 @@ class ReinstallingRunner(FakeRunner):
         FakeRunner.__init__(self, guest.base)
         self.guest = guest
 
-    def run(self, argv, env=None, timeout=None, stdin_text=None):
+    def run(self, argv, env=None, timeout=None, stdin_text=None, network=False):
         if tuple(argv[:3]) == ("apt-get", "install", "--reinstall") and not self.guest.exists("/etc/issue"):
             self.guest.write("/etc/issue", ISSUE)
         return FakeRunner.run(self, argv, env, timeout, stdin_text)
@@ -275,7 +275,7 @@ class NoDownloadRunner(FakeRunner):
         FakeRunner.__init__(self, guest.base)
         self.guest = guest
 
-    def run(self, argv, env=None, timeout=None, stdin_text=None):
+    def run(self, argv, env=None, timeout=None, stdin_text=None, network=False):
         if tuple(argv[:3]) == ("ls", "-d", "--"):
             return FakeRunner.run(self, argv, env, timeout, stdin_text)._replace(
                 returncode=0 if os.path.exists(self.guest.host(argv[3])) else 2)

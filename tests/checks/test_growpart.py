@@ -105,10 +105,10 @@ def test_growpart_missing_fails_with_commands(guest):
     assert result.summary == "growpart is not installed"
     assert result.commands == (sh(ctx, "apt-get", "update"), sh(ctx, "apt-get", "install", "-y", "cloud-guest-utils"))
     assert GrowpartFix().plan(ctx, result) == [
-        RunCommand(("apt-get", "update"), why="refresh the package lists"),
+        RunCommand(("apt-get", "update"), why="refresh the package lists", network=True),
         RunCommand(("apt-get", "install", "-y", "cloud-guest-utils"),
                    why="install cloud-guest-utils (GUESTOS.OnlineResizeFS)",
-                   undo_hint=sh(ctx, "apt-get", "purge", "-y", "cloud-guest-utils"))]
+                   undo_hint=sh(ctx, "apt-get", "purge", "-y", "cloud-guest-utils"), network=True)]
 
 
 def test_package_without_file_still_counts(guest):
@@ -242,7 +242,7 @@ class AptRunner(FakeRunner):
         FakeRunner.__init__(self, guest.ctx().root.path)
         self.guest = guest
 
-    def run(self, argv, env=None, timeout=None, stdin_text=None):
+    def run(self, argv, env=None, timeout=None, stdin_text=None, network=False):
         argv = tuple(argv)
         self.calls.append(argv)
         if argv[:3] == ("apt-get", "install", "-y"):

@@ -94,7 +94,7 @@ def test_fix_runs_the_removal_and_the_recheck_passes(guest):
     guest.write("/var/lib/dpkg/status", dpkg_status({"hyperv-daemons": "6.1.76-1"}))
 
     class Apt(FakeRunner):
-        def run(self, argv, env=None, timeout=None, stdin_text=None):
+        def run(self, argv, env=None, timeout=None, stdin_text=None, network=False):
             done = FakeRunner.run(self, argv, env, timeout, stdin_text)
             if argv[:2] == ("apt-get", "purge"):
                 guest.write("/var/lib/dpkg/status", dpkg_status({}))

@@ -220,7 +220,7 @@ def test_virtio_and_nvme_together_rebuild_once_and_roll_back(guest):
     original = image(VER, ())
 
     class RebuildAll(Rebuilder):
-        def run(self, argv, env=None, timeout=None, stdin_text=None):
+        def run(self, argv, env=None, timeout=None, stdin_text=None, network=False):
             result = Rebuilder.run(self, argv, env, timeout, stdin_text)
             if argv[0] == "update-initramfs":
                 self.guest.write(self.path, image(VER, ALL + NVME))

@@ -298,7 +298,7 @@ class DpkgRunner(FakeRunner):
         FakeRunner.__init__(self, guest.ctx().root.path)
         self.guest = guest
 
-    def run(self, argv, env=None, timeout=None, stdin_text=None):
+    def run(self, argv, env=None, timeout=None, stdin_text=None, network=False):
         argv = tuple(argv)
         self.calls.append(argv)
         if argv[:2] == ("apt-get", "purge"):

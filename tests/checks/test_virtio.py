@@ -63,7 +63,7 @@ class Rebuilder(FakeRunner):
         FakeRunner.__init__(self, guest.ctx().root.path)
         self.guest, self.path, self.version = guest, path, version
 
-    def run(self, argv, env=None, timeout=None, stdin_text=None):
+    def run(self, argv, env=None, timeout=None, stdin_text=None, network=False):
         result = FakeRunner.run(self, argv, env, timeout, stdin_text)
         if argv[0] in ("update-initramfs", "dracut"):
             self.guest.write(self.path, image(self.version, ALL))
@@ -280,7 +280,7 @@ class HostOnlyRebuilder(FakeRunner):
         FakeRunner.__init__(self, guest.ctx().root.path)
         self.guest, self.path, self.obey = guest, path, obey
 
-    def run(self, argv, env=None, timeout=None, stdin_text=None):
+    def run(self, argv, env=None, timeout=None, stdin_text=None, network=False):
         result = FakeRunner.run(self, argv, env, timeout, stdin_text)
         if argv[0] == "update-initramfs":
             generic = self.obey and self.guest.exists(GENERIC_FILE) and "MODULES=most" in self.guest.read(GENERIC_FILE)

@@ -140,7 +140,8 @@ def test_package_items_use_the_roots_own_package_manager(debian):
     assert results["growpart"]["status"] == "FAIL"
 
     code, out, err = debian.guestprep("plan", "--items", "qemu-ga")
-    assert "IRREVERSIBLE" in out and "chroot " + debian.path in out
+    assert "IRREVERSIBLE" in out and "chroot " + debian.path in out    # the undo hint a person types
+    assert "(runs the image's apt-get inside systemd-nspawn, network on)" in out
 
     code, out, err = debian.guestprep("fix", "--yes", "--items", "qemu-ga,growpart", "--format", "json")
     outcomes = dict((o["id"], o["outcome"]) for o in json.loads(out)["outcomes"])

@@ -318,7 +318,7 @@ class JobsRunner(object):
     def __init__(self, listing):
         self.listing = listing
 
-    def run(self, argv, env=None, timeout=None, stdin_text=None):
+    def run(self, argv, env=None, timeout=None, stdin_text=None, network=False):
         assert argv[:2] == ("systemctl", "list-jobs")
         return Completed(tuple(argv), 0, self.listing, "")
 
