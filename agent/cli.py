@@ -128,11 +128,14 @@ def _items(args):
     return [by_item.get(i.strip().lower(), i.strip()) for chunk in args.items for i in chunk.split(",") if i.strip()]
 
 
-def _context(args):
+def _context(args, execute=False):
+    """The target's context. Only fix passes execute=True: check and plan get one whose
+    runner cannot start the image's programs (agent/runner.py ReadOnlyRunner)."""
     root = os.path.abspath(args.root)
     if not os.path.isdir(root):
         raise UsageError("--root {}: not a directory".format(args.root))
-    ctx = Context.for_root(root, options=Options(strict=getattr(args, "strict", False), verbose=args.verbose))
+    ctx = Context.for_root(root, options=Options(strict=getattr(args, "strict", False), verbose=args.verbose),
+                           execute=execute)
     if not osinfo.looks_like_linux_root(ctx.root):
         raise UsageError("--root {}: does not look like a Linux root (no /etc with /usr or /bin)".format(args.root))
     return ctx
@@ -286,7 +289,7 @@ def _log_to(state):
 
 def cmd_fix(args):
     engine = Engine(*registries(True))
-    ctx = _context(args)
+    ctx = _context(args, execute=True)
     if getattr(args, "at_shutdown", None):
         return _arm(args, engine, ctx)
     items, checks, results, plans, left_out = _plans(args, engine, ctx)

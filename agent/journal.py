@@ -298,13 +298,13 @@ class Journal(object):
             root.set_flags(step.path, new)
             faults.point("flags-set", step.path)
         elif isinstance(step, model.RunCommand):
-            argv = list(ctx.runner.command_line(step.argv))
+            argv = list(ctx.executor.command_line(step.argv))
             record.update(op="command", argv=argv, undo_hint=step.undo_hint)
             files = self._snapshot_files(root, getattr(step, "modifies", ()), seq)
             if files:
                 record["files"] = files
             self.append(record)
-            done = ctx.runner.run(step.argv, env=step.env)
+            done = ctx.executor.run(step.argv, env=step.env)
             log.info("%s exited %s\n%s%s", " ".join(argv), done.returncode, done.stdout[-4000:], done.stderr[-4000:])
             finished = {"type": "done", "seq": seq, "returncode": done.returncode}
             if files:
