@@ -9,7 +9,7 @@ from agent.checks import os_version, platform, system_image
 from agent.checks import nvme, virtio
 from agent.checks import cloud_assistant, critical_files, data_disks_mounted, firewall, free_space
 from agent.checks import fw_cfg, nic, root_account, security_center_agent, ssh
-from agent.checks import seal
+from agent.checks import package_manager, seal
 
 CHECKS = (
     fstab.Fstab,
@@ -21,6 +21,7 @@ CHECKS = (
     data_disks_mounted.DataDisksMounted,
     selinux.Selinux,
     dhcp.Dhcp,
+    package_manager.PackageManager,
     qemu_ga.QemuGa,
     shadow.Shadow,
     root_account.RootAccount,
