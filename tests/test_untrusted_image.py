@@ -84,16 +84,28 @@ def make_hostile(root, markers):
             os.chmod(path, 0o755)
 
 
+def _newc(names):
+    out = b""
+    for ino, name in enumerate(list(names) + ["TRAILER!!!"], 1):
+        raw = name.encode() + b"\x00"
+        out += b"070701" + b"".join(b"%08X" % v for v in (ino, 0o100644, 0, 0, 1, 0, 0, 0, 0, 0, 0, len(raw), 0))
+        out += raw + b"\x00" * (-(110 + len(raw)) % 4)
+    return out + b"\x00" * (-len(out) % 512)
+
+
 def zstd_initramfs(root):
-    """Replace each initramfs with a zstd-compressed one (as Debian 12 makes them)."""
+    """A zstd-compressed initramfs next to each kernel (as Debian 12 makes them), under the
+    name each family's tools give it, so the driver checks must decompress it."""
     zstd = shutil.which("zstd")
     boot = os.path.join(root, "boot")
-    for name in os.listdir(boot) if os.path.isdir(boot) else ():
-        if name.startswith(("initrd.img-", "initramfs-")) and os.path.isfile(os.path.join(boot, name)):
-            cpio = b"070701" + b"0" * 8 * 13 + b"0000000B" + b"00000000" + b"TRAILER!!!\x00"
-            cpio += b"\x00" * (-len(cpio) % 4)
-            data = subprocess.run([zstd, "-q", "-c"], input=cpio, stdout=subprocess.PIPE, check=True).stdout
-            with open(os.path.join(boot, name), "wb") as handle:
+    for name in os.listdir(boot):
+        if not name.startswith("vmlinuz-"):
+            continue
+        version = name[len("vmlinuz-"):]
+        cpio = _newc(["usr/lib/modules/{}/kernel/drivers/block/virtio_blk.ko".format(version)])
+        data = subprocess.run([zstd, "-q", "-c"], input=cpio, stdout=subprocess.PIPE, check=True).stdout
+        for image in ("initrd.img-" + version, "initramfs-{}.img".format(version), "initrd-" + version):
+            with open(os.path.join(boot, image), "wb") as handle:
                 handle.write(data)
 
 
