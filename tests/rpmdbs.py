@@ -23,7 +23,9 @@ STRING, STRING_ARRAY, INT16, INT32 = 6, 8, 3, 4
 def header_blob(name, version="1.0", release="1", epoch=None, arch="x86_64", files=(), algo=8):
     """files: [(path, bytes or None for a link, mode, flags, link target)]."""
     tags = [(rpmdb.NAME, STRING, name), (rpmdb.VERSION, STRING, version), (rpmdb.RELEASE, STRING, release),
-            (rpmdb.ARCH, STRING, arch)]
+            (rpmdb.ARCH, STRING, arch), (1044, STRING, "{}-{}-{}.src.rpm".format(name, version, release)),
+            (1004, STRING, "{} (a guestprep test fixture, built from the real "
+                                                       "header format)".format(name))]
     if epoch is not None:
         tags.append((rpmdb.EPOCH, INT32, [epoch]))
     if files:
@@ -82,6 +84,24 @@ def ndb_bytes(blobs):
 
 
 def sqlite_file(path, blobs):
+    """rpmdb.sqlite holding `blobs`: the schema made by real rpm (--initdb) when it is here,
+    else its Packages table alone (all that -qa and agent/rpmdb.py read)."""
+    rpm = shutil.which("rpm")
+    if rpm:
+        import tempfile
+        scratch = tempfile.mkdtemp()
+        try:
+            subprocess.run([rpm, "--dbpath", scratch, "--define", "_db_backend sqlite", "--initdb"], check=True)
+            db = sqlite3.connect(os.path.join(scratch, "rpmdb.sqlite"))
+            db.execute("PRAGMA journal_mode = DELETE")   # one file, no -wal/-shm beside it
+            db.executemany("INSERT INTO Packages (hnum, blob) VALUES (?, ?)", list(enumerate(blobs, 1)))
+            db.commit()
+            db.execute("VACUUM")
+            db.close()
+            shutil.copyfile(os.path.join(scratch, "rpmdb.sqlite"), path)
+        finally:
+            shutil.rmtree(scratch)
+        return
     db = sqlite3.connect(path)
     db.execute("CREATE TABLE Packages (hnum INTEGER PRIMARY KEY AUTOINCREMENT, blob BLOB NOT NULL)")
     db.executemany("INSERT INTO Packages (hnum, blob) VALUES (?, ?)", [(i, b) for i, b in enumerate(blobs, 1)])
@@ -93,9 +113,11 @@ def db_load():
     return shutil.which("db5.3_load") or shutil.which("db_load")
 
 
-def bdb_file(path, blobs, pagesize=4096):
+def bdb_file(path, blobs, pagesize=512):
     """A Berkeley DB hash `Packages` as rpm writes it: key = instance number (native-endian
-    uint32), value = header blob. Needs db_load (package db5.3-util)."""
+    uint32), value = header blob on overflow pages. Needs db_load (package db5.3-util).
+    Real headers are kilobytes, always stored off-page (rpm's bdb_ro reads nothing else);
+    the small page size keeps the small test headers off-page too."""
     lines = ["VERSION=3", "format=bytevalue", "type=hash", "db_pagesize={}".format(pagesize), "HEADER=END"]
     for i, blob in enumerate(blobs, 1):
         lines.append(" " + struct.pack("=I", i).hex())
