@@ -443,7 +443,10 @@ class RpmDb(object):
 
 def read(root):
     """RpmDb of the target (headers parsed); a damaged or unreadable one has `error` set."""
-    kind, path = locate(root)
+    try:
+        kind, path = locate(root)
+    except RootError as e:
+        return RpmDb("unknown", None, [], "{}: {}".format(e.path, e.reason))
     if kind is None:
         return RpmDb(None, None, [], path)
     try:

@@ -118,3 +118,10 @@ def test_a_truncated_berkeley_db_and_a_looping_overflow_chain(tmp_path):
             pages[pgno * 512 + 16:pgno * 512 + 20] = struct.pack("<I", pgno)
     (target / "Packages").write_bytes(bytes(pages))
     assert "loops" in rpmdb.read(Root(str(tmp_path))).error
+
+
+def test_a_symlink_loop_where_the_database_is(tmp_path):
+    os.makedirs(str(tmp_path / "var/lib/rpm"))
+    os.symlink("Packages.db", str(tmp_path / "var/lib/rpm/Packages.db"))
+    db = rpmdb.read(Root(str(tmp_path)))
+    assert not db.known and "too many levels of symbolic links" in db.error
