@@ -244,12 +244,13 @@ def _open(root, path):
     return fd, st.st_size
 
 
-def _pread(fd, size, offset, path):
+def _pread(handle, size, offset, path):
+    """Exactly `size` bytes at `offset` of an unbuffered file, or RpmDbError."""
     try:
-        os.lseek(fd, offset, os.SEEK_SET)
+        handle.seek(offset)
         chunks, got = [], 0
         while got < size:
-            chunk = os.read(fd, size - got)
+            chunk = handle.read(size - got)
             if not chunk:
                 break
             chunks.append(chunk)
@@ -267,13 +268,14 @@ def read_blobs(root, kind, path):
     if kind == "sqlite":
         return _sqlite_blobs(root, path)
     fd, size = _open(root, path)
+    handle = os.fdopen(fd, "rb", buffering=0)
     try:
         if kind == "bdb":
-            return list(_bdb_blobs(fd, size, path))
+            return list(_bdb_blobs(handle, size, path))
         if kind == "ndb":
-            return list(_ndb_blobs(fd, size, path))
+            return list(_ndb_blobs(handle, size, path))
     finally:
-        os.close(fd)
+        handle.close()
     raise RpmDbError("{}: unknown database format {}".format(path, kind))
 
 
