@@ -28,7 +28,7 @@ from agent.checks.nvme import GRUBENV
 from agent.model import Mode, Remediation, RunCommand, WriteFile
 from agent.parsers import bootcfg, keyvalue
 from agent.parsers import split_lines
-from remediations.virtio import plan_drivers
+from remediations.virtio import plan_drivers, verify_images
 
 DEFAULT_GRUB = "/etc/default/grub"
 NAMES = ("nvme_core.io_timeout", "nvme_core.admin_timeout")
@@ -131,3 +131,6 @@ class NvmeFix(Remediation):
             steps += grub_steps(ctx, data.get("value", "4294967295"), data.get("args", ""),
                                 data.get("bad_sources", []))
         return steps
+
+    def verify(self, ctx, result, steps):
+        return verify_images(ctx, result, steps)

@@ -97,6 +97,11 @@ if [ $UNIT_ONLY = 0 ]; then
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq packer; } >/dev/null 2>&1 || echo "(packer not installed: its template is not validated)"
   fi
   run tools/package.sh
+  # Debian's headless Chromium renders the fleet page of `report merge` (tests/packaging/test_fleet_page.py).
+  if [ "$(id -u)" = 0 ] && ! command -v chromium >/dev/null; then
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >/dev/null 2>&1 \
+      || echo "(chromium not installed: the fleet page is not rendered)"
+  fi
   # The `ansible` package from PyPI: ansible-core plus community.general, whose chroot
   # connection runs the role against the Debian roots.
   ANSIBLE_PY=$(venv ansible "$PYNEW" "ansible") || ANSIBLE_PY=""

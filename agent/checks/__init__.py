@@ -8,7 +8,7 @@ from agent.checks import architecture, boot_mode, grub, kernel_version, moc_inst
 from agent.checks import os_version, platform, system_image
 from agent.checks import nvme, virtio
 from agent.checks import cloud_assistant, critical_files, data_disks_mounted, firewall, free_space
-from agent.checks import fw_cfg, nic, root_account, security_center_agent, ssh
+from agent.checks import fw_cfg, hypervisor_tools, nic, root_account, security_center_agent, ssh
 from agent.checks import package_manager, seal
 
 CHECKS = (
@@ -23,6 +23,7 @@ CHECKS = (
     dhcp.Dhcp,
     package_manager.PackageManager,
     qemu_ga.QemuGa,
+    hypervisor_tools.HypervisorTools,
     shadow.Shadow,
     root_account.RootAccount,
     fw_cfg.FwCfg,
