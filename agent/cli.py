@@ -44,7 +44,8 @@ def build_parser():
         if items:
             p.add_argument("--items", action="append", metavar="LIST",
                            help="comma-separated repair items or checks as `guestprep list` names them "
-                                "(dhcp,selinux,root-account,...), or 'all'")
+                                "(dhcp,selinux,root-account,...), or 'all'; seal:NAME,... for some of seal's "
+                                "operations (seal:defaults,-NAME for all but one)")
         p.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
 
     def blocking(p):
@@ -100,7 +101,7 @@ def build_parser():
     common(p, items=False, fmt=False)
     p.add_argument("-o", "--output", required=True, metavar="FILE.tar.gz", help="where to write the bundle (mode 0600)")
     p.add_argument("--backup-dir", metavar="DIR", help="where fix kept its journal (default: in the target)")
-    p = add_command("list", help="every check with its item ID and repair item")
+    p = add_command("list", help="every check with its item ID and repair item, and seal's operations")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p = add_command("at-shutdown", help="the fixes armed with fix --at-shutdown: status, disarm, "
                     "or run (what guestprep-fix-at-shutdown.service does at poweroff)")
@@ -140,10 +141,52 @@ def registries(with_fixes):
 
 
 def _items(args):
+    return _parse_items(args)[0]
+
+
+def _parse_items(args):
+    """(items or None, {check id: [operation names]}) from --items.
+
+    `seal:history,ssh-hostkeys` names operations of a check that has them (virt-sysprep's
+    --operations): the words after `seal:` are its operations up to the first word that
+    is an item of its own; `defaults` and `-name` work as in virt-sysprep.
+    """
     if not getattr(args, "items", None):
-        return None
-    # Names are resolved by the engine: repair items, item IDs as `list` shows them, check ids.
-    return [i.strip() for chunk in args.items for i in chunk.split(",") if i.strip()]
+        return None, {}
+    # Item names are resolved by the engine (repair items, item IDs as `list` shows them, check
+    # ids); here only which words after `seal:` are its operations and which are items.
+    from agent.checks import CHECKS
+    by_item = dict((c.item.lower(), c.id) for c in CHECKS)
+    known = set(by_item) | set(c.id for c in CHECKS) | set(c.repair_item for c in CHECKS if c.repair_item)
+    with_ops = dict((name, c) for c in CHECKS if getattr(c, "operations", None) for name in (c.id, c.repair_item))
+    items, words = [], {}
+    for chunk in args.items:
+        current = None
+        for word in (w.strip() for w in chunk.split(",")):
+            if not word:
+                continue
+            if ":" in word:
+                name, _colon, first = word.partition(":")
+                check = with_ops.get(name.strip())
+                if check is None:
+                    raise UsageError("{}: only {} take operations after ':'".format(
+                        word, ", ".join(sorted(set(c.id for c in with_ops.values()))) or "no item"))
+                current = check
+                items.append(check.id)
+                words.setdefault(check.id, []).append(first.strip())
+            elif current is not None and (word.lower() not in known or word.lstrip("-") in current.operation_names):
+                words[current.id].append(word)
+            else:
+                current = None
+                items.append(word)
+    selections = {}
+    for check_id, chosen in words.items():
+        check = next(c for c in CHECKS if c.id == check_id)
+        try:
+            selections[check_id] = check.parse_operations([w for w in chosen if w])
+        except ValueError as e:
+            raise UsageError(str(e))
+    return items, selections
 
 
 def _context(args, execute=False):
@@ -152,8 +195,8 @@ def _context(args, execute=False):
     root = os.path.abspath(args.root)
     if not os.path.isdir(root):
         raise UsageError("--root {}: not a directory".format(args.root))
-    ctx = Context.for_root(root, options=Options(strict=getattr(args, "strict", False), verbose=args.verbose),
-                           execute=execute)
+    ctx = Context.for_root(root, options=Options(strict=getattr(args, "strict", False), verbose=args.verbose,
+                                                 selections=_parse_items(args)[1]), execute=execute)
     if not osinfo.looks_like_linux_root(ctx.root):
         raise UsageError("--root {}: does not look like a Linux root (no /etc with /usr or /bin)".format(args.root))
     return ctx
@@ -211,7 +254,9 @@ def cmd_list(args):
     for check in checks:
         fix = fixes.get(check.id)
         rows.append({"id": check.id, "item": check.item, "repair_item": check.repair_item, "title": check.title,
-                     "fix": None if fix is None else {"mode": fix.mode, "reversible": fix.reversible}})
+                     "fix": None if fix is None else {"mode": fix.mode, "reversible": fix.reversible},
+                     "operations": [{"name": o.name, "description": o.description}
+                                    for o in getattr(check, "operations", None) or ()]})
     if args.format == "json":
         _emit_json({"format_version": report.FORMAT_VERSION, "checks": rows})
         return report.EXIT_OK
@@ -223,6 +268,15 @@ def cmd_list(args):
     widths = [max(len(row[i]) for row in table) for i in range(3)]
     for row in table:
         sys.stdout.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[3] + "\n")
+    for r in rows:
+        if r["operations"]:
+            # virt-sysprep --list-operations: each one selectable as --items seal:NAME,...
+            sys.stdout.write("\nOperations of {0} (--items {0} for all, {0}:NAME,... for some, "
+                             "{0}:defaults,-NAME for all but one):\n".format(r["repair_item"] or r["id"]))
+            width = max(len(o["name"]) for o in r["operations"])
+            for o in r["operations"]:
+                sys.stdout.write("  {}:{}  {}\n".format(r["repair_item"] or r["id"], o["name"].ljust(width),
+                                                         o["description"]))
     return report.EXIT_OK
 
 

@@ -3,7 +3,7 @@ from remediations import cloudinit, dhcp, fstab, growpart, qemu_ga, rtc, selinux
 from remediations import grub, hypervisor_tools
 from remediations import nvme, virtio
 from remediations import cloud_assistant, critical_files, data_disks_mounted, firewall
-from remediations import seal
+from remediations import lvm_devices, seal
 
 REMEDIATIONS = (
     fstab.FstabFix,
@@ -20,6 +20,7 @@ REMEDIATIONS = (
     rtc.RtcFix,
     critical_files.CriticalFilesFix,
     data_disks_mounted.DataDisksMountedFix,
+    lvm_devices.LvmDevicesFix,
     firewall.FirewallFix,
     cloud_assistant.CloudAssistantFix,
     seal.SealFix,

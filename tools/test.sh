@@ -89,7 +89,8 @@ if [ $UNIT_ONLY = 0 ]; then
         --no-install-recommends qemu-system-x86 qemu-utils ovmf fdisk grub-pc-bin grub2-common openssh-client; break; }
     done
   fi
-  run env GUESTPREP_BOOT=1 "$VNEW" -m pytest -q -p no:cacheprovider -rs -s tests/boot/test_boot_real.py
+  # tests/boot/test_seal_boot.py: a sealed image with cloud-init masked boots with its host key
+  run env GUESTPREP_BOOT=1 "$VNEW" -m pytest -q -p no:cacheprovider -rs -s tests/boot/test_boot_real.py tests/boot/test_seal_boot.py
   # Packages: build the single file, deb and rpm into dist/, then install and run them on
   # real Debian roots (deb with apt, the Ansible role over chroots, the Packer provisioner).
   echo "== packages (tools/package.sh) and their tests"

@@ -8,7 +8,7 @@ from agent.checks import architecture, boot_mode, grub, kernel_version, moc_inst
 from agent.checks import os_version, platform, system_image
 from agent.checks import nvme, virtio
 from agent.checks import cloud_assistant, critical_files, data_disks_mounted, firewall, free_space
-from agent.checks import fw_cfg, hypervisor_tools, nic, root_account, security_center_agent, ssh
+from agent.checks import fw_cfg, hypervisor_tools, lvm_devices, nic, root_account, security_center_agent, ssh
 from agent.checks import package_manager, seal
 
 CHECKS = (
@@ -19,6 +19,7 @@ CHECKS = (
     system_image.SystemImage,
     critical_files.CriticalFiles,
     data_disks_mounted.DataDisksMounted,
+    lvm_devices.LvmDevices,
     selinux.Selinux,
     dhcp.Dhcp,
     package_manager.PackageManager,

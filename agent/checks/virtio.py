@@ -90,6 +90,7 @@ def hostonly_text(ctx):
 def evaluate(check, ctx, states, required, optional, what, item):
     """The Result for driver states (shared by virtio and nvme)."""
     blocking, warnings, paths = [], [], []
+    optional_missing = set()
     for kernel, state in states:
         label = kernel.label()
         for problem in state.problems:
@@ -111,18 +112,21 @@ def evaluate(check, ctx, states, required, optional, what, item):
             paths.append(kernel.initramfs)
         elif opt_missing:
             warnings.append("kernel {}: {} not in the initramfs".format(label, ", ".join(opt_missing)))
+            optional_missing.update(opt_missing)
     hostonly, host = hostonly_text(ctx)
     data = {"kernels": kernel_data(states, required), "hostonly": host}
     commands = rebuild_hint(ctx)
     tool = initramfs_tool(ctx)
+    # One missing module is "it": the virtio_console warning names a single driver.
+    them = "them" if blocking or len(optional_missing) > 1 else "it"
     if tool == "initramfs-tools":
-        how = "list them in /etc/initramfs-tools/modules and run update-initramfs -u -k all"
+        how = "list {} in /etc/initramfs-tools/modules and run update-initramfs -u -k all".format(them)
         generic = "MODULES=most in a file of /etc/initramfs-tools/conf.d/"
     elif tool == "dracut":
         how = 'add add_drivers+=" ... " to a file in /etc/dracut.conf.d/ and rebuild every image with dracut -f'
         generic = 'hostonly="no" in a file of /etc/dracut.conf.d/'
     else:
-        how = "add them to the initramfs with the target's initramfs tool and rebuild it"
+        how = "add {} to the initramfs with the target's initramfs tool and rebuild it".format(them)
         generic = ""
     fix = "guestprep fix --items {} does this for every kernel, keeping a backup of each image".format(
         check.repair_item)

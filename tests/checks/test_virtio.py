@@ -173,6 +173,8 @@ def test_only_virtio_console_missing_warns(guest):
     result = run(guest)
     assert result.status == Status.WARN
     assert "virtio_console" in result.summary and result.hint
+    # One module: "list it", not "list them" (issue 14).
+    assert "list it in /etc/initramfs-tools/modules" in result.hint
 
 
 def test_a_kernel_without_the_module_at_all_says_so(guest):
