@@ -207,14 +207,16 @@ def _parse_items(args):
     return items, selections
 
 
-def _context(args):
+def _context(args, execute=False):
+    """The target's context. Only fix passes execute=True: check and plan get one whose
+    runner cannot start the image's programs (agent/runner.py ReadOnlyRunner)."""
     root = os.path.abspath(args.root)
     if not os.path.isdir(root):
         raise UsageError("--root {}: not a directory".format(args.root))
     container = "chroot" if getattr(args, "unsafe_chroot", False) else getattr(args, "container", "auto")
     ctx = Context.for_root(root, options=Options(strict=getattr(args, "strict", False), verbose=args.verbose,
-                                                 selections=_parse_items(args)[1]),
-                           runner=Runner(root, container=container))
+                                                 selections=_parse_items(args)[1]), execute=execute,
+                           container=container)
     if not osinfo.looks_like_linux_root(ctx.root):
         raise UsageError("--root {}: does not look like a Linux root (no /etc with /usr or /bin)".format(args.root))
     return ctx
@@ -468,7 +470,7 @@ def _log_to(state):
 
 def cmd_fix(args):
     engine = Engine(*registries(True))
-    ctx = _context(args)
+    ctx = _context(args, execute=True)
     if getattr(args, "at_shutdown", None):
         return _arm(args, engine, ctx)
     planned = None

@@ -3,7 +3,7 @@ import shlex
 
 from agent import osinfo, packages
 from agent.rootfs import Root
-from agent.runner import Runner
+from agent.runner import ReadOnlyRunner, Runner
 
 
 class Options(object):
@@ -15,11 +15,25 @@ class Options(object):
 
 
 class Context(object):
-    """root (Root), runner (Runner), os (OSInfo), live (LiveFacts or None), options."""
+    """root (Root), runner (what checks and plans use), os (OSInfo), live (LiveFacts or None),
+    options; executor (what the journal runs a fix's commands with).
 
-    def __init__(self, root, runner=None, os_info=None, live=None, options=None):
+    On a mounted image the default runner is a ReadOnlyRunner: checks and plans cannot start
+    the image's programs at all. Only a context made for `fix` (executor=Runner) can run
+    them, and only through the journal's RunCommand steps. An explicit `runner` (tests'
+    fakes) serves as both unless an executor is given.
+    """
+
+    def __init__(self, root, runner=None, os_info=None, live=None, options=None, executor=None):
         self.root = root
-        self.runner = runner or Runner(root.path)
+        if runner is None:
+            runner = Runner(root.path) if root.is_host else ReadOnlyRunner(root.path)
+            if executor is None and root.is_host:
+                executor = runner
+        elif executor is None and not getattr(runner, "read_only", False):
+            executor = runner
+        self.runner = runner
+        self._executor = executor
         self.os = os_info if os_info is not None else osinfo.detect(root)
         self.live = live
         self.options = options or Options()
@@ -27,13 +41,32 @@ class Context(object):
         self._facts = {}
 
     @classmethod
-    def for_root(cls, path="/", options=None, runner=None, live=None):
-        """The usual context: live facts only when the target is the running system."""
+    def for_root(cls, path="/", options=None, runner=None, live=None, execute=False, container="auto"):
+        """The usual context: live facts only when the target is the running system.
+
+        execute=True (fix only) gives it an executor that runs the target's programs, in
+        `container` (agent/runner.py) on a mounted image; check and plan only render them."""
         root = Root(path)
         if live is None and root.is_host:
             from agent.live import LiveFacts
             live = LiveFacts(root)
-        return cls(root, runner=runner, live=live, options=options)
+        executor = None
+        if runner is None:
+            executor = Runner(root.path, container=container)
+            if not root.is_host:
+                runner = ReadOnlyRunner(root.path, executor)
+            else:
+                runner = executor
+            if not execute:
+                executor = None if not root.is_host else executor
+        return cls(root, runner=runner, live=live, options=options, executor=executor)
+
+    @property
+    def executor(self):
+        """The runner that runs a fix's commands in the target; check and plan have none."""
+        if self._executor is None:
+            return ReadOnlyRunner(self.root.path, getattr(self.runner, "_render", None))
+        return self._executor
 
     def in_guest(self, command):
         """A shell command line as a person runs it against the target: chrooted with --root."""

@@ -9,7 +9,7 @@ from typing import List, NamedTuple, Optional
 from agent import faults
 from agent import journal as journal_mod
 from agent.live import Unavailable
-from agent.model import Mode, Refused, RunCommand, Status, WriteFile
+from agent.model import Mode, Refused, RunCommand, Status, WriteFile, is_package_step
 from agent.rootfs import RootError
 from agent.runner import describe_command
 
@@ -156,9 +156,24 @@ class Engine(object):
 
     # -- planning -------------------------------------------------------------
 
+    def package_refusal(self, ctx, results):
+        """Why package steps must not run now ('' when they may): the finding of the checks
+        that guard the package manager (guards_packages), run here when not among `results`.
+        One guard for every fix, so no remediation needs its own."""
+        by_id = dict((r.check_id, r) for r in results)
+        reasons = []
+        for check in self.checks:
+            if not getattr(check, "guards_packages", False):
+                continue
+            result = by_id.get(check.id) or self.run_check(ctx, check)
+            if result.status in (Status.FAIL, Status.WARN, Status.ERROR):
+                reasons.append((result.data or {}).get("refuse_packages") or result.summary)
+        return "; ".join(r for r in reasons if r)
+
     def plan(self, ctx, checks, results):
         """Plans for the failing results among `checks` that have a remediation."""
         plans = []
+        refusal = None      # computed once, when a plan first has a package step
         by_id = dict((r.check_id, r) for r in results)
         for check in checks:
             result = by_id.get(check.id)
@@ -182,6 +197,13 @@ class Engine(object):
                 refused = _refused_commands(ctx, steps)
                 if refused:
                     plans.append(Plan(check.id, check.repair_item, result, fix, [], refused, uncontained=True))
+            if any(is_package_step(s) for s in steps):
+                if refusal is None:
+                    refusal = self.package_refusal(ctx, results)
+                if refusal:
+                    plans.append(Plan(check.id, check.repair_item, result, fix, [],
+                                      "refused: it installs or removes packages, and the package manager is not "
+                                      "usable: " + refusal))
                     continue
             plans.append(Plan(check.id, check.repair_item, result, fix, steps,
                               "" if steps else "nothing guestprep can change automatically; see the hint"))
@@ -197,11 +219,12 @@ class Engine(object):
         if not todo:
             return None, outcomes
         # Every command inherits the state lock: it stays held until the last one exits.
-        ctx.runner.lock_fd = getattr(state, "lock_fd", None)
+        executor = ctx.executor
+        executor.lock_fd = getattr(state, "lock_fd", None)
         try:
             return self._apply(ctx, todo, outcomes, state, argv)
         finally:
-            ctx.runner.lock_fd = None
+            executor.lock_fd = None
 
     def _apply(self, ctx, todo, outcomes, state, argv):
         order = [c.id for c in self.checks]

@@ -12,9 +12,11 @@ Only headers are parsed; file data is skipped (seeked over in the raw file, disc
 while decompressing), and `iter_names` is a generator, so a caller that has found what
 it looks for stops reading there. gzip, xz, lzma and bzip2 are decompressed with the
 standard library; zstd and lz4 (Debian 12 and Ubuntu defaults) are not in Python 3.6's,
-so they go through the `zstandard`/`lz4` modules when importable, else through the
-target's own `zstd -dc` / `lz4 -dc` (the guest that made such an image has the tool),
-started by the runner with the image as its standard input.
+so they go through the `zstandard`/`lz4` modules when importable, else through the HOST's
+`zstd -dc` / `lz4 -dc` (runner.host_stream: found on the machine guestprep runs on, run
+by absolute path with the image file as standard input, never chrooted). Never the
+image's own tool: an image is untrusted input (issue 11). Where neither exists, the
+error says so and which package to install here; the caller reports "unknown", not a guess.
 """
 import bz2
 import errno
@@ -425,24 +427,33 @@ def iter_names(root, path, runner=None, info=None):
         os.close(fd)
 
 
-def _start_tool(runner, name, fd, offset):
+def _no_tool(name):
     argv, package = _TOOLS[name]
-    if runner is None or not hasattr(runner, "stream"):
-        raise InitramfsError("{}-compressed, and no way to run the target's {}".format(name, argv[0]))
+    return ("{}-compressed, and this machine has no {} to read it (install package {} where guestprep "
+            "runs; the image's own tool is never run)".format(name, argv[0], package))
+
+
+def _start_tool(runner, name, fd, offset):
+    argv, _package = _TOOLS[name]
+    if runner is None:
+        from agent.runner import host_stream
+    elif hasattr(runner, "host_stream"):
+        host_stream = runner.host_stream
+    else:
+        raise InitramfsError("{}-compressed, and no way to run this machine's {}".format(name, argv[0]))
     os.lseek(fd, offset, os.SEEK_SET)
     try:
-        return runner.stream(argv, stdin_fd=fd)
+        return host_stream(argv, stdin_fd=fd)
     except OSError as e:
         if e.errno == errno.ENOENT:
-            raise InitramfsError("{}-compressed, and the target has no {} (package {}) to read it".format(
-                name, argv[0], package))
+            raise InitramfsError(_no_tool(name))
         raise InitramfsError("cannot run {}: {}".format(argv[0], e))
 
 
 def _tool_failure(stream, name):
-    argv, package = _TOOLS[name]
+    argv, _package = _TOOLS[name]
     if stream.returncode == 127:
-        return "{}-compressed, and the target has no {} (package {}) to read it".format(name, argv[0], package)
+        return _no_tool(name)
     return "{} exited with {}: {}".format(" ".join(argv), stream.returncode, stream.error_text() or "no message")
 
 

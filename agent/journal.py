@@ -556,7 +556,7 @@ class Journal(object):
         elif isinstance(step, model.RunCommand):
             argv = list(step.argv)   # as run in the target; `runs` says where and how contained
             record.update(op="command", argv=argv, undo_hint=step.undo_hint,
-                          runs=describe_command(ctx.runner, step.argv, step.network)["text"])
+                          runs=describe_command(ctx.executor, step.argv, step.network)["text"])
             files = self._snapshot_files(root, getattr(step, "modifies", ()), seq)
             if files:
                 record["files"] = files
@@ -565,7 +565,7 @@ class Journal(object):
                 record["dirs"] = self._dir_names(root, files)
             self.append(record)
             # network only when asked for: a runner without it (a test double) runs the rest
-            done = ctx.runner.run(step.argv, env=step.env, **({"network": True} if step.network else {}))
+            done = ctx.executor.run(step.argv, env=step.env, **({"network": True} if step.network else {}))
             log.info("%s exited %s\n%s%s", " ".join(argv), done.returncode, done.stdout[-4000:], done.stderr[-4000:])
             finished = {"type": "done", "seq": seq, "returncode": done.returncode}
             if files:

@@ -84,6 +84,10 @@ class LiveFacts(object):
                 found.add(name)
         return found
 
+    def lock_holder(self, guest_path):
+        """PID holding a package manager's lock file (0: free, None: no such file)."""
+        return lock_holder(self.root.resolve(guest_path))
+
     def _proc_text(self, path):
         try:
             with open(path, "rb") as handle:
@@ -200,6 +204,32 @@ class LiveFacts(object):
         except OSError:
             pass
         return None
+
+
+def lock_holder(path):
+    """PID of the process holding a POSIX (fcntl) write lock on `path` (a host path of the
+    running system), 0 when nobody holds one, None when the file is absent or unreadable.
+    F_GETLK only asks: the file is opened read-only and nothing is locked or written.
+    dpkg (lock-frontend, lock) and rpm (.rpm.lock) take such locks while they work."""
+    import fcntl
+    import stat
+    import struct
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return None
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        # struct flock: short l_type, short l_whence, off_t l_start, off_t l_len, pid_t l_pid
+        query = struct.pack("@hhqqi4x", fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)
+        answer = fcntl.fcntl(fd, fcntl.F_GETLK, query)
+        kind, _whence, _start, _len, pid = struct.unpack("@hhqqi4x", answer)
+        return 0 if kind == fcntl.F_UNLCK else pid
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def _unescape(field):

@@ -174,5 +174,14 @@ class RunCommand(NamedTuple):
     network: bool = False
 
 
+# Programs that install, remove or reinstall packages: a RunCommand of one of these is a
+# package step, refused while the package manager is broken (checks/package_manager.py).
+PACKAGE_TOOLS = frozenset(("apt-get", "apt", "aptitude", "dpkg", "yum", "dnf", "microdnf", "zypper", "rpm"))
+
+
+def is_package_step(step):
+    return isinstance(step, RunCommand) and bool(step.argv) and step.argv[0].rsplit("/", 1)[-1] in PACKAGE_TOOLS
+
+
 class Refused(Exception):
     """Raised by plan() when a fix must not be applied now; the message says why."""

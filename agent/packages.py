@@ -1,9 +1,13 @@
-"""Which packages the target has installed, from its own database, in one read or query.
+"""Which packages the target has installed, from its own database, in one read.
 
-Debian family: /var/lib/dpkg/status is parsed directly (no process at all). RPM family:
-one `rpm -qa` inside the target. Checks ask the resulting PackageSet, never the package
-manager, so a full check costs one query however many packages it asks about.
+Debian family: /var/lib/dpkg/status is parsed directly. RPM family: the rpm database
+(sqlite, Berkeley DB or ndb) read directly by agent/rpmdb.py. No process at all: an image
+is untrusted input, and its own rpm must not run on the host (issue 11). Only on the
+running system (--root /), where the VM's own tools are trusted, a database the reader
+cannot read is asked of `rpm -qa` as before. Checks ask the resulting PackageSet, never
+the package manager, so a full check costs one read however many packages it asks about.
 """
+from agent import rpmdb
 from agent.rootfs import RootError
 
 DPKG_STATUS = "/var/lib/dpkg/status"
@@ -13,10 +17,11 @@ RPM_DBS = ("/var/lib/rpm", "/usr/lib/sysimage/rpm")
 class PackageSet(object):
     """Installed packages: name -> version. `manager` is 'dpkg', 'rpm' or None (unknown)."""
 
-    def __init__(self, manager, versions, error=""):
+    def __init__(self, manager, versions, error="", rpm=None):
         self.manager = manager
         self.versions = dict(versions)
         self.error = error
+        self.rpm = rpm          # the RpmDb (headers with their files) on rpm systems
 
     @property
     def known(self):
@@ -62,14 +67,19 @@ def installed(root, runner):
             return PackageSet("dpkg", parse_dpkg_status(root.read_text(DPKG_STATUS)))
         except RootError as e:
             return PackageSet("dpkg", {}, str(e))
-    if any(root.isdir(path) for path in RPM_DBS):
+    db = rpmdb.read(root)
+    if db.kind is None and not any(root.isdir(path) for path in RPM_DBS):
+        return PackageSet(None, {}, "no dpkg or rpm database found")
+    if db.known:
+        return PackageSet("rpm", dict((h.name, h.evr) for h in db.packages()), rpm=db)
+    if root.is_host:
+        # The running system: its own rpm is trusted and may know a format the reader does not.
         done = runner.run(["rpm", "-qa", "--qf", "%{NAME}\t%{VERSION}-%{RELEASE}\n"], timeout=120)
-        if not done.ok:
-            return PackageSet("rpm", {}, "rpm -qa failed: " + (done.stderr.strip() or str(done.returncode)))
-        versions = {}
-        for line in done.stdout.splitlines():
-            name, _, version = line.partition("\t")
-            if name and not name.startswith("gpg-pubkey"):
-                versions[name] = version
-        return PackageSet("rpm", versions)
-    return PackageSet(None, {}, "no dpkg or rpm database found")
+        if done.ok:
+            versions = {}
+            for line in done.stdout.splitlines():
+                name, _, version = line.partition("\t")
+                if name and not name.startswith("gpg-pubkey"):
+                    versions[name] = version
+            return PackageSet("rpm", versions, rpm=db)
+    return PackageSet("rpm", {}, "rpm database unreadable: " + db.error, rpm=db)

@@ -13,6 +13,11 @@ neither tool exists they are refused, or run chrooted when the operator says so
 Every child inherits the state lock's descriptor (lock_fd) and runs in its own process
 group: the flock stays held until the last child exits, even when guestprep itself is
 killed, and a timeout stops the whole group.
+
+`fix` alone gets such a Runner (Context.executor). `check` and `plan` on a mounted image get
+a ReadOnlyRunner, which cannot start the image's programs at all; what they need to know
+they read from the image's files and databases, or ask a host tool about a file's bytes
+(host_stream: a decompressor, by absolute host path, never chrooted).
 """
 import errno
 import os
@@ -306,6 +311,80 @@ class Runner(object):
             errors.close()
             raise
         return Stream(proc, full, errors)
+
+    def host_stream(self, argv, stdin_fd):
+        return host_stream(argv, stdin_fd)
+
+
+NOT_RUN = 126
+NOT_RUN_MESSAGE = ("not run on an image: guestprep check and plan never start the image's own programs "
+                   "with --root (a root process in a chroot is not contained)")
+
+
+class GuestProgramRefused(OSError):
+    """A check or plan asked to start one of the image's programs on a mounted image."""
+
+    def __init__(self, argv):
+        OSError.__init__(self, errno.EPERM, "{}: {}".format(" ".join(argv), NOT_RUN_MESSAGE))
+        self.argv = tuple(argv)
+
+
+class ReadOnlyRunner(object):
+    """The runner of check and plan on a mounted image: renders command lines (for plans and
+    hints, exactly as the fix would run them) but never starts a program from the image.
+    run() answers a Completed with returncode 126 and NOT_RUN_MESSAGE; stream() raises
+    GuestProgramRefused. Every refused argv is kept in `refused` (tests assert it stays empty)."""
+
+    read_only = True
+
+    def __init__(self, root_path, render=None):
+        self.root_path = root_path
+        self._render = render if render is not None else Runner(root_path)
+        self.refused = []
+
+    def command_line(self, argv):
+        return self._render.command_line(argv)
+
+    def containment(self):
+        """How the fix would run the image's programs (plans say it); nothing runs here."""
+        how = getattr(self._render, "containment", None)
+        return how() if how is not None else Containment(LIVE)
+
+    def run(self, argv, env=None, timeout=None, stdin_text=None):
+        self.refused.append(tuple(argv))
+        return Completed(tuple(argv), NOT_RUN, "", NOT_RUN_MESSAGE)
+
+    def stream(self, argv, stdin_fd=None, env=None):
+        self.refused.append(tuple(argv))
+        raise GuestProgramRefused(argv)
+
+    def host_stream(self, argv, stdin_fd):
+        return host_stream(argv, stdin_fd)
+
+
+def host_tool(name):
+    """Absolute path of a program on the machine guestprep runs on (never the image's)."""
+    return shutil.which(name, path="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+
+
+def host_stream(argv, stdin_fd):
+    """Run a HOST program (argv[0] looked up on the host, run by absolute path, never
+    chrooted) with `stdin_fd` (an open file of the image, from its current offset) as input;
+    a Stream of its output. For decompressing an initramfs: the bytes are the image's, the
+    code is the host's. Raises OSError(ENOENT) when the host has no such program."""
+    path = host_tool(argv[0])
+    if path is None:
+        raise OSError(errno.ENOENT, "no {} on this machine".format(argv[0]))
+    full = (path,) + tuple(argv[1:])
+    environment = {"LC_ALL": "C", "LANG": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+    errors = tempfile.TemporaryFile()
+    try:
+        proc = subprocess.Popen(full, stdin=stdin_fd, stdout=subprocess.PIPE, stderr=errors,
+                                env=environment, cwd="/")
+    except OSError:
+        errors.close()
+        raise
+    return Stream(proc, full, errors)
 
 
 # Runs `argv` with only stdio (subprocess closes every other descriptor, the lock's too)

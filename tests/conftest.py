@@ -153,8 +153,29 @@ class Guest(object):
             text += 'ID_LIKE="{}"\n'.format(like)
         self.write("/etc/os-release", text)
 
+    def rpm_db(self, packages=None, blobs=(), damaged=False):
+        """Write the guest's rpm database (ndb, /var/lib/rpm/Packages.db): {name: version-release}
+        as headers, plus ready blobs (rpmdbs.header_blob); damaged=True writes a broken one."""
+        import rpmdbs
+        blobs = list(blobs) + [rpmdbs.header_blob(name, *evr.rsplit("-", 1)) if "-" in evr
+                               else rpmdbs.header_blob(name, evr, "1") for name, evr in sorted((packages or {}).items())]
+        if not self.exists("/var/lib/rpm"):
+            self.mkdir("/var/lib/rpm")
+        self.write("/var/lib/rpm/Packages.db", b"RpmP damaged" if damaged else rpmdbs.ndb_bytes(blobs))
+
+    def _rpm_db_from_answers(self, runner):
+        """Tests written when checks asked `rpm -qa` give its answer: turn it into the database
+        the checks now read (a failing answer into a damaged database)."""
+        answer = (getattr(runner, "answers", None) or {}).get(("rpm", "-qa"))
+        if answer is None or not self.exists("/var/lib/rpm") or self.exists("/var/lib/rpm/Packages.db"):
+            return
+        rc, out, _err = answer
+        packages = dict(line.split("\t", 1) for line in out.splitlines() if "\t" in line)
+        self.rpm_db(packages, damaged=rc != 0)
+
     def ctx(self, live=None, runner=None):
         root = Root(self.base)
+        self._rpm_db_from_answers(runner)
         return Context(root, runner=runner or FakeRunner(root.path), live=live)
 
     def state(self):

@@ -104,3 +104,33 @@ def test_check_command_does_not_load_remediations(tmp_path):
     out = subprocess.check_output([sys.executable, "-c", code, str(tmp_path)], cwd=HERE,
                                   universal_newlines=True)
     assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_checks_and_remediations_never_reach_for_the_executor():
+    """Only the journal runs a fix's commands (ctx.executor); checks and plans have the
+    runner, which on a mounted image cannot start the image's programs."""
+    offenders = []
+    for rel in source_files():
+        with open(os.path.join(HERE, rel)) as handle:
+            tree = ast.parse(handle.read(), rel)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and node.attr in ("executor", "_executor"):
+                offenders.append("{}:{}".format(rel, node.lineno))
+    assert offenders == []
+
+
+def test_check_and_plan_contexts_cannot_run_the_images_programs(tmp_path):
+    import argparse
+    from agent import cli
+    from agent.runner import ReadOnlyRunner, Runner
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "usr").mkdir()
+    args = argparse.Namespace(root=str(tmp_path), verbose=False, strict=False)
+    ctx = cli._context(args)
+    assert isinstance(ctx.runner, ReadOnlyRunner) and isinstance(ctx.executor, ReadOnlyRunner)
+    done = ctx.executor.run(("rpm", "-qa"))
+    assert done.returncode == 126 and "not run on an image" in done.stderr
+    fix = cli._context(args, execute=True)
+    assert isinstance(fix.runner, ReadOnlyRunner) and type(fix.executor) is Runner
+    live = cli._context(argparse.Namespace(root="/", verbose=False, strict=False))
+    assert type(live.runner) is Runner    # the running system's own tools are trusted

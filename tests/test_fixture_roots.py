@@ -7,7 +7,10 @@ network configuration with DHCP, selinux, grub defaults, sshd_config, fake passw
 hashes). Each test copies its root to a temporary directory first (the fixtures are
 never written in place) and runs every check in agent.checks.CHECKS offline, so checks
 added later are exercised too: none may end in ERROR, and a few results per root are
-pinned. RPM roots carry rpm-qa.txt, the `rpm -qa` answer a FakeRunner gives.
+pinned. RPM roots carry their rpm database in the distribution's own format (written by
+tests/fixtures/make_rpmdbs.py from rpm-qa.txt, the `rpm -qa` answer they must give), and
+the checks run with the read-only runner `check --root` uses: no check may ask for a
+program of the image.
 """
 import os
 import shutil
@@ -19,7 +22,7 @@ from agent.context import Context
 from agent.engine import Engine
 from agent.model import Status
 from agent.rootfs import Root
-from agent.runner import Completed
+from agent.runner import ReadOnlyRunner
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOTS = os.path.join(HERE, "fixtures", "roots")
@@ -68,40 +71,21 @@ EXPECTED = {
 }
 
 
-class FakeRunner(object):
-    """Answers `rpm -qa` from the root's rpm-qa.txt; every other command 'succeeds' silently.
-    (Not conftest's: `from conftest import` can pick tests/safety/conftest.py.)"""
-
-    def __init__(self, root_path, answers):
-        self.root_path = root_path
-        self.answers = answers
-        self.calls = []
-
-    def command_line(self, argv):
-        return ("chroot", self.root_path) + tuple(argv)
-
-    def run(self, argv, env=None, timeout=None, stdin_text=None, network=False):
-        self.calls.append(tuple(argv))
-        for prefix, (rc, out, err) in self.answers.items():
-            if tuple(argv[:len(prefix)]) == prefix:
-                return Completed(self.command_line(argv), rc, out, err)
-        return Completed(self.command_line(argv), 0, "", "")
-
-
 def test_every_fixture_root_has_expectations():
     assert sorted(EXPECTED) == sorted(n for n in os.listdir(ROOTS) if os.path.isdir(os.path.join(ROOTS, n)))
 
 
 def copy_root(name, tmp_path):
+    """The root copied to tmp_path, and {name: version-release} its rpm-qa.txt lists."""
     target = str(tmp_path / name)
     shutil.copytree(os.path.join(ROOTS, name), target, symlinks=True,
                     ignore=lambda directory, names: [RPM_QA] if directory == os.path.join(ROOTS, name) else [])
-    answers = {}
+    expected = {}
     qa = os.path.join(ROOTS, name, RPM_QA)
     if os.path.exists(qa):
         with open(qa) as handle:
-            answers[("rpm", "-qa")] = (0, handle.read(), "")
-    return target, answers
+            expected = dict(line.rstrip("\n").split("\t", 1) for line in handle if line.strip())
+    return target, expected
 
 
 def snapshot(path):
@@ -121,10 +105,13 @@ def snapshot(path):
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_every_check_runs_on_the_fixture_root(name, tmp_path):
     os_id, version, family, statuses = EXPECTED[name]
-    target, answers = copy_root(name, tmp_path)
+    target, rpm_qa = copy_root(name, tmp_path)
     before = snapshot(target)
-    ctx = Context(Root(target), runner=FakeRunner(os.path.realpath(target), answers), live=None)
+    ctx = Context(Root(target), live=None)
+    assert isinstance(ctx.runner, ReadOnlyRunner)
     assert (ctx.os.id, ctx.os.version, ctx.os.family) == (os_id, version, family)
+    if rpm_qa:
+        assert ctx.packages.manager == "rpm" and ctx.packages.versions == rpm_qa, ctx.packages.error
     engine = Engine(CHECKS)
     results = engine.run_checks(ctx)
     assert len(results) == len(CHECKS)
@@ -138,8 +125,9 @@ def test_every_check_runs_on_the_fixture_root(name, tmp_path):
         if result.status in (Status.WARN, Status.FAIL):
             assert result.hint, result.check_id
         assert "notarealhash" not in repr(result) and "$fixture$" not in repr(result)
-    # Checking writes nothing.
+    # Checking writes nothing and asks for no program of the image.
     assert snapshot(target) == before
+    assert ctx.runner.refused == []
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

@@ -10,7 +10,7 @@ import pytest
 from agent import initramfs
 from agent.initramfs import InitramfsError
 from agent.rootfs import Root
-from agent.runner import Runner
+from agent.runner import ReadOnlyRunner
 
 MODULES = "usr/lib/modules/6.1.0-50-cloud-amd64/kernel/drivers/"
 FILES = [(".", b""), ("bin", b""), ("init", b"#!/bin/sh\nexec /sbin/init\n"),
@@ -150,46 +150,52 @@ def test_a_fifo_is_refused_without_blocking(tmp_path):
         initramfs.list_names(Root(str(tmp_path)), "/boot/initrd.img")
 
 
-class HostToolRunner(Runner):
-    """Runs the decompressor on this machine (the tests have no guest with zstd in it)."""
-
-    def command_line(self, argv):
-        return tuple(argv)
-
-
 def _tool(name, args, data):
     proc = subprocess.Popen([name] + args, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     return proc.communicate(data)[0]
 
 
+def _hostile_tool(root, name):
+    """The image's own decompressor is a script that leaves a marker: it must never run."""
+    import os
+    marker = os.path.join(root.path, "MARKER-" + name)
+    tool = os.path.join(root.path, "usr", "bin", name)
+    os.makedirs(os.path.dirname(tool), exist_ok=True)
+    with open(tool, "w") as handle:
+        handle.write("#!/bin/sh\necho ran > {}\ncat\n".format(marker))
+    os.chmod(tool, 0o755)
+    return marker
+
+
 @pytest.mark.skipif(not shutil.which("zstd"), reason="no zstd on this machine")
-def test_zstd_goes_through_the_targets_tool(image):
+def test_zstd_goes_through_the_hosts_tool_never_the_images(image):
+    import os
     # Debian 12's initramfs-tools default: early cpio, then zstd.
     root, path = image(EARLY + _tool("zstd", ["-q", "-c"], newc(FILES)))
-    names = initramfs.list_names(root, path, HostToolRunner("/"))
+    marker = _hostile_tool(root, "zstd")
+    runner = ReadOnlyRunner(root.path)
+    names = initramfs.list_names(root, path, runner)
     assert names[4:] == NAMES
-    assert initramfs.find_modules(root, path, {"virtio_blk"}, HostToolRunner("/")) == {"virtio_blk"}
+    assert initramfs.find_modules(root, path, {"virtio_blk"}, runner) == {"virtio_blk"}
+    assert initramfs.list_names(root, path, None)[4:] == NAMES
+    assert runner.refused == [] and not os.path.exists(marker)
 
 
 @pytest.mark.skipif(not shutil.which("lz4"), reason="no lz4 on this machine")
-def test_lz4_legacy_frame_goes_through_the_targets_tool(image):
+def test_lz4_legacy_frame_goes_through_the_hosts_tool(image):
+    import os
     root, path = image(_tool("lz4", ["-l", "-q", "-c"], newc(FILES)))
-    assert initramfs.list_names(root, path, HostToolRunner("/")) == NAMES
+    marker = _hostile_tool(root, "lz4")
+    assert initramfs.list_names(root, path, ReadOnlyRunner(root.path)) == NAMES
+    assert not os.path.exists(marker)
 
 
-def test_zstd_without_a_tool_is_a_clear_error(image):
+def test_zstd_when_this_machine_lacks_zstd_says_which_package(image, monkeypatch):
+    from agent import runner as runner_mod
+    monkeypatch.setattr(runner_mod, "host_tool", lambda name: None)
     root, path = image(b"\x28\xb5\x2f\xfd" + b"\x00" * 100)
-    with pytest.raises(InitramfsError, match="zstd-compressed, and no way to run"):
-        initramfs.list_names(root, path, runner=None)
-
-
-def test_zstd_when_the_target_lacks_zstd(image, tmp_path):
-    class Missing(HostToolRunner):
-        def command_line(self, argv):
-            return ("sh", "-c", "exit 127")
-    root, path = image(b"\x28\xb5\x2f\xfd" + b"\x00" * 100)
-    with pytest.raises(InitramfsError, match="the target has no zstd"):
-        initramfs.list_names(root, path, Missing("/"))
+    with pytest.raises(InitramfsError, match="this machine has no zstd .*install package zstd"):
+        initramfs.list_names(root, path, ReadOnlyRunner(root.path))
 
 
 def test_module_name():

@@ -40,6 +40,14 @@ venv() {  # venv NAME PYTHON PACKAGES... -> prints the venv's python, creating i
 status=0
 run() { echo "+ $*"; "$@" || { rc=$?; [ $rc = 5 ] && echo "(no tests collected)" || status=1; }; }
 
+# Real rpm (rpmbuild, sqlite, bdb_ro) and Berkeley DB's db_load: tests/test_rpmdb_real.py
+# compares the direct rpm database readers with what rpm itself reports (skipped without).
+if [ "$(id -u)" = 0 ]; then
+  for tool in rpm rpmbuild db5.3_load; do
+    command -v $tool >/dev/null || { apt-get update -qq || true; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+      --no-install-recommends rpm db5.3-util; break; }
+  done
+fi
 PY36=$(pyenv_python 3.6)
 PYNEW=$(newest_python)
 if [ -n "$PY36" ]; then

@@ -9,7 +9,7 @@ from agent.checks import os_version, platform, system_image
 from agent.checks import nvme, virtio
 from agent.checks import cloud_assistant, critical_files, data_disks_mounted, firewall, free_space
 from agent.checks import fw_cfg, hypervisor_tools, lvm_devices, nic, root_account, security_center_agent, ssh
-from agent.checks import seal
+from agent.checks import package_manager, seal
 
 CHECKS = (
     fstab.Fstab,
@@ -22,6 +22,7 @@ CHECKS = (
     lvm_devices.LvmDevices,
     selinux.Selinux,
     dhcp.Dhcp,
+    package_manager.PackageManager,
     qemu_ga.QemuGa,
     hypervisor_tools.HypervisorTools,
     shadow.Shadow,

@@ -6,9 +6,11 @@ cannot be created; do not modify /boot/grub/menu.lst, or the instance cannot sta
 Seed 002 repeats the list (/etc/issue*, /etc/*-release, /etc/*_version, menu.lst) and
 asks that root's /bin, /sbin and /lib stay untouched.
 
-What "unmodified" means comes from the package manager, where it offers it:
-- RPM: one `rpm -V` over the packages that own those files (a second query asks which
-  packages those are, only when something changed);
+What "unmodified" means comes from the package database, where it offers it:
+- RPM: the owning package's header (read from the rpm database by agent/rpmdb.py, no
+  rpm process: an image is untrusted input) gives each file's digest (MD5 or SHA-256 by
+  FILEDIGESTALGO), mode, link target and %config flag; the file's bytes are hashed here,
+  as `rpm -V` would (size, digest, link, mode; not owner, group or mtime);
 - dpkg: the file's MD5 against the conffile checksums in /var/lib/dpkg/status and the
   /var/lib/dpkg/info/<package>.md5sums of base-files and the *-release packages, computed
   here from the file's bytes, without running a process. A path the package's .list names
@@ -25,10 +27,12 @@ nothing to identify the distribution by.
 import fnmatch
 import hashlib
 import re
+import stat
 
 from agent.checks.cloudinit import shell_command
 from agent.model import Check, Status
 from agent.rootfs import RootError
+from agent.rpmdb import RpmDbError
 
 OS_RELEASE = "/etc/os-release"
 PATTERNS = ("/etc/issue*", "/etc/*-release", "/etc/*_version")
@@ -36,8 +40,6 @@ FIXED = ("/boot/grub/menu.lst",)
 MERGED_LINKS = ("/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32")
 DPKG_STATUS = "/var/lib/dpkg/status"
 DPKG_INFO = "/var/lib/dpkg/info"
-# rpm -V: 'S.5....T.  c /etc/issue' or 'missing   c /etc/issue'
-_RPM_LINE = re.compile(r"^(missing|[.SM5DLUGTP?]{8,9})\s+(?:([cdglr])\s+)?(/.*)$")
 CONTENT_FLAGS = "S5L"
 
 
@@ -110,16 +112,6 @@ def _how(change):
     if change.get("link"):
         return " (a symlink to {})".format(change["link"])
     return ""
-
-
-def parse_rpm_verify(text):
-    """[(path, flags, attribute)] from `rpm -V` output."""
-    changes = []
-    for line in text.splitlines():
-        match = _RPM_LINE.match(line.rstrip())
-        if match:
-            changes.append((match.group(3), match.group(1), match.group(2) or ""))
-    return changes
 
 
 class CriticalFiles(Check):
@@ -230,32 +222,42 @@ class CriticalFiles(Check):
     # -- rpm ----------------------------------------------------------------------------
 
     def _rpm(self, ctx, files):
-        interesting = {}
+        """Verify `files` (and the paths their links end at) against their packages' headers."""
+        db = ctx.packages.rpm
+        if db is None or not db.known:
+            reason = (db.error if db is not None else ctx.packages.error) or "no rpm database"
+            return 0, [], "package verification: unknown ({})".format(reason)
+        root = ctx.root
+        try:
+            owners = db.owners()
+        except RpmDbError as e:
+            return 0, [], "package verification: unknown ({})".format(e)
+        wanted = []
         for path in files:
-            interesting[path] = path
-            interesting[real_path(ctx.root, path)] = path
-        argv = ["rpm", "-V", "--nodeps", "--noscripts", "-f"] + files
-        done = ctx.runner.run(argv, timeout=300)
-        changes = [c for c in parse_rpm_verify(done.stdout) if c[0] in interesting]
-        if not done.ok and not parse_rpm_verify(done.stdout) and "not owned" not in done.stderr:
-            return 0, [], "package verification did not run ({}): {}".format(
-                " ".join(argv[:2]), (done.stderr.strip().splitlines() or ["exit {}".format(done.returncode)])[-1])
-        found = []
-        for path, flags, attribute in changes:
+            for candidate in (path, real_path(root, path)):
+                if candidate not in wanted:
+                    wanted.append(candidate)
+        found, verified, problems = [], 0, []
+        for path in wanted:
+            entries = [(h, e) for h, e in owners.get(path, ()) if not e["flags_ghost"]]
+            if not entries:
+                continue
+            verified += 1
+            try:
+                changes = [_rpm_verify(root, path, entry) for _header, entry in entries]
+            except RootError as e:
+                verified -= 1
+                problems.append("{} cannot be verified: {}".format(path, e.reason))
+                continue
+            if any(not flags for flags in changes):
+                continue    # matches one of its owners (multilib packages share files)
+            header, entry = entries[0]
+            flags = changes[0]
             missing = flags == "missing"
             content = missing or any(f in flags for f in CONTENT_FLAGS)
-            mode_only = not content and any(f in flags for f in "MUG")
-            if not (content or mode_only):
-                continue   # only the modification time: not a change of what the file says
-            found.append({"path": path, "package": "", "config": attribute == "c", "missing": missing,
-                          "mode_only": mode_only, "flags": flags})
-        if found:
-            owners = ctx.runner.run(["rpm", "-qf", "--qf", "%{NAME}\\n"] + [f["path"] for f in found], timeout=120)
-            names = owners.stdout.splitlines() if owners.ok else []
-            if len(names) == len(found):
-                for entry, name in zip(found, names):
-                    entry["package"] = name.strip()
-        return len(files), found, ""
+            found.append({"path": path, "package": header.name, "config": entry["config"], "missing": missing,
+                          "mode_only": not content, "flags": flags})
+        return verified, found, "; ".join(problems)
 
     # -- dpkg ---------------------------------------------------------------------------
 
@@ -346,6 +348,40 @@ class CriticalFiles(Check):
         if steps:
             commands.append(shell_command(ctx, steps))
         return commands
+
+
+def _rpm_verify(root, path, entry):
+    """rpm -V's flags for one file against its header entry: '' when it matches, 'missing',
+    else letters of S (size), 5 (digest), L (link target), M (mode)."""
+    try:
+        st = root.lstat(path)
+    except (OSError, RootError):
+        return "missing"
+    mode = entry["mode"]
+    flags = ""
+    if mode is not None and stat.S_ISLNK(mode):
+        if not stat.S_ISLNK(st.st_mode):
+            return "L"
+        return "" if root.readlink(path) == entry["link"] else "L"
+    if stat.S_ISLNK(st.st_mode):
+        # The package has a regular file here, the disk a link (the link's target is judged
+        # under its own name when it is a candidate too).
+        try:
+            st = root.stat(path)
+        except (OSError, RootError):
+            return "missing"
+    if mode is not None and stat.S_ISREG(mode):
+        if not stat.S_ISREG(st.st_mode):
+            return "5"
+        if entry["size"] is not None and entry["size"] != st.st_size:
+            flags += "S"
+        if entry["digest"] and entry["algo"]:
+            digest = hashlib.new(entry["algo"], root.read_bytes(path)).hexdigest()
+            if digest != entry["digest"].lower():
+                flags += "5"
+    if mode is not None and stat.S_IMODE(mode) != stat.S_IMODE(st.st_mode):
+        flags += "M"
+    return flags
 
 
 def restore_argv(ctx, packages):

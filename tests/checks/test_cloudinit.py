@@ -201,8 +201,7 @@ def test_missing_plan_rpm_families(guest, os_id, version, tools, argv, undo):
     steps = CloudInitFix().plan(ctx, result)
     assert [s.argv for s in steps] == [argv]   # no refresh step: yum, dnf and zypper refresh themselves
     assert steps[0].undo_hint == sh(ctx, *undo)
-    assert [c for c in runner.calls if c[:2] == ("rpm", "-qa")] == [
-        ("rpm", "-qa", "--qf", "%{NAME}\t%{VERSION}-%{RELEASE}\n")]
+    assert [c for c in runner.calls if c[:1] == ("rpm",)] == []   # the database is read, rpm never run
 
 
 def test_rocky_needs_19_1_18(guest):

@@ -2,7 +2,9 @@ import hashlib
 import os
 import stat
 
-from agent.checks.critical_files import CriticalFiles, parse_rpm_verify
+import pytest
+
+from agent.checks.critical_files import CriticalFiles
 from agent.engine import Engine
 from agent.model import RemoveFile, RunCommand, Status
 from conftest import FakeRunner
@@ -94,47 +96,73 @@ def test_dangling_os_release_fails(guest):
     assert "dangling" in run(guest).summary
 
 
-RPM_V = "S.5....T.  c /etc/issue\n.......T.  c /etc/issue.net\n.M.......    /etc/centos-release\n"
+ISSUE_EL7 = "\\S\nKernel \\r on an \\m\n\n"
+ISSUE_NET_EL7 = "\\S\nKernel \\r on an \\m\n"
+CENTOS_RELEASE = "CentOS Linux release 7.9.2009 (Core)\n"
 
 
-def rhel(guest, verify=RPM_V, rc=1):
+def rhel(guest, issue=ISSUE_EL7 + "hello\n", algo=1):
+    """CentOS 7 with centos-release's header (MD5 digests, as EL7 has them) in its rpm database;
+    /etc/issue edited, /etc/centos-release chmod 600."""
+    import rpmdbs
     guest.os_release("centos", "7", "rhel fedora")
-    guest.write("/etc/centos-release", "CentOS Linux release 7.9.2009 (Core)\n")
-    guest.write("/etc/issue", "\\S\nKernel \\r on an \\m\n\nhello\n")
-    guest.write("/etc/issue.net", "\\S\nKernel \\r on an \\m\n")
-    guest.mkdir("/var/lib/rpm")
+    guest.write("/etc/centos-release", CENTOS_RELEASE, mode=0o600)
+    guest.write("/etc/issue", issue)
+    guest.write("/etc/issue.net", ISSUE_NET_EL7)
     guest.write("/usr/bin/yum", "")
-    return FakeRunner(guest.base, {("rpm", "-qa"): (0, "centos-release\t7-9.2009.1.el7.centos\n", ""),
-                                   ("rpm", "-V"): (rc, verify, ""),
-                                   ("rpm", "-qf"): (0, "centos-release\ncentos-release\n", "")})
+    files = [("/etc/centos-release", CENTOS_RELEASE.encode(), 0o100644, 0, None),
+             ("/etc/issue", ISSUE_EL7.encode(), 0o100644, 17, None),
+             ("/etc/issue.net", ISSUE_NET_EL7.encode(), 0o100644, 17, None),
+             ("/etc/os-release", None, 0o120777, 0, "../usr/lib/os-release"),
+             ("/usr/lib/os-release", guest.read("/etc/os-release").encode(), 0o100644, 0, None)]
+    guest.rpm_db(blobs=[rpmdbs.header_blob("centos-release", "7", "9.2009.1.el7.centos", files=files, algo=algo)])
+    # os_release() wrote a regular /etc/os-release: make it the package's link.
+    guest.write("/usr/lib/os-release", guest.read("/etc/os-release"))
+    os.remove(guest.host("/etc/os-release"))
+    guest.symlink("/etc/os-release", "../usr/lib/os-release")
+    return FakeRunner(guest.base)
 
 
-def test_rpm_verify_is_one_call_and_ignores_mtime(guest):
+def test_rpm_files_are_verified_from_the_header_digests_without_rpm(guest):
     runner = rhel(guest)
     result = run(guest, runner)
     assert result.status == Status.FAIL
     assert "/etc/issue differs from package centos-release" in result.summary
-    assert "/etc/issue.net" not in result.summary            # only the mtime changed
+    assert "/etc/issue.net" not in result.summary and "/etc/os-release" not in result.summary
     assert "/etc/centos-release has changed permissions" in result.summary
-    verify = [c for c in runner.calls if c[:2] == ("rpm", "-V")]
-    assert len(verify) == 1 and "/etc/os-release" in verify[0] and "/etc/issue" in verify[0]
+    modified = dict((m["path"], m) for m in result.data["modified"])
+    assert sorted(modified) == ["/etc/centos-release", "/etc/issue"]
+    assert modified["/etc/issue"]["config"] is True and modified["/etc/centos-release"]["mode_only"] is True
+    assert runner.calls == []
     assert any("rpm --setperms centos-release" in c for c in result.commands)
     assert any("yum reinstall -y centos-release" in c for c in result.commands)
 
 
-def test_rpm_clean_passes_and_broken_rpm_is_information(guest):
-    runner = rhel(guest, "", 0)
-    assert run(guest, runner).status == Status.PASS
-    runner.answers[("rpm", "-V")] = (127, "", "chroot: failed to run command 'rpm': No such file or directory")
+@pytest.mark.parametrize("algo", [1, 8])
+def test_rpm_clean_passes_with_md5_and_sha256_digests(guest, algo):
+    runner = rhel(guest, issue=ISSUE_EL7, algo=algo)
+    os.chmod(guest.host("/etc/centos-release"), 0o644)
     result = run(guest, runner)
-    assert result.status == Status.INFO and "did not run" in result.summary
-    assert "verify them by hand" in result.hint and "files listed" not in result.hint
+    assert result.status == Status.PASS and "verified against rpm" in result.summary, result.summary
+
+
+def test_a_changed_link_target_and_a_missing_file_are_changes(guest):
+    runner = rhel(guest, issue=ISSUE_EL7)
+    os.chmod(guest.host("/etc/centos-release"), 0o644)
+    os.remove(guest.host("/etc/os-release"))
+    guest.symlink("/etc/os-release", "/usr/lib/os-release.acme")
+    guest.write("/usr/lib/os-release.acme", "ID=acme\n")
+    result = run(guest, runner)
+    assert "/etc/os-release differs from package centos-release" in result.summary
+
+
+def test_damaged_rpm_database_is_unknown_not_a_guess(guest):
+    rhel(guest)
+    guest.rpm_db(damaged=True)
+    result = run(guest, FakeRunner(guest.base, {("rpm", "-qa"): (1, "", "error: rpmdb open failed")}))
+    assert result.status == Status.INFO and "package verification: unknown" in result.summary
+    assert "verify them by hand" in result.hint
     assert any("rpm -Vf " in c and "/etc/issue" in c for c in result.commands)
-
-
-def test_parse_rpm_verify():
-    assert parse_rpm_verify("missing   c /etc/issue\nS.5....T.    /etc/os-release\ngarbage\n") == [
-        ("/etc/issue", "missing", "c"), ("/etc/os-release", "S.5....T.", "")]
 
 
 class ReinstallingRunner(FakeRunner):

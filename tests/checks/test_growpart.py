@@ -134,8 +134,7 @@ def test_rpm_families_install_growpart_and_xfsprogs(guest, os_id, version, tools
                               "(per /etc/fstab) cannot grow")
     assert result.data == {"missing": list(argv[-2:])}
     assert [s.argv for s in GrowpartFix().plan(ctx, result)] == [argv]
-    assert [c for c in runner.calls if c[:2] == ("rpm", "-qa")] == [
-        ("rpm", "-qa", "--qf", "%{NAME}\t%{VERSION}-%{RELEASE}\n")]
+    assert [c for c in runner.calls if c[:1] == ("rpm",)] == []   # the database is read, rpm never run
 
 
 def test_rpm_with_everything_passes(guest):
