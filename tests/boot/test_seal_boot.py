@@ -147,8 +147,8 @@ def test_sealed_image_with_cloud_init_regenerates_host_keys_machine_id_and_lease
             ["ssh", "-i", key, "-p", str(port), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
              "-o", "UserKnownHostsFile=" + known_hosts, "-o", "ConnectTimeout=20", "root@127.0.0.1",
              "cat /etc/machine-id; ip -4 -o addr show dev eth0; ls /var/lib/dhcp; systemctl is-active ssh.service; "
-             "cloud-init status --long; for k in /etc/ssh/ssh_host_*_key.pub; do ssh-keygen -l -f $k; done"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=180)
+             "cloud-init status --wait --long; for k in /etc/ssh/ssh_host_*_key.pub; do ssh-keygen -l -f $k; done"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=400)     # under TCG cloud-init still runs when sshd answers
         inside.update(code=done.returncode, out=done.stdout, err=done.stderr)
 
     console_path = os.path.join(results, "seal-cloud-init-boot.console.log")
