@@ -106,6 +106,19 @@ def guestprep(*argv):
                           stderr=subprocess.PIPE, universal_newlines=True, env=dict(os.environ, NO_COLOR="1"))
 
 
+class KeepingBootTest(boottest.BootTest):
+    """boot-test never writes the disk (qemu writes a temporary overlay): this one keeps a hard
+    link to the overlay at `kept`, so that the disk as the boot left it can be mounted again."""
+
+    def __init__(self, disk, kept, **kw):
+        boottest.BootTest.__init__(self, disk, **kw)
+        self.kept = kept
+
+    def make_overlay(self, qemu_img, fmt, path):
+        boottest.BootTest.make_overlay(self, qemu_img, fmt, path)
+        os.link(path, self.kept)
+
+
 def test_sealed_image_with_cloud_init_regenerates_host_keys_machine_id_and_lease_and_rollback_reports_the_new_id(
         base_image, results, tmp_path):
     raw = str(tmp_path / "disk.raw")
@@ -149,13 +162,14 @@ def test_sealed_image_with_cloud_init_regenerates_host_keys_machine_id_and_lease
             ["ssh", "-i", key, "-p", str(port), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
              "-o", "UserKnownHostsFile=" + known_hosts, "-o", "ConnectTimeout=20", "root@127.0.0.1",
              "cat /etc/machine-id; ip -4 -o addr show dev eth0; ls /var/lib/dhcp; systemctl is-active ssh.service; "
-             "cloud-init status --wait --long; grep -h datasource /run/cloud-init/result.json; for k in /etc/ssh/ssh_host_*_key.pub; do ssh-keygen -l -f $k; done"],
+             "cloud-init status --wait --long; sync; grep -h datasource /run/cloud-init/result.json; for k in /etc/ssh/ssh_host_*_key.pub; do ssh-keygen -l -f $k; done"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=400)     # under TCG cloud-init still runs when sshd answers
         inside.update(code=done.returncode, out=done.stdout, err=done.stderr)
 
     console_path = os.path.join(results, "seal-cloud-init-boot.console.log")
-    result = boottest.BootTest(raw, timeout=900, accel="tcg", keep_console=console_path, on_ready=look_inside,
-                               progress=say).run()
+    booted = str(tmp_path / "booted.qcow2")
+    result = KeepingBootTest(raw, booted, timeout=900, accel="tcg", keep_console=console_path, on_ready=look_inside,
+                             progress=say).run()
     with open(os.path.join(results, "seal-cloud-init-boot.ssh.txt"), "w") as handle:
         handle.write("exit {}\n{}\n--- stderr\n{}".format(inside.get("code"), inside.get("out"), inside.get("err")))
     say("sealed image with cloud-init: {} after {}s; console log {}".format(result["status"], result["elapsed"],
@@ -183,7 +197,10 @@ def test_sealed_image_with_cloud_init_regenerates_host_keys_machine_id_and_lease
 
     # Rollback after that boot: systemd wrote a new machine-id, cloud-init new host keys.
     # They are conflicts, reported and left in place, not the build VM's ids put back.
-    with mounted(raw, mnt) as root:
+    after = str(tmp_path / "booted.raw")
+    sh("qemu-img", "convert", "-O", "raw", booted, after)
+    os.remove(raw)
+    with mounted(after, mnt) as root:
         assert read(root, "/etc/machine-id").strip() == new_id
         done = guestprep("rollback", "--root", root, "--backup-dir", journal)
         with open(os.path.join(results, "seal-cloud-init.rollback.txt"), "w") as handle:
