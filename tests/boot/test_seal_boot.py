@@ -7,6 +7,11 @@ operation but authorized-keys (`seal:defaults,-authorized-keys`: the harness's o
 its way in); then, booted: machine-id is new (systemd wrote one into the emptied file),
 eth0 got a new DHCP lease (the build VM's lease file was removed), sshd is active with the
 host key it had.
+
+The second test boots a copy whose cloud-init runs (a NoCloud seed on the image): seal
+removes the host keys, cloud-init makes new ones, and rollback on the disk as that boot left
+it reports the new machine-id and host keys as conflicts (exit 5), leaving them in place.
+Measured under TCG on a loaded 2-core machine: 221 to 405 s.
 """
 import os
 import subprocess
