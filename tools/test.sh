@@ -90,7 +90,9 @@ if [ $UNIT_ONLY = 0 ]; then
         --no-install-recommends qemu-system-x86 qemu-utils ovmf fdisk grub-pc-bin grub2-common openssh-client; break; }
     done
   fi
-  # tests/boot/test_seal_boot.py: a sealed image with cloud-init masked boots with its host key
+  # tests/boot/test_seal_boot.py: a sealed image with cloud-init masked boots with its host key;
+  # one whose cloud-init runs (NoCloud seed) gets new host keys, machine-id and lease, and
+  # rollback after that boot reports the new machine-id as a conflict (TCG: about 7 minutes)
   run env GUESTPREP_BOOT=1 "$VNEW" -m pytest -q -p no:cacheprovider -rs -s tests/boot/test_boot_real.py tests/boot/test_seal_boot.py
   # Packages: build the single file, deb and rpm into dist/, then install and run them on
   # real Debian roots (deb with apt, the Ansible role over chroots, the Packer provisioner).

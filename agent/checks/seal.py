@@ -102,7 +102,12 @@ KEYGEN_TEMPLATES = ("sshd-keygen@rsa.service", "sshd-keygen@ecdsa.service", "ssh
 KEYGEN_EXEC = re.compile(r"^\s*ExecStart(Pre)?\s*=.*(ssh-keygen\s+-A|sshd-gen-keys-start|sshd-keygen)", re.M)
 UNIT_DIRS = ("/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system")
 CLOUD_INIT_MAIN = ("cloud-init.service", "cloud-init-network.service")   # runs cc_ssh (renamed in 24.3)
-ECS_DATASOURCES = ("AliYun", "None")
+ECS_DATASOURCES = ("AliYun",)
+# cloud-init's systemd generator runs ds-identify, which enables cloud-init for a datasource_list
+# of one datasource (with or without None after it) without looking, and otherwise only when
+# one of them is found: on ECS, a list of several without AliYun leaves cloud-init off even
+# with None at its end. Without ds-identify cloud-init runs and falls back to None.
+DS_IDENTIFY = ("/usr/lib/cloud-init/ds-identify", "/usr/libexec/cloud-init/ds-identify")
 CMDLINE_FILES = ("/etc/default/grub", "/etc/kernel/cmdline")
 INIT_SCRIPTS = ("/etc/init.d/sshd", "/etc/rc.d/init.d/sshd", "/etc/init.d/ssh")
 LOGIN_SHELL_NOT = ("nologin", "false", "sync", "shutdown", "halt")
@@ -249,7 +254,9 @@ def cloud_init_keygen(ctx):
     sources = config.get("datasource_list")
     if sources is not None:
         names = datasource_names(sources)
-        if not any(n in ECS_DATASOURCES for n in names):
+        others = [n for n in names if n != "None"]
+        falls_back = "None" in names and (len(others) <= 1 or not any(root.exists(p) for p in DS_IDENTIFY))
+        if not falls_back and not any(n in ECS_DATASOURCES for n in names):
             why.append("datasource_list [{}] has no AliYun datasource, so cloud-init stays off on ECS".format(
                 ", ".join(names)))
     return why

@@ -202,6 +202,10 @@ def cloud_init_image(guest):
      "cloud-init=disabled is on the kernel command line"),
     (lambda g: g.write("/etc/cloud/cloud.cfg.d/90-mine.cfg", "datasource_list: [ NoCloud ]\n"),
      "datasource_list [NoCloud] has no AliYun datasource"),
+    # ds-identify finds neither on ECS and leaves cloud-init off: None at the end does not help
+    (lambda g: (g.write("/usr/lib/cloud-init/ds-identify", "#!/bin/sh\n"), g.write(
+        "/etc/cloud/cloud.cfg.d/90-mine.cfg", "datasource_list: [ NoCloud, OpenStack, None ]\n")),
+     "datasource_list [NoCloud, OpenStack, None] has no AliYun datasource"),
     (lambda g: g.write("/etc/cloud/cloud.cfg.d/90-mine.cfg", "ssh_genkeytypes: []\n"),
      "ssh_genkeytypes is empty in /etc/cloud/cloud.cfg.d/90-mine.cfg"),
     (lambda g: g.write("/etc/cloud/cloud.cfg", "cloud_init_modules:\n - seed_random\n"),
@@ -379,3 +383,18 @@ def test_cli_usage_error_and_list(tmp_path, capsys):
     rows = json.loads(capsys.readouterr().out)["checks"]
     seal = next(r for r in rows if r["id"] == "seal")
     assert [o["name"] for o in seal["operations"]] == list(OPERATION_NAMES)
+
+
+@pytest.mark.parametrize("sources, ds_identify", [
+    ("[ NoCloud, None ]", True),              # one datasource: ds-identify enables cloud-init, None follows
+    ("[ None ]", True),
+    ("[ NoCloud, OpenStack, None ]", False),  # no ds-identify: cloud-init runs and falls back to None
+    ("[ AliYun, NoCloud ]", True),
+])
+def test_keys_go_when_the_datasource_list_lets_cloud_init_run_on_ecs(guest, sources, ds_identify):
+    cloud_init_image(guest)
+    if ds_identify:
+        guest.write("/usr/lib/cloud-init/ds-identify", "#!/bin/sh\n")
+    guest.write("/etc/cloud/cloud.cfg.d/90-mine.cfg", "datasource_list: {}\n".format(sources))
+    found = hostkeys(Seal().run(guest.ctx(runner=FakeRunner(guest.base))))
+    assert found["regenerator"].startswith("cloud-init"), found["text"]
