@@ -148,6 +148,21 @@ def modules_of(ctx, kernel, options=()):
 
 
 def _modules_of(ctx, kernel, options):
+    config, builtin_files, provided, problems = _kernel_files(ctx, kernel)
+    builtin = set(name for name, option in options.items() if config.get(option) == "y")
+    builtin.update(builtin_files)
+    return KernelModules(frozenset(builtin), provided, config, problems)
+
+
+def _kernel_files(ctx, kernel):
+    """(config, modules.builtin names, modules.dep names or None, problems) of one kernel,
+    read and parsed once per run whatever options the callers ask about."""
+    compute = lambda: _read_kernel_files(ctx, kernel)  # noqa: E731
+    fact = getattr(ctx, "fact", None)
+    return fact("kernels.files:" + kernel.version, compute) if fact else compute()
+
+
+def _read_kernel_files(ctx, kernel):
     root = ctx.root
     problems = []
     config = {}
@@ -156,10 +171,10 @@ def _modules_of(ctx, kernel, options):
             config = parse_config(root.read_text(kernel.config))
         except RootError as e:
             problems.append(str(e))
-    builtin = set(name for name, option in options.items() if config.get(option) == "y")
+    builtin = frozenset()
     provided = None
     if kernel.modules_dir:
-        for name, target in (("modules.builtin", builtin), ("modules.dep", None)):
+        for name in ("modules.builtin", "modules.dep"):
             path = kernel.modules_dir + "/" + name
             try:
                 text = root.read_text_or_none(path)
@@ -168,11 +183,11 @@ def _modules_of(ctx, kernel, options):
                 continue
             if text is None:
                 continue
-            if target is not None:
-                target.update(_module_names(text))
+            if name == "modules.builtin":
+                builtin = frozenset(_module_names(text))
             else:
                 provided = frozenset(_module_names(text))
-    return KernelModules(frozenset(builtin), provided, config, tuple(problems))
+    return config, builtin, provided, tuple(problems)
 
 
 def version_tuple(version):

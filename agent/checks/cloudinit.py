@@ -188,6 +188,13 @@ def _merge(base, over):
     return merged
 
 
+def cloud_config(ctx):
+    """The target's CloudConfig, read and parsed once per run (three checks ask for it)."""
+    compute = lambda: CloudConfig(ctx.root)  # noqa: E731
+    fact = getattr(ctx, "fact", None)
+    return fact("cloudinit.config", compute) if fact else compute()
+
+
 class CloudConfig(object):
     """/etc/cloud/cloud.cfg merged with cloud.cfg.d/*.cfg in name order, as cloud-init does.
 
@@ -350,7 +357,7 @@ class CloudInit(Check):
             hints.append("Remove cloud-init=disabled from the kernel command line "
                          "(GRUB_CMDLINE_LINUX in /etc/default/grub, then regenerate grub.cfg).")
 
-        config = CloudConfig(ctx.root)
+        config = cloud_config(ctx)
         if config.problems:
             warns.append("cloud-init configuration unreadable: " + config.problem_text())
             paths.extend(p for p, _r in config.problems)

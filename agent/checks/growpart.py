@@ -7,7 +7,7 @@ cloud-utils-growpart) and its `resizefs` module the root filesystem's resize too
 resize2fs from e2fsprogs; xfs_growfs for XFS). When one is missing the instance keeps the
 image's size and the rest of the disk is unused.
 """
-from agent.checks.cloudinit import CloudConfig, installed_version, module_names, shell_command
+from agent.checks.cloudinit import cloud_config, installed_version, module_names, shell_command
 from agent.model import Check, Status
 from agent.parsers import fstab
 from agent.rootfs import RootError
@@ -112,7 +112,7 @@ class Growpart(Check):
             warns.append("cloud-init is not installed, so nothing grows the root partition on first boot")
             hints.append("Install cloud-init (see GUESTOS.CloudInit: guestprep fix --items cloudinit).")
         else:
-            config = CloudConfig(ctx.root)
+            config = cloud_config(ctx)
             if config.problems:
                 warns.append("cloud-init configuration unreadable: " + config.problem_text())
                 paths.extend(p for p, _r in config.problems)

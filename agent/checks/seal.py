@@ -41,7 +41,7 @@ history.
 import re
 import shlex
 
-from agent.checks.cloudinit import (CLOUD_CFG, DISABLED_MARKER, CloudConfig, datasource_names, installed_version,
+from agent.checks.cloudinit import (CLOUD_CFG, DISABLED_MARKER, cloud_config, datasource_names, installed_version,
                                     masked_units, module_names)
 from agent.checks.root_account import PASSWD, SHADOW, WEAK, passwd_entries, read_shadow
 from agent.model import Check, Status
@@ -242,7 +242,7 @@ def cloud_init_keygen(ctx):
         why.append("cloud-init.service is not enabled")
     if "cloud-init=disabled" in boot_cmdline(ctx):
         why.append("cloud-init=disabled is on the kernel command line")
-    config = CloudConfig(root)
+    config = cloud_config(ctx)
     if config.problems:
         why.append("cloud-init's configuration cannot be read ({})".format(config.problem_text()))
         return why
