@@ -25,6 +25,7 @@ e.g. "trixie/vmware,bookworm/xen" (default: the four below; any suite/cell pair 
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -40,7 +41,7 @@ pytestmark = pytest.mark.e2e
 
 BUILD = os.path.join(REPO, "tools", "build_matrix_image.sh")
 LEASE = "10.0.2.15"        # what qemu's user-net DHCP server hands out first
-BOOT_TIMEOUT = 420         # TCG on two shared cores: a cloud kernel reaches login in 1-3 min
+BOOT_TIMEOUT = 600         # to the login prompt: TCG on two shared cores takes 1-5 min
 SSH_GRACE = 75             # after the login prompt: enough for DHCP and sshd, and for the probe to tell
 
 # cell -> (source NIC name, what the dirty disk does, the console line that shows it)
@@ -118,6 +119,24 @@ def add_harness(root, public_key):
         os.symlink("/etc/systemd/system/guestprep-probe.service", link)
 
 
+# The files a cell's defects and fixes live in, copied out before and after the fix (for the report).
+SNAPSHOT = ("/etc/network/interfaces", "/etc/network/interfaces.d", "/etc/netplan", "/etc/systemd/network",
+            "/etc/NetworkManager/system-connections", "/etc/udev/rules.d/70-persistent-net.rules", "/etc/fstab",
+            "/etc/default/grub", "/boot/grub/grub.cfg", "/etc/initramfs-tools/initramfs.conf",
+            "/etc/initramfs-tools/modules")
+
+
+def snapshot(root, dest):
+    for path in SNAPSHOT:
+        host = root + path
+        if os.path.isdir(host) and not os.path.islink(host):
+            for name in sorted(os.listdir(host)):
+                if os.path.isfile(os.path.join(host, name)):
+                    shutil.copyfile(os.path.join(host, name), os.path.join(dest, (path + "/" + name).strip("/").replace("/", "_")))
+        elif os.path.isfile(host):
+            shutil.copyfile(host, os.path.join(dest, path.strip("/").replace("/", "_")))
+
+
 def console_text(path):
     with open(path, "rb") as handle:
         return boottest.clean_console(handle.read())
@@ -134,10 +153,21 @@ def excerpt(console, pattern=None, count=12):
     return "\n".join(lines[max(0, at - count // 2):at + count // 2])
 
 
-def boot(raw, console_path, on_ready=None):
-    result = boottest.BootTest(raw, timeout=BOOT_TIMEOUT, accel="tcg", keep_console=console_path,
-                               on_ready=on_ready, ssh_grace=SSH_GRACE, progress=say).run()
-    result["console_text"] = console_text(console_path)
+# TCG on a loaded host: the kernel's early check of the IO-APIC timer can fail (a panic within
+# the first 0.1 s), a property of the emulation, not of the disk. Such a boot is tried again.
+TCG_TIMER_PANIC = "IO-APIC + timer doesn't work"
+
+
+def boot(raw, console_path, on_ready=None, tries=3):
+    for attempt in range(1, tries + 1):
+        result = boottest.BootTest(raw, timeout=BOOT_TIMEOUT, accel="tcg", keep_console=console_path,
+                                   on_ready=on_ready, ssh_grace=SSH_GRACE, progress=say).run()
+        result["console_text"] = console_text(console_path)
+        result["attempts"] = attempt
+        if TCG_TIMER_PANIC not in result["console_text"] or attempt == tries:
+            return result
+        os.rename(console_path, "{}.tcg-timer-panic.{}".format(console_path, attempt))
+        say("the kernel panicked in its IO-APIC timer check (TCG on a loaded host): booting again")
     return result
 
 
@@ -210,6 +240,10 @@ def test_exported_disk_fixed_offline_boots_on_virtio_with_dhcp_and_ssh(suite, ce
     key, public_key = ssh_key(tmp_path)
     with mounted(raw, mnt) as root:
         add_harness(root, public_key)
+        for stage in ("files-dirty", "files-fixed"):
+            shutil.rmtree(os.path.join(out, stage), ignore_errors=True)
+            os.makedirs(os.path.join(out, stage))
+        snapshot(root, os.path.join(out, "files-dirty"))
     problems = []
 
     # 1. The dirty disk.
@@ -230,13 +264,14 @@ def test_exported_disk_fixed_offline_boots_on_virtio_with_dhcp_and_ssh(suite, ce
                               universal_newlines=True, env=dict(os.environ, NO_COLOR="1"), timeout=1200)
         save(out, "fix.json", done.stdout)
         save(out, "fix.stderr", done.stderr)
+        snapshot(root, os.path.join(out, "files-fixed"))
     try:
         reported = json.loads(done.stdout)["outcomes"]
     except (ValueError, KeyError, TypeError):
         reported = [{"id": "(no JSON report)", "outcome": "?", "message": done.stderr[-500:]}]
     outcomes = dict((o["id"], o["outcome"]) for o in reported)
     not_fixed = dict((o["id"], "{}: {}".format(o["outcome"], (o.get("message") or "")[:300])) for o in reported
-                     if o["outcome"] not in ("FIXED", "SKIPPED", "NOTHING TO DO"))
+                     if o["outcome"] not in ("FIXED", "NOTHING TO DO"))
     record.update(fix_exit=done.returncode, fix_outcomes=outcomes, fix_elapsed=round(time.time() - fix_started, 1))
     say("{}: 2. fix --items all: exit {} in {:.0f}s; not fixed: {}".format(name, done.returncode,
                                                                            record["fix_elapsed"], not_fixed))
