@@ -53,6 +53,13 @@ CELLS = {
 }
 DEFAULT_MATRIX = "trixie/vmware,bookworm/xen,trixie/virtualbox,bookworm/hyperv"
 
+# Cells whose fix or fixed boot is known to fail until the work named lands (issue 10). Such a
+# cell's dirty boot is still asserted; a failure after it is reported as xfail with what failed;
+# a cell here that passes fails the run, so that its entry is removed in the change that fixes
+# it. GUESTPREP_BOOT_MATRIX_STRICT=1 treats these cells like the others.
+BLOCKED = {
+}
+
 
 def matrix():
     cells = []
@@ -308,4 +315,50 @@ def test_exported_disk_fixed_offline_boots_on_virtio_with_dhcp_and_ssh(suite, ce
     record["verdict"] = "PASS" if not problems else "FAIL: " + problems[0].splitlines()[0]
     record["elapsed"] = round(time.time() - started, 1)
     say("{}: {} in {:.0f}s; console logs in {}".format(name, record["verdict"], record["elapsed"], out))
+    label = "{}/{}".format(suite, cell)
+    if label in BLOCKED and os.environ.get("GUESTPREP_BOOT_MATRIX_STRICT") != "1":
+        if not problems:
+            pytest.fail("{} passes now: remove it from BLOCKED in tests/boot/test_boot_matrix.py".format(label))
+        if record.get("dirty_ok"):
+            record["verdict"] = "XFAIL ({}): {}".format(BLOCKED[label], record["verdict"])
+            pytest.xfail("{}: {}\n\n{}".format(BLOCKED[label], name, "\n\n".join(problems)))
     assert not problems, "{}:\n\n{}".format(name, "\n\n".join(problems))
+
+
+# ---------------------------------------------------------------------------------------
+# The harness's own judgement, on console text (run in the unit tests too).
+
+PROBE_CONSOLE = """\
+[   50.6] virtio_net virtio0 ens3: renamed from eth0
+[  152.9] guestprep-probe: t=0s links: ens3  addrs: none
+[  243.3] guestprep-probe: t=30s links: ens3  addrs: ens3=10.0.2.15/24(dynamic) lo2=192.168.56.10/24(static)
+"""
+
+
+def test_probe_lines_read_names_addresses_and_leases():
+    assert probe_lines(PROBE_CONSOLE) == [
+        (0, ["ens3"], {}),
+        (30, ["ens3"], {"ens3": ("10.0.2.15/24", True), "lo2": ("192.168.56.10/24", False)})]
+    assert probe_lines("no probe here\n") == []
+
+
+def _result(console, status="FAIL", login=None, cause=None):
+    return {"status": status, "console_text": console, "login_prompt": login, "cause": cause}
+
+
+def test_dirty_verdicts_follow_the_console():
+    no_lease = "guestprep-probe: t=60s links: ens3  addrs: none\n"
+    ok, what = judge_dirty("hyperv", _result(no_lease, login="guestprep-boot login:", cause={"id": "no_network"}))
+    assert ok and "ens3" in what and "eth0 is configured" in what
+    # a lease seen by the probe is not "no lease", whatever SSH did
+    leased = "guestprep-probe: t=5s links: ens3  addrs: ens3=10.0.2.15/24(dynamic)\n"
+    assert not judge_dirty("hyperv", _result(leased, login="x login:", cause={"id": "no_network"}))[0]
+    # the NIC kept its source name: the rename the cell is about did not happen
+    kept = "guestprep-probe: t=60s links: eth0  addrs: none\n"
+    assert not judge_dirty("hyperv", _result(kept, login="x login:", cause={"id": "no_network"}))[0]
+    # no probe line: the harness cannot tell
+    assert not judge_dirty("virtualbox", _result("", login="x login:", cause={"id": "no_network"}))[0]
+    alert = "ALERT!  /dev/sda1 does not exist.  Dropping to a shell!\n"
+    assert judge_dirty("vmware", _result(alert, cause={"id": "root_not_found"}))[0]
+    assert not judge_dirty("xen", _result(alert, cause={"id": "root_not_found"}))[0]   # xvda1 expected
+    assert not judge_dirty("vmware", _result("", status="PASS"))[0]
