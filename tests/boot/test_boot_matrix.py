@@ -198,6 +198,11 @@ def summary(results):
     cells = {}
     yield cells
     path = os.path.join(results, "matrix-summary.json")
+    try:   # cells run earlier alone (GUESTPREP_BOOT_MATRIX) keep their last result
+        with open(path) as handle:
+            cells = dict(json.load(handle), **cells)
+    except (OSError, ValueError):
+        pass
     save(results, "matrix-summary.json", cells)
     say("matrix summary in " + path)
     for name, cell in sorted(cells.items()):
