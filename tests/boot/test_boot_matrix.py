@@ -20,7 +20,8 @@ JSON report are kept in build/boot-results/<suite>-<cell>/ (or $GUESTPREP_BOOT_R
 with a summary in build/boot-results/matrix-summary.json.
 
 Runs only with GUESTPREP_BOOT=1 (tools/test.sh sets it). $GUESTPREP_BOOT_MATRIX picks cells,
-e.g. "trixie/vmware,bookworm/xen" (default: the four below; any suite/cell pair builds).
+e.g. "trixie/vmware,bookworm/xen" (default: the four below; any suite/cell pair builds);
+$GUESTPREP_MATRIX_GUESTPREP runs the fix from another checkout (a branch not merged yet).
 """
 import json
 import os
@@ -40,6 +41,9 @@ from bootlib import REPO, build_image, mounted, require_boot_harness, say, sh, s
 pytestmark = pytest.mark.e2e
 
 BUILD = os.path.join(REPO, "tools", "build_matrix_image.sh")
+# The checkout whose `python -m agent fix` runs: this one, or another branch's worktree to try
+# the matrix against it before it is merged.
+GUESTPREP = os.environ.get("GUESTPREP_MATRIX_GUESTPREP") or REPO
 LEASE = "10.0.2.15"        # what qemu's user-net DHCP server hands out first
 BOOT_TIMEOUT = 600         # to the login prompt: TCG on two shared cores takes 1-5 min
 SSH_GRACE = 75             # after the login prompt: enough for DHCP and sshd, and for the probe to tell
@@ -272,6 +276,9 @@ def test_exported_disk_fixed_offline_boots_on_virtio_with_dhcp_and_ssh(suite, ce
     started = time.time()
     image = build_image([BUILD, suite, cell], "{} image".format(name))
     record["image"] = image
+    record["guestprep"] = subprocess.run(["git", "-C", GUESTPREP, "describe", "--always", "--dirty"],
+                                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                         universal_newlines=True).stdout.strip() or GUESTPREP
     raw = str(tmp_path / "disk.raw")
     mnt = str(tmp_path / "mnt")
     sh("qemu-img", "convert", "-O", "raw", image, raw)
@@ -298,7 +305,7 @@ def test_exported_disk_fixed_offline_boots_on_virtio_with_dhcp_and_ssh(suite, ce
     with mounted(raw, mnt) as root:
         fix_started = time.time()
         done = subprocess.run([sys.executable, "-m", "agent", "fix", "--root", root, "--items", "all", "--yes",
-                               "--format", "json"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               "--format", "json"], cwd=GUESTPREP, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               universal_newlines=True, env=dict(os.environ, NO_COLOR="1"), timeout=1200)
         save(out, "fix.json", done.stdout)
         save(out, "fix.stderr", done.stderr)
