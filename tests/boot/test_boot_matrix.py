@@ -328,9 +328,12 @@ def test_exported_disk_fixed_offline_boots_on_virtio_with_dhcp_and_ssh(suite, ce
     inside = {}
 
     def look_inside(port):
-        inside.update(ssh_run(key, port, tmp_path / "known_hosts",
-                              "ip -4 -o addr show scope global; echo ---; ip -o link show; echo ---; "
-                              "cat /proc/cmdline; echo ---; systemctl is-active ssh.service"))
+        try:
+            inside.update(ssh_run(key, port, tmp_path / "known_hosts",
+                                  "ip -4 -o addr show scope global; echo ---; ip -o link show; echo ---; "
+                                  "cat /proc/cmdline; echo ---; systemctl is-active ssh.service"))
+        except subprocess.TimeoutExpired as e:
+            inside.update(code=None, out="", err="ssh timed out: {}".format(e))
 
     say("{}: 3. booting the fixed disk".format(name))
     fixed = boot(raw, os.path.join(out, "fixed.console.log"), on_ready=look_inside)
