@@ -44,12 +44,24 @@ def build_parser():
         if items:
             p.add_argument("--items", action="append", metavar="LIST",
                            help="comma-separated repair items or checks as `guestprep list` names them "
-                                "(dhcp,selinux,root-account,...), or 'all'")
+                                "(dhcp,selinux,root-account,...), or 'all'; seal:NAME,... for some of seal's "
+                                "operations (seal:defaults,-NAME for all but one)")
         p.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+
+    def blocking(p):
+        p.add_argument("--strict", action="store_true", help="warnings block too (exit 3): --fail-on warn")
+        p.add_argument("--fail-on", choices=("warn", "fail"), default=None,
+                       help="what blocks (exit 3): fail (default: FAIL and ERROR) or warn (WARN too)")
+        waivers(p)
+
+    def waivers(p):
+        p.add_argument("--waivers", metavar="FILE", help="accepted findings (INI or JSON: item, reason, by, "
+                       "expires); default /etc/guestprep/waivers.ini or .json of this machine, never "
+                       "the image's. A waived finding is WAIVED and does not block until it expires")
 
     p = add_command("check", help="read-only check of the target")
     common(p, formats=("text", "json", "junit"))
-    p.add_argument("--strict", action="store_true", help="warnings block too (exit 3)")
+    blocking(p)
     selection = ("Without --items only the fixes safe to apply unasked are selected (`guestprep list` shows "
                  "them as auto or defer, not irreversible); the others (package installs and removals, boot "
                  "loader, firewall ...) only when named in --items or with --items all, and seal only by its "
@@ -58,6 +70,9 @@ def build_parser():
                     description="Show every change fix would make, as unified diffs and commands; writes "
                     "nothing. " + selection)
     common(p, formats=("text", "json", "script"))
+    waivers(p)
+    p.add_argument("--out", metavar="FILE", help="also write the plan file for `fix --plan FILE`: every "
+                   "step with the SHA-256 of what it reads and writes (no contents, no secrets)")
     p = add_command("fix", help="apply fixes through the journal, then re-check",
                     description="Apply fixes through the journal (every changed file backed up; "
                     "`guestprep rollback` undoes them), then re-check. " + selection + " Without --yes, "
@@ -66,7 +81,9 @@ def build_parser():
     p.add_argument("--at-shutdown", metavar="ITEMS", help="do not fix now: arm these items (comma-"
                    "separated) to be applied at the next poweroff by guestprep-fix-at-shutdown.service")
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
-    p.add_argument("--strict", action="store_true", help="warnings block too (exit 3)")
+    p.add_argument("--plan", metavar="FILE", help="apply exactly the plan `plan --out FILE` wrote; refuse "
+                   "(exit 3, nothing changed) when any file or package it assumed has changed since")
+    blocking(p)
     p.add_argument("--backup-dir", metavar="DIR", help="keep backups and the journal here "
                    "(default: /var/lib/guestprep inside the target)")
     p = add_command("rollback", help="undo the most recent fix run (or --run ID, or --all)")
@@ -79,7 +96,12 @@ def build_parser():
     common(p, items=False)
     p.add_argument("--backup-dir", metavar="DIR", help="where fix kept its backups and journal")
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
-    p = add_command("list", help="every check with its item ID and repair item")
+    p = add_command("bundle", help="one file for support: the report, the plan, the journals and every "
+                    "file the checks read, secrets masked or left out (see MANIFEST.json inside)")
+    common(p, items=False, fmt=False)
+    p.add_argument("-o", "--output", required=True, metavar="FILE.tar.gz", help="where to write the bundle (mode 0600)")
+    p.add_argument("--backup-dir", metavar="DIR", help="where fix kept its journal (default: in the target)")
+    p = add_command("list", help="every check with its item ID and repair item, and seal's operations")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p = add_command("at-shutdown", help="the fixes armed with fix --at-shutdown: status, disarm, "
                     "or run (what guestprep-fix-at-shutdown.service does at poweroff)")
@@ -119,23 +141,76 @@ def registries(with_fixes):
 
 
 def _items(args):
+    return _parse_items(args)[0]
+
+
+def _parse_items(args):
+    """(items or None, {check id: [operation names]}) from --items.
+
+    `seal:history,ssh-hostkeys` names operations of a check that has them (virt-sysprep's
+    --operations): the words after `seal:` are its operations up to the first word that
+    is an item of its own; `defaults` and `-name` work as in virt-sysprep.
+    """
     if not getattr(args, "items", None):
-        return None
-    # `guestprep list` shows items as root-account, free-space, GUESTOS.Dhcp: take those
-    # names too, as the check they name (the registry knows ids and repair items).
+        return None, {}
+    # Item names are resolved by the engine (repair items, item IDs as `list` shows them, check
+    # ids); here only which words after `seal:` are its operations and which are items.
     from agent.checks import CHECKS
     by_item = dict((c.item.lower(), c.id) for c in CHECKS)
-    return [by_item.get(i.strip().lower(), i.strip()) for chunk in args.items for i in chunk.split(",") if i.strip()]
+    known = set(by_item) | set(c.id for c in CHECKS) | set(c.repair_item for c in CHECKS if c.repair_item)
+    with_ops = dict((name, c) for c in CHECKS if getattr(c, "operations", None) for name in (c.id, c.repair_item))
+    items, words = [], {}
+    for chunk in args.items:
+        current = None
+        for word in (w.strip() for w in chunk.split(",")):
+            if not word:
+                continue
+            if ":" in word:
+                name, _colon, first = word.partition(":")
+                check = with_ops.get(name.strip())
+                if check is None:
+                    raise UsageError("{}: only {} take operations after ':'".format(
+                        word, ", ".join(sorted(set(c.id for c in with_ops.values()))) or "no item"))
+                current = check
+                items.append(check.id)
+                words.setdefault(check.id, []).append(first.strip())
+            elif current is not None and (word.lower() not in known or word.lstrip("-") in current.operation_names):
+                words[current.id].append(word)
+            else:
+                current = None
+                items.append(word)
+    selections = {}
+    for check_id, chosen in words.items():
+        check = next(c for c in CHECKS if c.id == check_id)
+        try:
+            selections[check_id] = check.parse_operations([w for w in chosen if w])
+        except ValueError as e:
+            raise UsageError(str(e))
+    return items, selections
 
 
 def _context(args):
     root = os.path.abspath(args.root)
     if not os.path.isdir(root):
         raise UsageError("--root {}: not a directory".format(args.root))
-    ctx = Context.for_root(root, options=Options(strict=getattr(args, "strict", False), verbose=args.verbose))
+    ctx = Context.for_root(root, options=Options(strict=getattr(args, "strict", False), verbose=args.verbose,
+                                                 selections=_parse_items(args)[1]))
     if not osinfo.looks_like_linux_root(ctx.root):
         raise UsageError("--root {}: does not look like a Linux root (no /etc with /usr or /bin)".format(args.root))
     return ctx
+
+
+def _waive(args, engine, results):
+    """Results with the waived findings as WAIVED (agent/waivers.py); a bad file is a usage error."""
+    if not hasattr(args, "waivers"):
+        return results
+    from agent import waivers
+    if getattr(args, "_waivers", None) is None:
+        try:
+            args._waivers = waivers.load(args.waivers, engine._resolve)
+        except waivers.WaiverError as e:
+            raise UsageError(str(e))
+    return waivers.apply(results, args._waivers, engine.selects) if args._waivers else results
 
 
 def _emit_json(data):
@@ -148,6 +223,28 @@ def cmd_boot_test(args):
     return boottest.main(args)
 
 
+def cmd_bundle(args):
+    from agent import bundle
+    engine = Engine(*registries(True))
+    ctx = _context(args)
+    results = engine.run_checks(ctx)
+    code = report.exit_code(results)
+    plans = engine.plan(ctx, engine.select(["all"], default_fixes=True), results)
+    state = journal_mod.StateDir(ctx.root, args.backup_dir)
+    journals = [(rid, os.path.join(state.runs_path, rid, "journal.jsonl")) for rid in state.run_ids()]
+    try:
+        doc = bundle.write(args.output, ctx, report.envelope("check", ctx, results, code),
+                           report.envelope("plan", ctx, results, code, plans=report.plans_json(ctx, plans)),
+                           journals)
+    except OSError as e:
+        raise UsageError("-o {}: {}".format(args.output, e.strerror or e))
+    sys.stdout.write("Wrote {}: {} files ({} read by the checks), {} left out as secrets or unreadable; "
+                     "MANIFEST.json inside lists them.\n".format(
+                         args.output, len(doc["files"]) + 1, sum(1 for f in doc["files"] if f.get("source")),
+                         len(doc["left_out"])))
+    return report.EXIT_OK
+
+
 def cmd_list(args):
     checks, fixes = registries(True)
     fixes = dict((f.id, f) for f in fixes)
@@ -155,7 +252,9 @@ def cmd_list(args):
     for check in checks:
         fix = fixes.get(check.id)
         rows.append({"id": check.id, "item": check.item, "repair_item": check.repair_item, "title": check.title,
-                     "fix": None if fix is None else {"mode": fix.mode, "reversible": fix.reversible}})
+                     "fix": None if fix is None else {"mode": fix.mode, "reversible": fix.reversible},
+                     "operations": [{"name": o.name, "description": o.description}
+                                    for o in getattr(check, "operations", None) or ()]})
     if args.format == "json":
         _emit_json({"format_version": report.FORMAT_VERSION, "checks": rows})
         return report.EXIT_OK
@@ -167,6 +266,15 @@ def cmd_list(args):
     widths = [max(len(row[i]) for row in table) for i in range(3)]
     for row in table:
         sys.stdout.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[3] + "\n")
+    for r in rows:
+        if r["operations"]:
+            # virt-sysprep --list-operations: each one selectable as --items seal:NAME,...
+            sys.stdout.write("\nOperations of {0} (--items {0} for all, {0}:NAME,... for some, "
+                             "{0}:defaults,-NAME for all but one):\n".format(r["repair_item"] or r["id"]))
+            width = max(len(o["name"]) for o in r["operations"])
+            for o in r["operations"]:
+                sys.stdout.write("  {}:{}  {}\n".format(r["repair_item"] or r["id"], o["name"].ljust(width),
+                                                         o["description"]))
     return report.EXIT_OK
 
 
@@ -174,7 +282,7 @@ def cmd_check(args):
     engine = Engine(*registries(False))
     ctx = _context(args)
     checks = engine.select(_items(args))
-    results = engine.run_checks(ctx, checks)
+    results = _waive(args, engine, engine.run_checks(ctx, checks))
     code = report.exit_code(results, args.strict)
     if args.format == "json":
         _emit_json(report.envelope("check", ctx, results, code, import_image=_import_image(ctx, results)))
@@ -204,15 +312,15 @@ def _import_image(ctx, results):
         return {"error": "{}: {}".format(type(e).__name__, e)}
 
 
-def _plans(args, engine, ctx):
+def _plans(args, engine, ctx, items=None):
     """(items, selected checks, results of every check run, plans, failing items left out).
 
     Without --items every check runs, so the report still names what blocks, but only
     fixes safe to apply unasked are planned; the others are listed to be named.
     """
-    items = _items(args)
+    items = _items(args) if items is None else items
     checks = engine.select(items, default_fixes=True)
-    results = engine.run_checks(ctx, engine.select(items))
+    results = _waive(args, engine, engine.run_checks(ctx, engine.select(items)))
     plans = engine.plan(ctx, checks, results)
     selected = set(c.id for c in checks)
     left_out = [r for r in results if r.check_id not in selected and r.check_id in engine.remediations
@@ -225,6 +333,14 @@ def cmd_plan(args):
     ctx = _context(args)
     items, _checks, results, plans, left_out = _plans(args, engine, ctx)
     code = report.exit_code(results)
+    if args.out:
+        from agent import planfile
+        try:
+            planfile.write(args.out, planfile.document(ctx, plans, items))
+        except OSError as e:
+            raise UsageError("--out {}: {}".format(args.out, e.strerror))
+        log.warning("plan file written to %s: apply it with `%s`", args.out, report.guestprep_command(
+            ctx.root, "fix --plan " + args.out))
     if args.format == "json":
         _emit_json(report.envelope("plan", ctx, results, code, plans=report.plans_json(ctx, plans),
                                    not_selected=[r.check_id for r in left_out]))
@@ -289,12 +405,33 @@ def cmd_fix(args):
     ctx = _context(args)
     if getattr(args, "at_shutdown", None):
         return _arm(args, engine, ctx)
-    items, checks, results, plans, left_out = _plans(args, engine, ctx)
-    if args.format == "text":
-        report.plan_text(ctx, plans, sys.stdout, left_out)
+    planned = None
+    if args.plan:
+        from agent import planfile
+        if args.items:
+            raise UsageError("--plan applies the items its plan was made for: leave out --items")
+        try:
+            planned = planfile.load(args.plan, ctx)
+        except planfile.PlanFileError as e:
+            raise UsageError(str(e))
+    items, checks, results, plans, left_out = _plans(args, engine, ctx, planned["items"] if planned else None)
+    if planned is not None:
+        # The plan made now must be the reviewed one, step for step and hash for hash.
+        drifted = planfile.drift(planned, planfile.document(ctx, plans, items))
+        if drifted:
+            sys.stderr.write("guestprep: {} no longer matches the target; nothing was changed:\n{}\n"
+                             "Make and review the plan again: {}\n".format(
+                                 args.plan, "\n".join("  " + d for d in drifted),
+                                 report.guestprep_command(ctx.root, "plan --out " + args.plan)))
+            return report.EXIT_BLOCKING
+        args.yes = True   # the plan file was the review
     if not args.yes and not _confirm(plans):
+        # Declining changes nothing, and whatever blocked still blocks: say so in the exit code.
+        code = report.exit_code(results, args.strict)
         sys.stdout.write("Nothing changed.\n")
-        return report.EXIT_OK
+        if code == report.EXIT_BLOCKING:
+            sys.stdout.write("\n".join(report.blocking_text(ctx.root, results, args.strict, args.backup_dir)) + "\n")
+        return code
     try:
         state = journal_mod.StateDir(ctx.root, args.backup_dir)
         state.lock()
@@ -319,6 +456,7 @@ def cmd_fix(args):
     for o in outcomes:
         if o.result is not None and o.outcome in ("FIXED", STILL_FAILING):
             final[o.check_id] = o.result
+    final = dict((r.check_id, r) for r in _waive(args, engine, list(final.values())))
     code = report.exit_code(list(final.values()), args.strict)
     if any(o.outcome == ROLLED_BACK for o in outcomes):
         code = report.EXIT_FIX_ROLLED_BACK
@@ -333,6 +471,9 @@ def cmd_fix(args):
         if not outcomes:
             sys.stdout.write("Nothing to fix.\n")
         report.outcomes_text(outcomes, journal, sys.stdout, backup_dir=args.backup_dir)
+        if code == report.EXIT_BLOCKING:
+            sys.stdout.write("\n" + "\n".join(report.blocking_text(
+                ctx.root, list(final.values()), args.strict, args.backup_dir)) + "\n")
     return code
 
 
@@ -390,10 +531,11 @@ def _arm(args, engine, ctx):
     state = journal_mod.StateDir(ctx.root, args.backup_dir)
     _log_to(state)
     try:
-        lines = shutdown.arm(ctx, items)
+        lines = shutdown.arm(ctx, items, report.PROGRAM_ARGV)
     except shutdown.NotInstalled as e:
+        # Not an internal error: this guestprep cannot arm here as asked (exit 2, like usage).
         sys.stderr.write("guestprep: cannot arm: {}\n".format(e))
-        return report.EXIT_INTERNAL
+        return report.EXIT_USAGE
     log.info("armed at shutdown: %s", ",".join(items))
     if args.format == "json":
         _emit_json({"format_version": report.FORMAT_VERSION, "command": "fix --at-shutdown",
@@ -432,7 +574,8 @@ def cmd_at_shutdown(args):
     shutdown.disarm(ctx.root)
     sys.stdout.write("guestprep at-shutdown: applying {}\n".format(",".join(items)))
     fix_args = argparse.Namespace(root=args.root, items=[",".join(items)], format="text", yes=True,
-                                  strict=False, backup_dir=args.backup_dir, verbose=args.verbose, at_shutdown=None)
+                                  strict=False, backup_dir=args.backup_dir, verbose=args.verbose, at_shutdown=None,
+                                  plan=None, waivers=None)
     return cmd_fix(fix_args)
 
 
@@ -516,7 +659,7 @@ def cmd_clean(args):
 
 
 COMMANDS = {"check": cmd_check, "plan": cmd_plan, "fix": cmd_fix, "rollback": cmd_rollback, "list": cmd_list,
-            "at-shutdown": cmd_at_shutdown, "report": cmd_report, "clean": cmd_clean,
+            "bundle": cmd_bundle, "at-shutdown": cmd_at_shutdown, "report": cmd_report, "clean": cmd_clean,
             "boot-test": cmd_boot_test}
 
 
@@ -545,6 +688,12 @@ def _tolerant_stdio():
 
 def main(argv=None):
     _tolerant_stdio()
+    # Suggested commands start guestprep the way this process was started (argv given: a test).
+    if argv is None and sys.argv:
+        report.PROGRAM = report.program_name(sys.argv[0])
+        report.PROGRAM_ARGV = report.program_argv(sys.argv[0], sys.executable)
+    else:
+        report.PROGRAM, report.PROGRAM_ARGV = "guestprep", None
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -553,6 +702,8 @@ def main(argv=None):
     if not args.command:
         parser.print_help(sys.stderr)
         return report.EXIT_USAGE
+    if getattr(args, "fail_on", None):
+        args.strict = args.fail_on == "warn"   # --fail-on, when given, decides over --strict
     # stderr gets warnings (or progress with -v); the log file of fix/rollback gets everything.
     for handler in list(log.handlers):
         log.removeHandler(handler)

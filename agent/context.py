@@ -7,9 +7,11 @@ from agent.runner import Runner
 
 
 class Options(object):
-    def __init__(self, strict=False, verbose=False):
+    def __init__(self, strict=False, verbose=False, selections=None):
         self.strict = strict
         self.verbose = verbose
+        # {check id: [operation names]} from `--items seal:history,...` (None: all of them)
+        self.selections = selections or {}
 
 
 class Context(object):

@@ -69,13 +69,20 @@ class Engine(object):
     # -- selection ----------------------------------------------------------------
 
     def names(self):
-        """Every name --items accepts: repair items and check ids."""
-        names = set()
-        for check in self.checks:
-            names.add(check.id)
-            if check.repair_item:
-                names.add(check.repair_item)
-        return names
+        """The names `guestprep list` shows, one per check: its repair item, or its item ID
+        when it has none (root-account, GUESTOS.SystemImage)."""
+        return [c.repair_item or c.item for c in self.checks]
+
+    def selects(self, name, result):
+        """Whether a name as --items takes it (repair item, item ID, check id) selects a result."""
+        return result.check_id in self._resolve(name)
+
+    def _resolve(self, name):
+        """The check ids a name selects: a repair item, an item ID as `list` shows it (any
+        case), or a check id; an empty list when it names nothing."""
+        lowered = name.lower()
+        return [c.id for c in self.checks
+                if name in (c.id, c.repair_item) or lowered == c.item.lower()]
 
     def select(self, items, default_fixes=False):
         """Checks selected by a list of repair items / check ids; 'all' or None selects all.
@@ -92,13 +99,14 @@ class Engine(object):
             if not default_fixes:
                 return list(self.checks)
             # 'all' fixes everything but what must be asked for by its own name (seal).
-            return [c for c in self.checks if not self._by_name_only(c.id)
-                    or c.id in wanted or c.repair_item in wanted]
-        unknown = sorted(wanted - self.names())
+            named = set(i for name in wanted for i in self._resolve(name))
+            return [c for c in self.checks if not self._by_name_only(c.id) or c.id in named]
+        unknown = sorted(name for name in wanted if not self._resolve(name))
         if unknown:
-            raise UsageError("unknown item(s): {}; known: {}".format(
-                ", ".join(unknown), ", ".join(sorted(self.names()))))
-        return [c for c in self.checks if c.id in wanted or c.repair_item in wanted]
+            raise UsageError("unknown item(s): {}; known (as `guestprep list` shows them): {}, or all".format(
+                ", ".join(unknown), ", ".join(self.names())))
+        ids = set(i for name in wanted for i in self._resolve(name))
+        return [c for c in self.checks if c.id in ids]
 
     def _by_name_only(self, check_id):
         fix = self.remediations.get(check_id)
@@ -204,13 +212,8 @@ class Engine(object):
                     journal.apply(ctx, plan.check_id, step)
                     faults.point("between-steps", plan.check_id)
             except (OSError, RootError, journal_mod.JournalError) as e:
-                undone = journal.rollback(ctx, item=plan.check_id)
-                problems = [m for _r, o, m in undone if o in ("conflict", "failed")]
-                message = "failed: {}; its changes were rolled back".format(e)
-                if problems:
-                    message += " (rollback problems: {})".format("; ".join(problems))
                 failed.append(plan.check_id)
-                outcomes.append(Outcome(plan.check_id, plan.repair_item, ROLLED_BACK, message, plan.result))
+                outcomes.append(_rolled_back(ctx, journal, plan, e))
         for step, items in last:
             items = [i for i in items if i not in failed]
             if not items:
@@ -221,13 +224,20 @@ class Engine(object):
                 # Newest item first: a later plan's edit sits on top of an earlier one's.
                 for item in reversed(items):
                     plan = next(p for p in todo if p.check_id == item)
-                    undone = journal.rollback(ctx, item=item)
-                    problems = [m for _r, o, m in undone if o in ("conflict", "failed")]
-                    message = "failed: {}; its changes were rolled back".format(e)
-                    if problems:
-                        message += " (rollback problems: {})".format("; ".join(problems))
                     failed.append(item)
-                    outcomes.append(Outcome(item, plan.repair_item, ROLLED_BACK, message, plan.result))
+                    outcomes.append(_rolled_back(ctx, journal, plan, e))
+        # A fix may check its own work once every step ran (the rebuilt initramfs images hold
+        # the drivers): what it finds wrong fails the fix like a failed step.
+        for plan in todo:
+            if plan.check_id in failed:
+                continue
+            try:
+                problems = plan.remediation.verify(ctx, plan.result, plan.steps)
+            except (OSError, RootError) as e:
+                problems = [str(e)]
+            if problems:
+                failed.append(plan.check_id)
+                outcomes.append(_rolled_back(ctx, journal, plan, "; ".join(problems)))
         faults.point("before-end")
         journal.end("failed" if failed else "complete")
         # Re-check with fresh facts: a fix may have installed or removed packages.
@@ -267,6 +277,16 @@ class Engine(object):
         return pending if every else pending[:1]
 
 
+def _rolled_back(ctx, journal, plan, error):
+    """Roll one item's changes back; its ROLLED BACK outcome saying why and how it went."""
+    undone = journal.rollback(ctx, item=plan.check_id)
+    problems = [m for _r, o, m in undone if o in ("conflict", "failed")]
+    message = "failed: {}; its changes were rolled back".format(error)
+    if problems:
+        message += " (rollback problems: {})".format("; ".join(problems))
+    return Outcome(plan.check_id, plan.repair_item, ROLLED_BACK, message, plan.result)
+
+
 def _started(journal):
     for record in journal.records:
         if record.get("type") == "run" and isinstance(record.get("time"), (int, float)):
@@ -303,8 +323,8 @@ def _combine_appends(ctx, written, step):
         written[step.path] = (original, step.content)
         return step
     original, now = written[step.path]
-    if (now != original and now.startswith(original) and step.content.startswith(original)
-            and len(step.content) > len(original)):
+    if (now != original and step.content != now and now.startswith(original)
+            and step.content.startswith(original) and len(step.content) > len(original)):
         step = step._replace(content=now + step.content[len(original):])
     written[step.path] = (original, step.content)
     return step

@@ -7,8 +7,10 @@ and, on the running system, the system disk. Each is cached on the context
 community-image name and the ImportImage command line all read the target once.
 
 Everything is read through ctx.root, except the raw bytes of a block device (partition
-table, ext4 superblock) that Root refuses by design: `read_device` reads those, on the
-running system only, from a path under /dev that is a block device.
+table, ext4 superblock) that Root refuses by design: `read_device` reads those from a path
+under /dev that is a block device: on the running system, or, with --root, the host's
+device the image's root filesystem is mounted from (image_root: the host's mount table
+and sysfs say which, the superblock gives the UUID that root= and fstab must name).
 """
 import os
 import re
@@ -622,3 +624,290 @@ def platform_of(os_info):
     if os_info.id in OTHER_PLATFORMS:
         return OTHER_PLATFORMS[os_info.id], "accepted"
     return OTHERS, "unsupported"
+
+
+# -- the mounted image's own disk (--root, read on the host) ----------------------------
+#
+# With --root the image is not running, but the host has it mounted: the filesystem at the
+# root path is the image's root filesystem, so its UUID is the one root= and /etc/fstab
+# must name. The host's mount table and the superblock are host facts: they are read
+# here, in Python, without starting any program of the image.
+
+MOUNTINFO = "/proc/self/mountinfo"
+HOST_SYS_BLOCK = "/sys/class/block"
+
+
+def _unescape(field):
+    """mountinfo escapes blanks and backslashes as \\040-style octal."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def parse_mountinfo(text):
+    """[{'dev': (major, minor), 'root', 'mountpoint', 'fstype', 'source'}] of /proc/*/mountinfo
+    lines, in order (a later mount on the same point hides the earlier ones)."""
+    mounts = []
+    for line in (text or "").splitlines():
+        fields = line.split(" ")
+        if "-" not in fields[6:]:
+            continue
+        dash = fields.index("-", 6)
+        if len(fields) < dash + 3 or ":" not in fields[2]:
+            continue
+        major, _, minor = fields[2].partition(":")
+        if not (major.isdigit() and minor.isdigit()):
+            continue
+        mounts.append({"dev": (int(major), int(minor)), "root": _unescape(fields[3]),
+                       "mountpoint": _unescape(fields[4]), "fstype": fields[dash + 1],
+                       "source": _unescape(fields[dash + 2])})
+    return mounts
+
+
+def _uuid_text(raw):
+    h = raw.hex()
+    return "{}-{}-{}-{}-{}".format(h[:8], h[8:12], h[12:16], h[16:20], h[20:32])
+
+
+SWAP_PAGE_SIZES = (4096, 8192, 16384, 65536)
+
+
+def filesystem_uuid(read):
+    """(fstype, UUID) of the filesystem whose bytes `read(offset, length)` returns, or
+    (None, None): ext2/3/4, XFS, btrfs, swap and FAT (the EFI system partition), the
+    UUID as blkid prints it. Short reads mean 'not this filesystem', never an exception."""
+    ext = read(1024, 0x78) or b""
+    if len(ext) >= 0x78 and ext[0x38:0x3A] == b"\x53\xef":
+        return "ext4", _uuid_text(ext[0x68:0x78])
+    head = read(0, 0x200) or b""
+    if len(head) >= 0x30 and head[:4] == b"XFSB":
+        return "xfs", _uuid_text(head[0x20:0x30])
+    btrfs = read(0x10000, 0x48) or b""
+    if len(btrfs) >= 0x48 and btrfs[0x40:0x48] == b"_BHRfS_M":
+        return "btrfs", _uuid_text(btrfs[0x20:0x30])
+    for page in SWAP_PAGE_SIZES:
+        if (read(page - 10, 10) or b"") in (b"SWAPSPACE2",):
+            swap = read(1024, 0x1C) or b""
+            if len(swap) >= 0x1C:
+                return "swap", _uuid_text(swap[0x0C:0x1C])
+    if len(head) >= 0x5A and head[510:512] == b"\x55\xaa":
+        for name_at, serial_at in ((0x52, 0x43), (0x36, 0x27)):   # FAT32, FAT12/16
+            if head[name_at:name_at + 3] == b"FAT":
+                serial = struct.unpack("<I", head[serial_at:serial_at + 4])[0]
+                return "vfat", "{:04X}-{:04X}".format(serial >> 16, serial & 0xFFFF)
+    return None, None
+
+
+def _host_text(path):
+    try:
+        with open(path) as handle:
+            return handle.read(1 << 20)
+    except (OSError, IOError, UnicodeDecodeError):
+        return None
+
+
+def _block_name(major, minor, source):
+    """Kernel name of the block device major:minor (its /sys/dev/block link), else the
+    mount source when it is a /dev path (btrfs reports an anonymous device number)."""
+    link = "/sys/dev/block/{}:{}".format(major, minor)
+    if os.path.exists(link):
+        return os.path.basename(os.path.realpath(link))
+    if source.startswith("/dev/") and os.path.exists(source):
+        return os.path.basename(os.path.realpath(source))
+    return None
+
+
+def _partition_number(name):
+    text = _host_text("{}/{}/partition".format(HOST_SYS_BLOCK, name))
+    return int(text.strip()) if text and text.strip().isdigit() else None
+
+
+def _device_uuid(name):
+    """(fstype, uuid, why) of /dev/<name> on the host."""
+    path = "/dev/" + name
+    problems = []
+
+    def read(offset, length):
+        data, why = _read_device(path, offset, length)
+        if data is None and why not in problems:
+            problems.append(why)
+        return data
+
+    fstype, uuid = filesystem_uuid(read)
+    if uuid:
+        return fstype, uuid, ""
+    return None, None, "; ".join(problems) or "no ext2/3/4, XFS, btrfs, swap or FAT superblock on " + path
+
+
+def image_root(ctx):
+    """The host's view of the disk a mounted image (--root) lives on.
+
+    {'known': bool, 'why': why not, 'device': '/dev/loop0p1', 'fstype', 'uuid',
+    'partition': 1 or None, 'disk': 'loop0', 'siblings': {partition number: {'device',
+    'fstype', 'uuid'}}}. Siblings are the other partitions of the same disk when the host
+    sees them (a loop device set up with --partscan, a qemu-nbd device).
+    """
+    def compute():
+        path = ctx.root.path
+        if ctx.live is not None:
+            return {"known": False, "why": "the image is the running system"}
+        text = _host_text(MOUNTINFO)
+        if text is None:
+            return {"known": False, "why": "cannot read " + MOUNTINFO}
+        mounts = [m for m in parse_mountinfo(text) if m["mountpoint"] == path]
+        if not mounts:
+            return {"known": False, "plain_directory": True,
+                    "why": "{} is not a mount point (a plain directory), so guestprep cannot "
+                    "tell which filesystem it came from".format(path)}
+        mount = mounts[-1]
+        # A btrfs subvolume (/@, /root) is mounted from inside its filesystem, whose UUID
+        # is the one root= and fstab name; anything else mounted from a subdirectory is a
+        # bind mount of some other filesystem's directory.
+        if mount["root"] != "/" and mount["fstype"] != "btrfs":
+            return {"known": False, "why": "{} is a bind mount of {} inside {}, not the root of a "
+                    "filesystem".format(path, mount["root"], mount["source"])}
+        name = _block_name(mount["dev"][0], mount["dev"][1], mount["source"])
+        if name is None:
+            return {"known": False, "why": "{} is mounted from {} ({}), which is not a block device on this "
+                    "host".format(path, mount["source"], mount["fstype"])}
+        fstype, uuid, why = _device_uuid(name)
+        if uuid is None:
+            return {"known": False, "why": "cannot read the UUID of /dev/{}: {}".format(name, why)}
+        facts = {"known": True, "why": "", "device": "/dev/" + name, "fstype": fstype, "uuid": uuid,
+                 "partition": _partition_number(name), "disk": None, "siblings": {}}
+        if facts["partition"] is not None:
+            disk = os.path.basename(os.path.dirname(os.path.realpath("{}/{}".format(HOST_SYS_BLOCK, name))))
+            facts["disk"] = disk
+            try:
+                names = sorted(os.listdir("{}/{}".format(HOST_SYS_BLOCK, disk)))
+            except OSError:
+                names = []
+            for other in names:
+                number = _partition_number(other) if other.startswith(disk) else None
+                if number is None:
+                    continue
+                other_type, other_uuid, _why = (fstype, uuid, "") if other == name else _device_uuid(other)
+                if other_uuid:
+                    facts["siblings"][number] = {"device": "/dev/" + other, "fstype": other_type,
+                                                 "uuid": other_uuid}
+        return facts
+    return ctx.fact("image_root", compute)
+
+
+_PARTITION = re.compile(r"^/dev/((?:sd|vd|xvd|hd)[a-z]+|nvme[0-9]+n[0-9]+p|mmcblk[0-9]+p)([0-9]+)$")
+
+
+def split_partition(device):
+    """('/dev/sda', 1) for /dev/sda1, ('/dev/nvme0n1', 2) for /dev/nvme0n1p2; (None, None) else."""
+    match = _PARTITION.match(device or "")
+    if not match:
+        return None, None
+    disk = match.group(1)
+    return "/dev/" + (disk[:-1] if disk.endswith("p") and not disk.startswith(("sd", "vd", "xvd", "hd"))
+                      else disk), int(match.group(2))
+
+
+_FSTYPE_FAMILIES = {"ext2": "ext4", "ext3": "ext4", "ext4": "ext4", "xfs": "xfs", "btrfs": "btrfs",
+                    "swap": "swap", "vfat": "vfat", "msdos": "vfat", "fat": "vfat"}
+
+
+def image_uuid_of(ctx, device, root_spec, fstype="auto"):
+    """UUID of `device` (a kernel name from the image's old machine: /dev/sda2) on a mounted
+    image, or None. `root_spec` is the kernel name the image uses for its root filesystem
+    (root= or the / line of fstab): the image's root is the filesystem at --root, and a
+    partition of the same old disk is the host partition with the same number, when the
+    host sees the image's partitions. With `fstype` (fstab's third field) a filesystem of
+    another type there is not taken for it."""
+    image = image_root(ctx)
+    if not image.get("known"):
+        return None
+    if device == root_spec:
+        found = {"uuid": image["uuid"], "fstype": image["fstype"]}
+    else:
+        disk, number = split_partition(device)
+        root_disk, root_number = split_partition(root_spec)
+        if disk is None or disk != root_disk or root_number != image.get("partition"):
+            return None
+        found = image["siblings"].get(number)
+    if not found:
+        return None
+    want = _FSTYPE_FAMILIES.get(fstype)
+    if want is not None and want != _FSTYPE_FAMILIES.get(found["fstype"]):
+        return None
+    return found["uuid"]
+
+
+# -- how the initramfs tool picks drivers ------------------------------------------------
+#
+# initramfs-tools with MODULES=dep and dracut with hostonly="yes" put into the image only the
+# drivers of the machine the rebuild runs on: on the old hypervisor (vmw_pvscsi, hv_storvsc)
+# or on the helper machine that has the disk mounted, never ECS's virtio or NVMe drivers.
+# mkinitramfs sources initramfs.conf, then conf.d/* in name order; dracut sources
+# dracut.conf, then the *.conf files of /etc/dracut.conf.d and /usr/lib/dracut/dracut.conf.d
+# merged by name (a name in /etc hides the one in /usr/lib). The last assignment wins.
+
+INITRAMFS_TOOLS_CONF = "/etc/initramfs-tools/initramfs.conf"
+INITRAMFS_TOOLS_CONF_D = "/etc/initramfs-tools/conf.d"
+DRACUT_CONF = "/etc/dracut.conf"
+DRACUT_CONF_DIRS = ("/etc/dracut.conf.d", "/usr/lib/dracut/dracut.conf.d")
+_MKINITRAMFS_CONF_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def _last_assignment(ctx, paths, key):
+    """(value, path, lineno) of the last assignment of `key` over the shell files `paths`."""
+    found = (None, None, 0)
+    for path in paths:
+        try:
+            text = ctx.root.read_text_or_none(path)
+        except RootError:
+            continue
+        if text is None:
+            continue
+        for assignment in keyvalue.parse(text)[0]:
+            if assignment.key == key:
+                found = (assignment.value.strip(), path, assignment.lineno)
+    return found
+
+
+def initramfs_tools_conf_files(ctx, extra=None):
+    """The files mkinitramfs reads its settings from, in order (with `extra`, a conf.d file
+    that is about to be written)."""
+    names = set(n for n in ctx.root.listdir(INITRAMFS_TOOLS_CONF_D)
+                if _MKINITRAMFS_CONF_NAME.match(n) and ".dpkg-" not in n)
+    if extra:
+        names.add(extra.rsplit("/", 1)[1])
+    return [INITRAMFS_TOOLS_CONF] + [INITRAMFS_TOOLS_CONF_D + "/" + n for n in sorted(names)]
+
+
+def dracut_conf_files(ctx, extra=None):
+    """The files dracut reads its settings from, in order (with `extra`, an /etc/dracut.conf.d
+    file that is about to be written)."""
+    by_name = {}
+    for directory in reversed(DRACUT_CONF_DIRS):     # /etc last: it hides /usr/lib
+        for name in ctx.root.listdir(directory):
+            if name.endswith(".conf"):
+                by_name[name] = directory + "/" + name
+    if extra:
+        by_name[extra.rsplit("/", 1)[1]] = extra
+    return [DRACUT_CONF] + [by_name[n] for n in sorted(by_name)]
+
+
+def initramfs_hostonly(ctx, tool):
+    """How `tool` ('initramfs-tools' or 'dracut') picks drivers in the target.
+
+    {'hostonly': bool, 'setting': 'MODULES=dep', 'path', 'lineno', 'explicit': bool (set in
+    /etc by an administrator, not a distribution default under /usr/lib)}.
+    """
+    def compute():
+        if tool == "initramfs-tools":
+            value, path, lineno = _last_assignment(ctx, initramfs_tools_conf_files(ctx), "MODULES")
+            value = value or "most"
+            return {"hostonly": value == "dep", "setting": "MODULES=" + value, "path": path,
+                    "lineno": lineno, "explicit": path is not None}
+        if tool == "dracut":
+            value, path, lineno = _last_assignment(ctx, dracut_conf_files(ctx), "hostonly")
+            # Upstream dracut builds generic images unless told otherwise; Fedora, RHEL and
+            # SUSE turn host-only on in /usr/lib/dracut/dracut.conf.d/01-dist.conf.
+            value = value or "no"
+            return {"hostonly": value == "yes", "setting": 'hostonly="{}"'.format(value), "path": path,
+                    "lineno": lineno, "explicit": bool(path) and path.startswith("/etc/")}
+        return {"hostonly": False, "setting": "", "path": None, "lineno": 0, "explicit": False}
+    return ctx.fact("initramfs_hostonly:" + str(tool), compute)

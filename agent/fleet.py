@@ -150,48 +150,118 @@ def _details(fleet):
 
 
 _CSS = """
-body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em;color:#222}
-table{border-collapse:collapse;font-size:14px}
-th,td{border:1px solid #ccc;padding:4px 8px;text-align:center}
-th{background:#f4f4f4} td.host{text-align:left;font-weight:600}
-.PASS{background:#dff0d8}.INFO{background:#d9edf7}.SKIP{background:#eee;color:#666}
+body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em;color:#222;max-width:90em}
+table{border-collapse:collapse;font-size:14px;margin:0.5em 0}
+th,td{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}
+th{background:#f4f4f4} td.n{text-align:right}
+.PASS{background:#dff0d8}.INFO{background:#d9edf7}.SKIP{background:#eee;color:#666}.WAIVED{background:#e8dff5}
 .WARN{background:#fcf8e3}.FAIL{background:#f2dede}.ERROR{background:#d9534f;color:#fff}
-li{margin:2px 0} .hint{color:#555}
+details{margin:2px 0} summary{cursor:pointer} li{margin:2px 0} .hint{color:#555} .names{color:#444;font-size:13px}
+.legend span{display:inline-block;padding:1px 6px;margin-right:4px}
 """
+# Bar colours per status, the same as the cells'.
+_FILL = {"PASS": "#5cb85c", "INFO": "#5bc0de", "SKIP": "#bbb", "WAIVED": "#9b7fc7", "WARN": "#f0ad4e",
+         "FAIL": "#d9534f", "ERROR": "#8b1e1b"}
+_BAR_ORDER = (Status.ERROR, Status.FAIL, Status.WARN, Status.WAIVED, Status.SKIP, Status.INFO, Status.PASS)
+_NAMES_SHOWN = 20
+
+
+def item_counts(fleet):
+    """[(entry, {status: hosts})] worst first: most hosts blocked, then most warned."""
+    counts = []
+    for entry in fleet.items:
+        by = dict((s, 0) for s in _BAR_ORDER)
+        by["-"] = 0
+        for host in fleet.hosts:
+            r = host.results.get(entry["id"])
+            by[r["status"] if r else "-"] += 1
+        counts.append((entry, by))
+    counts.sort(key=lambda c: (-(c[1][Status.ERROR] + c[1][Status.FAIL]), -c[1][Status.WARN], c[0]["item"]))
+    return counts
+
+
+def groups(fleet):
+    """Hosts with the same findings, as [(rows, [host])] worst first: a fleet cloned from one
+    template is one group, its findings shown once."""
+    by_rows = {}
+    details = dict((h.name + "\0" + h.source, rows) for h, rows in _details(fleet))
+    for host in fleet.hosts:
+        rows = tuple(details.get(host.name + "\0" + host.source, ()))
+        by_rows.setdefault(rows, []).append(host)
+
+    def key(group):
+        rows, hosts = group
+        return (-max([_rank(r[0]) for r in rows] or [0]), -len(hosts))
+    return sorted(by_rows.items(), key=key)
+
+
+def _bar(by, total, width=360, height=16):
+    """A stacked bar of hosts per status, drawn in inline SVG (no script, no external asset)."""
+    parts, x = [], 0.0
+    for status in _BAR_ORDER:
+        n = by.get(status, 0)
+        if not n or not total:
+            continue
+        w = width * n / float(total)
+        parts.append('<rect x="{:.1f}" y="0" width="{:.1f}" height="{}" fill="{}"><title>{} {}</title></rect>'.format(
+            x, w, height, _FILL[status], n, status))
+        x += w
+    return ('<svg class="bar" width="{0}" height="{1}" viewBox="0 0 {0} {1}" role="img">{2}</svg>'.format(
+        width, height, "".join(parts)))
 
 
 def html_page(fleet):
+    """What a person decides from first: per item, how many hosts pass, warn or fail; then
+    the hosts grouped by identical findings, each group's findings once and folded."""
     e = html.escape
     blocking = [h for h in fleet.hosts if h.worst in Status.BLOCKING]
+    total = len(fleet.hosts)
     out = ["<!DOCTYPE html>", "<html lang=\"en\"><head><meta charset=\"utf-8\">",
            "<title>guestprep fleet report</title>", "<style>" + _CSS + "</style></head><body>",
            "<h1>guestprep fleet report</h1>",
            "<p>{} host{}, {} with blocking findings. Generated {} by guestprep {}.</p>".format(
-               len(fleet.hosts), "" if len(fleet.hosts) == 1 else "s", len(blocking),
+               total, "" if total == 1 else "s", len(blocking),
                e(time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())), e(agent.__version__)),
-           "<table><thead><tr><th>host</th><th>worst</th>"]
-    for entry in fleet.items:
-        out.append("<th title=\"{}\">{}</th>".format(e(entry["title"]), e(entry["item"])))
-    out.append("</tr></thead><tbody>")
-    for host in fleet.hosts:
-        cells = ["<td class=\"host\" title=\"{}\">{}</td>".format(e(host.os_name or host.problem), e(host.name)),
-                 "<td class=\"{0}\">{0}</td>".format(e(host.worst))]
-        for entry in fleet.items:
-            r = host.results.get(entry["id"])
-            if r is None:
-                cells.append("<td>-</td>")
-            else:
-                cells.append("<td class=\"{0}\" title=\"{1}\">{0}</td>".format(e(r["status"]), e(str(r.get("summary") or ""))))
-        out.append("<tr>" + "".join(cells) + "</tr>")
+           "<h2>Items</h2>",
+           "<p class=\"legend\">" + "".join('<span style="background:{}{}">{}</span>'.format(
+               _FILL[s], ";color:#fff" if s == Status.ERROR else "", s) for s in _BAR_ORDER) + "</p>",
+           "<table class=\"items\"><thead><tr><th>item</th><th>hosts</th><th>blocked</th><th>warned</th>"
+           "<th>passed</th></tr></thead><tbody>"]
+    counts = item_counts(fleet)
+    clean = [entry for entry, by in counts if by[Status.PASS] + by[Status.INFO] + by["-"] == total]
+    for entry, by in counts:
+        if entry in clean and len(clean) > 3:
+            continue   # folded below: a person decides from the items that do not pass
+        out.append("<tr class=\"item\"><td title=\"{}\">{}</td><td>{}</td><td class=\"n\">{}</td>"
+                   "<td class=\"n\">{}</td><td class=\"n\">{}</td></tr>".format(
+                       e(entry["title"]), e(entry["item"]), _bar(by, total - by["-"]),
+                       by[Status.ERROR] + by[Status.FAIL], by[Status.WARN], by[Status.PASS] + by[Status.INFO]))
     out.append("</tbody></table>")
-    details = _details(fleet)
-    if details:
-        out.append("<h2>Findings</h2>")
-        for host, rows in details:
-            out.append("<h3>{}{}</h3><ul>".format(e(host.name), " ({})".format(e(host.os_name)) if host.os_name else ""))
-            for status, item, summary, hint in rows:
-                out.append("<li><span class=\"{0}\">{0}</span> <b>{1}</b>: {2}{3}</li>".format(
-                    e(status), e(item), e(summary), "<br><span class=\"hint\">{}</span>".format(e(hint)) if hint else ""))
-            out.append("</ul>")
+    if len(clean) > 3:
+        out.append("<details><summary>{} items pass on every host</summary><p>{}</p></details>".format(
+            len(clean), ", ".join(e(entry["item"]) for entry in clean)))
+    found = groups(fleet)
+    out.append("<h2>Hosts, grouped by identical findings</h2>")
+    out.append("<p>{} group{} of hosts.</p>".format(len(found), "" if len(found) == 1 else "s"))
+    out.append("<table class=\"groups\"><thead><tr><th>hosts</th><th>worst</th><th>findings</th>"
+               "<th>names</th></tr></thead><tbody>")
+    for rows, hosts in found:
+        worst = Status.worst(r[0] for r in rows) if rows else Status.PASS
+        names = [h.name for h in hosts]
+        shown = ", ".join(e(n) for n in names[:_NAMES_SHOWN])
+        if len(names) > _NAMES_SHOWN:
+            shown += " <details><summary>and {} more</summary>{}</details>".format(
+                len(names) - _NAMES_SHOWN, ", ".join(e(n) for n in names[_NAMES_SHOWN:]))
+        if rows:
+            items = "".join("<li><span class=\"{0}\">{0}</span> <b>{1}</b>: {2}{3}</li>".format(
+                e(status), e(item), e(summary), "<br><span class=\"hint\">{}</span>".format(e(hint)) if hint else "")
+                for status, item, summary, hint in rows)
+            findings = "<details><summary>{}</summary><ul>{}</ul></details>".format(
+                ", ".join("{} {}".format(e(item), e(status)) for status, item, _s, _h in rows), items)
+        else:
+            findings = "nothing to fix"
+        out.append("<tr class=\"group\"><td class=\"n\">{}</td><td class=\"{}\">{}</td><td>{}</td>"
+                   "<td class=\"names\">{}</td></tr>".format(len(hosts), e(worst), e(worst), findings, shown))
+    out.append("</tbody></table>")
     out.append("</body></html>")
     return "\n".join(out) + "\n"

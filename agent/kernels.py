@@ -202,6 +202,18 @@ class DriverState(NamedTuple):
     problems: Tuple[str, ...] = ()
 
 
+def read_initramfs_modules(ctx, path, needed):
+    """(module names among `needed` that the initramfs at `path` holds, error text), read now
+    with guestprep's own reader (never cached: it also verifies a freshly rebuilt image)."""
+    from agent import initramfs
+    try:
+        return frozenset(initramfs.find_modules(ctx.root, path, needed, ctx.runner)), ""
+    except initramfs.InitramfsError as e:
+        return frozenset(), "cannot read {}: {}".format(path, e)
+    except (OSError, RootError) as e:
+        return frozenset(), "cannot read {}: {}".format(path, e)
+
+
 def initramfs_modules(ctx, kernel, needed):
     """(module names found in the kernel's initramfs among `needed`, error text); cached.
 
@@ -211,13 +223,7 @@ def initramfs_modules(ctx, kernel, needed):
     def compute():
         if kernel.initramfs is None:
             return frozenset(), "no initramfs (expected {})".format(kernel.initramfs_path)
-        from agent import initramfs
-        try:
-            return frozenset(initramfs.find_modules(ctx.root, kernel.initramfs, needed, ctx.runner)), ""
-        except initramfs.InitramfsError as e:
-            return frozenset(), "cannot read {}: {}".format(kernel.initramfs, e)
-        except (OSError, RootError) as e:
-            return frozenset(), "cannot read {}: {}".format(kernel.initramfs, e)
+        return read_initramfs_modules(ctx, kernel.initramfs, needed)
     fact = getattr(ctx, "fact", None)
     key = "kernels.initramfs:{}:{}".format(kernel.version, ",".join(sorted(needed)))
     return fact(key, compute) if fact else compute()

@@ -9,6 +9,7 @@ need it raise Unavailable, and the engine reports the check that asked as SKIP w
 reason instead of an ERROR. Facts read from /proc and /dev need no psutil.
 """
 import os
+import re
 
 MISSING_PSUTIL = "psutil is not installed (python3-psutil)"
 
@@ -83,22 +84,82 @@ class LiveFacts(object):
                 found.add(name)
         return found
 
+    def _proc_text(self, path):
+        try:
+            with open(path, "rb") as handle:
+                return handle.read(1 << 22).decode("utf-8", "surrogateescape")
+        except OSError as e:
+            raise Unavailable("neither psutil nor {} can be read ({})".format(path, e.strerror))
+
+    # Without psutil (the single-file build on a bare system) the same facts come from /proc
+    # and /sys, which psutil itself reads: a check must not turn into SKIP for lack of it.
+
+    def processes_using(self, mountpoint):
+        """[(pid, name)] of processes whose working directory, root, program or an open file
+        lies on `mountpoint` (what makes umount say "target is busy"), from /proc."""
+        prefix = mountpoint.rstrip("/") + "/"
+        try:
+            pids = sorted((int(n) for n in os.listdir("/proc") if n.isdigit()))
+        except OSError:
+            return []
+        using = []
+        for pid in pids:
+            base = "/proc/{}/".format(pid)
+            links = [base + "cwd", base + "root", base + "exe"]
+            try:
+                links += [base + "fd/" + fd for fd in os.listdir(base + "fd")]
+            except OSError:
+                pass   # ended meanwhile, or not ours to see
+            for link in links:
+                try:
+                    target = os.readlink(link)
+                except OSError:
+                    continue
+                if target == mountpoint or target.startswith(prefix):
+                    try:
+                        with open(base + "comm", "rb") as handle:
+                            name = handle.read(64).decode("utf-8", "replace").strip()
+                    except OSError:
+                        name = "?"
+                    using.append((pid, name))
+                    break
+        return using
+
     def mounts(self):
         """[(device, mountpoint, fstype, options)] of mounted filesystems."""
-        return self._call("mounts", lambda ps: [(p.device, p.mountpoint, p.fstype, p.opts)
-                                                for p in ps.disk_partitions(all=True)])
+        try:
+            return self._call("mounts", lambda ps: [(p.device, p.mountpoint, p.fstype, p.opts)
+                                                    for p in ps.disk_partitions(all=True)])
+        except Unavailable:
+            return proc_mounts(self._proc_text("/proc/self/mounts"))
 
     def nics(self):
         """Names of network interfaces other than loopback."""
-        return self._call("network interfaces",
-                          lambda ps: sorted(name for name in ps.net_if_addrs() if name != "lo"))
+        try:
+            return self._call("network interfaces",
+                              lambda ps: sorted(name for name in ps.net_if_addrs() if name != "lo"))
+        except Unavailable:
+            try:
+                return sorted(name for name in os.listdir("/sys/class/net") if name != "lo")
+            except OSError as e:
+                raise Unavailable("neither psutil nor /sys/class/net can list interfaces ({})".format(e.strerror))
 
     def listening_tcp_ports(self):
         """TCP ports something listens on (IPv4 and IPv6), from psutil (/proc/net/tcp*)."""
         def ports(ps):
             return sorted(set(c.laddr[1] for c in ps.net_connections(kind="tcp")
                               if c.status == ps.CONN_LISTEN and c.laddr))
-        return self._call("listening sockets", ports)
+        try:
+            return self._call("listening sockets", ports)
+        except Unavailable:
+            found = set()
+            for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+                try:
+                    found.update(proc_listening_ports(self._proc_text(path)))
+                except Unavailable:
+                    if path.endswith("tcp"):
+                        raise
+            return sorted(found)
 
     def default_route_interface(self):
         """The interface of the IPv4 default route, from /proc/net/route, or None."""
@@ -139,3 +200,31 @@ class LiveFacts(object):
         except OSError:
             pass
         return None
+
+
+def _unescape(field):
+    # /proc/self/mounts writes space, tab, newline and backslash as \040, \011, \012, \134.
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def proc_mounts(text):
+    """[(device, mountpoint, fstype, options)] from the text of /proc/self/mounts."""
+    mounts = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) >= 4:
+            mounts.append((_unescape(fields[0]), _unescape(fields[1]), fields[2], fields[3]))
+    return mounts
+
+
+def proc_listening_ports(text):
+    """Local ports in state LISTEN (0A) of /proc/net/tcp or tcp6."""
+    ports = set()
+    for line in text.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) > 3 and fields[3] == "0A" and ":" in fields[1]:
+            try:
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+            except ValueError:
+                continue
+    return ports

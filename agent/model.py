@@ -15,7 +15,8 @@ class Status(object):
     WARN = "WARN"
     FAIL = "FAIL"
     ERROR = "ERROR"
-    ORDER = (PASS, INFO, SKIP, WARN, FAIL, ERROR)
+    WAIVED = "WAIVED"   # a WARN, FAIL or ERROR a person accepted until a date (agent/waivers.py)
+    ORDER = (PASS, INFO, SKIP, WAIVED, WARN, FAIL, ERROR)
     # Findings that stop an imported image from booting or being managed.
     BLOCKING = (FAIL, ERROR)
 
@@ -41,9 +42,11 @@ class Result(NamedTuple):
     commands: Tuple[str, ...] = ()
     paths: Tuple[str, ...] = ()
     data: Optional[dict] = None
+    waiver: Optional[dict] = None   # the waiver that matched, with the status it waived
 
     def as_dict(self):
-        return {
+        extra = {"waiver": self.waiver} if self.waiver else {}
+        return dict(extra, **{
             "id": self.check_id,
             "item": self.item,
             "repair_item": self.repair_item,
@@ -53,7 +56,7 @@ class Result(NamedTuple):
             "hint": self.hint,
             "commands": list(self.commands),
             "paths": list(self.paths),
-        }
+        })
 
 
 class Check(object):
@@ -104,6 +107,11 @@ class Remediation(object):
 
     def plan(self, ctx, result):
         raise NotImplementedError
+
+    def verify(self, ctx, result, steps):
+        """After every step of the run was applied: what is still wrong (texts), [] when the fix
+        did what it planned. Anything returned fails the fix, and the engine rolls it back."""
+        return []
 
 
 # Change steps. Paths are guest paths (inside the target root).

@@ -23,12 +23,13 @@ EXIT_BLOCKING = 3
 EXIT_FIX_ROLLED_BACK = 4
 EXIT_ROLLBACK_FAILED = 5
 
-_COLOURS = {"PASS": "32", "INFO": "36", "SKIP": "90", "WARN": "33", "FAIL": "31", "ERROR": "31;1",
+_COLOURS = {"PASS": "32", "INFO": "36", "SKIP": "90", "WAIVED": "35", "WARN": "33", "FAIL": "31", "ERROR": "31;1",
             "FIXED": "32", "STILL FAILING": "31", "ROLLED BACK": "31;1", "SKIPPED": "90"}
 
 
 def exit_code(results, strict=False):
-    """0 when nothing blocks; 3 when a FAIL or ERROR remains (or a WARN with --strict)."""
+    """0 when nothing blocks; 3 when a FAIL or ERROR remains (or a WARN with --strict, that is
+    --fail-on warn). A WAIVED result never blocks."""
     blocking = Status.BLOCKING + ((Status.WARN,) if strict else ())
     return EXIT_BLOCKING if any(r.status in blocking for r in results) else EXIT_OK
 
@@ -56,6 +57,45 @@ def _wrap(text, indent):
     return "\n".join(indent + line for line in lines)
 
 
+# How this process was started, as a person types it again ("guestprep", or
+# ".venv/run/bin/guestprep", "python3 guestprep.pyz" ...): set once by the CLI from argv[0].
+PROGRAM = "guestprep"
+PROGRAM_ARGV = None   # the same, absolute, for a unit file (program_argv)
+
+
+def program_name(argv0, which=shutil.which):
+    """The command that starts guestprep the way this process was started, typable as printed.
+
+    A console script found on PATH as itself is just `guestprep`; one that is not on PATH
+    (a virtual environment's bin/) keeps the path it was started by; the single file is
+    `python3 FILE.pyz`; `python -m agent` from a checkout is `python3 -m agent`.
+    """
+    if not argv0:
+        return "guestprep"
+    # Started as a zipapp: the package's own files live inside argv[0].
+    if argv0.endswith(".pyz") or agent.__file__.startswith(os.path.abspath(argv0) + os.sep):
+        return "python3 " + shlex.quote(argv0)
+    base = os.path.basename(argv0)
+    if base == "__main__.py":
+        return "python3 -m agent"
+    on_path = which(base)
+    if on_path and os.path.realpath(on_path) == os.path.realpath(argv0):
+        return base
+    return shlex.quote(argv0)
+
+
+def program_argv(argv0, executable):
+    """The absolute argv that starts guestprep again as this process was started, for a unit
+    file (no PATH, no working directory), or None when that cannot be said (`python -m agent`
+    from a checkout)."""
+    if not argv0 or os.path.basename(argv0) == "__main__.py":
+        return None
+    path = os.path.abspath(argv0)
+    if program_name(argv0, which=lambda name: None).startswith("python3 "):
+        return [executable, path]
+    return [path]
+
+
 def guestprep_command(root, command, backup_dir=None):
     """A guestprep command line to suggest: with --root (and --backup-dir) of this run, so
     that running it acts on the same target rather than on the machine it is typed on."""
@@ -65,7 +105,18 @@ def guestprep_command(root, command, backup_dir=None):
         where += " --root " + shlex.quote(root.path)
     if backup_dir:
         where += " --backup-dir " + shlex.quote(backup_dir)
-    return "guestprep " + words[0] + where + ("" if len(words) == 1 else " " + words[1])
+    return PROGRAM + " " + words[0] + where + ("" if len(words) == 1 else " " + words[1])
+
+
+_MENTION = re.compile(r"\bguestprep (check|plan|fix|rollback|clean|list)\b")
+
+
+def typable(text, root, backup_dir=None):
+    """A hint with every `guestprep COMMAND` it mentions written as guestprep_command():
+    started the way this run was, and with this run's --root, so it can be typed as printed."""
+    if not text or "guestprep " not in text:
+        return text
+    return _MENTION.sub(lambda m: guestprep_command(root, m.group(1), backup_dir), text)
 
 
 # The Alibaba Cloud ECS documents hints cite as "seed 000" or "(002)": named once at the end
@@ -94,8 +145,8 @@ def seed_legend(texts):
 
 # Optional modules (the single-file build vendors none): module, package, what goes without it.
 OPTIONAL_MODULES = (
-    ("psutil", "python3-psutil", "facts of the running system (processes, mounts) are unavailable: "
-                                 "checks that need them are skipped"),
+    ("psutil", "python3-psutil", "facts of the running system (processes, mounts, NICs, ports) "
+                                 "are read from /proc and /sys instead"),
     ("yaml", "python3-yaml or python3-pyyaml", "netplan files are not read and cloud-init's "
                                                              "YAML is read line by line"),
 )
@@ -155,14 +206,17 @@ def check_text(ctx, results, stream, code):
     out.append("guestprep {} — checking {}: {}".format(agent.__version__, where, ctx.os.name or "unknown OS"))
     out.append("")
     item_width = max([len(r.item) for r in results] + [4])
+    status_width = max([len(r.status) for r in results] + [5])
     for r in results:
-        out.append("{}  {}  {}".format(style.status(r.status, 5), r.item.ljust(item_width), r.summary))
-        if r.status not in (Status.PASS, Status.SKIP):
-            indent = " " * (9 + item_width)
+        out.append("{}  {}  {}".format(style.status(r.status, status_width), r.item.ljust(item_width), r.summary))
+        indent = " " * (status_width + 4 + item_width)
+        if r.waiver:
+            out.append(_wrap(waiver_text(r.waiver), indent))
+        if r.status not in (Status.PASS, Status.SKIP, Status.WAIVED):
             if r.hint:
-                out.append(_wrap(r.hint, indent))
+                out.append(_wrap(typable(r.hint, ctx.root), indent))
             for command in r.commands:
-                out.append(indent + "$ " + command)
+                out.append(indent + "$ " + typable(command, ctx.root))
     out.append("")
     counts = ", ".join("{} {}".format(sum(1 for r in results if r.status == s), s)
                        for s in reversed(Status.ORDER) if any(r.status == s for r in results))
@@ -170,11 +224,35 @@ def check_text(ctx, results, stream, code):
     for m in missing_modules(ctx):
         out.append("Without {} ({}): {}.".format(m["module"], m["package"], m["effect"]))
     if code == EXIT_BLOCKING:
-        out.append("Blocking findings remain. `{}` shows the fixes; `{}` applies the safe ones.".format(
-            guestprep_command(ctx.root, "plan"), guestprep_command(ctx.root, "fix")))
+        out.extend(blocking_text(ctx.root, results, ctx.options.strict))
     else:
         out.append("Nothing blocks the import.")
     stream.write("\n".join(out) + "\n")
+
+
+def waiver_text(waiver):
+    return "{} waived by {} until {}{}: {} ({})".format(
+        waiver["status"], waiver["by"], waiver["expires"], ", EXPIRED" if waiver["expired"] else "",
+        waiver["reason"], waiver["file"])
+
+
+def blocking_text(root, results, strict=False, backup_dir=None):
+    """What still blocks and the exact commands for it: the repair items named, because a
+    plain `fix` applies only the reversible fixes and would leave a package fix undone."""
+    statuses = Status.BLOCKING + ((Status.WARN,) if strict else ())
+    blocking = [r for r in results if r.status in statuses]
+    items = sorted(set(r.repair_item for r in blocking if r.repair_item))
+    manual = [r.item for r in blocking if not r.repair_item]
+    lines = ["Blocking: {}.".format(", ".join("{} ({})".format(r.item, r.status) for r in blocking))]
+    if items:
+        named = ",".join(items)
+        lines.append("`{}` shows the changes; `{}` applies them.".format(
+            guestprep_command(root, "plan --items " + named, backup_dir),
+            guestprep_command(root, "fix --items " + named, backup_dir)))
+    if manual:
+        lines.append("No fix in guestprep for {}: follow the hint{} above.".format(
+            ", ".join(manual), "" if len(manual) == 1 else "s"))
+    return lines
 
 
 def import_image_text(advice, stream):
@@ -258,9 +336,30 @@ def file_diff(ctx, step):
     return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in diff)
 
 
+def step_reversible(step):
+    """Whether rollback undoes the step: file changes are restored from the journal, and so
+    are the files a command declares it modifies; any other command's effect stays."""
+    return not isinstance(step, model.RunCommand) or bool(step.modifies)
+
+
+def plan_reversible(plan):
+    """Whether rollback undoes this plan: the fix says so, or every step is one rollback
+    undoes (the grub fix regenerates grub.cfg live, but only edits files offline)."""
+    if plan.remediation.reversible:
+        return True
+    return bool(plan.steps) and all(step_reversible(s) for s in plan.steps)
+
+
 def plan_flags(plan):
     fix = plan.remediation
-    flags = ["reversible" if fix.reversible else "IRREVERSIBLE (rollback cannot undo it)"]
+    undoable = [step_reversible(s) for s in plan.steps]
+    if plan_reversible(plan):
+        flags = ["reversible"]
+    elif any(undoable):
+        # A package fix that also unmasks units: say which part rollback cannot undo.
+        flags = ["partly reversible: rollback restores the files, not the commands marked IRREVERSIBLE"]
+    else:
+        flags = ["IRREVERSIBLE (rollback cannot undo it)"]
     if fix.needs_reboot:
         flags.append("needs a reboot")
     if fix.disrupts_network:
@@ -279,9 +378,9 @@ def plan_text(ctx, plans, stream, left_out=()):
         if plan.skipped:
             out.append("   not applied: " + plan.skipped)
             if r.hint:
-                out.append(_wrap(r.hint, "   "))
+                out.append(_wrap(typable(r.hint, ctx.root), "   "))
             for command in r.commands:
-                out.append("   $ " + command)
+                out.append("   $ " + typable(command, ctx.root))
             out.append("")
             continue
         out.append("   " + "; ".join(plan_flags(plan)))
@@ -298,7 +397,8 @@ def plan_text(ctx, plans, stream, left_out=()):
             elif info["kind"] == "flags":
                 out.append("   $ " + info["command"])
             elif info["kind"] == "command":
-                out.append("   $ " + " ".join(info["argv"]))
+                out.append("   $ " + " ".join(info["argv"])
+                           + ("" if step_reversible(step) or plan.remediation.reversible else "   (IRREVERSIBLE)"))
                 if info["undo"]:
                     out.append("     (to undo by hand: {})".format(info["undo"]))
                 if info.get("modifies"):
@@ -321,7 +421,7 @@ def plan_text(ctx, plans, stream, left_out=()):
 
 def plans_json(ctx, plans):
     return [{"id": p.check_id, "repair_item": p.repair_item, "item": p.result.item,
-             "reversible": p.remediation.reversible, "mode": p.remediation.mode,
+             "reversible": plan_reversible(p), "mode": p.remediation.mode,
              "skipped": p.skipped, "steps": [step_dict(ctx, s) for s in p.steps]} for p in plans]
 
 
@@ -332,7 +432,11 @@ def outcomes_text(outcomes, journal, stream, backup_dir=None):
     out = []
     for o in outcomes:
         out.append("{}  {}  {}".format(style.status(o.outcome, 13), (o.repair_item or o.check_id).ljust(10), o.message))
-    if journal is not None:
+    # Only FIXED and STILL FAILING items leave changes behind: failed ones were rolled back.
+    if journal is not None and not any(o.outcome in ("FIXED", "STILL FAILING") for o in outcomes):
+        out.append("")
+        out.append("Nothing was left changed: what run {} began was rolled back.".format(journal.run_id))
+    elif journal is not None:
         out.append("")
         root = journal.state.root
         backup_dir = journal.state.path if backup_dir else None   # absolute: cwd may change
@@ -395,6 +499,8 @@ def junit(command, ctx, results, code, strict=False, outcomes=(), hostname=None)
                                        "time": "0"})
         outcome = by_outcome.get(r.check_id)
         out = ["{}: {}".format(r.status, r.summary)]
+        if r.waiver:
+            out.append(waiver_text(r.waiver))
         if outcome is not None:
             out.insert(0, "fix: {}: {}".format(outcome.outcome, outcome.message))
         if outcome is not None and outcome.outcome == "ROLLED BACK":
@@ -403,12 +509,14 @@ def junit(command, ctx, results, code, strict=False, outcomes=(), hostname=None)
             kind = "error"
         elif r.status == Status.FAIL or (strict and r.status == Status.WARN):
             kind = "failure"
-        elif r.status == Status.SKIP:
+        elif r.status in (Status.SKIP, Status.WAIVED):
             kind = "skipped"
         else:
             kind = ""
         if kind == "skipped":
-            ET.SubElement(case, "skipped", {"message": _xml_text(r.summary)})
+            # A waived finding is accepted, not passed: CI systems show skipped cases apart.
+            message = waiver_text(r.waiver) if r.status == Status.WAIVED else r.summary
+            ET.SubElement(case, "skipped", {"message": _xml_text(message)})
             counts["skipped"] += 1
         elif kind:
             message = outcome.message if kind == "error" and outcome is not None and \

@@ -43,6 +43,8 @@ class Root(object):
 
     def __init__(self, path="/"):
         self.path = os.path.realpath(path)
+        # Guest paths whose contents were read this run: what a support bundle carries.
+        self.reads = set()
 
     @property
     def is_host(self):
@@ -148,6 +150,7 @@ class Root(object):
         """Contents of a regular file. Raises RootError for anything else, with a reason."""
         host = self.resolve(guest_path)
         _only_regular(guest_path, host)
+        self.reads.add(guest_path)
         try:
             fd = os.open(host, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError as e:

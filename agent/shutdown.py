@@ -35,6 +35,74 @@ class NotInstalled(Exception):
     pass
 
 
+# The unit's text: systemd/guestprep-fix-at-shutdown.service is unit_text() for the packages'
+# /usr/bin/guestprep (a test keeps the two equal); the single file installs its own copy.
+PACKAGED_EXEC = "/usr/bin/guestprep"
+INSTALLED_BY = "# Installed by `guestprep fix --at-shutdown` for {}; removed by disarm.\n"
+_UNIT_TEMPLATE = """\
+# Applies the fixes armed with `guestprep fix --at-shutdown ITEMS` during the poweroff
+# that precedes capturing the disk, then disarms itself. Do not enable it by hand: arming
+# enables and starts it; `guestprep at-shutdown disarm` cancels.
+#
+# The pattern: a oneshot with RemainAfterExit=yes that does nothing when started
+# (ExecStart=/bin/true) and does the work in ExecStop=. systemd stops units in the
+# inverse of their start order, so being ordered After=local-fs.target means the stop
+# runs while / and /var are still mounted read-write; DefaultDependencies=no plus
+# Conflicts=/Before=shutdown.target make the stop part of every shutdown transaction
+# without pulling in basic.target's ordering, which would stop it too early.
+# `guestprep at-shutdown run` applies nothing at a reboot, only at poweroff or halt.
+[Unit]
+Description=guestprep: apply the fixes armed for the poweroff before capture
+Documentation=man:guestprep(1)
+DefaultDependencies=no
+After=local-fs.target sysinit.target
+Before=shutdown.target
+Conflicts=shutdown.target
+ConditionPathExists=/etc/guestprep/at-shutdown
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/true
+ExecStop={exec_stop} at-shutdown run --verbose
+# Package removals at shutdown can take minutes; do not let the default 90 s cut them off.
+TimeoutStopSec=20min
+StandardOutput=journal+console
+StandardError=journal+console
+SyslogIdentifier=guestprep-at-shutdown
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def unit_text(program_argv):
+    """The unit whose ExecStop= runs `program_argv at-shutdown run` (absolute paths)."""
+    return _UNIT_TEMPLATE.format(exec_stop=" ".join(_unit_quote(a) for a in program_argv))
+
+
+def _unit_quote(word):
+    # systemd's command lines take C-style double quotes; plain words stay as they are.
+    if word and all(c.isalnum() or c in "/._-+:@" for c in word):
+        return word
+    return '"' + word.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def install_unit(root, program_argv):
+    """Write the unit to /etc/systemd/system for a guestprep that did not come with it (the
+    single file). Returns its guest path."""
+    path = UNIT_DIRS[0] + "/" + UNIT
+    _makedirs(root, UNIT_DIRS[0])
+    text = INSTALLED_BY.format(" ".join(program_argv)) + unit_text(program_argv)
+    root.atomic_write(path, text.encode("utf-8"), mode=0o644)
+    return path
+
+
+def _ours(root, path):
+    text = root.read_text_or_none(path) or ""
+    return text.startswith(INSTALLED_BY.split("{}")[0])
+
+
 def unit_path(root):
     """Where the target has the unit (guest path), or None."""
     for directory in UNIT_DIRS:
@@ -63,21 +131,31 @@ def _makedirs(root, guest_dir):
             raise
 
 
-def arm(ctx, items):
-    """Write ARMED and enable the unit. Returns the lines to tell the user."""
+def arm(ctx, items, program_argv=None):
+    """Write ARMED and enable the unit. Returns the lines to tell the user.
+
+    `program_argv` (absolute) starts this guestprep: where the packages' unit is not
+    installed, the running system gets a copy that runs it (the single file)."""
     root = ctx.root
     unit = unit_path(root)
+    installed = []
     if unit is None:
-        raise NotInstalled("{} is not installed in {} (it comes with the rpm and deb packages; "
-                           "for the single file, copy systemd/{} to /etc/systemd/system/ and point "
-                           "its ExecStop= at the .pyz)".format(UNIT, root.display("/etc/systemd/system"), UNIT))
+        if not root.is_host or not program_argv:
+            raise NotInstalled(
+                "{} is not installed in {}: it comes with the rpm and deb packages{}".format(
+                    UNIT, root.display("/etc/systemd/system"),
+                    "" if root.is_host else "; arm from inside the VM, or install guestprep's "
+                    "package in the image"))
+        unit = install_unit(root, program_argv)
+        installed.append("Installed {} (runs {} at the poweroff; keep that file there until then).".format(
+            root.display(unit), " ".join(program_argv)))
     text = ("# Armed by `guestprep fix --at-shutdown` on {}: applied at the next poweroff, then disarmed.\n"
             "# Disarm without applying: guestprep at-shutdown disarm\n"
             "items={}\n").format(time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), ",".join(items))
     _makedirs(root, "/etc/guestprep")
     root.atomic_write(ARMED, text.encode("utf-8"), mode=0o644)
     lines = ["Armed: {} will be applied at the next poweroff (not at a reboot), then disarmed.".format(
-        ",".join(items)), "Written to {}.".format(root.display(ARMED))]
+        ",".join(items)), "Written to {}.".format(root.display(ARMED))] + installed
     if root.is_host:
         # Enabled for later boots, and started now: ExecStop= runs only for an active unit.
         done = ctx.runner.run(("systemctl", "enable", UNIT))
@@ -110,6 +188,10 @@ def disarm(root):
     for path in (ARMED, WANTS):
         if root.lexists(path):
             root.remove(path)
+    # A unit guestprep installed for the single file goes with the arming (packages' stay).
+    own = UNIT_DIRS[0] + "/" + UNIT
+    if root.isfile(own) and _ours(root, own):
+        root.remove(own)
     return was
 
 

@@ -2,8 +2,11 @@
 
 Lines are commented out with guestprep's marker, never deleted, so a person sees what was
 mounted and the next run recognises them. A kernel or bus device name is rewritten only
-when the running system tells the UUID (offline, /dev/sda1 names the old machine's disk,
-not anything guestprep can look at); the old line stays above the new one, commented out.
+when the UUID is known for certain: from the running system, or, on a mounted image, from
+the filesystem mounted at --root (the root line) and the host's partitions of the same
+disk with a matching filesystem type (agent.facts.image_uuid_of); /dev/sda1 itself names
+the old machine's disk, which guestprep never looks at. The old line stays above the new
+one, commented out.
 /, /boot, /boot/efi and swap are never commented out: the hint proposes the edit instead.
 """
 from agent.checks.fstab import DISABLE, FSTAB, REWRITE, analyse, line_numbers

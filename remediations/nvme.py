@@ -14,7 +14,8 @@ the next boot takes them from:
 
 Without grub-mkconfig/update-grub in the target (a root assembled before its boot loader
 is installed), /etc/default/grub is edited and nothing regenerated: grub-mkconfig reads
-the file when the boot loader is installed. Every command declares the files it rewrites,
+the file when the boot loader is installed. Without /etc/default/grub, the kernel lines of
+the generated grub.cfg files are edited directly: there is nothing to regenerate them from. Every command declares the files it rewrites,
 so rollback restores them.
 
 On a mounted image (--root) grub-mkconfig cannot run: grub-probe inside the chroot finds
@@ -28,7 +29,7 @@ from agent.checks.nvme import GRUBENV
 from agent.model import Mode, Remediation, RunCommand, WriteFile
 from agent.parsers import bootcfg, keyvalue
 from agent.parsers import split_lines
-from remediations.virtio import plan_drivers
+from remediations.virtio import plan_drivers, verify_images
 
 DEFAULT_GRUB = "/etc/default/grub"
 NAMES = ("nvme_core.io_timeout", "nvme_core.admin_timeout")
@@ -93,7 +94,19 @@ def grub_steps(ctx, value, args, bad_sources):
         steps.append(RunCommand((grubby, "--update-kernel=ALL", "--args=" + args),
                                 why="NVMe timeouts on every boot entry", modifies=modifies, run_last=True))
         return steps
-    if text is None or not (steps or any(p != DEFAULT_GRUB for p in bad_sources)):
+    if text is None:
+        # No /etc/default/grub to regenerate from (an image whose GRUB config was written by
+        # hand or by another tool): the generated files are all there is, so edit them.
+        for path in _generated_cfgs(ctx):
+            if path in bad_sources:
+                old = root.read_text(path)
+                new = cfg_with_args(old, args)
+                if new != old:
+                    steps.append(WriteFile(path, new.encode("utf-8", "surrogateescape"),
+                                           why="NVMe timeouts on the kernel lines of " + path +
+                                           " (no /etc/default/grub to regenerate it from)"))
+        return steps
+    if not (steps or any(p != DEFAULT_GRUB for p in bad_sources)):
         return steps
     update_grub = _first(ctx, ("/usr/sbin/update-grub", "/sbin/update-grub"))
     mkconfig = _first(ctx, ("/usr/sbin/grub2-mkconfig", "/sbin/grub2-mkconfig", "/usr/sbin/grub-mkconfig"))
@@ -131,3 +144,6 @@ class NvmeFix(Remediation):
             steps += grub_steps(ctx, data.get("value", "4294967295"), data.get("args", ""),
                                 data.get("bad_sources", []))
         return steps
+
+    def verify(self, ctx, result, steps):
+        return verify_images(ctx, result, steps)

@@ -1,27 +1,56 @@
 """Fix for seal: remove what belongs to this machine before the image is shared (seed 004).
 
-Applied only when named (`--items seal`), never by `--items all` or by default: it takes
-away root's authorized keys and the history a person may still want, and is meant for the
-last step before capture. Every change goes through the journal, so rollback restores it
-all until `guestprep clean --yes` removes the backups (which must happen before capture,
-or the backups ship with the image: the note and the seal check say so).
+Applied only when named (`--items seal`, or `--items seal:history,ssh-hostkeys` for some
+operations), never by `--items all` or by default: it takes away root's authorized keys,
+crontabs and the history a person may still want, and is meant for the last step before
+capture. Every change goes through the journal, so rollback restores it all until
+`guestprep clean --yes` removes the backups (which must happen before capture, or the
+backups ship with the image: the note and the seal check say so).
 
-- passwordless accounts: locked with `usermod -L` (the journal backs /etc/shadow up and
-  rollback restores it; the plan shows the command, never a line of /etc/shadow)
-- shell history files, root's authorized_keys: removed
-- SSH host keys: removed only when the image makes new ones at boot (sshd-keygen,
-  sshd-gen-keys-start, cloud-init); without that sshd would not start
-- /etc/machine-id: emptied (systemd writes a new one at the next boot; an empty file, not
-  a missing one, is what systemd expects of an image); a separate dbus machine-id removed
-- cloud-init state in /var/lib/cloud (seed/ and scripts/ kept): removed, as `cloud-init clean`
-- rotated logs removed, current logs emptied (mode and owner kept); journald's files and
-  logs over 64 MiB are left to the commands of the hint
+Each operation of the check (agent/checks/seal.py OPERATIONS) plans from what it found:
+- passwordless-accounts: `usermod -L` (the journal backs /etc/shadow up and rollback
+  restores it; the plan shows the command, never a line of /etc/shadow)
+- machine-id: emptied (systemd writes a new one at the next boot; an empty file, not a
+  missing one, is what systemd expects of an image); D-Bus's own copy removed
+- logfiles, utmp: rotated logs removed, current ones emptied (mode and owner kept)
+- ssh-hostkeys: removed only when the check found what makes new ones at the next boot
+- subscription: the plan says the identity is gone for good once `clean` has run, and that
+  rollback puts the build VM's identity back
+- every other operation: its files removed (backed up, bounded by the check's MAX_OP_BYTES)
 """
 from agent.checks.root_account import PASSWD, SHADOW
-from agent.checks.seal import DBUS_MACHINE_ID, MACHINE_ID
+from agent.checks.seal import OPERATION_NAMES
 from agent.model import Mode, Remediation, RemoveFile, RunCommand, WriteFile
 
 USERMOD_WRITES = (PASSWD, SHADOW, PASSWD + "-", SHADOW + "-")
+WHY = {
+    "authorized-keys": "root's authorized keys (ECS installs the instance's key pair)",
+    "history": "shell history",
+    "machine-id": "D-Bus falls back to /etc/machine-id",
+    "cloud-init-state": "cloud-init state of this machine (as `cloud-init clean`)",
+    "logfiles": "rotated log",
+    "dhcp-client-state": "DHCP lease or per-device state of the build VM",
+    "udev-persistent-net": "interface names pinned to the build VM's MAC addresses",
+    "passwd-backups": "backup of an account database (old password hashes)",
+    "tmp-files": "temporary file",
+    "package-manager-cache": "package manager cache",
+    "mail-spool": "local mailbox",
+    "cron-spool": "a user's cron or at jobs (user data; keep with seal:defaults,-cron-spool)",
+    "random-seed": "random seed every clone would share (systemd saves a new one)",
+    "subscription": "registration identity of the build VM: instances must register themselves; once "
+                    "`guestprep clean` has run it cannot come back, and until then rollback restores "
+                    "this machine's identity",
+}
+EMPTY_WHY = {
+    "machine-id": "empty machine-id: systemd makes a new one at boot",
+    "logfiles": "empty the log",
+    "utmp": "empty the login records",
+}
+
+
+def _why(base, sizes, path):
+    size = sizes.get(path)
+    return base if size is None else "{} ({:.1f} KiB)".format(base, size / 1024.0)
 
 
 class SealFix(Remediation):
@@ -36,29 +65,23 @@ class SealFix(Remediation):
             "boot makes new host keys.")
 
     def plan(self, ctx, result):
-        data = result.data or {}
+        ops = (result.data or {}).get("ops") or {}
         steps = []
-        empty = data.get("empty_password") or []
-        for name in empty:
-            # usermod rewrites passwd and shadow and keeps its own copies in passwd- and shadow-
-            steps.append(RunCommand(("usermod", "-L", name), modifies=USERMOD_WRITES,
-                                    why="lock {}, which has no password".format(name)))
-        for path in data.get("authorized_keys") or []:
-            steps.append(RemoveFile(path, why="root's authorized keys (ECS installs the instance's key pair)"))
-        for path in data.get("history") or []:
-            steps.append(RemoveFile(path, why="shell history"))
-        if data.get("key_regenerator"):
-            for path in data.get("host_keys") or []:
-                steps.append(RemoveFile(path, why="SSH host key; new ones are made at boot by " +
-                                        data["key_regenerator"]))
-        if data.get("machine_id"):
-            steps.append(WriteFile(MACHINE_ID, b"", why="empty machine-id: systemd makes a new one at boot"))
-        if data.get("dbus_machine_id"):
-            steps.append(RemoveFile(DBUS_MACHINE_ID, why="D-Bus falls back to /etc/machine-id"))
-        for path in data.get("cloud_state") or []:
-            steps.append(RemoveFile(path, why="cloud-init state of this machine (as `cloud-init clean`)"))
-        for path in data.get("logs_rotated") or []:
-            steps.append(RemoveFile(path, why="rotated log"))
-        for path in data.get("logs_current") or []:
-            steps.append(WriteFile(path, b"", why="empty the log"))
+        for name in OPERATION_NAMES:
+            found = ops.get(name)
+            if not found:
+                continue
+            for user in found.get("lock") or []:
+                # usermod rewrites passwd and shadow and keeps its own copies in passwd- and shadow-
+                steps.append(RunCommand(("usermod", "-L", user), modifies=USERMOD_WRITES,
+                                        why="lock {}, which has no password".format(user)))
+            sizes = found.get("sizes") or {}
+            for path in found.get("remove") or []:
+                if name == "ssh-hostkeys":
+                    why = "SSH host key; new ones are made at boot by " + found["regenerator"]
+                else:
+                    why = _why(WHY[name], sizes, path)
+                steps.append(RemoveFile(path, why=why))
+            for path in found.get("empty") or []:
+                steps.append(WriteFile(path, b"", why=EMPTY_WHY[name]))
         return steps

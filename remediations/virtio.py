@@ -6,10 +6,19 @@ whatever MODULES= says; dracut (RHEL family, SUSE, Fedora) reads `add_drivers+=`
 with --root. The rebuild is a run_last command: it runs once after every plan's edits, so
 one rebuild serves virtio and nvme, and it declares the images it rewrites so the journal
 backs them up first and rollback restores them byte for byte.
+
+The images are built for ECS, not for the machine that runs the rebuild: when the tool is
+set to host-only (MODULES=dep, hostonly="yes"), a file that turns it off
+(/etc/initramfs-tools/conf.d/guestprep-ecs with MODULES=most, or
+/etc/dracut.conf.d/guestprep-ecs.conf with hostonly="no") is written before the rebuild,
+journaled like every edit. After the rebuild every image is read again with guestprep's
+own initramfs reader; a wanted driver missing from one fails the fix, and the engine
+rolls it back (images included).
 """
-from agent import kernels
+from agent import facts, kernels
 from agent.checks.virtio import initramfs_tool
 from agent.model import Mode, Refused, Remediation, RunCommand, WriteFile
+from agent.parsers import keyvalue
 
 MODULES_FILE = "/etc/initramfs-tools/modules"
 STATE_DIR = "/var/lib/guestprep"
@@ -57,6 +66,46 @@ def config_step(ctx, modules, name, title):
         return WriteFile(path, new.encode("utf-8"), mode=0o644,
                          why="put {} into every initramfs dracut builds".format(", ".join(modules)))
     raise Refused("the target has neither initramfs-tools nor dracut to rebuild its initramfs with")
+
+
+GENERIC = {
+    "initramfs-tools": ("/etc/initramfs-tools/conf.d/guestprep-ecs", "MODULES=most\n"),
+    "dracut": ("/etc/dracut.conf.d/guestprep-ecs.conf", 'hostonly="no"\n'),
+}
+GENERIC_HEADER = ("# Added by guestprep: build initramfs images for any hardware, so that Alibaba Cloud ECS's\n"
+                  "# virtio and NVMe drivers are in them, not only those of the machine running the rebuild.\n")
+
+
+def generic_steps(ctx):
+    """WriteFiles that turn host-only initramfs images off ([] when they are generic): the
+    guestprep-ecs setting, and any host-only assignment in a file read after it commented out
+    (marked, so a person sees it and rollback restores it)."""
+    tool = initramfs_tool(ctx)
+    host = facts.initramfs_hostonly(ctx, tool)
+    if not host["hostonly"] or tool not in GENERIC:
+        return []
+    path, line = GENERIC[tool]
+    if not ctx.root.isdir(path.rsplit("/", 1)[0]):
+        raise Refused("{} does not exist, so the initramfs cannot be made generic before the rebuild "
+                      "({} is set): create it, or change the setting by hand".format(
+                          path.rsplit("/", 1)[0], host["setting"]))
+    where = "{} line {}".format(host["path"], host["lineno"]) if host["path"] else "the default"
+    steps = [WriteFile(path, (GENERIC_HEADER + line).encode("utf-8"), mode=0o644,
+                       why="{} ({}) would build the initramfs for the machine running the rebuild: {} makes it "
+                       "generic".format(host["setting"], where, line.strip()))]
+    key = line.split("=", 1)[0]
+    files = (facts.initramfs_tools_conf_files(ctx, path) if tool == "initramfs-tools"
+             else facts.dracut_conf_files(ctx, path))
+    for later in files[files.index(path) + 1:]:
+        text = ctx.root.read_text_or_none(later)
+        if text is None or keyvalue.get(keyvalue.parse(text)[0], key) is None:
+            continue
+        new = keyvalue.comment_out_keys(text, lambda k: k == key)
+        if new != text:
+            steps.append(WriteFile(later, new.encode("utf-8", "surrogateescape"),
+                                   why="{} is read after {} and sets {}: commented out".format(
+                                       later, path, key)))
+    return steps
 
 
 def _free_bytes(ctx, path):
@@ -128,14 +177,41 @@ def all_kernel_rows(ctx):
 
 
 def plan_drivers(ctx, result, name, title):
-    """Config edit plus rebuild for the drivers a driver check found missing."""
+    """Config edit plus rebuild for the drivers a driver check found missing; with host-only
+    images, the edit that makes them generic first (alone when no driver is missing)."""
     modules = modules_to_add(result)
+    generic = generic_steps(ctx)
     if not modules:
-        return []
+        return generic
     step = config_step(ctx, modules, name, title)
     rows = all_kernel_rows(ctx)
     check_space(ctx, rows)
-    return ([step] if step is not None else []) + rebuild_steps(ctx, rows)
+    return ([step] if step is not None else []) + generic + rebuild_steps(ctx, rows)
+
+
+def verify_images(ctx, result, steps):
+    """After the rebuild: each kernel's initramfs read again with guestprep's own reader; the
+    drivers it lacked and provides must be in it now (texts of what is not)."""
+    if not any(isinstance(s, RunCommand) and s.run_last for s in steps):
+        return []
+    problems = []
+    for row in (result.data or {}).get("kernels", []):
+        wanted = row.get("add") or []
+        if not wanted:
+            continue
+        path = row.get("initramfs") or row.get("initramfs_path")
+        if not path or not ctx.root.isfile(path):
+            problems.append("kernel {}: no initramfs at {} after the rebuild".format(row["version"], path))
+            continue
+        found, error = kernels.read_initramfs_modules(ctx, path, wanted)
+        if error:
+            problems.append("kernel {}: {}".format(row["version"], error))
+            continue
+        missing = sorted(set(wanted) - set(found))
+        if missing:
+            problems.append("kernel {}: {} still lacks {} after the rebuild".format(
+                row["version"], path, ", ".join(missing)))
+    return problems
 
 
 class VirtioFix(Remediation):
@@ -147,3 +223,6 @@ class VirtioFix(Remediation):
 
     def plan(self, ctx, result):
         return plan_drivers(ctx, result, "virtio", "virtio drivers (GUESTOS.Virtio)")
+
+    def verify(self, ctx, result, steps):
+        return verify_images(ctx, result, steps)

@@ -73,7 +73,7 @@ class FakeLive(object):
     """Live facts with fixed answers (what psutil and /proc would say)."""
 
     def __init__(self, processes=(), mounts=(), nics=("eth0",), default_iface="eth0", cmdline=(),
-                 devices=None, uuids=None, listening=(22,)):
+                 devices=None, uuids=None, listening=(22,), using=None):
         self._processes = set(processes)
         self._mounts = list(mounts)
         self._nics = list(nics)
@@ -82,6 +82,7 @@ class FakeLive(object):
         self._devices = dict(devices or {})   # fstab spec -> device
         self._uuids = dict(uuids or {})       # device -> UUID
         self._listening = sorted(listening)   # TCP ports in LISTEN state
+        self._using = dict(using or {})       # mount point -> [(pid, name)]
 
     def process_names(self):
         return set(self._processes)
@@ -106,6 +107,9 @@ class FakeLive(object):
 
     def uuid_of(self, device):
         return self._uuids.get(device)
+
+    def processes_using(self, mountpoint):
+        return list(self._using.get(mountpoint, []))
 
 
 class Guest(object):

@@ -1,6 +1,7 @@
 """The CLI as a user meets it: exit codes, JSON alone on stdout, clear usage errors."""
 import json
 import os
+import re
 
 import pytest
 
@@ -161,7 +162,10 @@ def test_suggested_commands_keep_the_root_they_were_made_for(image, capsys):
     (image / "etc/selinux/config").write_text(SELINUX_ENFORCING)
     code, out, _err = run(capsys, "check", "--root", str(image))
     assert code == 3
-    assert "`guestprep plan --root {0}` shows the fixes; `guestprep fix --root {0}`".format(image) in out
+    # Blocking: the items named, since a plain fix leaves the package fixes (cloudinit) undone.
+    assert "`guestprep plan --root {0} --items ".format(image) in out
+    assert "`guestprep fix --root {0} --items ".format(image) in out
+    assert "selinux" in out.split("`guestprep fix --root {0} --items ".format(image))[1].split("`")[0]
     (image / "var/lib/dpkg/status").write_text("")   # cloud-init missing: its fix must be named
     code, out, _err = run(capsys, "plan", "--root", str(image))
     suggested = [l.strip()[2:] for l in out.splitlines() if l.strip().startswith("$ guestprep plan")]
@@ -242,3 +246,81 @@ def test_seal_at_shutdown_refusal_suggests_commands_for_the_same_root(image, cap
     assert code == 2
     assert "Run `guestprep fix --root {0} --items seal` last, then `guestprep clean --root {0} --yes`".format(
         image) in err
+
+
+# -- what a newcomer reads (issue 14) ---------------------------------------------------
+
+@pytest.mark.parametrize("argv0, on_path, expected", [
+    ("/usr/bin/guestprep", "/usr/bin/guestprep", "guestprep"),
+    # A virtual environment's console script, not on PATH: typed by its path.
+    (".venv/run/bin/guestprep", None, ".venv/run/bin/guestprep"),
+    # Another guestprep earlier on PATH must not be the one suggested.
+    ("/opt/gp/bin/guestprep", "/usr/bin/guestprep", "/opt/gp/bin/guestprep"),
+    ("dist/guestprep.pyz", None, "python3 dist/guestprep.pyz"),
+    ("/tmp/my dir/guestprep.pyz", None, "python3 '/tmp/my dir/guestprep.pyz'"),
+    ("/src/guestprep/agent/__main__.py", None, "python3 -m agent"),
+])
+def test_suggested_commands_start_guestprep_as_this_run_was_started(argv0, on_path, expected):
+    from agent import report
+    assert report.program_name(argv0, which=lambda name: on_path) == expected
+
+
+def test_hints_and_final_line_use_the_program_this_run_was_started_as(image, capsys, monkeypatch):
+    (image / "etc/selinux/config").write_text(SELINUX_ENFORCING)
+    monkeypatch.setattr(cli.sys, "argv", ["dist/guestprep.pyz", "check", "--root", str(image)])
+    code = cli.main()
+    out = capsys.readouterr()[0]
+    assert code == 3
+    named = re.search(r"`python3 dist/guestprep\.pyz plan --root {} --items (\S+)` shows the changes"
+                      .format(re.escape(str(image))), out).group(1)
+    assert "selinux" in named.split(",")
+    # A hint's own mention of a guestprep command is typable too, with this run's --root.
+    assert "python3 dist/guestprep.pyz fix --root {} --items".format(image) in out
+    assert "`guestprep " not in out
+
+
+def test_after_fix_the_blocking_line_names_the_item_plain_fix_never_applies(image, capsys):
+    (image / "var/lib/dpkg/status").write_text(
+        (image / "var/lib/dpkg/status").read_text()
+        + "\nPackage: qemu-guest-agent\nStatus: install ok installed\nVersion: 1:7.2\n")
+    code, out, _err = run(capsys, "fix", "--root", str(image), "--yes")
+    assert code == 3
+    tail = out[out.index("Blocking:"):]
+    assert "qemu-ga (FAIL)" in tail and "GUESTOS.Selinux" not in tail
+    fix_line = re.compile(r"`guestprep fix --root {} --items (\S+)` applies them".format(re.escape(str(image))))
+    assert "qemu-ga" in fix_line.search(tail).group(1).split(",")
+    code, out, _err = run(capsys, "check", "--root", str(image))
+    assert code == 3 and "applies the safe ones" not in out
+    assert "qemu-ga" in fix_line.search(out).group(1).split(",")
+
+
+def test_declining_the_prompt_changes_nothing_and_keeps_the_blocking_exit_code(image, capsys, monkeypatch):
+    (image / "etc/selinux/config").write_text(SELINUX_ENFORCING)
+    before = (image / "etc/selinux/config").read_bytes()
+    monkeypatch.setattr(cli, "_confirm", lambda plans: False)
+    code, out, _err = run(capsys, "fix", "--root", str(image))
+    assert code == 3
+    assert "Nothing changed." in out and "GUESTOS.Selinux (FAIL)" in out
+    assert (image / "etc/selinux/config").read_bytes() == before
+
+
+def test_one_vocabulary_for_items_in_list_errors_json_and_readme(image, capsys):
+    import re
+    code, out, _err = run(capsys, "list", "--format", "json")
+    rows = json.loads(out)["checks"]
+    listed = [r["repair_item"] or r["item"] for r in rows]
+    code, _out, err = run(capsys, "plan", "--root", str(image), "--items", "bogus")
+    assert code == 2
+    known = err.split("known (as `guestprep list` shows them): ")[1].split(", or all")[0].split(", ")
+    assert known == listed                       # each once, spelled as list spells it
+    assert not any("_" in name for name in known)
+    # Every name list shows selects its check, and so does the item ID (any case).
+    for r in rows:
+        for name in filter(None, (r["repair_item"], r["item"], r["item"].lower())):
+            code, out, err = run(capsys, "check", "--root", str(image), "--items", name, "--format", "json")
+            assert code in (0, 3), (name, err)
+            assert [x["id"] for x in json.loads(out)["results"]] == [r["id"]]
+    # The README's --items paragraph names every repair item list shows.
+    readme = open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")).read()
+    paragraph = re.search(r"`--items` takes the repair items of the catalogue \(`([^`]*)`", readme).group(1).split()
+    assert sorted(paragraph) == sorted(r["repair_item"] for r in rows if r["repair_item"])

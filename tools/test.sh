@@ -81,7 +81,8 @@ if [ $UNIT_ONLY = 0 ]; then
         --no-install-recommends qemu-system-x86 qemu-utils ovmf fdisk grub-pc-bin grub2-common openssh-client; break; }
     done
   fi
-  run env GUESTPREP_BOOT=1 "$VNEW" -m pytest -q -p no:cacheprovider -rs -s tests/boot/test_boot_real.py
+  # tests/boot/test_seal_boot.py: a sealed image with cloud-init masked boots with its host key
+  run env GUESTPREP_BOOT=1 "$VNEW" -m pytest -q -p no:cacheprovider -rs -s tests/boot/test_boot_real.py tests/boot/test_seal_boot.py
   # The boot matrix: disks left by VMware (trixie), Xen (bookworm), VirtualBox (trixie) and
   # Hyper-V (bookworm), predictable NIC names on, each booted dirty, fixed offline with
   # `guestprep fix --root`, booted again (TCG, one boot at a time; ~5 min a cell, plus ~10 min
@@ -96,6 +97,11 @@ if [ $UNIT_ONLY = 0 ]; then
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq packer; } >/dev/null 2>&1 || echo "(packer not installed: its template is not validated)"
   fi
   run tools/package.sh
+  # Debian's headless Chromium renders the fleet page of `report merge` (tests/packaging/test_fleet_page.py).
+  if [ "$(id -u)" = 0 ] && ! command -v chromium >/dev/null; then
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >/dev/null 2>&1 \
+      || echo "(chromium not installed: the fleet page is not rendered)"
+  fi
   # The `ansible` package from PyPI: ansible-core plus community.general, whose chroot
   # connection runs the role against the Debian roots.
   ANSIBLE_PY=$(venv ansible "$PYNEW" "ansible") || ANSIBLE_PY=""

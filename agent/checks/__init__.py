@@ -8,7 +8,7 @@ from agent.checks import architecture, boot_mode, grub, kernel_version, moc_inst
 from agent.checks import os_version, platform, system_image
 from agent.checks import nvme, virtio
 from agent.checks import cloud_assistant, critical_files, data_disks_mounted, firewall, free_space
-from agent.checks import fw_cfg, nic, root_account, security_center_agent, ssh
+from agent.checks import fw_cfg, hypervisor_tools, lvm_devices, nic, root_account, security_center_agent, ssh
 from agent.checks import seal
 
 CHECKS = (
@@ -19,9 +19,11 @@ CHECKS = (
     system_image.SystemImage,
     critical_files.CriticalFiles,
     data_disks_mounted.DataDisksMounted,
+    lvm_devices.LvmDevices,
     selinux.Selinux,
     dhcp.Dhcp,
     qemu_ga.QemuGa,
+    hypervisor_tools.HypervisorTools,
     shadow.Shadow,
     root_account.RootAccount,
     fw_cfg.FwCfg,

@@ -67,6 +67,17 @@ class DataDisksMounted(Check):
                 "/etc/fstab line (the fstab check and fix do that); an instance created from the image "
                 "does not have the disk. `guestprep fix --items data-disks-mounted` runs the umount "
                 "commands (live only; mount them again to undo).")
+        busy = []
+        for m in data_mounts + unsure:
+            m["in_use_by"] = [{"pid": pid, "name": name} for pid, name in ctx.live.processes_using(m["mountpoint"])]
+            if m["in_use_by"]:
+                busy.append("{} is in use by {}".format(m["mountpoint"], ", ".join(
+                    "{} (pid {})".format(p["name"], p["pid"]) for p in m["in_use_by"][:8])
+                    + (" and {} more".format(len(m["in_use_by"]) - 8) if len(m["in_use_by"]) > 8 else "")))
+        if busy:
+            # umount would fail with "target is busy": say who holds each one first.
+            hint = ("; ".join(busy) + ": stop those processes (or leave the directory) first, or the "
+                    "umount fails with \"target is busy\". " + hint)
         if data_mounts:
             disks = sorted(set(d for m in data_mounts for d in m["disks"]))
             return self.failed("filesystems of {} mounted: {}".format(", ".join(disks), ", ".join(

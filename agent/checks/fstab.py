@@ -13,6 +13,7 @@ the UUID for certain.
 import re
 from typing import List, NamedTuple
 
+from agent import facts
 from agent.model import Check, Status
 from agent.parsers import DISABLED_PREFIX, split_ending, split_lines
 from agent.parsers import fstab as fstab_parser
@@ -150,6 +151,12 @@ def analyse(ctx, text):
     system_specs = set(e.spec for e in entries if fstab_parser.classify(e) == "system"
                        and fstab_parser.spec_kind(e.spec) in _RESOLVABLE)
 
+    roots = [e.spec for e in entries if _mountpoint(e) == "/" and fstab_parser.is_kernel_device_name(e.spec)]
+    root_spec = roots[-1] if roots else None
+    if live is None and ctx.offline and root_spec and facts.image_root(ctx).get("known"):
+        unresolved += " (kernel names read from {}, mounted at {})".format(
+            facts.image_root(ctx)["device"], ctx.root.path)
+
     findings = []
     gone = []     # mount points of the lines to comment out
     sourced = []  # bind mounts and files (loop, swap): judged once we know what goes
@@ -209,6 +216,11 @@ def analyse(ctx, text):
             if live is not None:
                 device = live.device_for(entry.spec)
                 uuid = live.uuid_of(device) if device else None
+            elif ctx.offline and fstab_parser.is_kernel_device_name(entry.spec):
+                # The image's root is the filesystem mounted at --root; the other partitions
+                # of its old disk are the host's partitions of the same disk, when visible.
+                uuid = facts.image_uuid_of(ctx, entry.spec, root_spec or entry.spec, entry.fstype) \
+                    if root_spec or _mountpoint(entry) == "/" else None
             said = _what(entry) + " uses a {} device name".format(
                 "kernel" if fstab_parser.is_kernel_device_name(entry.spec) else "bus")
             if uuid:
@@ -249,6 +261,15 @@ def line_numbers(numbers):
     return "line{} {}".format("" if len(numbers) == 1 else "s", ", ".join(str(n) for n in numbers))
 
 
+def _root_uuid_command(ctx):
+    """What prints the UUID and type of the target's root filesystem. On an image root that
+    is a plain directory findmnt would answer for the host's filesystem: blkid on the image's
+    partition then."""
+    if ctx.offline and facts.image_root(ctx).get("plain_directory"):
+        return "blkid -s UUID -s TYPE /dev/loopNpM   # the image's root partition"
+    return "findmnt -no UUID,FSTYPE " + ctx.root.path
+
+
 def _hint_and_commands(ctx, findings):
     """One paragraph per kind of finding, and the commands a person would type."""
     path = ctx.root.display(FSTAB)
@@ -285,19 +306,32 @@ def _hint_and_commands(ctx, findings):
     if pending:
         names = ", ".join(sorted(set(f.spec for f in pending)))
         if ctx.offline:
+            image = facts.image_root(ctx)
+            if image.get("known"):
+                why = ("the filesystem mounted at {} is {} ({}), but these lines name no partition of "
+                       "the same disk that the host sees with a matching filesystem (for the image's "
+                       "other partitions, attach the whole disk: `losetup -fP --show IMAGE` or "
+                       "`qemu-nbd -c /dev/nbd0 IMAGE`)".format(ctx.root.path, image["device"], image["uuid"]))
+            else:
+                why = image.get("why") or "the image is not mounted"
             hints.append(
                 "Kernel and bus device names ({}; {}) change on ECS (its disks are virtio vda "
-                "or NVMe nvme0n1): mount by UUID= instead. The image is not running, so such a "
-                "name means a disk of the machine the image came from and guestprep cannot "
-                "read the UUID safely: it leaves the line alone. Run guestprep on that VM, or "
-                "read the UUID on this host (findmnt where the image's filesystem is "
-                "mounted{}) and replace the device name by UUID=<uuid>, keeping the other "
-                "fields.".format(names, line_numbers(f.lineno for f in pending),
-                                 ", blkid on its swap partition" if any(f.swap for f in pending) else ""))
+                "or NVMe nvme0n1): mount by UUID= instead. guestprep could not read their UUIDs: {}. "
+                "Read each UUID on this host (blkid on the image's partition, findmnt where the "
+                "image's filesystem is mounted) and replace the device name by UUID=<uuid>, keeping "
+                "the other fields.".format(names, line_numbers(f.lineno for f in pending), why))
             for f in pending:
-                if not f.swap:
-                    where = ctx.root.path if f.mountpoint == "/" else ctx.root.display(f.mountpoint)
-                    commands.append("findmnt -no UUID " + where)
+                # On a plain directory findmnt would answer for the host's own filesystem.
+                if f.swap:
+                    command = "blkid -s UUID -o value /dev/loopNpM   # the image's swap partition"
+                elif image.get("plain_directory"):
+                    command = "blkid -s UUID -o value /dev/loopNpM   # the image's partition for " + f.mountpoint
+                elif f.mountpoint == "/":
+                    command = "findmnt -no UUID " + ctx.root.path
+                else:
+                    command = "findmnt -no UUID " + ctx.root.display(f.mountpoint)
+                if command not in commands:
+                    commands.append(command)
         else:
             hints.append(
                 "Kernel and bus device names ({}; {}) change on ECS, and guestprep could not "
@@ -334,7 +368,7 @@ def _hint_and_commands(ctx, findings):
             "after the initramfs mounted it (systemd-remount-fs does nothing), so with `ro` on "
             "the kernel command line it stays read-only. Add a line such as "
             "'UUID=<uuid> / ext4 defaults 0 1'.")
-        commands.append("findmnt -no UUID,FSTYPE " + ctx.root.path)
+        commands.append(_root_uuid_command(ctx))
     return "\n".join(hints), commands
 
 
@@ -361,7 +395,7 @@ class Fstab(Check):
                 "Without /etc/fstab the root filesystem keeps the options the initramfs "
                 "mounted it with (read-only with `ro` on the kernel command line), and "
                 "systemd-remount-fs does nothing. Create it with an entry for / by UUID.",
-                commands=["findmnt -no UUID,FSTYPE " + ctx.root.path],
+                commands=[_root_uuid_command(ctx)],
                 paths=[FSTAB])
 
         analysis = analyse(ctx, text)

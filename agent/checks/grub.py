@@ -9,6 +9,11 @@ same way when it is the default. GRUB older than 1.99 (GRUB legacy 0.9x) is flag
 catalogue asks. Seeds 000 and 002 warn that a carelessly edited /boot/grub/menu.lst stops
 the instance booting, so guestprep only proposes changes here (applied when named).
 
+On a mounted image (--root) root= is judged the same way; the UUID to replace a kernel
+name with is the one of the filesystem mounted at the root (agent.facts.image_root), and
+the hints name only the GRUB tools the image has (update-grub, grub2-mkconfig,
+grub-mkconfig, grubby).
+
 Read: GRUB 2 grub.cfg (/boot/grub, /boot/grub2, the EFI system partition), GRUB legacy
 menu.lst/grub.conf, Boot Loader Spec entries (/boot/loader/entries, RHEL 8+), the
 GRUB_CMDLINE_LINUX* lines of /etc/default/grub and RHEL 8's `kernelopts` in grubenv.
@@ -61,19 +66,49 @@ def _resolver(ctx):
     return ctx.live, ""
 
 
+GRUB_TOOLS = {
+    "update-grub": ("/usr/sbin/update-grub", "/sbin/update-grub"),
+    "grub2-mkconfig": ("/usr/sbin/grub2-mkconfig", "/sbin/grub2-mkconfig"),
+    "grub-mkconfig": ("/usr/sbin/grub-mkconfig", "/sbin/grub-mkconfig"),
+    "grubby": ("/usr/sbin/grubby", "/sbin/grubby"),
+}
+
+
+def grub_tools(ctx):
+    """The GRUB configuration tools the target has, by name."""
+    return set(name for name, paths in GRUB_TOOLS.items() if any(ctx.root.exists(p) for p in paths))
+
+
+def _grub2_target(ctx, configs):
+    # RHEL 7/8 on UEFI read the grub.cfg on the ESP; RHEL 9 and BLS systems /boot/grub2.
+    target = "/boot/grub2/grub.cfg"
+    for c in configs:
+        if c.kind == "grub2" and c.path.startswith(("/boot/efi/EFI/", "/efi/EFI/")) and c.entries:
+            target = c.path
+    return target
+
+
 def regen_command(ctx):
-    """argv that regenerates the GRUB 2 configuration on this distribution, or None."""
+    """argv that regenerates the GRUB 2 configuration with a tool the target has, or None.
+
+    When the target has none of them (a root whose boot loader is not installed yet), the
+    distribution's usual tool is named.
+    """
     configs = facts.boot_configs(ctx)
-    if any(c.kind == "bls" for c in configs) or ctx.os.family == "rhel" or ctx.os.family == "suse":
-        # RHEL 7/8 on UEFI read the grub.cfg on the ESP; RHEL 9 and BLS systems /boot/grub2.
-        target = "/boot/grub2/grub.cfg"
-        for c in configs:
-            if c.kind == "grub2" and c.path.startswith(("/boot/efi/EFI/", "/efi/EFI/")) and c.entries:
-                target = c.path
-        return ("grub2-mkconfig", "-o", target)
+    tools = grub_tools(ctx)
+    grub2 = [c for c in configs if c.kind == "grub2"]
+    redhat = any(c.kind == "bls" for c in configs) or ctx.os.family in ("rhel", "suse")
+    if tools & {"update-grub", "grub2-mkconfig", "grub-mkconfig"}:
+        if "update-grub" in tools and not redhat:
+            return ("update-grub",)
+        tool = "grub2-mkconfig" if "grub2-mkconfig" in tools else "grub-mkconfig"
+        if redhat:
+            return (tool, "-o", _grub2_target(ctx, configs))
+        return (tool, "-o", grub2[0].path if grub2 else "/boot/grub/grub.cfg")
+    if redhat:
+        return ("grub2-mkconfig", "-o", _grub2_target(ctx, configs))
     if ctx.os.family == "debian":
         return ("update-grub",)
-    grub2 = [c for c in configs if c.kind == "grub2"]
     if grub2:
         tool = "grub2-mkconfig" if grub2[0].path.startswith("/boot/grub2/") else "grub-mkconfig"
         return (tool, "-o", grub2[0].path)
@@ -162,22 +197,55 @@ def analyse(ctx):
     return findings, data
 
 
+def offline_uuid(ctx):
+    """(UUID of the image's root filesystem, why not) on a mounted image: root= names the root
+    filesystem, which is the one mounted at --root."""
+    image = facts.image_root(ctx)
+    return (image["uuid"], "") if image.get("known") else (None, image.get("why", ""))
+
+
 def _hint(ctx, kinds, data):
     regen = regen_command(ctx)
     regen_text = ctx.in_guest(" ".join(regen)) if regen else ""
+    tools = grub_tools(ctx)
     hints, commands = [], []
     if "devname" in kinds or "disable-uuid" in kinds:
         hints.append("Name the root filesystem by UUID (root=UUID=..., `blkid` shows it): on ECS the system "
                      "disk is vda or nvme0n1, so /dev/sdX names nothing.")
-        if data.get("bls"):
-            hints.append("On Boot Loader Spec systems grubby changes every entry.")
-            commands.append(ctx.in_guest("grubby --update-kernel=ALL --args=root=UUID=<uuid of />"))
-        if ctx.offline:
-            hints.append("Run guestprep on the VM itself to have it propose the change "
-                         "(`guestprep plan --items grub`): the UUID is known only there.")
+        uuid, why = offline_uuid(ctx) if ctx.offline else (None, "")
+        if ctx.offline and uuid:
+            hints.append("`guestprep fix --items grub` writes root=UUID={} (the filesystem mounted at {}, {}) "
+                         "into every file above{}, as file edits `guestprep rollback` undoes; nothing needs "
+                         "regenerating.".format(uuid, ctx.root.path, facts.image_root(ctx)["device"],
+                                                " and sets GRUB_DISABLE_LINUX_UUID=false in " + DEFAULT_GRUB
+                                                if data.get("disable_uuid") else ""))
+        elif ctx.offline:
+            devices = sorted(set([r["device"] for r in data.get("roots", [])]
+                                 + [d["device"] for d in data.get("default_grub", [])]))
+            hints.append("guestprep cannot read the UUID of the image's root filesystem: {}. Mount the image's "
+                         "root partition there (`losetup -fP --show IMAGE`, then `mount /dev/loopNpM {}`) and "
+                         "run `guestprep fix --root {} --items grub` again, or put the UUID blkid prints for "
+                         "that partition in place of the device name by hand.".format(
+                             why, ctx.root.path, ctx.root.path))
+            commands.append("blkid -s UUID -o value /dev/loopNpM")
+            files = sorted(set([r["path"] for r in data.get("roots", []) if r.get("lineno")]
+                               + ([DEFAULT_GRUB] if data.get("default_grub") else [])))
+            for device in devices:
+                if files:
+                    commands.append("sed -i 's|root={}\\b|root=UUID=<uuid>|g' {}".format(
+                        device, " ".join(ctx.root.display(f) for f in files)))
+            if data.get("disable_uuid") or data.get("default_grub"):
+                commands.append("sed -i 's|^GRUB_DISABLE_LINUX_UUID=.*|GRUB_DISABLE_LINUX_UUID=false|' "
+                                + ctx.root.display(DEFAULT_GRUB))
         else:
+            if data.get("bls") and (not tools or "grubby" in tools):
+                hints.append("On Boot Loader Spec systems grubby changes every entry.")
+                commands.append(ctx.in_guest("grubby --update-kernel=ALL --args=root=UUID=<uuid of />"))
             hints.append("`guestprep fix --items grub` sets it in {} (or the GRUB legacy file) and "
                          "regenerates the configuration.".format(DEFAULT_GRUB))
+        if ctx.offline and kinds <= {"devname", "disable-uuid"}:
+            # From a chroot into a mounted image grub-mkconfig finds no device for its /.
+            regen_text = ""
     if "missing" in kinds:
         hints.append("Reinstall the kernel the entry names, or regenerate the configuration so that it lists "
                      "only installed kernels.")

@@ -137,6 +137,10 @@ class Nvme(Check):
             if bad and arg_commands:
                 hint.append("Add {} to every boot entry with grubby (command below) and to GRUB_CMDLINE_LINUX "
                             "in /etc/default/grub; guestprep fix --items nvme does both.".format(args))
+            elif bad and not ctx.root.exists("/etc/default/grub"):
+                hint.append("Add {} to every kernel line of {} (there is no /etc/default/grub to "
+                            "regenerate it from); guestprep fix --items nvme does this.".format(
+                                args, ", ".join(p for p, _w in bad)))
             elif bad:
                 # Name this distribution's tool: grubby exists only on RHEL-like systems.
                 regen = regen_command(ctx)

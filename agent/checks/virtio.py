@@ -9,8 +9,14 @@ modules.builtin) or its .ko is inside that kernel's initramfs; a module that is 
 installed under /lib/modules does not help before the root filesystem is mounted. Every
 installed kernel is checked, not only the running one: the imported image boots the
 boot loader's default. virtio_console (the serial console) only warns.
+
+An initramfs tool set to build host-only images (initramfs-tools MODULES=dep, dracut
+hostonly="yes") puts in only the drivers of the machine the rebuild runs on: the old
+hypervisor's, or the helper machine's when the image is mounted there. That is a
+warning even when today's images hold virtio, because the next kernel update before the
+import drops it (shared with GUESTOS.Nvme through agent.facts.initramfs_hostonly).
 """
-from agent import kernels
+from agent import facts, kernels
 from agent.model import Check, Status
 
 REQUIRED = ("virtio_blk", "virtio_pci", "virtio_net", "virtio_scsi")
@@ -70,9 +76,21 @@ class Virtio(Check):
         return evaluate(self, ctx, states, REQUIRED, OPTIONAL, "virtio", "GUESTOS.Virtio")
 
 
+def hostonly_text(ctx):
+    """(finding text, fact) when the target's initramfs tool builds host-only images, else ('', fact)."""
+    tool = initramfs_tool(ctx)
+    host = facts.initramfs_hostonly(ctx, tool)
+    if not host["hostonly"]:
+        return "", host
+    where = "{} line {}".format(host["path"], host["lineno"]) if host["path"] else "the default"
+    return ("the initramfs is built host-only ({} in {}): a rebuild on this machine puts in its own "
+            "drivers only, not ECS's virtio and NVMe".format(host["setting"], where)), host
+
+
 def evaluate(check, ctx, states, required, optional, what, item):
     """The Result for driver states (shared by virtio and nvme)."""
     blocking, warnings, paths = [], [], []
+    optional_missing = set()
     for kernel, state in states:
         label = kernel.label()
         for problem in state.problems:
@@ -94,29 +112,50 @@ def evaluate(check, ctx, states, required, optional, what, item):
             paths.append(kernel.initramfs)
         elif opt_missing:
             warnings.append("kernel {}: {} not in the initramfs".format(label, ", ".join(opt_missing)))
-    data = {"kernels": kernel_data(states, required)}
+            optional_missing.update(opt_missing)
+    hostonly, host = hostonly_text(ctx)
+    data = {"kernels": kernel_data(states, required), "hostonly": host}
     commands = rebuild_hint(ctx)
     tool = initramfs_tool(ctx)
+    # One missing module is "it": the virtio_console warning names a single driver.
+    them = "them" if blocking or len(optional_missing) > 1 else "it"
     if tool == "initramfs-tools":
-        how = "list them in /etc/initramfs-tools/modules and run update-initramfs -u -k all"
+        how = "list {} in /etc/initramfs-tools/modules and run update-initramfs -u -k all".format(them)
+        generic = "MODULES=most in a file of /etc/initramfs-tools/conf.d/"
     elif tool == "dracut":
         how = 'add add_drivers+=" ... " to a file in /etc/dracut.conf.d/ and rebuild every image with dracut -f'
+        generic = 'hostonly="no" in a file of /etc/dracut.conf.d/'
     else:
-        how = "add them to the initramfs with the target's initramfs tool and rebuild it"
+        how = "add {} to the initramfs with the target's initramfs tool and rebuild it".format(them)
+        generic = ""
     fix = "guestprep fix --items {} does this for every kernel, keeping a backup of each image".format(
         check.repair_item)
+    generic_hint = ""
+    if hostonly:
+        generic_hint = (" Before any rebuild, make the images generic ({}): guestprep fix writes it first, "
+                        "and checks every rebuilt image for the drivers.".format(generic))
     if blocking:
         no_module = any("has no" in b for b in blocking)
         hint = "Without these drivers the instance may not find its {} at boot: {}; {}.".format(
-            "disk or NIC" if what == "virtio" else "NVMe system disk", how, fix)
+            "disk or NIC" if what == "virtio" else "NVMe system disk", how, fix) + generic_hint
         if no_module:
             hint += " A kernel that has no such module cannot be fixed this way: install a newer kernel."
-        return check.failed("; ".join(blocking + warnings), hint, commands=commands,
-                            paths=sorted(set(p for p in paths if p)), data=data)
+        return check.failed("; ".join(blocking + warnings + ([hostonly] if hostonly else [])), hint,
+                            commands=commands, paths=sorted(set(p for p in paths if p)), data=data)
+    if hostonly and host["explicit"]:
+        # Today's images are fine; the next rebuild before the import (a kernel update on the
+        # old hypervisor, update-initramfs on a helper machine) would not be.
+        hint = ("The drivers are there today, but the next initramfs rebuild before the import (a kernel "
+                "update) leaves them out. Build generic images instead ({}); guestprep fix --items {} "
+                "writes it.".format(generic, check.repair_item))
+        if warnings:
+            hint += " virtio_console gives the instance its console on ECS: {}.".format(how)
+        return check.result(Status.WARN, "; ".join(warnings + [hostonly]), hint, commands=commands if warnings
+                            else [], data=data)
     if warnings:
         return check.result(Status.WARN, "; ".join(warnings),
                             "Not needed to boot, but virtio_console gives the instance its console "
-                            "on ECS. To add it, {}; {}.".format(how, fix),
+                            "on ECS. To add it, {}; {}.".format(how, fix) + generic_hint,
                             commands=commands, data=data)
     names = ", ".join(required + optional)
     return check.passed("{} built in or in the initramfs of every kernel ({})".format(

@@ -347,6 +347,35 @@ def test_masked_unit_fails_and_plan_unmasks(guest):
     assert result.commands == (sh(ctx, "systemctl", "unmask", "cloud-init.service"),)
     assert CloudInitFix().plan(ctx, result) == [
         RemoveFile("/etc/systemd/system/cloud-init.service", why="unmask cloud-init.service")]
+    # Unmasking alone is a file change rollback restores: the plan must not say IRREVERSIBLE.
+    import io
+    from agent import report
+    from agent.engine import Engine as _Engine
+    engine = _Engine([CloudInit], [CloudInitFix])
+    plans = engine.plan(ctx, engine.checks, [result])
+    out = io.StringIO()
+    report.plan_text(ctx, plans, out)
+    assert "IRREVERSIBLE" not in out.getvalue() and "reversible" in out.getvalue()
+
+
+def test_a_plan_with_an_install_and_an_unmask_says_which_part_rollback_cannot_undo(guest):
+    import io
+    from agent import report
+    from agent.engine import Engine as _Engine
+    debian(guest)
+    guest.symlink("/etc/systemd/system/cloud-init.service", "/dev/null")
+    ctx, result = run(guest)
+    engine = _Engine([CloudInit], [CloudInitFix])
+    plan = engine.plan(ctx, engine.checks, [result])[0]
+    install = RunCommand(("apt-get", "install", "-y", "cloud-init"), why="install cloud-init")
+    plan = plan._replace(steps=list(plan.steps) + [install])
+    out = io.StringIO()
+    report.plan_text(ctx, [plan], out)
+    text = out.getvalue()
+    assert "partly reversible" in text
+    install_line = [l for l in text.splitlines() if "apt-get install" in l][0]
+    assert install_line.endswith("(IRREVERSIBLE)")
+    assert not any(l.endswith("(IRREVERSIBLE)") for l in text.splitlines() if "rm " in l)
 
 
 def test_kernel_argument_disables_it_live(guest):

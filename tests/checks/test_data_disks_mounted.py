@@ -72,3 +72,45 @@ def test_unknown_system_disk_warns(guest):
 
 def test_fix_is_not_offered_for_an_image():
     assert DataDisksMountedFix.offline_safe is False and DataDisksMountedFix.reversible is False
+
+
+def test_a_busy_mount_names_the_processes_that_hold_it(guest):
+    layout(guest)
+    live = FakeLive(mounts=[ROOT, ("/dev/vdb1", "/data", "xfs", "rw")] + VIRTUAL,
+                    using={"/data": [(812, "postgres"), (1207, "bash")]})
+    result = Engine([DataDisksMounted]).run_check(guest.ctx(live=live), DataDisksMounted())
+    assert result.status == Status.FAIL
+    assert "/data is in use by postgres (pid 812), bash (pid 1207)" in result.hint
+    assert "target is busy" in result.hint
+    assert result.data["mounts"][0]["in_use_by"] == [{"pid": 812, "name": "postgres"}, {"pid": 1207, "name": "bash"}]
+
+
+def test_processes_using_a_mount_from_proc(tmp_path):
+    # This process's working directory is on tmp_path's filesystem: /proc says so.
+    import os
+    from agent.live import LiveFacts
+    from agent.rootfs import Root
+    held = tmp_path / "held"
+    held.mkdir()
+    handle = open(str(held / "open-file"), "w")
+    try:
+        using = LiveFacts(Root("/")).processes_using(str(held))
+        assert (os.getpid(), open("/proc/self/comm").read().strip()) in using
+        assert LiveFacts(Root("/")).processes_using(str(tmp_path / "nobody-here")) == []
+    finally:
+        handle.close()
+
+
+def test_a_failed_umount_does_not_offer_a_rollback_of_nothing():
+    import io
+    from agent import report
+    from agent.engine import Outcome
+
+    class J(object):
+        run_id = "20261202T000000Z-abcd"
+    out = io.StringIO()
+    report.outcomes_text([Outcome("data_disks_mounted", "data-disks-mounted", "ROLLED BACK",
+                                  "failed: umount: /data: target is busy; its changes were rolled back", None)],
+                         J(), out)
+    assert "rollback --run" not in out.getvalue()
+    assert "Nothing was left changed" in out.getvalue()

@@ -118,12 +118,19 @@ def test_vmware_offline_reports_each_line(guest):
         "line 6: /dev/sda5 (swap) uses a kernel device name; "
         "line 7: /dev/sdb1 on /data (ext4) is a data disk; "
         "line 8: /dev/scd0 on /media/cdrom0 (udf,iso9660) is a CD/DVD drive (noauto)" + OFFLINE)
-    assert "(002)" in result.hint and "cannot read the UUID safely" in result.hint
+    assert "(002)" in result.hint and "guestprep could not read their UUIDs" in result.hint
+    assert "is not a mount point (a plain directory)" in result.hint or "cannot read /proc/self/mountinfo" \
+        in result.hint
     fstab = guest.ctx().root.display("/etc/fstab")
     assert result.commands[0] == "sed -i -e '7s/^/# /' -e '8s/^/# /' " + fstab
     # Offline, the hint never proposes blkid on the host's own /dev/sda1.
-    assert not any("blkid" in c for c in result.commands)
-    assert "findmnt -no UUID " + guest.ctx().root.path in result.commands
+    assert not any("blkid" in c and "/dev/sd" in c for c in result.commands)
+    if "is not a mount point (a plain directory)" in result.hint:
+        # findmnt on a plain directory would print the host's own filesystem's UUID.
+        assert not any(c.startswith("findmnt") for c in result.commands)
+        assert "blkid -s UUID -o value /dev/loopNpM   # the image's partition for /" in result.commands
+    else:
+        assert "findmnt -no UUID " + guest.ctx().root.path in result.commands
 
 
 def test_vmware_offline_fix_comments_out_the_data_disks_only(guest):
@@ -397,7 +404,7 @@ def test_fix_offline_leaves_kernel_names_and_stays_failing(guest):
         "line 5: /dev/sda1 on / (ext4) uses a kernel device name; "
         "line 6: /dev/sda5 (swap) uses a kernel device name (2 lines disabled by guestprep; "
         "devices not resolved: the image is not running)")
-    assert "cannot read the UUID safely" in outcomes[0].result.hint
+    assert "guestprep could not read their UUIDs" in outcomes[0].result.hint
     # a second plan changes nothing: what is left needs a person
     assert plan_text(guest) is None
     journal.rollback(ctx)
@@ -445,3 +452,62 @@ def test_a_btrfs_data_disk_next_to_subvolumes_is_still_a_data_disk(guest):
     assert "line 9: UUID=d47a on /data (btrfs) is a data disk" in result.summary
     assert "/srv" not in result.summary and "/.snapshots" not in result.summary
     assert plan_text(guest).splitlines()[-1] == D + "UUID=d47a  /data  btrfs  defaults  0  0"
+
+
+# -- offline, the image mounted at the root: UUIDs read from its disk --------------------
+
+def test_vmware_mounted_image_root_and_sibling_swap_by_uuid_data_disk_out(guest, fs, monkeypatch):
+    from imagemount import ROOT_UUID as IMAGE_ROOT, ext4_bytes, mount_image
+    swap = bytearray(8192)
+    swap[4096 - 10:4096] = b"SWAPSPACE2"
+    swap[1024 + 12:1024 + 28] = bytes(bytearray(range(16)))
+    mount_image(fs, monkeypatch, guest, partitions={1: ext4_bytes(IMAGE_ROOT), 5: bytes(swap)})
+    guest.write("/etc/fstab", VMWARE)
+    ctx = guest.ctx()
+    result = Fstab().run(ctx)
+    assert "line 5: /dev/sda1 on / (ext4) uses a kernel device name (its UUID is {})".format(IMAGE_ROOT) \
+        in result.summary
+    assert "line 6: /dev/sda5 (swap) uses a kernel device name (its UUID is 00010203-0405-0607-0809-0a0b0c0d0e0f)" \
+        in result.summary
+    assert "kernel names read from /dev/loop0p1, mounted at {}".format(ctx.root.path) in result.summary
+    engine = Engine([Fstab], [FstabFix])
+    journal, outcomes = engine.apply(ctx, engine.plan(ctx, engine.checks, [result]), guest.state())
+    assert [o.outcome for o in outcomes] == ["FIXED"], outcomes
+    text = guest.read("/etc/fstab")
+    assert "\nUUID={}       /               ext4    errors=remount-ro 0       1\n".format(IMAGE_ROOT) in text
+    assert "\nUUID=00010203-0405-0607-0809-0a0b0c0d0e0f       none            swap    sw" in text
+    assert "\n" + D + "/dev/sdb1       /data" in text
+    assert "\n" + D + "/dev/sda1       /" in text      # the old line stays, commented out
+    journal.rollback(ctx)
+    assert guest.read("/etc/fstab") == VMWARE
+
+
+def test_mounted_image_without_visible_partitions_leaves_swap_with_a_command(guest, fs, monkeypatch):
+    from imagemount import ROOT_UUID as IMAGE_ROOT, ext4_bytes, mount_image
+    mount_image(fs, monkeypatch, guest, partitions={1: ext4_bytes(IMAGE_ROOT)})
+    guest.write("/etc/fstab", VMWARE.replace("ext4    errors", "xfs     errors"))
+    result = Fstab().run(guest.ctx())
+    # The filesystem at the root is ext4, fstab says xfs: not taken for it.
+    assert "line 5: /dev/sda1 on / (xfs) uses a kernel device name;" in result.summary
+    guest.write("/etc/fstab", VMWARE)
+    result = Fstab().run(guest.ctx())
+    assert "(its UUID is {})".format(IMAGE_ROOT) in result.summary
+    assert "line 6: /dev/sda5 (swap) uses a kernel device name;" in result.summary
+    assert "attach the whole disk: `losetup -fP --show IMAGE`" in result.hint
+    assert "blkid -s UUID -o value /dev/loopNpM   # the image's swap partition" in result.commands
+
+
+def test_xen_names_resolve_too(guest, fs, monkeypatch):
+    from imagemount import ROOT_UUID as IMAGE_ROOT, ext4_bytes, mount_image
+    mount_image(fs, monkeypatch, guest, partitions={1: ext4_bytes(IMAGE_ROOT)})
+    guest.write("/etc/fstab", "/dev/xvda1 / ext4 defaults 0 1\n/dev/xvdb1 /data ext4 defaults 0 2\n")
+    assert plan_text(guest) == (D + "/dev/xvda1 / ext4 defaults 0 1\nUUID={} / ext4 defaults 0 1\n"
+                                + D + "/dev/xvdb1 /data ext4 defaults 0 2\n").format(IMAGE_ROOT)
+
+
+def test_plain_directory_root_never_offers_findmnt_which_would_answer_for_the_host(guest, fs):
+    fs.create_file("/proc/self/mountinfo", contents="22 1 8:2 / /srv rw - ext4 /dev/sda2 rw\n")
+    result = run(guest, VMWARE)
+    assert "{} is not a mount point (a plain directory)".format(guest.ctx().root.path) in result.hint
+    assert not any(c.startswith("findmnt") for c in result.commands)
+    assert "blkid -s UUID -o value /dev/loopNpM   # the image's partition for /" in result.commands

@@ -2,9 +2,11 @@ import os
 import stat
 import sys
 
+import pytest
+
 from agent.checks.grub import Grub, regen_command
 from agent.engine import Engine
-from agent.model import RunCommand, Status, WriteFile
+from agent.model import Refused, RunCommand, Status, WriteFile
 from remediations.grub import GrubFix
 from conftest import FakeLive, FakeRunner
 
@@ -95,9 +97,16 @@ def test_ubuntu_root_by_device_name_fails_with_the_regeneration(guest):
     assert result.summary.startswith("/etc/default/grub: GRUB_DISABLE_LINUX_UUID=true makes grub-mkconfig write "
                                      "root=/dev/... instead of root=UUID=; /boot/grub/grub.cfg line ")
     assert result.summary.endswith(": root=/dev/sda1 is a kernel device name")
-    assert result.commands == (guest.ctx().in_guest("update-grub"),)
-    assert "guestprep plan --items grub" in result.hint   # offline: the UUID is known only live
-    assert GrubFix().plan(guest.ctx(), result) == []
+    # Offline and the root is no mount point: no UUID to write, so the hint gives the commands
+    # (no regeneration: grub-mkconfig cannot run in a chroot into a mounted image).
+    ctx = guest.ctx()
+    assert result.commands == (
+        "blkid -s UUID -o value /dev/loopNpM",
+        "sed -i 's|root=/dev/sda1\\b|root=UUID=<uuid>|g' " + ctx.root.display("/boot/grub/grub.cfg"),
+        "sed -i 's|^GRUB_DISABLE_LINUX_UUID=.*|GRUB_DISABLE_LINUX_UUID=false|' " + ctx.root.display("/etc/default/grub"))
+    assert "guestprep cannot read the UUID of the image's root filesystem" in result.hint
+    with pytest.raises(Refused):
+        GrubFix().plan(ctx, result)
 
 
 def test_fix_ubuntu_live_sets_uuid_and_regenerates(guest):
@@ -196,7 +205,12 @@ def test_rocky9_bls_missing_kernel_and_device_name(guest):
     assert result.summary == ("{e} line 5: root=/dev/vda2 is a kernel device name; {e} line 3: kernel "
                               "/vmlinuz-{k} does not exist in /boot (entry 'Rocky Linux ({k}) 9.3 (Blue Onyx)')"
                               .format(e=entry, k=ROCKY_KERNEL))
-    assert guest.ctx().in_guest("grubby --update-kernel=ALL --args=root=UUID=<uuid of />") in result.commands
+    # Offline, with the root no mount point: the entry is edited by hand (sed), not with grubby.
+    assert "sed -i 's|root=/dev/vda2\\b|root=UUID=<uuid>|g' " + guest.ctx().root.display(entry) in result.commands
+    guest.write("/usr/sbin/grubby", b"#!/bin/sh\n", mode=0o755)
+    guest.mkdir("/dev/disk")
+    live = Grub().run(guest.ctx(live=FakeLive()))
+    assert guest.ctx().in_guest("grubby --update-kernel=ALL --args=root=UUID=<uuid of />") in live.commands
 
 
 def test_no_configuration_and_unmounted_boot_partition(guest):
@@ -245,3 +259,125 @@ def test_no_configuration_names_the_distributions_own_tool(guest):
         result = run(guest, live=FakeLive())
         assert list(result.commands) == ["grub2-mkconfig -o /boot/grub2/grub.cfg"]
         assert "on the VM itself" not in result.hint
+
+
+# -- offline: the UUID of the filesystem mounted at --root ------------------------------
+
+VMWARE_GRUB_CFG = """\
+menuentry 'Debian GNU/Linux' --class debian {
+\tsearch --no-floppy --fs-uuid --set=root 3f6a8c1e-2b4d-4e5f-9a0b-1c2d3e4f5a6b
+\tlinux\t/boot/vmlinuz-6.12.48+deb13-amd64 root=/dev/sda1 ro  quiet
+\tinitrd\t/boot/initrd.img-6.12.48+deb13-amd64
+}
+submenu 'Advanced options for Debian GNU/Linux' {
+\tmenuentry 'Debian GNU/Linux, with Linux 6.12.48+deb13-amd64 (recovery mode)' {
+\t\tlinux\t/boot/vmlinuz-6.12.48+deb13-amd64 root=/dev/sda1 ro single
+\t\tinitrd\t/boot/initrd.img-6.12.48+deb13-amd64
+\t}
+}
+"""
+VMWARE_DEFAULT_GRUB = """\
+GRUB_DEFAULT=0
+GRUB_TIMEOUT=5
+GRUB_CMDLINE_LINUX_DEFAULT="quiet"
+GRUB_CMDLINE_LINUX=""
+GRUB_DISABLE_LINUX_UUID=true
+"""
+TRIXIE_KERNEL = "6.12.48+deb13-amd64"
+
+
+def vmware_trixie(guest, tools=("/usr/sbin/grub-mkconfig",)):
+    guest.os_release("debian", "13")
+    guest.write("/boot/grub/grub.cfg", VMWARE_GRUB_CFG)
+    guest.write("/boot/efi/EFI/debian/grub.cfg", VMWARE_GRUB_CFG)
+    guest.write("/etc/default/grub", VMWARE_DEFAULT_GRUB)
+    guest.write("/boot/vmlinuz-" + TRIXIE_KERNEL, b"\x00k")
+    guest.write("/boot/initrd.img-" + TRIXIE_KERNEL, b"\x00i")
+    for tool in tools:
+        guest.write(tool, b"#!/bin/sh\n", mode=0o755)
+
+
+def test_offline_hint_names_only_the_tools_the_image_has(guest):
+    vmware_trixie(guest)     # grub-mkconfig, no update-grub
+    assert regen_command(guest.ctx()) == ("grub-mkconfig", "-o", "/boot/grub/grub.cfg")
+    guest.write("/usr/sbin/update-grub", b"#!/bin/sh\n", mode=0o755)
+    assert regen_command(guest.ctx()) == ("update-grub",)
+
+
+def test_offline_plain_directory_says_so_and_gives_the_commands(guest, fs):
+    vmware_trixie(guest)
+    fs.create_file("/proc/self/mountinfo", contents="22 1 8:2 / /srv rw - ext4 /dev/sda2 rw\n")
+    ctx = guest.ctx()
+    result = Grub().run(ctx)
+    assert result.status == Status.FAIL
+    assert "{} is not a mount point (a plain directory)".format(ctx.root.path) in result.hint
+    assert "sed -i 's|root=/dev/sda1\\b|root=UUID=<uuid>|g' {} {} {}".format(
+        ctx.root.display("/boot/efi/EFI/debian/grub.cfg"), ctx.root.display("/boot/grub/grub.cfg"),
+        ctx.root.display("/etc/default/grub")) not in result.commands    # no root= in default/grub
+    assert "sed -i 's|root=/dev/sda1\\b|root=UUID=<uuid>|g' {} {}".format(
+        ctx.root.display("/boot/efi/EFI/debian/grub.cfg"), ctx.root.display("/boot/grub/grub.cfg")) \
+        in result.commands
+    assert not any("update-grub" in c or "mkconfig" in c for c in result.commands)
+    engine = Engine([Grub], [GrubFix])
+    plans = engine.plan(ctx, engine.checks, [result])
+    assert plans[0].steps == []
+    assert "is not a mount point" in plans[0].skipped
+
+
+def test_offline_fix_writes_the_mounted_filesystems_uuid_everywhere_and_rolls_back(guest, fs, monkeypatch):
+    from imagemount import ROOT_UUID, mount_image
+    vmware_trixie(guest)
+    mount_image(fs, monkeypatch, guest)
+    ctx = guest.ctx()
+    engine = Engine([Grub], [GrubFix])
+    results = engine.run_checks(ctx)
+    assert results[0].status == Status.FAIL
+    assert "writes root=UUID={} (the filesystem mounted at {}, /dev/loop0p1)".format(
+        ROOT_UUID, ctx.root.path) in results[0].hint
+    plans = engine.plan(ctx, engine.checks, results)
+    assert sorted(s.path for s in plans[0].steps) == ["/boot/efi/EFI/debian/grub.cfg", "/boot/grub/grub.cfg",
+                                                      "/etc/default/grub"]
+    assert all(isinstance(s, WriteFile) for s in plans[0].steps)
+    from agent.report import plan_flags
+    assert plan_flags(plans[0])[0] == "reversible"      # file edits only: rollback undoes them all
+    journal, outcomes = engine.apply(ctx, plans, guest.state())
+    assert [o.outcome for o in outcomes] == ["FIXED"], outcomes
+    for path in ("/boot/grub/grub.cfg", "/boot/efi/EFI/debian/grub.cfg"):
+        text = guest.read(path)
+        assert text == VMWARE_GRUB_CFG.replace("root=/dev/sda1", "root=UUID=" + ROOT_UUID)
+    assert guest.read("/etc/default/grub") == VMWARE_DEFAULT_GRUB.replace(
+        "GRUB_DISABLE_LINUX_UUID=true", "GRUB_DISABLE_LINUX_UUID=false")
+    assert engine.run_checks(ctx)[0].status == Status.PASS
+    journal.rollback(ctx)
+    assert guest.read("/boot/grub/grub.cfg") == VMWARE_GRUB_CFG
+    assert guest.read("/etc/default/grub") == VMWARE_DEFAULT_GRUB
+
+
+def test_offline_fix_bls_entries_grubenv_and_menu_lst(guest, fs, monkeypatch):
+    from imagemount import ROOT_UUID, mount_image
+    rocky(guest)
+    entry = "/boot/loader/entries/{}-{}.conf".format(ROCKY_MACHINE_ID, ROCKY_KERNEL)
+    guest.write(entry, ROCKY9_BLS.replace("root=/dev/mapper/rl-root", "root=/dev/xvda2"))
+    guest.write("/boot/grub/menu.lst", CENTOS6_GRUB_CONF)
+    mount_image(fs, monkeypatch, guest, partitions={2: __import__("imagemount").ext4_bytes(ROOT_UUID)}, mounted=2)
+    ctx = guest.ctx()
+    result = Grub().run(ctx)
+    steps = GrubFix().plan(ctx, result)
+    by_path = dict((s.path, s.content.decode()) for s in steps)
+    assert by_path[entry] == ROCKY9_BLS.replace("root=/dev/mapper/rl-root", "root=UUID=" + ROOT_UUID)
+    kernel_line = [line for line in CENTOS6_GRUB_CONF.splitlines(True) if line.strip().startswith("kernel")][0]
+    assert by_path["/boot/grub/menu.lst"] == CENTOS6_GRUB_CONF.replace(
+        kernel_line, kernel_line.replace("root=/dev/sda2", "root=UUID=" + ROOT_UUID))
+    assert "#          kernel /vmlinuz-version ro root=/dev/sda2" in by_path["/boot/grub/menu.lst"]  # a comment
+    assert not any(isinstance(s, RunCommand) for s in steps)
+
+
+def test_grubenv_keeps_its_1024_bytes():
+    from remediations.grub import grubenv_with_uuid
+    body = "# GRUB Environment Block\nkernelopts=root=/dev/sda2 ro crashkernel=auto\nsaved_entry=x\n"
+    env = body + "#" * (1024 - len(body))
+    new = grubenv_with_uuid(env, {"/dev/sda2": "3f6a8c1e-2b4d-4e5f-9a0b-1c2d3e4f5a6b"})
+    assert len(new) == 1024
+    assert "kernelopts=root=UUID=3f6a8c1e-2b4d-4e5f-9a0b-1c2d3e4f5a6b ro crashkernel=auto\n" in new
+    full = body + "x" * (1024 - len(body))
+    assert grubenv_with_uuid(full, {"/dev/sda2": "3f6a8c1e-2b4d-4e5f-9a0b-1c2d3e4f5a6b"}) is None

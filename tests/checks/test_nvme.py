@@ -267,3 +267,21 @@ def test_argument_hint_and_command_use_grubby_where_it_exists(guest):
     assert result.status == Status.FAIL
     assert "with grubby (command below)" in result.hint and "where grubby exists" not in result.hint
     assert any("grubby --update-kernel=ALL --args='{}'".format(MAX) in c for c in result.commands)
+
+
+def test_without_default_grub_the_fix_edits_grub_cfg_as_its_hint_says(guest):
+    # An image whose grub.cfg was written without /etc/default/grub: the hint promised a fix
+    # while the plan said "nothing guestprep can change automatically" (issue 14).
+    debian(guest)
+    kernel(guest)
+    builtin_config(guest)
+    guest.write("/boot/grub/grub.cfg", GRUB_CFG)
+    for live in (FakeLive(), None):
+        ctx = guest.ctx(live=live)
+        result = Nvme().run(ctx)
+        assert result.status == Status.FAIL
+        assert "there is no /etc/default/grub" in result.hint and "fix --items nvme does this" in result.hint
+        steps = NvmeFix().plan(ctx, result)
+        assert [type(s) for s in steps] == [WriteFile] and steps[0].path == "/boot/grub/grub.cfg"
+        assert all(MAX in line for line in steps[0].content.decode().splitlines()
+                   if line.strip().startswith("linux"))

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from agent.checks.seal import Seal, walk_files
+from agent.checks.seal import OPERATION_NAMES, OPERATIONS, Seal, parse_operations, walk_files
 from agent.engine import Engine
 from agent.model import RemoveFile, RunCommand, Status, WriteFile
 from remediations.seal import SealFix
@@ -49,6 +49,10 @@ def used_image(guest):
     guest.write("/var/log/empty.log", "")
 
 
+def hostkeys(result):
+    return result.data["ops"]["ssh-hostkeys"]
+
+
 def test_a_clean_image_passes(guest):
     clean_image(guest)
     result = Seal().run(guest.ctx())
@@ -76,20 +80,11 @@ def test_host_keys_stay_when_nothing_makes_new_ones(guest):
     os.remove(guest.host("/usr/lib/systemd/system/sshd-keygen@.service"))
     ctx = guest.ctx()
     result = Seal().run(ctx)
-    assert "nothing in the image makes new ones at boot" in result.summary
+    assert "2 SSH host key file(s) in /etc/ssh kept: nothing makes new ones at the next boot" in result.summary
+    assert "cloud-init is not installed" in result.summary
     assert "sshd will not start" in result.hint
     steps = SealFix().plan(ctx, result)
     assert not [s for s in steps if getattr(s, "path", "").startswith("/etc/ssh/")]
-
-
-def test_cloud_init_regenerates_keys_unless_disabled(guest):
-    used_image(guest)
-    os.remove(guest.host("/usr/lib/systemd/system/sshd-keygen@.service"))
-    guest.write("/var/lib/dpkg/status", "Package: cloud-init\nStatus: install ok installed\nVersion: 22.4-1\n\n")
-    runner = FakeRunner(guest.base)
-    assert Seal().run(guest.ctx(runner=runner)).data["key_regenerator"].startswith("cloud-init")
-    guest.write("/etc/cloud/cloud-init.disabled", "")
-    assert Seal().run(guest.ctx(runner=runner)).data["key_regenerator"] == ""
 
 
 def test_the_plan(guest):
@@ -140,6 +135,11 @@ def test_fix_then_rollback_restores_every_byte_and_mode(guest):
     # Only guestprep's own backups remain, which the check reports as information.
     after = Seal().run(ctx)
     assert after.status == Status.INFO and "guestprep clean --yes" in after.hint, after.summary
+    # The fix's result line says the image is sealed before it names the backups left.
+    from agent.checks.seal import OPERATION_NAMES
+    assert after.summary.startswith("nothing of this machine found by {} operation(s); guestprep's own backups"
+                                    .format(len(OPERATION_NAMES)))
+    assert outcomes[0].message.startswith("nothing of this machine found by")
     journal.rollback(ctx)
     for path, (content, mode) in before.items():
         with open(path, "rb") as handle:
@@ -177,3 +177,205 @@ def test_on_the_running_vm_the_hint_warns_that_the_shell_writes_history_again(gu
     used_image(guest)
     assert "unset HISTFILE" not in Seal().run(guest.ctx()).hint          # an image: nobody logged in
     assert "unset HISTFILE" in Seal().run(guest.ctx(live=FakeLive())).hint
+
+
+# -- what makes new host keys, as the next boot sees it (issue 16) -----------------------
+
+def cloud_init_image(guest):
+    """used_image without sshd-keygen, with an enabled cloud-init (Debian's layout)."""
+    used_image(guest)
+    os.remove(guest.host("/usr/lib/systemd/system/sshd-keygen@.service"))
+    guest.write("/var/lib/dpkg/status", "Package: cloud-init\nStatus: install ok installed\nVersion: 22.4-1\n\n")
+    guest.write("/usr/lib/systemd/system/cloud-init.service", "[Unit]\n")
+    guest.symlink("/etc/systemd/system/cloud-init.target.wants/cloud-init.service",
+                  "/usr/lib/systemd/system/cloud-init.service")
+    guest.write("/etc/cloud/cloud.cfg", "cloud_init_modules:\n - seed_random\n - ssh\n")
+
+
+@pytest.mark.parametrize("plant, why", [
+    (lambda g: g.write("/etc/cloud/cloud-init.disabled", ""), "cloud-init is disabled by /etc/cloud/cloud-init.disabled"),
+    (lambda g: g.symlink("/etc/systemd/system/cloud-init.service", "/dev/null"),
+     "cloud-init units are masked (cloud-init.service)"),
+    (lambda g: os.remove(g.host("/etc/systemd/system/cloud-init.target.wants/cloud-init.service")),
+     "cloud-init.service is not enabled"),
+    (lambda g: g.write("/etc/default/grub", 'GRUB_CMDLINE_LINUX="quiet cloud-init=disabled"\n'),
+     "cloud-init=disabled is on the kernel command line"),
+    (lambda g: g.write("/etc/cloud/cloud.cfg.d/90-mine.cfg", "datasource_list: [ NoCloud ]\n"),
+     "datasource_list [NoCloud] has no AliYun datasource"),
+    (lambda g: g.write("/etc/cloud/cloud.cfg.d/90-mine.cfg", "ssh_genkeytypes: []\n"),
+     "ssh_genkeytypes is empty in /etc/cloud/cloud.cfg.d/90-mine.cfg"),
+    (lambda g: g.write("/etc/cloud/cloud.cfg", "cloud_init_modules:\n - seed_random\n"),
+     "cloud_init_modules in /etc/cloud/cloud.cfg has no ssh module"),
+])
+def test_keys_stay_when_cloud_init_will_not_run_at_the_next_boot(guest, plant, why):
+    cloud_init_image(guest)
+    ctx = guest.ctx(runner=FakeRunner(guest.base))
+    assert hostkeys(Seal().run(ctx))["regenerator"].startswith("cloud-init"), hostkeys(Seal().run(ctx))["text"]
+    plant(guest)
+    ctx = guest.ctx(runner=FakeRunner(guest.base))
+    result = Seal().run(ctx)
+    assert hostkeys(result)["regenerator"] == "" and why in result.summary, result.summary
+    assert not [s for s in SealFix().plan(ctx, result) if getattr(s, "path", "").startswith("/etc/ssh/")]
+
+
+def test_sshd_keygen_masked_or_an_sshd_unit_that_makes_keys(guest):
+    used_image(guest)
+    guest.symlink("/etc/systemd/system/sshd-keygen@.service", "/dev/null")
+    found = hostkeys(Seal().run(guest.ctx()))
+    assert found["regenerator"] == "" and "sshd-keygen@.service is masked" in found["text"]
+    # SUSE's sshd.service runs sshd-gen-keys-start itself
+    guest.write("/usr/lib/systemd/system/sshd.service",
+                "[Service]\nExecStartPre=/usr/sbin/sshd-gen-keys-start\nExecStart=/usr/sbin/sshd -D\n")
+    assert hostkeys(Seal().run(guest.ctx()))["regenerator"] == "sshd.service itself (ExecStartPre)"
+
+
+# -- the operations virt-sysprep's defaults also cover ----------------------------------
+
+NEW_TRACES = {
+    "dhcp-client-state": ["/var/lib/dhcp/dhclient.eth0.leases", "/var/lib/NetworkManager/internal-1234-eth0.lease",
+                          "/var/lib/NetworkManager/timestamps", "/var/lib/NetworkManager/seen-bssids"],
+    "udev-persistent-net": ["/etc/udev/rules.d/70-persistent-net.rules"],
+    "passwd-backups": ["/etc/passwd-", "/etc/gshadow-"],
+    "tmp-files": ["/tmp/build.log", "/var/tmp/cache/x.bin"],
+    "package-manager-cache": ["/var/cache/apt/archives/vim_9.0_amd64.deb", "/var/lib/apt/lists/deb_InRelease",
+                              "/var/cache/dnf/base.solv"],
+    "mail-spool": ["/var/mail/root"],
+    "cron-spool": ["/var/spool/cron/crontabs/root", "/var/spool/cron/alice"],
+    "random-seed": ["/var/lib/systemd/random-seed"],
+    "subscription": ["/etc/pki/consumer/cert.pem", "/etc/pki/entitlement/123.pem",
+                     "/etc/zypp/credentials.d/SCCcredentials", "/var/lib/ubuntu-advantage/private/machine-token.json"],
+}
+KEPT = ["/var/lib/dhcp/dhcpd.leases", "/var/lib/NetworkManager/NetworkManager.state",
+        "/etc/udev/rules.d/75-persistent-net-generator.rules", "/var/lib/apt/lists/lock", "/var/cache/apt/archives/lock"]
+
+
+def plant_new_traces(guest):
+    for paths in NEW_TRACES.values():
+        for path in paths:
+            guest.write(path, "SECRETTRACE of " + path + "\n", mode=0o600)
+    for path in KEPT:
+        guest.write(path, "")
+    guest.write("/var/log/wtmp", b"\x07\x00\x00\x00wtmpFAKE" * 10, mode=0o664)
+
+
+def test_each_operation_finds_its_files_and_the_fix_removes_only_them(guest):
+    clean_image(guest)
+    plant_new_traces(guest)
+    ctx = guest.ctx()
+    result = Seal().run(ctx)
+    assert result.status == Status.WARN
+    ops = result.data["ops"]
+    for name, paths in NEW_TRACES.items():
+        assert sorted(ops[name]["remove"]) == sorted(paths), name
+        assert name + ": " in result.summary
+    assert ops["utmp"]["empty"] == ["/var/log/wtmp"] and "/var/log/wtmp" not in ops.get("logfiles", {}).get("empty", [])
+    assert "package manager caches: 3 file(s)" in result.summary
+    assert "registration identities of this machine: RHSM consumer identity (1 file(s))" in result.summary
+    assert "SECRETTRACE" not in json.dumps([result.summary, result.hint, result.commands, result.data])
+    steps = SealFix().plan(ctx, result)
+    removed = set(s.path for s in steps if isinstance(s, RemoveFile))
+    assert removed == set(p for paths in NEW_TRACES.values() for p in paths)
+    assert not removed & set(KEPT)
+    whys = [s.why for s in steps if isinstance(s, RemoveFile) and s.path.startswith("/etc/pki/")]
+    assert all("cannot come back" in w and "rollback restores" in w for w in whys)
+
+
+def test_backups_of_large_caches_are_bounded(guest, monkeypatch):
+    import agent.checks.seal as seal_mod
+    clean_image(guest)
+    for i in range(4):
+        guest.write("/var/cache/apt/archives/p{}.deb".format(i), b"x" * 1000)
+    monkeypatch.setattr(seal_mod, "MAX_OP_BYTES", 2500)
+    result = Seal().run(guest.ctx())
+    found = result.data["ops"]["package-manager-cache"]
+    assert len(found["remove"]) == 2
+    assert "4 file(s), 0.0 MiB (2 file(s), 0.0 MiB, beyond what guestprep backs up" in found["text"]
+    assert any("apt-get clean" in c for c in result.commands)
+
+
+def test_fix_then_rollback_restores_every_new_operation(guest):
+    clean_image(guest)
+    plant_new_traces(guest)
+    before = snapshot(guest)
+    engine = Engine([Seal], [SealFix])
+    ctx = guest.ctx()
+    plans = engine.plan(ctx, engine.select(["seal"], default_fixes=True), engine.run_checks(ctx))
+    journal, outcomes = engine.apply(ctx, plans, guest.state())
+    assert [o.outcome for o in outcomes] == ["FIXED"], outcomes
+    for paths in NEW_TRACES.values():
+        assert not any(guest.exists(p) for p in paths)
+    assert guest.read("/var/log/wtmp") == "" and all(guest.exists(p) for p in KEPT)
+    journal.rollback(ctx)
+    assert snapshot(guest) == before
+
+
+def snapshot(guest):
+    found = {}
+    for top in ("/etc", "/var", "/tmp", "/root", "/home"):
+        for dirpath, _dirs, files in os.walk(guest.host(top)):
+            if "/var/lib/guestprep" in dirpath:
+                continue
+            for name in files:
+                path = os.path.join(dirpath, name)
+                with open(path, "rb") as handle:
+                    found[path] = (handle.read(), os.stat(path).st_mode)
+    return found
+
+
+# -- selecting operations: --items seal:history,... ---------------------------------------
+
+def test_only_the_selected_operations_are_checked_and_planned(guest):
+    used_image(guest)
+    plant_new_traces(guest)
+    ctx = guest.ctx()
+    ctx.options.selections = {"seal": ["history", "random-seed"]}
+    result = Seal().run(ctx)
+    assert sorted(result.data["ops"]) == ["history", "random-seed"]
+    assert result.status == Status.WARN             # alice's empty password is not looked at
+    paths = sorted(s.path for s in SealFix().plan(ctx, result))
+    assert paths == ["/home/alice/.python_history", "/root/.bash_history", "/var/lib/systemd/random-seed"]
+
+
+@pytest.mark.parametrize("words, chosen", [
+    (["history", "ssh-hostkeys"], ["history", "ssh-hostkeys"]),
+    (["defaults", "-cron-spool"], [n for n in OPERATION_NAMES if n != "cron-spool"]),
+    (["-subscription"], [n for n in OPERATION_NAMES if n != "subscription"]),
+])
+def test_parse_operations(words, chosen):
+    assert parse_operations(words) == chosen
+
+
+def test_cli_items_with_operations(tmp_path):
+    import argparse
+    from agent import cli
+    from agent.engine import UsageError
+
+    def parse(*chunks):
+        return cli._parse_items(argparse.Namespace(items=list(chunks)))
+    assert parse("seal:history,ssh-hostkeys") == (["seal"], {"seal": ["history", "ssh-hostkeys"]})
+    assert parse("dhcp,seal:history,fstab") == (["dhcp", "seal", "fstab"], {"seal": ["history"]})
+    assert parse("seal") == (["seal"], {})
+    with pytest.raises(UsageError) as e:
+        parse("seal:history,bogus")
+    assert "unknown seal operation: bogus; valid: defaults, passwordless-accounts" in str(e.value)
+    with pytest.raises(UsageError) as e:
+        parse("dhcp:leases")
+    assert "only seal take operations" in str(e.value)
+
+
+def test_cli_usage_error_and_list(tmp_path, capsys):
+    from agent import cli
+    root = tmp_path / "image"
+    (root / "etc").mkdir(parents=True)
+    (root / "usr/bin").mkdir(parents=True)
+    (root / "etc/os-release").write_text('ID=debian\nVERSION_ID="12"\n')
+    assert cli.main(["plan", "--root", str(root), "--items", "seal:histroy"]) == 2
+    assert "unknown seal operation: histroy" in capsys.readouterr().err
+    assert cli.main(["list"]) == 0
+    out = capsys.readouterr().out
+    for op in OPERATIONS:
+        assert "seal:{}".format(op.name) in out and op.description in out
+    assert cli.main(["list", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["checks"]
+    seal = next(r for r in rows if r["id"] == "seal")
+    assert [o["name"] for o in seal["operations"]] == list(OPERATION_NAMES)

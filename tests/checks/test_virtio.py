@@ -6,6 +6,7 @@ from agent.checks.virtio import Virtio
 from agent.engine import Engine
 from agent.journal import Journal
 from agent.model import Refused, RunCommand, Status, WriteFile
+from agent.parsers import DISABLED_PREFIX
 from conftest import FakeLive, FakeRunner
 from remediations import virtio as virtio_fix
 from remediations.virtio import VirtioFix
@@ -172,6 +173,8 @@ def test_only_virtio_console_missing_warns(guest):
     result = run(guest)
     assert result.status == Status.WARN
     assert "virtio_console" in result.summary and result.hint
+    # One module: "list it", not "list them" (issue 14).
+    assert "list it in /etc/initramfs-tools/modules" in result.hint
 
 
 def test_a_kernel_without_the_module_at_all_says_so(guest):
@@ -261,3 +264,148 @@ def test_modules_already_listed_are_not_added_again(guest):
     ctx = guest.ctx()
     steps = VirtioFix().plan(ctx, Virtio().run(ctx))
     assert steps[0].content.decode().endswith("ECS\nvirtio_pci\nvirtio_scsi\n")
+
+
+# -- host-only initramfs (MODULES=dep, dracut hostonly) --------------------------------
+
+INITRAMFS_CONF = "# initramfs.conf\nMODULES=dep\nBUSYBOX=auto\nCOMPRESS=zstd\n"
+GENERIC_FILE = "/etc/initramfs-tools/conf.d/guestprep-ecs"
+
+
+class HostOnlyRebuilder(FakeRunner):
+    """Plays update-initramfs honouring MODULES: with dep (the helper machine's drivers)
+    the image gets only virtio_console; with most, every driver the kernel has."""
+
+    def __init__(self, guest, path, obey=True):
+        FakeRunner.__init__(self, guest.ctx().root.path)
+        self.guest, self.path, self.obey = guest, path, obey
+
+    def run(self, argv, env=None, timeout=None, stdin_text=None):
+        result = FakeRunner.run(self, argv, env, timeout, stdin_text)
+        if argv[0] == "update-initramfs":
+            generic = self.obey and self.guest.exists(GENERIC_FILE) and "MODULES=most" in self.guest.read(GENERIC_FILE)
+            self.guest.write(self.path, image(VER, ALL if generic else ("virtio_console",)))
+        return result
+
+
+def vmware_debian(guest):
+    debian(guest)
+    guest.mkdir("/etc/initramfs-tools/conf.d")
+    guest.write("/etc/initramfs-tools/initramfs.conf", INITRAMFS_CONF)
+    return kernel(guest, modules=("virtio_console",))
+
+
+def test_modules_dep_is_named_in_the_failure_and_the_rebuild_is_made_generic_first(guest):
+    path = vmware_debian(guest)
+    original = image(VER, ("virtio_console",))
+    runner = HostOnlyRebuilder(guest, path)
+    ctx = guest.ctx(runner=runner)
+    result = Virtio().run(ctx)
+    assert result.status == Status.FAIL
+    assert result.summary.endswith("the initramfs is built host-only (MODULES=dep in "
+                                   "/etc/initramfs-tools/initramfs.conf line 2): a rebuild on this machine puts "
+                                   "in its own drivers only, not ECS's virtio and NVMe")
+    assert "MODULES=most in a file of /etc/initramfs-tools/conf.d/" in result.hint
+    steps = VirtioFix().plan(ctx, result)
+    assert [type(s).__name__ for s in steps] == ["WriteFile", "WriteFile", "RunCommand"]
+    assert steps[1].path == GENERIC_FILE and steps[1].content.endswith(b"\nMODULES=most\n")
+    assert steps[1].why.startswith("MODULES=dep (/etc/initramfs-tools/initramfs.conf line 2) would build")
+    engine = Engine([Virtio], [VirtioFix])
+    journal, outcomes = engine.apply(ctx, engine.plan(ctx, engine.checks, [result]), guest.state())
+    assert [(o.check_id, o.outcome) for o in outcomes] == [("virtio", "FIXED")], outcomes
+    assert engine.run_checks(ctx)[0].status == Status.PASS
+    Journal.load(guest.state(), journal.run_id).rollback(ctx)
+    assert not guest.exists(GENERIC_FILE)
+    assert guest.read("/etc/initramfs-tools/modules") == MODULES_FILE
+    with open(guest.host(path), "rb") as handle:
+        assert handle.read() == original
+
+
+def test_a_rebuilt_image_without_the_drivers_fails_the_fix_and_rolls_it_back(guest):
+    path = vmware_debian(guest)
+    original = image(VER, ("virtio_console",))
+    ctx = guest.ctx(runner=HostOnlyRebuilder(guest, path, obey=False))
+    engine = Engine([Virtio], [VirtioFix])
+    _journal, outcomes = engine.apply(ctx, engine.plan(ctx, engine.checks, engine.run_checks(ctx)), guest.state())
+    assert [(o.check_id, o.outcome) for o in outcomes] == [("virtio", "ROLLED BACK")]
+    assert ("kernel {}: {} still lacks virtio_blk, virtio_net, virtio_pci, virtio_scsi after the rebuild"
+            .format(VER, path)) in outcomes[0].message
+    assert not guest.exists(GENERIC_FILE)
+    assert guest.read("/etc/initramfs-tools/modules") == MODULES_FILE
+    with open(guest.host(path), "rb") as handle:
+        assert handle.read() == original
+
+
+def test_drivers_present_but_modules_dep_warns_and_the_fix_only_writes_the_setting(guest):
+    debian(guest)
+    guest.mkdir("/etc/initramfs-tools/conf.d")
+    guest.write("/etc/initramfs-tools/initramfs.conf", "MODULES=most\n")
+    guest.write("/etc/initramfs-tools/conf.d/vmware", "MODULES=dep\n")
+    kernel(guest)
+    ctx = guest.ctx()
+    result = Virtio().run(ctx)
+    assert result.status == Status.WARN
+    assert result.summary == ("the initramfs is built host-only (MODULES=dep in /etc/initramfs-tools/conf.d/vmware "
+                              "line 1): a rebuild on this machine puts in its own drivers only, not ECS's virtio "
+                              "and NVMe")
+    assert "next initramfs rebuild before the import" in result.hint
+    steps = VirtioFix().plan(ctx, result)
+    assert [(type(s).__name__, s.path) for s in steps][:1] == [("WriteFile", GENERIC_FILE)]
+    # A file read after ours would win: its assignment is commented out too.
+    guest.write("/etc/initramfs-tools/conf.d/zz-vmware", "# tuned for VMware\nMODULES=dep\n")
+    ctx = guest.ctx()
+    steps = VirtioFix().plan(ctx, Virtio().run(ctx))
+    assert [(type(s).__name__, s.path) for s in steps] == [
+        ("WriteFile", GENERIC_FILE), ("WriteFile", "/etc/initramfs-tools/conf.d/vmware"),
+        ("WriteFile", "/etc/initramfs-tools/conf.d/zz-vmware")]
+    assert steps[2].content == ("# tuned for VMware\n" + DISABLED_PREFIX + "MODULES=dep\n").encode()
+    engine = Engine([Virtio], [VirtioFix])
+    _journal, outcomes = engine.apply(ctx, engine.plan(ctx, engine.checks, engine.run_checks(ctx)), guest.state())
+    assert [o.outcome for o in outcomes] == ["FIXED"]
+    assert Virtio().run(guest.ctx()).status == Status.PASS
+
+
+def test_dracut_hostonly_from_the_distribution_passes_when_drivers_are_there_and_is_turned_off_for_a_rebuild(guest):
+    rhel(guest)
+    guest.write("/usr/lib/dracut/dracut.conf.d/01-dist.conf", 'hostonly="yes"\nhostonly_cmdline="no"\n')
+    version = "5.14.0-362.el9.x86_64"
+    kernel(guest, version, family="rhel")
+    assert run(guest).status == Status.PASS
+    guest.write("/etc/dracut.conf.d/vmware.conf", "hostonly=yes\n")
+    result = run(guest)
+    assert result.status == Status.WARN and "hostonly=\"yes\" in /etc/dracut.conf.d/vmware.conf line 1" \
+        in result.summary
+    guest.write("/etc/dracut.conf.d/vmware.conf", "# nothing\n")
+    guest.mkdir("/etc/dracut.conf.d") if not guest.exists("/etc/dracut.conf.d") else None
+    path = kernel(guest, version, family="rhel", modules=("virtio_console",))
+    ctx = guest.ctx()
+    result = Virtio().run(ctx)
+    assert "hostonly=\"yes\" in /usr/lib/dracut/dracut.conf.d/01-dist.conf line 1" in result.summary
+    steps = VirtioFix().plan(ctx, result)
+    assert [s.path if isinstance(s, WriteFile) else s.argv[0] for s in steps] == [
+        "/etc/dracut.conf.d/guestprep-virtio.conf", "/etc/dracut.conf.d/guestprep-ecs.conf", "dracut"]
+    assert steps[1].content.endswith(b'\nhostonly="no"\n')
+    assert steps[2].modifies == (path,)
+
+
+def test_virtio_and_nvme_write_the_generic_setting_once(guest):
+    from agent.checks.nvme import Nvme
+    from remediations.nvme import NvmeFix
+    debian(guest)
+    guest.mkdir("/etc/initramfs-tools/conf.d")
+    guest.write("/etc/initramfs-tools/initramfs.conf", INITRAMFS_CONF)
+    config = CONFIG + "CONFIG_BLK_DEV_NVME=m\nCONFIG_NVME_CORE=m\n"
+    dep = "".join("kernel/drivers/{}: \n".format(p) for p in PATHS.values())
+    guest.write("/lib/modules/{}/modules.builtin".format(VER), "")
+    path = kernel(guest, modules=("virtio_console",), config=config, dep=dep)
+    guest.write("/lib/modules/{}/modules.builtin".format(VER), "")
+    runner = HostOnlyRebuilder(guest, path)
+    ctx = guest.ctx(runner=runner)
+    engine = Engine([Virtio, Nvme], [VirtioFix, NvmeFix])
+    results = engine.run_checks(ctx)
+    plans = engine.plan(ctx, engine.checks, results)
+    assert all(any(getattr(s, "path", "") == GENERIC_FILE for s in p.steps) for p in plans)
+    engine.apply(ctx, plans, guest.state())
+    text = guest.read(GENERIC_FILE)
+    assert text.count("MODULES=most") == 1
+    assert runner.calls.count(("update-initramfs", "-u", "-k", "all")) == 1

@@ -52,6 +52,34 @@ def debian(base_tarball, tmp_path):
     remove_tree(root, tmp_path)
 
 
+@pytest.fixture
+def mounted_debian(base_tarball, tmp_path):
+    """The Debian root on its own ext4 filesystem, loop-mounted as an exported disk is: the
+    root path is a mount point, so guestprep can read the filesystem's UUID on the host.
+    Yields (DebianRoot, loop device)."""
+    disk = tmp_path / "disk.img"
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    with open(str(disk), "wb") as handle:
+        handle.truncate(2 << 30)
+    subprocess.check_call(["mkfs.ext4", "-q", "-F", "-L", "vmware-root", str(disk)])
+    done = subprocess.run(["losetup", "-f", "--show", str(disk)], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, universal_newlines=True)
+    if done.returncode != 0:
+        pytest.skip("no loop device here: " + done.stderr.strip())
+    loop = done.stdout.strip()
+    try:
+        subprocess.check_call(["mount", loop, str(mnt)])
+        try:
+            subprocess.check_call(["tar", "-C", str(mnt), "--xattrs", "--numeric-owner", "-xf", base_tarball])
+            yield DebianRoot(str(mnt)), loop
+        finally:
+            subprocess.call(["umount", str(mnt)])
+    finally:
+        subprocess.call(["losetup", "-d", loop])
+        os.remove(str(disk))
+
+
 class DebianRoot(object):
     def __init__(self, path):
         self.path = path

@@ -298,7 +298,7 @@ def test_arming_on_an_image_writes_the_items_and_enables_the_unit(image, capsys)
 
 def test_disarm_and_bad_arming(image, capsys):
     code, _out, err = run(capsys, "fix", "--root", str(image), "--at-shutdown", "dhcp")
-    assert code == 1 and "guestprep-fix-at-shutdown.service is not installed" in err
+    assert code == 2 and "guestprep-fix-at-shutdown.service is not installed" in err
     (image / "usr/lib/systemd/system" / shutdown.UNIT).write_text(UNIT_TEXT)
     code, _out, err = run(capsys, "fix", "--root", str(image), "--at-shutdown", "dhcp,nosuch")
     assert code == 2 and "unknown item(s): nosuch" in err
@@ -343,14 +343,27 @@ class NeedsMounts(Check):
         return self.passed("{} mounts".format(len(ctx.live.mounts())))
 
 
-def test_without_psutil_checks_that_need_it_are_skipped_not_errors(image, monkeypatch):
+def test_without_psutil_mounts_come_from_proc(image, monkeypatch):
     monkeypatch.setitem(sys.modules, "psutil", None)   # `import psutil` raises ImportError
     facts = live.LiveFacts(None)
     assert facts.missing == live.MISSING_PSUTIL
     ctx = Context.for_root(str(image), live=facts)
     result = Engine([NeedsMounts]).run_check(ctx, NeedsMounts())
+    assert result.status == Status.PASS and result.summary != "0 mounts"
+
+
+def test_without_psutil_or_proc_checks_that_need_it_are_skipped_not_errors(image, monkeypatch):
+    monkeypatch.setitem(sys.modules, "psutil", None)
+    facts = live.LiveFacts(None)
+
+    def unreadable(path):
+        raise live.Unavailable("neither psutil nor {} can be read (No such file or directory)".format(path))
+    monkeypatch.setattr(facts, "_proc_text", unreadable)
+    ctx = Context.for_root(str(image), live=facts)
+    result = Engine([NeedsMounts]).run_check(ctx, NeedsMounts())
     assert result.status == Status.SKIP
-    assert result.summary == "skipped: psutil is not installed (python3-psutil), which this check needs"
+    assert result.summary == ("skipped: neither psutil nor /proc/self/mounts can be read (No such file "
+                              "or directory), which this check needs")
 
 
 def test_without_psutil_process_names_come_from_proc(monkeypatch):
@@ -368,11 +381,61 @@ def test_psutil_that_cannot_read_proc_is_a_skip(image, monkeypatch):
             raise IndexError("list index out of range")
     facts = live.LiveFacts(None)
     facts._psutil = BrokenPsutil
+    # /proc answers what psutil could not parse ...
     result = Engine([NeedsMounts]).run_check(Context.for_root(str(image), live=facts), NeedsMounts())
-    assert result.status == Status.SKIP and "could not read the running system's mounts" in result.summary
+    assert result.status == Status.PASS
+    # ... and where /proc cannot be read either (a chroot without it), the check is a SKIP.
+    def unreadable(path):
+        raise live.Unavailable("neither psutil nor {} can be read".format(path))
+    monkeypatch.setattr(facts, "_proc_text", unreadable)
+    result = Engine([NeedsMounts]).run_check(Context.for_root(str(image), live=facts), NeedsMounts())
+    assert result.status == Status.SKIP and "/proc/self/mounts can be read" in result.summary
 
 
 def test_without_pyyaml_netplan_is_reported_unread(monkeypatch):
     monkeypatch.setattr(netplan, "yaml", None)
     doc, problems = netplan.parse(NETPLAN_STATIC)
     assert doc is None and [p.message for p in problems] == [netplan.MISSING_YAML]
+
+
+def test_the_packaged_unit_is_the_one_the_single_file_installs():
+    # systemd/ ships unit_text() for /usr/bin/guestprep: one text, two ways of installing it.
+    with open(os.path.join(REPO, "systemd", shutdown.UNIT)) as handle:
+        assert handle.read() == shutdown.unit_text([shutdown.PACKAGED_EXEC])
+
+
+def test_the_single_file_installs_its_own_unit_on_the_running_system(tmp_path):
+    # The running system is faked by a Root whose is_host is true; nothing under the real /.
+    from agent.rootfs import Root
+
+    class HostLike(Root):
+        is_host = True
+
+    class NoSystemctl(object):
+        def run(self, argv, **kw):
+            from agent.runner import Completed
+            return Completed(tuple(argv), 0, "", "")
+    root = HostLike(str(tmp_path))
+    ctx = type("Ctx", (), {"root": root, "runner": NoSystemctl()})()
+    argv = ["/usr/bin/python3", "/tmp/my dir/guestprep.pyz"]
+    lines = shutdown.arm(ctx, ["dhcp"], argv)
+    unit = (tmp_path / "etc/systemd/system" / shutdown.UNIT).read_text()
+    assert 'ExecStop=/usr/bin/python3 "/tmp/my dir/guestprep.pyz" at-shutdown run --verbose\n' in unit
+    assert any("Installed" in line and "guestprep.pyz" in line for line in lines)
+    assert shutdown.disarm(root)
+    assert not (tmp_path / "etc/systemd/system" / shutdown.UNIT).exists()
+    # A packaged unit is never removed by disarm.
+    (tmp_path / "usr/lib/systemd/system").mkdir(parents=True)
+    (tmp_path / "usr/lib/systemd/system" / shutdown.UNIT).write_text(UNIT_TEXT)
+    shutdown.arm(ctx, ["dhcp"], argv)
+    assert not (tmp_path / "etc/systemd/system" / shutdown.UNIT).exists()
+    shutdown.disarm(root)
+    assert (tmp_path / "usr/lib/systemd/system" / shutdown.UNIT).exists()
+
+
+def test_program_argv_is_absolute_for_a_unit_file():
+    from agent import report
+    assert report.program_argv("dist/guestprep.pyz", "/usr/bin/python3") == [
+        "/usr/bin/python3", os.path.abspath("dist/guestprep.pyz")]
+    assert report.program_argv("/usr/local/bin/guestprep", "/usr/bin/python3") == ["/usr/local/bin/guestprep"]
+    assert report.program_argv("/src/agent/__main__.py", "/usr/bin/python3") is None

@@ -68,10 +68,20 @@ def test_exit_0_nothing_blocks(tmp_path):
 
 
 def test_exit_1_internal_error(mini):
-    # Arming a fix for shutdown needs guestprep's unit installed in the root: it is not.
-    done = guestprep("fix", "--root", mini, "--at-shutdown", "selinux")
-    assert done.returncode == 1 and "cannot arm" in done.err, done
+    # A bug nothing from outside can cause on purpose: one injected into a real process.
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys; from agent import engine, cli; "
+         "engine.Engine.run_checks = lambda *a, **k: 1 / 0; sys.argv[0] = 'guestprep'; cli.main_exit()",
+         "check", "--root", mini], cwd=safetylib.REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        universal_newlines=True, timeout=120)
+    assert done.returncode == 1, done
+    assert "internal error: ZeroDivisionError" in done.stderr and "Traceback" not in done.stderr
     EXIT_CODES_SEEN.add(1)
+
+
+def test_arming_an_image_without_the_unit_is_refused_with_exit_2(mini):
+    done = guestprep("fix", "--root", mini, "--at-shutdown", "selinux")
+    assert done.returncode == 2 and "cannot arm" in done.err, done
 
 
 def test_exit_2_usage_errors(mini, tmp_path):
