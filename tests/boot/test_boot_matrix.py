@@ -62,9 +62,11 @@ DEFAULT_MATRIX = "trixie/vmware,bookworm/xen,trixie/virtualbox,bookworm/hyperv"
 # a cell here that passes fails the run, so that its entry is removed in the change that fixes
 # it. GUESTPREP_BOOT_MATRIX_STRICT=1 treats these cells like the others.
 BLOCKED = {
-    "trixie/vmware": "issue 10: offline initramfs rebuild under MODULES=dep (virtio is rolled back: 'MODULES dep "
-                     "requires mounted sysfs'), GRUB root=/dev/sda1 and fstab by UUID offline, DHCP on the new NIC name",
-    "bookworm/xen": "issue 10: GRUB root=/dev/xvda1 and fstab by UUID offline, DHCP on the new NIC name",
+    "trixie/vmware": "issue 10: in one `fix --items all`, nvme's edits of grub.cfg and /etc/default/grub "
+                     "(planned from the original text) overwrite grub's root=UUID edits, so root=/dev/sda1 "
+                     "stays; and DHCP on the new NIC name (ens192 is kept in /etc/network/interfaces)",
+    "bookworm/xen": "issue 10: nvme's edits of grub.cfg and /etc/default/grub overwrite grub's root=UUID "
+                    "edits (root=/dev/xvda1 stays); and DHCP on the new NIC name (eth0 is kept)",
     "trixie/virtualbox": "issue 10: DHCP on the new NIC name (netplan's enp0s3 is kept; the NIC is ens5)",
     "bookworm/hyperv": "issue 10: DHCP on the new NIC name (networkd's Name=eth0 is kept; the NIC is ens5)",
 }
