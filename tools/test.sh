@@ -94,6 +94,13 @@ if [ $UNIT_ONLY = 0 ]; then
   # one whose cloud-init runs (NoCloud seed) gets new host keys, machine-id and lease, and
   # rollback after that boot reports the new machine-id as a conflict (TCG: about 7 minutes)
   run env GUESTPREP_BOOT=1 "$VNEW" -m pytest -q -p no:cacheprovider -rs -s tests/boot/test_boot_real.py tests/boot/test_seal_boot.py
+  # The boot matrix: disks left by VMware (trixie), Xen (bookworm), VirtualBox (trixie) and
+  # Hyper-V (bookworm), predictable NIC names on, each booted dirty, fixed offline with
+  # `guestprep fix --root`, booted again (TCG, one boot at a time; ~5 min a cell, plus ~10 min
+  # once to build the trixie base and the four cells into /var/cache/guestprep-boot).
+  # Console logs and the fix's reports: build/boot-results/<suite>-<cell>/.
+  echo "== boot matrix (tools/build_matrix_image.sh, tests/boot/test_boot_matrix.py)"
+  run env GUESTPREP_BOOT=1 "$VNEW" -m pytest -q -p no:cacheprovider -rsx -s --tb=short tests/boot/test_boot_matrix.py
   # Packages: build the single file, deb and rpm into dist/, then install and run them on
   # real Debian roots (deb with apt, the Ansible role over chroots, the Packer provisioner).
   echo "== packages (tools/package.sh) and their tests"

@@ -14,11 +14,8 @@ The console logs are kept under build/boot-results/ (or $GUESTPREP_BOOT_RESULTS)
 
 Runs only with GUESTPREP_BOOT=1 (tools/test.sh sets it), so that the unit run skips it.
 """
-import contextlib
 import json
 import os
-import shutil
-import struct
 import subprocess
 import sys
 import time
@@ -27,10 +24,11 @@ import pytest
 
 from agent import boottest
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bootlib import REPO, build_image, mounted, read, require_boot_harness, say, sh, ssh_key, ssh_run, write  # noqa: E402
+
 pytestmark = pytest.mark.e2e
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
 BUILD = os.path.join(REPO, "tools", "build_boot_image.sh")
 
 ENI_STATIC = """\
@@ -48,35 +46,10 @@ iface eth0 inet static
 DATA_DISK = "/dev/vdb1       /data           ext4    defaults        0       2\n"
 
 
-def sh(*argv, **kw):
-    done = subprocess.run(list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
-                          env=dict(os.environ, LC_ALL="C", DEBIAN_FRONTEND="noninteractive"), **kw)
-    assert done.returncode == 0, "{} failed ({}):\n{}\n{}".format(" ".join(argv), done.returncode,
-                                                                 done.stdout[-2000:], done.stderr[-3000:])
-    return done.stdout
-
-
-def say(message):
-    sys.stderr.write("boot harness: {}\n".format(message))
-    sys.stderr.flush()
-
-
 @pytest.fixture(scope="module")
 def base_image():
-    if os.environ.get("GUESTPREP_BOOT") != "1":
-        pytest.skip("the boot harness runs with GUESTPREP_BOOT=1 (tools/test.sh sets it)")
-    if os.geteuid() != 0:
-        pytest.skip("the boot harness needs root (debootstrap, losetup, mount)")
-    for tool in ("qemu-system-x86_64", "qemu-img", "ssh", "ssh-keygen", "losetup", "chattr"):
-        if not shutil.which(tool):
-            pytest.skip("the boot harness needs {} (tools/test.sh installs it)".format(tool))
-    started = time.time()
-    done = subprocess.run(["bash", BUILD], stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
-    if done.returncode != 0:
-        pytest.fail("could not build the boot image:\n" + done.stderr[-3000:])
-    image = done.stdout.strip().splitlines()[-1]
-    say("base image {} ({:.0f}s)".format(image, time.time() - started))
-    return image
+    require_boot_harness()
+    return build_image([BUILD], "base image")
 
 
 @pytest.fixture(scope="module")
@@ -85,50 +58,6 @@ def results():
         REPO, "build", "boot-results", time.strftime("%Y%m%d-%H%M%S"))
     os.makedirs(path, exist_ok=True)
     return path
-
-
-def partition_offset(raw):
-    with open(raw, "rb") as handle:
-        mbr = handle.read(512)
-    assert mbr[510:512] == b"\x55\xaa"
-    return struct.unpack("<I", mbr[446 + 8:446 + 12])[0] * 512
-
-
-@contextlib.contextmanager
-def mounted(raw, mnt, proc=False):
-    """The image's root partition mounted at `mnt` through an offset loop device; always undone."""
-    os.makedirs(mnt, exist_ok=True)
-    loop = sh("losetup", "--show", "-f", "-o", str(partition_offset(raw)), raw).strip()
-    try:
-        sh("mount", loop, mnt)
-        try:
-            if proc:
-                sh("mount", "-t", "proc", "proc", os.path.join(mnt, "proc"))
-            try:
-                yield mnt
-            finally:
-                if proc:
-                    subprocess.call(["umount", os.path.join(mnt, "proc")])
-        finally:
-            for _ in range(5):
-                if subprocess.call(["umount", mnt]) == 0:
-                    break
-                time.sleep(1)
-    finally:
-        subprocess.call(["losetup", "-d", loop], stderr=subprocess.DEVNULL)
-
-
-def write(root, path, text, mode=0o644):
-    host = root + path
-    os.makedirs(os.path.dirname(host), exist_ok=True)
-    with open(host, "w") as handle:
-        handle.write(text)
-    os.chmod(host, mode)
-
-
-def read(root, path):
-    with open(root + path) as handle:
-        return handle.read()
 
 
 def initramfs_has(root, module):
@@ -166,11 +95,8 @@ def boot_test_cli(disk, console, *extra):
 def test_defective_image_fails_to_boot_fix_makes_it_boot_with_dhcp_and_ssh(base_image, results, tmp_path):
     raw = str(tmp_path / "disk.raw")
     mnt = str(tmp_path / "mnt")
-    key = str(tmp_path / "id_ed25519")
     sh("qemu-img", "convert", "-O", "raw", base_image, raw)
-    sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "guestprep-boot-harness", "-f", key)
-    with open(key + ".pub") as handle:
-        public_key = handle.read()
+    key, public_key = ssh_key(tmp_path)
     with mounted(raw, mnt, proc=True) as root:
         put_defects(root, public_key)
 
@@ -212,12 +138,8 @@ def test_defective_image_fails_to_boot_fix_makes_it_boot_with_dhcp_and_ssh(base_
     inside = {}
 
     def look_inside(port):
-        done = subprocess.run(
-            ["ssh", "-i", key, "-p", str(port), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
-             "-o", "UserKnownHostsFile=" + str(tmp_path / "known_hosts"), "-o", "ConnectTimeout=20",
-             "root@127.0.0.1", "ip -4 -o addr show dev eth0; cat /proc/cmdline; systemctl is-active multi-user.target ssh.service"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=120)
-        inside.update(code=done.returncode, out=done.stdout, err=done.stderr)
+        inside.update(ssh_run(key, port, tmp_path / "known_hosts", "ip -4 -o addr show dev eth0; cat /proc/cmdline; "
+                              "systemctl is-active multi-user.target ssh.service"))
 
     console_path = os.path.join(results, "boot2-fixed.console.log")
     result = boottest.BootTest(raw, timeout=400, accel="tcg", keep_console=console_path, on_ready=look_inside,
