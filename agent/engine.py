@@ -245,8 +245,11 @@ class Engine(object):
         failed = []
         last = []       # [step, [items]]: run_last commands, once each, after every plan's edits
         written = {}    # path -> (bytes before this run, bytes now): appends of several plans combine
-        for plan in todo:
+        for index, plan in enumerate(todo):
             try:
+                steps = _replan_if_rewritten(ctx, written, plan)
+                if steps is not plan.steps:
+                    plan = todo[index] = plan._replace(steps=steps)
                 for step in plan.steps:
                     if isinstance(step, RunCommand) and step.run_last:
                         _defer(last, step, plan.check_id)
@@ -377,6 +380,28 @@ def _defer(last, step, item):
                 entry[1].append(item)
             return
     last.append([step, [item]])
+
+
+def _replan_if_rewritten(ctx, written, plan):
+    """The plan's steps, planned again from the files as they are now when an earlier fix of
+    this run rewrote a file this one rewrites too: both planned from the original text, the
+    second whole-file write would undo the first (grub's root=UUID= and nvme's timeouts, both
+    in grub.cfg and /etc/default/grub). Raises what plan() raises (the fix then fails)."""
+    rewritten = [s.path for s in plan.steps if isinstance(s, WriteFile) and s.path in written
+                 and written[s.path][0] != written[s.path][1]]
+    if not rewritten:
+        return plan.steps
+    ctx.refresh()
+    try:
+        steps = list(plan.remediation.plan(ctx, plan.result))
+    except Refused as e:
+        raise journal_mod.JournalError("cannot plan again over {}: {}".format(", ".join(rewritten), e))
+    for path in rewritten:
+        # The new plan starts from the file as it is now: nothing left to combine.
+        written[path] = (written[path][1], written[path][1])
+    if ctx.offline:
+        steps = [s for s in steps if not (isinstance(s, RunCommand) and s.live_only)]
+    return steps
 
 
 def _combine_appends(ctx, written, step):

@@ -202,3 +202,52 @@ def test_journal_is_json_lines_with_no_file_contents(root):
         records = [json.loads(line) for line in handle]
     assert records[0]["type"] == "run" and records[-1]["type"] == "end"
     assert "bad" not in json.dumps(records).replace("backups", "")
+
+
+class LineCheck(Check):
+    """Fails until /etc/shared has its own line: two of them share one file."""
+    word = ""
+
+    def run(self, ctx):
+        text = ctx.root.read_text_or_none("/etc/shared") or ""
+        if ("root=" + self.word) in text if self.word == "UUID" else (self.word in text.split()):
+            return self.passed("ok")
+        return self.failed("missing " + self.word, "add it", paths=["/etc/shared"])
+
+
+class RootCheck(LineCheck):
+    id, item, repair_item, word = "rootline", "TOY.Root", "rootline", "UUID"
+
+
+class ArgCheck(LineCheck):
+    id, item, repair_item, word = "argline", "TOY.Arg", "argline", "timeout=1"
+
+
+class RootFix(Remediation):
+    id = "rootline"
+
+    def plan(self, ctx, result):
+        text = ctx.root.read_text("/etc/shared")
+        return [WriteFile("/etc/shared", text.replace("root=/dev/sda1", "root=UUID").encode())]
+
+
+class ArgFix(Remediation):
+    id = "argline"
+
+    def plan(self, ctx, result):
+        text = ctx.root.read_text("/etc/shared")
+        return [WriteFile("/etc/shared", text.replace("ro\n", "ro timeout=1\n").encode())]
+
+
+def test_two_fixes_rewriting_one_file_in_one_run_keep_both_changes(root):
+    # grub (root=UUID=) and nvme (timeouts) both rewrite grub.cfg, each planned from the
+    # original text: the second whole-file write used to undo the first (boot matrix bug).
+    (root / "etc/shared").write_bytes(b"linux /vmlinuz root=/dev/sda1 ro\n")
+    engine = Engine([RootCheck, ArgCheck], [RootFix, ArgFix])
+    ctx = Context.for_root(str(root))
+    plans = engine.plan(ctx, engine.checks, engine.run_checks(ctx))
+    journal, outcomes = engine.apply(ctx, plans, StateDir(ctx.root))
+    assert (root / "etc/shared").read_bytes() == b"linux /vmlinuz root=UUID ro timeout=1\n"
+    assert sorted(o.outcome for o in outcomes) == [FIXED, FIXED]
+    journal.rollback(ctx)
+    assert (root / "etc/shared").read_bytes() == b"linux /vmlinuz root=/dev/sda1 ro\n"
