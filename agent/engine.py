@@ -197,6 +197,7 @@ class Engine(object):
                 refused = _refused_commands(ctx, steps)
                 if refused:
                     plans.append(Plan(check.id, check.repair_item, result, fix, [], refused, uncontained=True))
+                    continue
             if any(is_package_step(s) for s in steps):
                 if refusal is None:
                     refusal = self.package_refusal(ctx, results)

@@ -29,12 +29,15 @@ head -c 2000 /dev/urandom > "$R/boot/initramfs-6.1.img.$$"       # dracut's temp
 echo rebuilt > "$R/boot/initramfs-6.1.img"
 case "$2" in
   parent) kill -KILL "$PPID"; exit 0 ;;
-  group) kill -KILL 0 ;;
+  # guestprep's whole process group: the command runs in a session of its own (the runner
+  # puts it there), so kill guestprep's group (the driver leads it), then its own.
+  group) kill -9 "-$GUESTPREP_TEST_DRIVER"; kill -KILL 0 ;;
   *) rm -f "$R/boot/initrd.img-6.1.new"; mv "$R/boot/initramfs-6.1.img.$$" "$R/boot/initramfs-6.1.img" ;;
 esac
 """
 
 DRIVER = r"""
+import os
 import sys
 sys.path.insert(0, sys.argv[1])
 from agent.context import Context
@@ -65,6 +68,7 @@ class ToyFix(Remediation):
     def plan(self, ctx, result):
         return [WriteFile("/etc/modules", b"virtio\n"),
                 RunCommand(("sh", script, root, mode), why="rebuild", run_last=True,
+                           env={"GUESTPREP_TEST_DRIVER": str(os.getpid())},
                            modifies=("/boot/initrd.img-6.1", "/boot/initramfs-6.1.img"))]
 
 
