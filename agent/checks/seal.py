@@ -709,7 +709,8 @@ class Seal(Check):
                         "until `guestprep clean --yes`, which you then must run before capture so the backups "
                         "do not ship.")
         if runs:
-            commands.insert(0, "guestprep clean --yes" + ("" if root.is_host else " --root " + shlex.quote(root.path)))
+            # The report writes it with this run's --root and program (report.typable).
+            commands.insert(0, "guestprep clean --yes")
         status = Status.worst(s for s, _t in findings)
         summary = "; ".join(t for _s, t in findings)
         if not results:

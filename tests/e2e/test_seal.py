@@ -86,7 +86,7 @@ def test_seal_plan_fix_rollback_and_clean(debian):
         assert secret not in out
 
     code, out, _err = debian.guestprep("plan", "--items", "all")
-    assert "== seal" not in out and "guestprep plan --root {} --items seal".format(debian.path) in out    # never by 'all'
+    assert "== seal" not in out and "plan --root {} --items seal".format(debian.path) in out    # never by 'all'
     code, out, _err = debian.guestprep("plan", "--items", "seal")
     assert "usermod -L builder" in out and "rm " + debian.p("/root/.ssh/authorized_keys") in out
     assert "(emptied: 1 line(s)" in out
@@ -98,7 +98,7 @@ def test_seal_plan_fix_rollback_and_clean(debian):
     before = tree_snapshot(debian)
     code, out, err = debian.guestprep("fix", "--items", "seal", "--yes")
     assert code == 0, (out, err)
-    assert "FIXED" in out and "guestprep clean --yes" in out
+    assert "FIXED" in out and "clean --root {} --yes".format(debian.path) in out
     assert debian.chroot("passwd", "-S", "builder").stdout.split()[1] == "L"
     for gone in ("/root/.ssh/authorized_keys", "/root/.bash_history", "/home/builder/.bash_history",
                  "/var/lib/cloud/data/instance-id", "/var/log/auth.log.1"):
