@@ -61,15 +61,7 @@ DEFAULT_MATRIX = "trixie/vmware,bookworm/xen,trixie/virtualbox,bookworm/hyperv"
 # cell's dirty boot is still asserted; a failure after it is reported as xfail with what failed;
 # a cell here that passes fails the run, so that its entry is removed in the change that fixes
 # it. GUESTPREP_BOOT_MATRIX_STRICT=1 treats these cells like the others.
-BLOCKED = {
-    "trixie/vmware": "issue 10: in one `fix --items all`, nvme's edits of grub.cfg and /etc/default/grub "
-                     "(planned from the original text) overwrite grub's root=UUID edits, so root=/dev/sda1 "
-                     "stays; and DHCP on the new NIC name (ens192 is kept in /etc/network/interfaces)",
-    "bookworm/xen": "issue 10: nvme's edits of grub.cfg and /etc/default/grub overwrite grub's root=UUID "
-                    "edits (root=/dev/xvda1 stays); and DHCP on the new NIC name (eth0 is kept)",
-    "trixie/virtualbox": "issue 10: DHCP on the new NIC name (netplan's enp0s3 is kept; the NIC is ens5)",
-    "bookworm/hyperv": "issue 10: DHCP on the new NIC name (networkd's Name=eth0 is kept; the NIC is ens5)",
-}
+BLOCKED = {}   # all four cells boot after `fix --root --items all` (stop 9, every cell run STRICT)
 
 
 def matrix():
