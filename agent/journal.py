@@ -131,15 +131,8 @@ class StateDir(object):
         except OSError as e:
             raise JournalError("cannot take the lock {}: {}".format(
                 path, "it is a symbolic link" if e.errno == errno.ELOOP else e.strerror))
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as e:
-            holder = _holder(fd)
-            os.close(fd)
-            if e.errno in (errno.EAGAIN, errno.EACCES):
-                raise Busy("the backup directory {} is busy: another guestprep run ({}) holds {}; "
-                           "wait for it to finish; nothing was changed".format(self.path, holder, path))
-            raise JournalError("cannot take the lock {}: {}".format(path, e.strerror))
+        _flock(fd, path, lambda holder: "the backup directory {} is busy: another guestprep run ({}) holds {}; "
+               "wait for it to finish; nothing was changed".format(self.path, holder, path))
         _write_holder(fd, self.root.path)
         self._lock_fd = fd
 
@@ -175,15 +168,8 @@ class StateDir(object):
                 fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
             except OSError as e:
                 raise JournalError("cannot take the lock {} of {}: {}".format(path, self.root.path, e.strerror))
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as e:
-                holder = _holder(fd)
-                os.close(fd)
-                if e.errno in (errno.EAGAIN, errno.EACCES):
-                    raise Busy("{} is busy: another guestprep run ({}) holds its lock {}; wait for it "
-                               "to finish; nothing was changed".format(self.root.path, holder, path))
-                raise JournalError("cannot take the lock {}: {}".format(path, e.strerror))
+            _flock(fd, path, lambda holder: "{} is busy: another guestprep run ({}) holds its lock {}; "
+                   "wait for it to finish; nothing was changed".format(self.root.path, holder, path))
             # The holder before us unlinks the file as it lets go: lock the file still named so.
             try:
                 named = os.stat(path)
@@ -227,6 +213,19 @@ class StateDir(object):
                           if os.path.lexists(os.path.join(self.runs_path, name, "journal.jsonl")))
         except OSError:
             return []
+
+
+def _flock(fd, path, busy):
+    """Take an exclusive flock on fd without waiting. Held by another: fd is closed and Busy
+    raised with busy(holder) as its message; any other failure is a JournalError."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        holder = _holder(fd)
+        os.close(fd)
+        if e.errno in (errno.EAGAIN, errno.EACCES):
+            raise Busy(busy(holder))
+        raise JournalError("cannot take the lock {}: {}".format(path, e.strerror))
 
 
 def _write_holder(fd, root_path):
