@@ -191,7 +191,7 @@ def main():
         env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", LC_ALL="C")
         env.pop("PYTHONPATH", None)
         installed_env = dict(env, PYTHONPATH=site)
-        entry = "from agent.cli import main_exit; main_exit()"   # what the console script runs
+        entry = "from agent.output.cli import main_exit; main_exit()"   # what the console script runs
         rows = []
         for compression, path in roots:
             check = ["check", "--root", path, "--format", "json"]

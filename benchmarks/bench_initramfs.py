@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""agent.initramfs against `lsinitramfs IMAGE | grep virtio` on the real Debian 12 image.
+"""agent.facts.initramfs against `lsinitramfs IMAGE | grep virtio` on the real Debian 12 image.
 
     python3 benchmarks/bench_initramfs.py [--runs N] [--root DIR]
 
@@ -27,9 +27,9 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from agent import initramfs  # noqa: E402
-from agent.rootfs import Root  # noqa: E402
-from agent.runner import Runner  # noqa: E402
+from agent.facts import initramfs  # noqa: E402
+from agent.core.rootfs import Root  # noqa: E402
+from agent.core.runner import Runner  # noqa: E402
 
 WANTED = {"virtio_blk", "virtio_pci", "virtio_net", "virtio_scsi"}
 
@@ -78,8 +78,8 @@ def main():
             ("find_modules(virtio x4)", lambda: initramfs.find_modules(root, image, WANTED, runner)),
             ("list_names (all)", lambda: initramfs.list_names(root, image, runner)),
             ("python3 -c find_modules", lambda: subprocess.run(
-                [sys.executable, "-c", "import sys; sys.path.insert(0, {!r}); from agent import initramfs; "
-                 "from agent.rootfs import Root; from agent.runner import Runner; r = Root({!r}); "
+                [sys.executable, "-c", "import sys; sys.path.insert(0, {!r}); from agent.facts import initramfs; "
+                 "from agent.core.rootfs import Root; from agent.core.runner import Runner; r = Root({!r}); "
                  "print(initramfs.find_modules(r, {!r}, {!r}, Runner(r.path)))".format(
                      REPO, root_path, image, WANTED)], stdout=subprocess.DEVNULL)),
         ]

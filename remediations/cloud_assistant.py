@@ -8,7 +8,7 @@ the user names `assist`.
 """
 from agent.checks.cloud_assistant import downloader, install_argvs
 from agent.checks.cloudinit import shell_command
-from agent.model import Mode, Refused, Remediation, RunCommand
+from agent.core.model import Mode, Refused, Remediation, RunCommand
 
 
 class CloudAssistantFix(Remediation):

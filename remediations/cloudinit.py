@@ -6,7 +6,7 @@ file changes: removing /etc/cloud/cloud-init.disabled and mask links, and adding
 cloud.cfg.d file that puts AliYun in front of the effective datasource_list.
 """
 from agent.checks.cloudinit import ALIYUN_CFG, PACKAGE, shell_command, upgrade_argv
-from agent.model import Mode, Remediation, RemoveFile, RunCommand, WriteFile
+from agent.core.model import Mode, Remediation, RemoveFile, RunCommand, WriteFile
 
 
 def package_steps(ctx, packages, why, upgrade=False):

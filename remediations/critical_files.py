@@ -16,7 +16,7 @@ Permission-only changes are left to `rpm --setperms` (in the hint); /bin, /sbin,
 links are left too.
 """
 from agent.checks.critical_files import restore_argv
-from agent.model import Mode, Remediation, RemoveFile, RunCommand
+from agent.core.model import Mode, Remediation, RemoveFile, RunCommand
 
 
 class CriticalFilesFix(Remediation):

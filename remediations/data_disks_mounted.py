@@ -5,7 +5,7 @@ system only, not a file guestprep can back up: it is not rolled back (the undo h
 says how to mount each one again), runs only on the running system, and is applied
 only when the user names the item. Deepest mount points go first.
 """
-from agent.model import Mode, Remediation, RunCommand
+from agent.core.model import Mode, Remediation, RunCommand
 
 
 class DataDisksMountedFix(Remediation):

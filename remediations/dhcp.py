@@ -24,7 +24,7 @@ NIC with another name on RHEL 8/9.
 import json
 
 from agent import netformats
-from agent.model import Mode, Refused, Remediation, WriteFile
+from agent.core.model import Mode, Refused, Remediation, WriteFile
 from agent.netformats import nm, udev
 
 

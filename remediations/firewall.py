@@ -8,7 +8,7 @@ For ufw the switch is ENABLED=no in /etc/ufw/ufw.conf (what `ufw disable` persis
 The running firewall is left alone: the change takes effect at the next boot.
 """
 from agent.checks.firewall import UFW_CONF, enabled_links
-from agent.model import Mode, Remediation, RemoveFile, WriteFile
+from agent.core.model import Mode, Remediation, RemoveFile, WriteFile
 from agent.parsers import keyvalue
 
 

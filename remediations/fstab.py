@@ -10,7 +10,7 @@ one, commented out.
 /, /boot, /boot/efi and swap are never commented out: the hint proposes the edit instead.
 """
 from agent.checks.fstab import DISABLE, FSTAB, REWRITE, analyse, line_numbers
-from agent.model import Mode, Remediation, WriteFile
+from agent.core.model import Mode, Remediation, WriteFile
 from agent.parsers import comment_out, replace_line
 
 

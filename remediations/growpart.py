@@ -4,7 +4,7 @@ Package installs cannot be rolled back: declared irreversible and proposed only 
 when the user names growpart). Changes to cloud-init's module list are left to the
 person (the hint shows the lines), since cloud.cfg is the distribution's file.
 """
-from agent.model import Mode, Remediation
+from agent.core.model import Mode, Remediation
 from remediations.cloudinit import package_steps
 
 

@@ -8,7 +8,7 @@ fix is declared irreversible: the engine applies it only when hypervisor-tools (
 is named, and each step says how to undo it by hand.
 """
 from agent.checks.cloudinit import shell_command
-from agent.model import Mode, Remediation, RunCommand
+from agent.core.model import Mode, Remediation, RunCommand
 
 
 class HypervisorToolsFix(Remediation):

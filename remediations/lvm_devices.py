@@ -9,7 +9,7 @@ initramfs is rebuilt after the file is gone (one run_last command shared with vi
 nvme), or the copy still pins the old disks at the first boot.
 """
 from agent.checks.lvm_devices import DEVICES_FILE
-from agent.model import Mode, Remediation, RemoveFile
+from agent.core.model import Mode, Remediation, RemoveFile
 from remediations.virtio import check_space, rebuild_steps
 
 

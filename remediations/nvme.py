@@ -26,7 +26,7 @@ and /etc/default/grub carries them into every later regeneration.
 import re
 
 from agent.checks.nvme import GRUBENV
-from agent.model import Mode, Remediation, RunCommand, WriteFile
+from agent.core.model import Mode, Remediation, RunCommand, WriteFile
 from agent.parsers import bootcfg, keyvalue
 from agent.parsers import split_lines
 from remediations.virtio import plan_drivers, verify_images

@@ -5,7 +5,7 @@ applies it only when the user names qemu-ga (or all), and the plan says so. Each
 shows how to undo it by hand.
 """
 from agent.checks.cloudinit import shell_command
-from agent.model import Mode, Remediation, RunCommand
+from agent.core.model import Mode, Remediation, RunCommand
 
 
 class QemuGaFix(Remediation):

@@ -4,7 +4,7 @@ Lines 1-2 (drift and calibration data) and the line ending stay byte-identical. 
 line is not kept as a comment: adjtime has no comment syntax, and only line 3 counts.
 """
 from agent.checks.rtc import ADJTIME, analyse, needs_fix
-from agent.model import Mode, Remediation, WriteFile
+from agent.core.model import Mode, Remediation, WriteFile
 from agent.parsers import replace_line
 
 

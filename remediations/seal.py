@@ -20,7 +20,7 @@ Each operation of the check (agent/checks/seal.py OPERATIONS) plans from what it
 """
 from agent.checks.root_account import PASSWD, SHADOW
 from agent.checks.seal import OPERATION_NAMES
-from agent.model import Mode, Remediation, RemoveFile, RunCommand, WriteFile
+from agent.core.model import Mode, Remediation, RemoveFile, RunCommand, WriteFile
 
 USERMOD_WRITES = (PASSWD, SHADOW, PASSWD + "-", SHADOW + "-")
 WHY = {

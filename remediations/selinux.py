@@ -1,6 +1,6 @@
 """Fix for GUESTOS.Selinux: SELINUX=disabled in /etc/selinux/config, every other line kept."""
 from agent.checks.selinux import CONFIG
-from agent.model import Mode, Remediation, WriteFile
+from agent.core.model import Mode, Remediation, WriteFile
 from agent.parsers import keyvalue
 
 

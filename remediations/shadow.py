@@ -6,7 +6,7 @@ says how): remounting is not a file change the journal could undo, and a read-on
 filesystem takes no attribute changes anyway.
 """
 from agent.checks.shadow import LOCKING_FLAGS, locked_files, readonly_files
-from agent.model import Mode, Remediation, SetFlags
+from agent.core.model import Mode, Remediation, SetFlags
 
 
 class ShadowFix(Remediation):

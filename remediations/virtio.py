@@ -15,9 +15,10 @@ journaled like every edit. After the rebuild every image is read again with gues
 own initramfs reader; a wanted driver missing from one fails the fix, and the engine
 rolls it back (images included).
 """
-from agent import facts, kernels
+from agent import facts
+from agent.facts import kernels
 from agent.checks.virtio import initramfs_tool
-from agent.model import Mode, Refused, Remediation, RunCommand, WriteFile
+from agent.core.model import Mode, Refused, Remediation, RunCommand, WriteFile
 from agent.parsers import keyvalue
 
 MODULES_FILE = "/etc/initramfs-tools/modules"

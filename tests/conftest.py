@@ -17,10 +17,10 @@ except ImportError:  # pyfakefs 4.x (the last releases for Python 3.6)
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from agent.context import Context  # noqa: E402
-from agent.journal import StateDir  # noqa: E402
-from agent.rootfs import Root  # noqa: E402
-from agent.runner import Completed  # noqa: E402
+from agent.core.context import Context  # noqa: E402
+from agent.core.journal import StateDir  # noqa: E402
+from agent.core.rootfs import Root  # noqa: E402
+from agent.core.runner import Completed  # noqa: E402
 
 ROOTS = ("/", "/mnt/image")
 

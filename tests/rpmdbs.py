@@ -1,4 +1,4 @@
-"""Build rpm databases for tests, in the three formats agent/rpmdb.py reads.
+"""Build rpm databases for tests, in the three formats agent/facts/rpmdb.py reads.
 
 header_blob() writes an rpm header as rpm stores it in its database (index count, data
 length, 16-byte big-endian index entries, data store), for tests on pyfakefs. ndb_bytes()
@@ -15,7 +15,7 @@ import struct
 import subprocess
 import sys
 
-from agent import rpmdb
+from agent.facts import rpmdb
 
 STRING, STRING_ARRAY, INT16, INT32 = 6, 8, 3, 4
 
@@ -85,7 +85,7 @@ def ndb_bytes(blobs):
 
 def sqlite_file(path, blobs):
     """rpmdb.sqlite holding `blobs`: the schema made by real rpm (--initdb) when it is here,
-    else its Packages table alone (all that -qa and agent/rpmdb.py read)."""
+    else its Packages table alone (all that -qa and agent/facts/rpmdb.py read)."""
     rpm = shutil.which("rpm")
     if rpm:
         import tempfile

@@ -4,9 +4,11 @@ import os
 import struct
 import sys
 
-from agent import advice, cli, facts
-from agent.model import Result, Status
-from agent.osinfo import OSInfo
+from agent.output import advice, cli
+
+from agent import facts
+from agent.core.model import Result, Status
+from agent.facts.osinfo import OSInfo
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "checks"))
 from bootsamples import dpkg_status  # noqa: E402

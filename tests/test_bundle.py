@@ -5,7 +5,7 @@ import tarfile
 
 import pytest
 
-from agent import cli
+from agent.output import cli
 
 SECRETS = {
     "nm-psk": "wifi-psk-9f3a1c",

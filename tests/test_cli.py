@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from agent import cli
+from agent.output import cli
 
 SELINUX_ENFORCING = "SELINUX=enforcing\nSELINUXTYPE=targeted\n"
 
@@ -81,7 +81,7 @@ def test_plan_writes_nothing_and_fix_then_rollback(image, capsys):
 def test_fix_exit_4_when_a_fix_fails_and_is_rolled_back(image, capsys, monkeypatch):
     config = image / "etc/selinux/config"
     config.write_text(SELINUX_ENFORCING)
-    from agent import rootfs
+    from agent.core import rootfs
 
     def no_space(self, *a, **kw):
         raise OSError(28, "No space left on device")
@@ -118,8 +118,8 @@ def test_text_report_has_no_colour_when_not_a_terminal(image, capsys):
 
 
 def test_busy_lock_is_a_clear_message(image, capsys):
-    from agent.journal import StateDir
-    from agent.rootfs import Root
+    from agent.core.journal import StateDir
+    from agent.core.rootfs import Root
     (image / "etc/selinux/config").write_text(SELINUX_ENFORCING)
     holder = StateDir(Root(str(image)))
     holder.lock()
@@ -192,7 +192,7 @@ def test_suggested_rollback_names_the_backup_dir(image, tmp_path, capsys):
 
 def test_rollback_undoes_the_newest_run_even_within_the_same_second(image, capsys, monkeypatch):
     # Run ids are the time to the second and a random suffix: the newer run may sort first.
-    from agent import journal
+    from agent.core import journal
     ids = iter(["20260101T000000Z-ffff", "20260101T000000Z-0000"])
     monkeypatch.setattr(journal, "new_run_id", lambda: next(ids))
     config = image / "etc/selinux/config"
@@ -262,7 +262,7 @@ def test_seal_at_shutdown_refusal_suggests_commands_for_the_same_root(image, cap
     ("/src/guestprep/agent/__main__.py", None, "python3 -m agent"),
 ])
 def test_suggested_commands_start_guestprep_as_this_run_was_started(argv0, on_path, expected):
-    from agent import report
+    from agent.output import report
     assert report.program_name(argv0, which=lambda name: on_path) == expected
 
 

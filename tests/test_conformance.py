@@ -7,7 +7,7 @@ import re
 import agent.checks
 import remediations
 from agent.checks import CHECKS
-from agent.model import Check, Remediation
+from agent.core.model import Check, Remediation
 from remediations import REMEDIATIONS
 
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -91,7 +91,7 @@ def test_agent_never_imports_remediations_except_the_cli_for_plan_and_fix():
                         else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
                 if any(m.split(".")[0] == "remediations" for m in mods):
                     offenders.append(os.path.relpath(path, HERE))
-    assert offenders == ["agent/cli.py"]
+    assert offenders == ["agent/output/cli.py"]
 
 
 def test_check_command_does_not_load_remediations(tmp_path):
@@ -99,7 +99,7 @@ def test_check_command_does_not_load_remediations(tmp_path):
     import sys
     (tmp_path / "etc").mkdir()
     (tmp_path / "usr").mkdir()
-    code = ("import sys; from agent import cli; cli.main(['check', '--root', sys.argv[1]]); "
+    code = ("import sys; from agent.output import cli; cli.main(['check', '--root', sys.argv[1]]); "
             "print(sorted(m for m in sys.modules if m.startswith('remediations')))")
     out = subprocess.check_output([sys.executable, "-c", code, str(tmp_path)], cwd=HERE,
                                   universal_newlines=True)
@@ -121,8 +121,8 @@ def test_checks_and_remediations_never_reach_for_the_executor():
 
 def test_check_and_plan_contexts_cannot_run_the_images_programs(tmp_path):
     import argparse
-    from agent import cli
-    from agent.runner import ReadOnlyRunner, Runner
+    from agent.output import cli
+    from agent.core.runner import ReadOnlyRunner, Runner
     (tmp_path / "etc").mkdir()
     (tmp_path / "usr").mkdir()
     args = argparse.Namespace(root=str(tmp_path), verbose=False, strict=False)

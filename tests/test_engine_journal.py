@@ -5,11 +5,11 @@ import stat
 
 import pytest
 
-from agent.context import Context
-from agent.engine import FIXED, ROLLED_BACK, STILL_FAILING, Engine, UsageError
-from agent.journal import Busy, Journal, StateDir
-from agent.model import Check, Mode, Remediation, RemoveFile, Status, WriteFile
-from agent.rootfs import Root
+from agent.core.context import Context
+from agent.core.engine import FIXED, ROLLED_BACK, STILL_FAILING, Engine, UsageError
+from agent.core.journal import Busy, Journal, StateDir
+from agent.core.model import Check, Mode, Remediation, RemoveFile, Status, WriteFile
+from agent.core.rootfs import Root
 
 
 class ToyCheck(Check):

@@ -18,11 +18,11 @@ import shutil
 import pytest
 
 from agent.checks import CHECKS
-from agent.context import Context
-from agent.engine import Engine
-from agent.model import Status
-from agent.rootfs import Root
-from agent.runner import ReadOnlyRunner
+from agent.core.context import Context
+from agent.core.engine import Engine
+from agent.core.model import Status
+from agent.core.rootfs import Root
+from agent.core.runner import ReadOnlyRunner
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOTS = os.path.join(HERE, "fixtures", "roots")

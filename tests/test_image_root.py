@@ -7,8 +7,8 @@ import uuid as uuid_mod
 import pytest
 
 from agent import facts
-from agent.context import Context
-from agent.rootfs import Root
+from agent.core.context import Context
+from agent.core.rootfs import Root
 from conftest import FakeRunner
 from imagemount import BOOT_UUID, ROOT_UUID, ext4_bytes, mount_image
 

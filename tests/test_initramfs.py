@@ -1,4 +1,4 @@
-"""agent.initramfs: names inside real-format initramfs images, built here byte by byte."""
+"""agent.facts.initramfs: names inside real-format initramfs images, built here byte by byte."""
 import bz2
 import gzip
 import lzma
@@ -7,10 +7,10 @@ import subprocess
 
 import pytest
 
-from agent import initramfs
-from agent.initramfs import InitramfsError
-from agent.rootfs import Root
-from agent.runner import ReadOnlyRunner
+from agent.facts import initramfs
+from agent.facts.initramfs import InitramfsError
+from agent.core.rootfs import Root
+from agent.core.runner import ReadOnlyRunner
 
 MODULES = "usr/lib/modules/6.1.0-50-cloud-amd64/kernel/drivers/"
 FILES = [(".", b""), ("bin", b""), ("init", b"#!/bin/sh\nexec /sbin/init\n"),
@@ -191,7 +191,7 @@ def test_lz4_legacy_frame_goes_through_the_hosts_tool(image):
 
 
 def test_zstd_when_this_machine_lacks_zstd_says_which_package(image, monkeypatch):
-    from agent import runner as runner_mod
+    from agent.core import runner as runner_mod
     monkeypatch.setattr(runner_mod, "host_tool", lambda name: None)
     root, path = image(b"\x28\xb5\x2f\xfd" + b"\x00" * 100)
     with pytest.raises(InitramfsError, match="this machine has no zstd .*install package zstd"):

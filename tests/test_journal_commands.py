@@ -5,12 +5,12 @@ import stat
 
 import pytest
 
-from agent.context import Context
-from agent.engine import FIXED, ROLLED_BACK, SKIPPED, Engine
-from agent.journal import Journal, StateDir
-from agent.model import Check, Refused, Remediation, RunCommand, WriteFile
-from agent.rootfs import Root
-from agent.runner import Completed
+from agent.core.context import Context
+from agent.core.engine import FIXED, ROLLED_BACK, SKIPPED, Engine
+from agent.core.journal import Journal, StateDir
+from agent.core.model import Check, Refused, Remediation, RunCommand, WriteFile
+from agent.core.rootfs import Root
+from agent.core.runner import Completed
 
 BIG = os.urandom(1 << 20) * 20     # larger than Root.read_bytes' 16 MiB limit
 

@@ -4,8 +4,8 @@
 These read this machine's /proc and /sys (read-only) and compare with psutil's answers."""
 import pytest
 
-from agent import live
-from agent.rootfs import Root
+from agent.facts import live
+from agent.core.rootfs import Root
 
 psutil = pytest.importorskip("psutil")
 
@@ -51,8 +51,8 @@ def test_growpart_is_not_skipped_without_psutil(monkeypatch, tmp_path):
     # The live root's filesystem type comes from the mounts when fstab has no / line: before,
     # mounts() raised Unavailable and GUESTOS.OnlineResizeFS turned into SKIP.
     from agent.checks import growpart
-    from agent.context import Context
-    from agent.engine import Engine
+    from agent.core.context import Context
+    from agent.core.engine import Engine
 
     ctx = Context.for_root(str(tmp_path))
     ctx.live = without_psutil(monkeypatch)

@@ -6,7 +6,9 @@ import shutil
 
 import pytest
 
-from agent import cli, planfile
+from agent.output import cli
+
+from agent.core import planfile
 
 SELINUX_ENFORCING = "SELINUX=enforcing\nSELINUXTYPE=targeted\n"
 NM_STATIC = ("[connection]\nid=wired\ntype=ethernet\ninterface-name=eth0\n\n[wifi-security]\n"

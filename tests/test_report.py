@@ -1,6 +1,6 @@
 """Text report helpers: the documents behind "seed 000", commands that keep --root."""
-from agent import report
-from agent.rootfs import Root
+from agent.output import report
+from agent.core.rootfs import Root
 
 
 def test_seed_legend_names_only_the_documents_cited():

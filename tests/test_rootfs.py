@@ -4,7 +4,7 @@ import stat
 
 import pytest
 
-from agent.rootfs import Root, RootError
+from agent.core.rootfs import Root, RootError
 
 
 @pytest.fixture

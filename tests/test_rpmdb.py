@@ -1,4 +1,4 @@
-"""agent/rpmdb.py on built and on damaged databases: every damage is a clear error, fast."""
+"""agent/facts/rpmdb.py on built and on damaged databases: every damage is a clear error, fast."""
 import os
 import struct
 import time
@@ -6,8 +6,8 @@ import time
 import pytest
 
 import rpmdbs
-from agent import rpmdb
-from agent.rootfs import Root
+from agent.facts import rpmdb
+from agent.core.rootfs import Root
 
 FILES = [("/etc/issue", b"\\S\n", 0o100644, 17, None), ("/etc/os-release", None, 0o120777, 0, "../usr/lib/os-release"),
          ("/usr/lib/os-release", b"ID=x\n", 0o100644, 0, None)]

@@ -5,7 +5,7 @@ bdb_ro backend reads Berkeley DB. So: tiny packages are built with rpmbuild (a %
 file, a symlink, an epoch, MD5 and SHA-256 file digests, files in several directories),
 installed with `rpm -i --justdb` into a sqlite database, and what `rpm -qa --qf` says of
 them -- name, epoch, version, release, arch and every file with its digest, mode and
-%config flag -- must equal what agent/rpmdb.py reads. The same header blobs are then put
+%config flag -- must equal what agent/facts/rpmdb.py reads. The same header blobs are then put
 into a Berkeley DB hash with Berkeley DB's own db_load (package db5.3-util), which real
 rpm reads again (bdb_ro), and into an ndb Packages.db. Debian's rpm has no ndb backend,
 so ndb is checked against the sqlite answer, with the layout of rpm's rpmpkg.c.
@@ -18,8 +18,8 @@ import subprocess
 import pytest
 
 import rpmdbs
-from agent import rpmdb
-from agent.rootfs import Root
+from agent.facts import rpmdb
+from agent.core.rootfs import Root
 
 RPM = shutil.which("rpm")
 RPMBUILD = shutil.which("rpmbuild")
@@ -191,7 +191,7 @@ FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", 
                                           ("alma9", "sqlite")])
 def test_fixture_root_databases_are_what_rpm_reads(name, backend, tmp_path):
     """tests/fixtures/make_rpmdbs.py wrote databases real rpm reads as the root's rpm-qa.txt
-    (ndb: Debian's rpm cannot read it; agent/rpmdb.py's reading of it is pinned by
+    (ndb: Debian's rpm cannot read it; agent/facts/rpmdb.py's reading of it is pinned by
     test_fixture_roots against the same rpm-qa.txt)."""
     copy = str(tmp_path / "db")
     shutil.copytree(os.path.join(FIXTURES, name, "var", "lib", "rpm"), copy)   # rpm may write: a copy

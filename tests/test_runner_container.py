@@ -10,13 +10,15 @@ import time
 
 import pytest
 
-from agent import report, runner as runner_mod
-from agent.context import Context
-from agent.engine import Engine
-from agent.journal import Busy, StateDir
-from agent.model import Check, Remediation, RunCommand, WriteFile
-from agent.rootfs import Root
-from agent.runner import BWRAP, CHROOT, NSPAWN, Runner, bwrap_argv, containment, nspawn_argv
+from agent.output import report
+
+from agent.core import runner as runner_mod
+from agent.core.context import Context
+from agent.core.engine import Engine
+from agent.core.journal import Busy, StateDir
+from agent.core.model import Check, Remediation, RunCommand, WriteFile
+from agent.core.rootfs import Root
+from agent.core.runner import BWRAP, CHROOT, NSPAWN, Runner, bwrap_argv, containment, nspawn_argv
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -205,9 +207,9 @@ def alive(pid):
 HOLDER = r"""
 import os, sys, time
 sys.path.insert(0, {repo!r})
-from agent.journal import StateDir
-from agent.rootfs import Root
-from agent.runner import Runner
+from agent.core.journal import StateDir
+from agent.core.rootfs import Root
+from agent.core.runner import Runner
 state = StateDir(Root({root!r}))
 state.lock()
 runner = Runner("/")

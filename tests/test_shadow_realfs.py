@@ -13,11 +13,11 @@ import subprocess
 import pytest
 
 from agent.checks.shadow import Shadow
-from agent.context import Context
-from agent.engine import Engine
-from agent.journal import StateDir
-from agent.model import Status
-from agent.rootfs import FS_APPEND_FL, FS_IMMUTABLE_FL, Root
+from agent.core.context import Context
+from agent.core.engine import Engine
+from agent.core.journal import StateDir
+from agent.core.model import Status
+from agent.core.rootfs import FS_APPEND_FL, FS_IMMUTABLE_FL, Root
 from remediations.shadow import ShadowFix
 
 FILES = ("/etc/shadow", "/etc/passwd", "/etc/group", "/etc/gshadow")

@@ -18,7 +18,7 @@ import subprocess
 
 import pytest
 
-from agent import cli
+from agent.output import cli
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOTS = os.path.join(HERE, "fixtures", "roots")

@@ -5,7 +5,9 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from agent import cli, waivers
+from agent.output import cli
+
+from agent.core import waivers
 
 SELINUX_ENFORCING = "SELINUX=enforcing\nSELINUXTYPE=targeted\n"
 FUTURE = (datetime.date.today() + datetime.timedelta(days=90)).isoformat()

@@ -9,8 +9,10 @@ on an x86_64 host is told apart without running anything.
 """
 import shlex
 
-from agent import facts, kernels
-from agent.model import Check, Status
+from agent import facts
+
+from agent.facts import kernels
+from agent.core.model import Check, Status
 
 
 class Architecture(Check):

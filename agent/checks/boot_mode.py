@@ -9,7 +9,7 @@ shim packages means UEFI, and GRUB's i386-pc modules, grub-pc or GRUB legacy mea
 On a GPT disk, BIOS GRUB also needs a BIOS boot partition (checked live).
 """
 from agent import facts
-from agent.model import Check, Status
+from agent.core.model import Check, Status
 
 
 # Each distribution's own package names (x86: arm64 images are UEFI whatever is found),

@@ -12,7 +12,7 @@ its unit aliyun.service. The install commands are the ones of the ECS documentat
 "Install the Cloud Assistant Agent" (download the latest package from the
 aliyun-client-assist bucket, then `rpm -ivh --force` or `dpkg -i`).
 """
-from agent.model import Check, Status
+from agent.core.model import Check, Status
 
 PACKAGES = ("aliyun_assist", "aliyun-assist")
 DIRECTORIES = ("/usr/local/share/aliyun-assist", "/opt/local/share/aliyun-assist")

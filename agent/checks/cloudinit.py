@@ -17,9 +17,9 @@ import re
 import shlex
 import struct
 
-from agent.model import Check, Status
+from agent.core.model import Check, Status
 from agent.parsers import yamlsafe
-from agent.rootfs import RootError
+from agent.core.rootfs import RootError
 
 try:  # PyYAML is optional: without it the few keys we need are read line by line
     import yaml

@@ -7,7 +7,7 @@ Seed 002 repeats the list (/etc/issue*, /etc/*-release, /etc/*_version, menu.lst
 asks that root's /bin, /sbin and /lib stay untouched.
 
 What "unmodified" means comes from the package database, where it offers it:
-- RPM: the owning package's header (read from the rpm database by agent/rpmdb.py, no
+- RPM: the owning package's header (read from the rpm database by agent/facts/rpmdb.py, no
   rpm process: an image is untrusted input) gives each file's digest (MD5 or SHA-256 by
   FILEDIGESTALGO), mode, link target and %config flag; the file's bytes are hashed here,
   as `rpm -V` would (size, digest, link, mode; not owner, group or mtime);
@@ -30,9 +30,9 @@ import re
 import stat
 
 from agent.checks.cloudinit import shell_command
-from agent.model import Check, Status
-from agent.rootfs import RootError
-from agent.rpmdb import RpmDbError
+from agent.core.model import Check, Status
+from agent.core.rootfs import RootError
+from agent.facts.rpmdb import RpmDbError
 
 OS_RELEASE = "/etc/os-release"
 PATTERNS = ("/etc/issue*", "/etc/*-release", "/etc/*_version")

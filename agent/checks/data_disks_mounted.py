@@ -14,7 +14,7 @@ disk's filesystem are listed with it, deepest mount point first, so the umount c
 work in the order shown.
 """
 from agent import facts
-from agent.model import Check, Status
+from agent.core.model import Check, Status
 
 VIRTUAL_FS = ("proc", "sysfs", "devtmpfs", "devpts", "tmpfs", "cgroup", "cgroup2", "pstore", "bpf",
               "securityfs", "debugfs", "tracefs", "configfs", "fusectl", "mqueue", "hugetlbfs",

@@ -19,7 +19,7 @@ import shlex
 
 from agent import netformats
 from agent.parsers import netplan
-from agent.model import Check, Status
+from agent.core.model import Check, Status
 
 FIX_NOTE = ("`guestprep fix --items dhcp` converts {who} to DHCP in every file that configures it, "
             "in that file's own format, keeping every other line, and makes it match whatever name the "

@@ -19,9 +19,9 @@ import re
 import xml.etree.ElementTree as ElementTree
 
 from agent.checks.cloudinit import shell_command
-from agent.model import Check, Status
+from agent.core.model import Check, Status
 from agent.parsers import keyvalue
-from agent.rootfs import RootError
+from agent.core.rootfs import RootError
 
 SYSTEMD_ETC = "/etc/systemd/system"
 UNIT_DIRS = (SYSTEMD_ETC, "/lib/systemd/system", "/usr/lib/systemd/system")

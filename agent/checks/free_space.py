@@ -11,7 +11,7 @@ the space an unprivileged process may use (f_bavail) and the free inodes (f_fava
 Under 200 MiB free is a FAIL; under 1 GiB or 10 %, or fewer than 5 % of the inodes, a
 WARN. Filesystems without an inode limit (btrfs reports 0 inodes) skip the inode test.
 """
-from agent.model import Check, Status
+from agent.core.model import Check, Status
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB

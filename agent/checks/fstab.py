@@ -14,10 +14,10 @@ import re
 from typing import List, NamedTuple
 
 from agent import facts
-from agent.model import Check, Status
+from agent.core.model import Check, Status
 from agent.parsers import DISABLED_PREFIX, split_ending, split_lines
 from agent.parsers import fstab as fstab_parser
-from agent.rootfs import RootError
+from agent.core.rootfs import RootError
 
 FSTAB = "/etc/fstab"
 

@@ -15,7 +15,7 @@ not subject to the requirement (SKIP with the reason).
 """
 from agent import facts
 from agent.checks.cloudinit import needs_minimum
-from agent.model import Check, Status
+from agent.core.model import Check, Status
 
 CONFIG_KEY = "CONFIG_FW_CFG_SYSFS"
 MODULE = "qemu_fw_cfg"

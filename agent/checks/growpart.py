@@ -8,9 +8,9 @@ resize2fs from e2fsprogs; xfs_growfs for XFS). When one is missing the instance 
 image's size and the rest of the disk is unused.
 """
 from agent.checks.cloudinit import cloud_config, installed_version, module_names, shell_command
-from agent.model import Check, Status
+from agent.core.model import Check, Status
 from agent.parsers import fstab
-from agent.rootfs import RootError
+from agent.core.rootfs import RootError
 
 FSTAB = "/etc/fstab"
 GROWPART_PACKAGES = {"debian": "cloud-guest-utils", "rhel": "cloud-utils-growpart", "suse": "growpart"}

@@ -22,10 +22,10 @@ import re
 from typing import NamedTuple
 
 from agent import facts
-from agent.model import Check, Status
+from agent.core.model import Check, Status
 from agent.parsers import bootcfg, keyvalue
 from agent.parsers import fstab as fstab_parser
-from agent.rootfs import RootError
+from agent.core.rootfs import RootError
 
 DEFAULT_GRUB = "/etc/default/grub"
 GRUB_PACKAGES = ("grub", "grub2", "grub-pc", "grub2-common", "grub-common", "grub-legacy")

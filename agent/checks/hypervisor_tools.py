@@ -16,8 +16,8 @@ the files tarball installers leave (/etc/vmware-tools/locations and
 No program of the image is started.
 """
 from agent.checks.cloudinit import shell_command
-from agent.kernels import version_key
-from agent.model import Check, Status
+from agent.facts.kernels import version_key
+from agent.core.model import Check, Status
 
 # (vendor, packages, tarball markers, uninstaller argv of the tarball install)
 VENDORS = (

@@ -9,7 +9,7 @@ or the newest kernel in /boot) and reports both; the image check tags the image 
 kernel version it finds (seed 003).
 """
 from agent import facts
-from agent.model import Check, Status
+from agent.core.model import Check, Status
 
 
 class KernelVersion(Check):

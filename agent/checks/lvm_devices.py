@@ -17,9 +17,11 @@ lvm module the devices file), so the fix rebuilds it when it holds one.
 """
 import re
 
-from agent import facts, initramfs, kernels
-from agent.model import Check, Status
-from agent.rootfs import RootError
+from agent import facts
+
+from agent.facts import initramfs, kernels
+from agent.core.model import Check, Status
+from agent.core.rootfs import RootError
 
 DEVICES_FILE = "/etc/lvm/devices/system.devices"
 LVM_CONF = "/etc/lvm/lvm.conf"

@@ -13,7 +13,7 @@ checks' job.
 """
 from agent import facts
 from agent.checks.os_version import judge
-from agent.model import Check, Status
+from agent.core.model import Check, Status
 
 OS_FLOORS = {"centos": (5, 11), "rhel": (5, 11)}
 KERNEL_FLOOR = (2, 6, 24)

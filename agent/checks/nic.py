@@ -14,7 +14,7 @@ Report only: guestprep's dhcp fix converts the primary interface; what to do wit
 others is the user's decision.
 """
 from agent import netformats
-from agent.model import Check, Status
+from agent.core.model import Check, Status
 
 # Interfaces that are not NICs (software devices of containers, VPNs and hypervisors).
 VIRTUAL_PREFIXES = ("lo", "docker", "veth", "virbr", "br-", "cni", "flannel", "cali", "vxlan", "tun",

@@ -8,16 +8,16 @@ kernel command line: with the 30 s default a slow cloud-disk I/O fails and the r
 filesystem is remounted read-only (Alibaba Cloud's NVMe io_timeout guidance). The
 maximum is 4294967295 where the parameters are unsigned int (Linux 4.15 on) and 255
 where they are a byte (kernels before 4.15, RHEL 7's 3.10 among them): see
-agent.kernels.byte_sized_nvme_timeouts. The arguments are read from every place the
+agent.facts.kernels.byte_sized_nvme_timeouts. The arguments are read from every place the
 next boot takes them from: /etc/default/grub, grub.cfg (BIOS and EFI), Boot Loader Spec
 entries (with $kernelopts from grubenv) and /etc/kernel/cmdline.
 """
-from agent import kernels
+from agent.facts import kernels
 from agent.checks import virtio
 from agent.checks.grub import regen_command
-from agent.model import Check, Status
+from agent.core.model import Check, Status
 from agent.parsers import bootcfg
-from agent.rootfs import RootError
+from agent.core.rootfs import RootError
 
 REQUIRED = ("nvme", "nvme_core")
 ARGS = ("nvme_core.io_timeout", "nvme_core.admin_timeout")

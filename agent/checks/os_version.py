@@ -9,7 +9,7 @@ ones, and versions it cannot read, are warnings: the image check may not know th
 (seed 003, GUESTOS.OSVersion).
 """
 from agent import facts
-from agent.model import Check, Status
+from agent.core.model import Check, Status
 
 # os-release ID -> (versions seed 000 lists, lowest accepted (major, minor)); None: any.
 LISTED = {

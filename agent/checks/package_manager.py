@@ -8,7 +8,7 @@ or no repository configured, such an install fails halfway -- the most common fa
 Google's image-import (translate) tracker (issue 12). So this check finds them first,
 from the databases and files only (an image is untrusted input: nothing of it is run),
 and plan and fix refuse the package steps with its reason while file fixes still apply
-(agent/engine.py, `guards_packages`).
+(agent/core/engine.py, `guards_packages`).
 
 A lock is only evidence on the running system: there an fcntl lock query on dpkg's
 lock-frontend/lock, rpm's .rpm.lock or zypper's pid file tells whether a process holds
@@ -16,8 +16,8 @@ it. In an image nothing runs, and lock files left behind by a crash are not evid
 """
 import re
 
-from agent.model import Check, Status
-from agent.rootfs import RootError
+from agent.core.model import Check, Status
+from agent.core.rootfs import RootError
 
 DPKG_STATUS = "/var/lib/dpkg/status"
 DPKG_UPDATES = "/var/lib/dpkg/updates"
@@ -99,7 +99,7 @@ class PackageManager(Check):
     title = "Package manager usable: no interrupted dpkg, readable rpm database, free lock, a repository"
     item = "package-manager"
     repair_item = ""
-    # The engine refuses package steps of every fix while this check FAILs (agent/engine.py).
+    # The engine refuses package steps of every fix while this check FAILs (agent/core/engine.py).
     guards_packages = True
 
     def run(self, ctx):

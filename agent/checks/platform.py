@@ -13,8 +13,8 @@ says which ImportImage `Platform` value to pick.
 import re
 
 from agent import facts
-from agent.model import Check, Status
-from agent.rootfs import RootError
+from agent.core.model import Check, Status
+from agent.core.rootfs import RootError
 
 ISSUE = "/etc/issue"
 

@@ -9,7 +9,7 @@ whether or not its unit is enabled: the package has to go, not only the service.
 import re
 
 from agent.checks.cloudinit import shell_command
-from agent.model import Check, Status
+from agent.core.model import Check, Status
 
 PACKAGES = ("qemu-guest-agent", "qemu-ga")      # qemu-ga: SUSE's older name
 BINARIES = ("/usr/bin/qemu-ga", "/usr/sbin/qemu-ga")

@@ -24,8 +24,8 @@ from typing import NamedTuple, Optional
 
 from agent import facts
 from agent.checks.cloudinit import needs_minimum
-from agent.model import Check, Status
-from agent.rootfs import RootError
+from agent.core.model import Check, Status
+from agent.core.rootfs import RootError
 
 PASSWD = "/etc/passwd"
 SHADOW = "/etc/shadow"

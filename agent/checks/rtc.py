@@ -15,9 +15,9 @@ ending, to `LOCAL` exactly. The file decides; `timedatectl` only reports it.
 import re
 from typing import NamedTuple, Optional
 
-from agent.model import Check, Status
+from agent.core.model import Check, Status
 from agent.parsers import split_ending, split_lines
-from agent.rootfs import RootError
+from agent.core.rootfs import RootError
 
 ADJTIME = "/etc/adjtime"
 STANDARD = "0.0 0 0.0\n0\nUTC\n"

@@ -44,8 +44,8 @@ import shlex
 from agent.checks.cloudinit import (CLOUD_CFG, DISABLED_MARKER, cloud_config, datasource_names, installed_version,
                                     masked_units, module_names)
 from agent.checks.root_account import PASSWD, SHADOW, WEAK, passwd_entries, read_shadow
-from agent.model import Check, Status
-from agent.rootfs import MAX_READ, RootError
+from agent.core.model import Check, Status
+from agent.core.rootfs import MAX_READ, RootError
 
 HOME_DIRS = ("/root", "/home")
 HISTORY_FILES = (".bash_history", ".zsh_history", ".history", ".sh_history", ".ash_history",

@@ -12,7 +12,7 @@ the user's account (it carries an installation key), so guestprep can only say w
 get it. ECS can also install the agent when an instance is created (security
 hardening), so its absence from the image is information, not a fault.
 """
-from agent.model import Check, Status
+from agent.core.model import Check, Status
 
 DIRECTORY = "/usr/local/aegis"
 PROCESSES = ("AliYunDun", "AliYunDunUpdate", "AliYunDunMonitor")

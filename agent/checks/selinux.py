@@ -5,9 +5,9 @@ ECS (the files lack labels valid for the instance, and Alibaba's images ship it 
 `selinux=1` or `enforcing=1` on the kernel command line turn it back on whatever the
 config file says, so the boot configuration is read too.
 """
-from agent.model import Check, Status
+from agent.core.model import Check, Status
 from agent.parsers import bootcfg, keyvalue
-from agent.rootfs import RootError
+from agent.core.rootfs import RootError
 
 CONFIG = "/etc/selinux/config"
 GRUB_CFGS = ("/boot/grub2/grub.cfg", "/boot/grub/grub.cfg", "/boot/grub/menu.lst", "/boot/grub/grub.conf")

@@ -12,9 +12,9 @@ chpasswd, cloud-init's user creation), so their attributes matter too.
 
 The file contents are never read: /etc/shadow holds password hashes.
 """
-from agent.model import Check, Status
+from agent.core.model import Check, Status
 from agent.parsers import fstab
-from agent.rootfs import FS_APPEND_FL, FS_IMMUTABLE_FL, RootError
+from agent.core.rootfs import FS_APPEND_FL, FS_IMMUTABLE_FL, RootError
 
 SHADOW = "/etc/shadow"
 REQUIRED = ("/etc/shadow", "/etc/passwd", "/etc/group")

@@ -16,8 +16,8 @@ import re
 
 from agent.checks.cloudinit import shell_command
 from agent.checks.firewall import enabled_links, masked, unit_installed
-from agent.model import Check, Status
-from agent.rootfs import RootError
+from agent.core.model import Check, Status
+from agent.core.rootfs import RootError
 
 CONFIG = "/etc/ssh/sshd_config"
 BINARIES = ("/usr/sbin/sshd", "/sbin/sshd")

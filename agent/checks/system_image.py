@@ -13,7 +13,7 @@ not visible from the directory: those facts are said to be unknown, never guesse
 """
 from agent import facts
 from agent.checks.virtio import initramfs_tool
-from agent.model import Check, Status
+from agent.core.model import Check, Status
 
 GIB = 1024 ** 3
 MIN_GIB, MAX_GIB = 5, 2048

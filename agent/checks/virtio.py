@@ -16,8 +16,9 @@ hypervisor's, or the helper machine's when the image is mounted there. That is a
 warning even when today's images hold virtio, because the next kernel update before the
 import drops it (shared with GUESTOS.Nvme through agent.facts.initramfs_hostonly).
 """
-from agent import facts, kernels
-from agent.model import Check, Status
+from agent import facts
+from agent.facts import kernels
+from agent.core.model import Check, Status
 
 REQUIRED = ("virtio_blk", "virtio_pci", "virtio_net", "virtio_scsi")
 OPTIONAL = ("virtio_console",)

@@ -21,9 +21,9 @@ import ipaddress
 import re
 from typing import NamedTuple, Optional, Tuple
 
-from agent.model import WriteFile
+from agent.core.model import WriteFile
 from agent.parsers import netplan
-from agent.rootfs import RootError
+from agent.core.rootfs import RootError
 
 # initscripts (is_ignored_file) and wicked skip editor and package-manager
 # leftovers, so a static ifcfg-eth0.bak configures nothing.

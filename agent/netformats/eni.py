@@ -18,7 +18,7 @@ import shlex
 
 from agent.netformats import common
 from agent.parsers import DISABLED_PREFIX, eni, split_ending, split_lines
-from agent.rootfs import RootError
+from agent.core.rootfs import RootError
 
 PATH = "/etc/network/interfaces"
 FMT = "ifupdown"

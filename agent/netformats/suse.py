@@ -10,7 +10,7 @@ exists already, the file is converted where it is and the report says so.
 import shlex
 import stat
 
-from agent.model import RemoveFile, WriteFile
+from agent.core.model import RemoveFile, WriteFile
 from agent.netformats import common, ifcfg
 from agent.parsers import comment_out
 

@@ -12,7 +12,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
 import agent  # noqa: E402
-from agent import cli  # noqa: E402
+from agent.output import cli  # noqa: E402
 
 
 def roff(text):

@@ -19,7 +19,7 @@ find agent remediations -name '*.py' -not -path '*/__pycache__/*' | LC_ALL=C sor
   mkdir -p "$stage/$(dirname "$f")"
   cp "$f" "$stage/$f"
 done
-"$PY" -m zipapp "$stage" -m "agent.cli:main_exit" -p "/usr/bin/env python3" -o "$OUT.tmp"
+"$PY" -m zipapp "$stage" -m "agent.output.cli:main_exit" -p "/usr/bin/env python3" -o "$OUT.tmp"
 chmod 755 "$OUT.tmp"
 mv -f "$OUT.tmp" "$OUT"
 echo "$OUT"

@@ -33,7 +33,7 @@ import time
 
 import pytest
 
-from agent import boottest
+from agent.host import boottest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bootlib import REPO, build_image, mounted, require_boot_harness, say, sh, ssh_key, ssh_run, write  # noqa: E402

@@ -9,7 +9,9 @@ import sys
 
 import pytest
 
-from agent import boottest, cli
+from agent.host import boottest
+
+from agent.output import cli
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 

@@ -17,7 +17,7 @@ import os
 import subprocess
 import sys
 
-from agent import boottest
+from agent.host import boottest
 from boot.test_boot_real import REPO, base_image, mounted, read, results, say, sh, write  # noqa: F401 (fixtures)
 
 LEASE = "/var/lib/dhcp/dhclient.eth0.leases"

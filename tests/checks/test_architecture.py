@@ -4,8 +4,8 @@ import pytest
 
 from agent import facts
 from agent.checks.architecture import Architecture
-from agent.engine import Engine
-from agent.model import Status
+from agent.core.engine import Engine
+from agent.core.model import Status
 
 
 def elf(machine, bits=64, little=True):

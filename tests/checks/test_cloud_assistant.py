@@ -2,7 +2,7 @@ import pytest
 
 from agent.checks.cloud_assistant import CloudAssistant
 from agent.checks.security_center_agent import SecurityCenterAgent
-from agent.model import Refused, RunCommand, Status
+from agent.core.model import Refused, RunCommand, Status
 from conftest import FakeLive, FakeRunner
 from remediations.cloud_assistant import CloudAssistantFix
 

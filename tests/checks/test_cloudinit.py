@@ -6,9 +6,9 @@ import pytest
 
 from agent.checks import cloudinit
 from agent.checks.cloudinit import CloudInit, architecture, compare_versions, parse_cloud_config_fallback
-from agent.engine import Engine
-from agent.model import RemoveFile, RunCommand, Status, WriteFile
-from agent.rootfs import Root
+from agent.core.engine import Engine
+from agent.core.model import RemoveFile, RunCommand, Status, WriteFile
+from agent.core.rootfs import Root
 from conftest import FakeLive, FakeRunner
 from remediations.cloudinit import CloudInitFix
 
@@ -348,8 +348,8 @@ def test_masked_unit_fails_and_plan_unmasks(guest):
         RemoveFile("/etc/systemd/system/cloud-init.service", why="unmask cloud-init.service")]
     # Unmasking alone is a file change rollback restores: the plan must not say IRREVERSIBLE.
     import io
-    from agent import report
-    from agent.engine import Engine as _Engine
+    from agent.output import report
+    from agent.core.engine import Engine as _Engine
     engine = _Engine([CloudInit], [CloudInitFix])
     plans = engine.plan(ctx, engine.checks, [result])
     out = io.StringIO()
@@ -359,8 +359,8 @@ def test_masked_unit_fails_and_plan_unmasks(guest):
 
 def test_a_plan_with_an_install_and_an_unmask_says_which_part_rollback_cannot_undo(guest):
     import io
-    from agent import report
-    from agent.engine import Engine as _Engine
+    from agent.output import report
+    from agent.core.engine import Engine as _Engine
     debian(guest)
     guest.symlink("/etc/systemd/system/cloud-init.service", "/dev/null")
     ctx, result = run(guest)

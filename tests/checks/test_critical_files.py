@@ -5,8 +5,8 @@ import stat
 import pytest
 
 from agent.checks.critical_files import CriticalFiles
-from agent.engine import Engine
-from agent.model import RemoveFile, RunCommand, Status
+from agent.core.engine import Engine
+from agent.core.model import RemoveFile, RunCommand, Status
 from conftest import FakeRunner
 from remediations.critical_files import CriticalFilesFix
 

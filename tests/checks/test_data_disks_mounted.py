@@ -1,6 +1,6 @@
 from agent.checks.data_disks_mounted import DataDisksMounted
-from agent.engine import Engine
-from agent.model import RunCommand, Status
+from agent.core.engine import Engine
+from agent.core.model import RunCommand, Status
 from conftest import FakeLive
 from remediations.data_disks_mounted import DataDisksMountedFix
 
@@ -88,8 +88,8 @@ def test_a_busy_mount_names_the_processes_that_hold_it(guest):
 def test_processes_using_a_mount_from_proc(tmp_path):
     # This process's working directory is on tmp_path's filesystem: /proc says so.
     import os
-    from agent.live import LiveFacts
-    from agent.rootfs import Root
+    from agent.facts.live import LiveFacts
+    from agent.core.rootfs import Root
     held = tmp_path / "held"
     held.mkdir()
     handle = open(str(held / "open-file"), "w")
@@ -103,8 +103,8 @@ def test_processes_using_a_mount_from_proc(tmp_path):
 
 def test_a_failed_umount_does_not_offer_a_rollback_of_nothing():
     import io
-    from agent import report
-    from agent.engine import Outcome
+    from agent.output import report
+    from agent.core.engine import Outcome
 
     class J(object):
         run_id = "20261202T000000Z-abcd"

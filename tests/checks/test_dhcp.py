@@ -7,8 +7,8 @@ import pytest
 
 from agent import netformats
 from agent.checks.dhcp import Dhcp
-from agent.engine import Engine
-from agent.model import Mode, Status, WriteFile
+from agent.core.engine import Engine
+from agent.core.model import Mode, Status, WriteFile
 from agent.parsers import DISABLED_PREFIX as D
 from remediations.dhcp import DhcpFix
 from tests.conftest import FakeLive

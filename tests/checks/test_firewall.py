@@ -4,8 +4,8 @@ import stat
 import pytest
 
 from agent.checks.firewall import Firewall, iptables_port, nft_port, port_in
-from agent.engine import Engine
-from agent.model import RemoveFile, Status, WriteFile
+from agent.core.engine import Engine
+from agent.core.model import RemoveFile, Status, WriteFile
 from remediations.firewall import FirewallFix
 
 WANTS = "/etc/systemd/system/multi-user.target.wants/firewalld.service"

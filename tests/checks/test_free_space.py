@@ -1,8 +1,8 @@
 import pytest
 
 from agent.checks.free_space import FreeSpace
-from agent.model import Status
-from agent.rootfs import Root
+from agent.core.model import Status
+from agent.core.rootfs import Root
 
 GIB = 1024 ** 3
 

@@ -4,8 +4,8 @@ import stat
 import pytest
 
 from agent.checks.fstab import Fstab
-from agent.engine import Engine
-from agent.model import Mode, Status, WriteFile
+from agent.core.engine import Engine
+from agent.core.model import Mode, Status, WriteFile
 from agent.parsers import DISABLED_PREFIX
 from remediations.fstab import FstabFix
 from conftest import FakeLive

@@ -1,6 +1,6 @@
 from agent.checks.fw_cfg import FwCfg
-from agent.engine import Engine
-from agent.model import Status
+from agent.core.engine import Engine
+from agent.core.model import Status
 
 OLD = "3.10.0-693.el7.x86_64"
 NEW = "5.14.0-362.8.1.el9_3.x86_64"

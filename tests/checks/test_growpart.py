@@ -4,9 +4,9 @@ import stat
 import pytest
 
 from agent.checks.growpart import Growpart
-from agent.engine import Engine
-from agent.model import RunCommand, Status
-from agent.runner import Completed
+from agent.core.engine import Engine
+from agent.core.model import RunCommand, Status
+from agent.core.runner import Completed
 from conftest import FakeLive, FakeRunner
 from remediations.growpart import GrowpartFix
 

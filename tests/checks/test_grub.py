@@ -5,8 +5,8 @@ import sys
 import pytest
 
 from agent.checks.grub import Grub, regen_command
-from agent.engine import Engine
-from agent.model import Refused, RunCommand, Status, WriteFile
+from agent.core.engine import Engine
+from agent.core.model import Refused, RunCommand, Status, WriteFile
 from remediations.grub import GrubFix
 from conftest import FakeLive, FakeRunner
 
@@ -338,7 +338,7 @@ def test_offline_fix_writes_the_mounted_filesystems_uuid_everywhere_and_rolls_ba
     assert sorted(s.path for s in plans[0].steps) == ["/boot/efi/EFI/debian/grub.cfg", "/boot/grub/grub.cfg",
                                                       "/etc/default/grub"]
     assert all(isinstance(s, WriteFile) for s in plans[0].steps)
-    from agent.report import plan_flags
+    from agent.output.report import plan_flags
     assert plan_flags(plans[0])[0] == "reversible"      # file edits only: rollback undoes them all
     journal, outcomes = engine.apply(ctx, plans, guest.state())
     assert [o.outcome for o in outcomes] == ["FIXED"], outcomes

@@ -2,8 +2,8 @@ import os
 import sys
 
 from agent.checks.hypervisor_tools import HypervisorTools
-from agent.engine import Engine
-from agent.model import RunCommand, Status
+from agent.core.engine import Engine
+from agent.core.model import RunCommand, Status
 from conftest import FakeRunner
 from remediations.hypervisor_tools import HypervisorToolsFix
 

@@ -3,8 +3,8 @@ import sys
 
 from agent import facts
 from agent.checks.kernel_version import KernelVersion
-from agent.engine import Engine
-from agent.model import Status
+from agent.core.engine import Engine
+from agent.core.model import Status
 from conftest import FakeLive
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

@@ -2,8 +2,8 @@
 import pytest
 
 from agent.checks.lvm_devices import DEVICES_FILE, LvmDevices, parse_devices, use_devicesfile
-from agent.engine import Engine
-from agent.model import RemoveFile, Status
+from agent.core.engine import Engine
+from agent.core.model import RemoveFile, Status
 from remediations.lvm_devices import LvmDevicesFix
 
 # As lvmdevices (lvm2 2.03.16) writes it.

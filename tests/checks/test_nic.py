@@ -1,5 +1,5 @@
 from agent.checks.nic import Nic
-from agent.model import Status
+from agent.core.model import Status
 from conftest import FakeLive
 
 IFCFG = "TYPE=Ethernet\nBOOTPROTO=dhcp\nNAME={0}\nDEVICE={0}\nONBOOT=yes\n"

@@ -3,12 +3,12 @@ import stat
 
 import pytest
 
-from agent import kernels
+from agent.facts import kernels
 from agent.checks.nvme import Nvme
 from agent.checks.virtio import Virtio
-from agent.engine import Engine
-from agent.journal import Journal
-from agent.model import RunCommand, Status, WriteFile
+from agent.core.engine import Engine
+from agent.core.journal import Journal
+from agent.core.model import RunCommand, Status, WriteFile
 from remediations import virtio as virtio_fix
 from conftest import FakeLive
 from remediations.nvme import NvmeFix

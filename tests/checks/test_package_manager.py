@@ -7,9 +7,9 @@ import pytest
 
 from agent.checks.package_manager import PackageManager
 from agent.checks.qemu_ga import QemuGa
-from agent.engine import SKIPPED, Engine
-from agent.live import lock_holder
-from agent.model import Check, Remediation, RunCommand, Status, WriteFile
+from agent.core.engine import SKIPPED, Engine
+from agent.facts.live import lock_holder
+from agent.core.model import Check, Remediation, RunCommand, Status, WriteFile
 from conftest import FakeLive, FakeRunner
 from remediations.qemu_ga import QemuGaFix
 

@@ -3,9 +3,9 @@ import pytest
 from agent import facts
 from agent.checks.os_version import OsVersion
 from agent.checks.platform import Platform
-from agent.engine import Engine
-from agent.model import Status
-from agent.osinfo import OSInfo
+from agent.core.engine import Engine
+from agent.core.model import Status
+from agent.facts.osinfo import OSInfo
 
 ROCKY9 = '''NAME="Rocky Linux"
 VERSION="9.3 (Blue Onyx)"

@@ -5,9 +5,9 @@ import pytest
 
 from agent.checks import CHECKS
 from agent.checks.qemu_ga import QemuGa
-from agent.engine import Engine
-from agent.model import RunCommand, Status
-from agent.runner import Completed
+from agent.core.engine import Engine
+from agent.core.model import RunCommand, Status
+from agent.core.runner import Completed
 from conftest import FakeLive, FakeRunner
 from remediations import REMEDIATIONS
 from remediations.qemu_ga import QemuGaFix

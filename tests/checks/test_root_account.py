@@ -1,8 +1,8 @@
 import pytest
 
 from agent.checks.root_account import RootAccount, algorithm_of, read_shadow
-from agent.engine import Engine
-from agent.model import Status
+from agent.core.engine import Engine
+from agent.core.model import Status
 
 PASSWD = ("root:x:0:0:root:/root:/bin/bash\nbin:x:1:1:bin:/bin:/sbin/nologin\n"
           "alice:x:1000:1000:Alice:/home/alice:/bin/bash\n")

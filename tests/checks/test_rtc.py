@@ -4,8 +4,8 @@ import stat
 import pytest
 
 from agent.checks.rtc import Rtc
-from agent.engine import Engine
-from agent.model import Status
+from agent.core.engine import Engine
+from agent.core.model import Status
 from conftest import FakeLive
 from remediations.rtc import RtcFix
 

@@ -5,8 +5,8 @@ import os
 import pytest
 
 from agent.checks.seal import OPERATION_NAMES, OPERATIONS, Seal, parse_operations, walk_files
-from agent.engine import Engine
-from agent.model import RemoveFile, RunCommand, Status, WriteFile
+from agent.core.engine import Engine
+from agent.core.model import RemoveFile, RunCommand, Status, WriteFile
 from remediations.seal import SealFix
 from conftest import FakeRunner
 
@@ -161,7 +161,7 @@ def test_walk_is_bounded_and_does_not_follow_directory_links(guest):
 
 
 def test_seal_cannot_be_armed_at_shutdown(tmp_path, capsys):
-    from agent import cli
+    from agent.output import cli
     root = tmp_path / "image"
     (root / "etc").mkdir(parents=True)
     (root / "usr/bin").mkdir(parents=True)
@@ -351,8 +351,8 @@ def test_parse_operations(words, chosen):
 
 def test_cli_items_with_operations(tmp_path):
     import argparse
-    from agent import cli
-    from agent.engine import UsageError
+    from agent.output import cli
+    from agent.core.engine import UsageError
 
     def parse(*chunks):
         return cli._parse_items(argparse.Namespace(items=list(chunks)))
@@ -368,7 +368,7 @@ def test_cli_items_with_operations(tmp_path):
 
 
 def test_cli_usage_error_and_list(tmp_path, capsys):
-    from agent import cli
+    from agent.output import cli
     root = tmp_path / "image"
     (root / "etc").mkdir(parents=True)
     (root / "usr/bin").mkdir(parents=True)

@@ -2,8 +2,8 @@ import os
 import stat
 
 from agent.checks.selinux import Selinux
-from agent.engine import Engine
-from agent.model import Status
+from agent.core.engine import Engine
+from agent.core.model import Status
 from remediations.selinux import SelinuxFix
 
 RHEL_CONFIG = """\

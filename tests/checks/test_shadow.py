@@ -6,9 +6,9 @@ import os
 import pytest
 
 from agent.checks.shadow import Shadow
-from agent.engine import Engine
-from agent.model import SetFlags, Status
-from agent.rootfs import FS_APPEND_FL, FS_IMMUTABLE_FL, Root, RootError
+from agent.core.engine import Engine
+from agent.core.model import SetFlags, Status
+from agent.core.rootfs import FS_APPEND_FL, FS_IMMUTABLE_FL, Root, RootError
 from conftest import FakeLive
 from remediations.shadow import ShadowFix
 

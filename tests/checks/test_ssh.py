@@ -1,6 +1,6 @@
 from agent.checks.ssh import Ssh, split_listen
-from agent.engine import Engine
-from agent.model import Status
+from agent.core.engine import Engine
+from agent.core.model import Status
 from conftest import FakeLive
 
 DEB12 = """# This is the sshd server system-wide configuration file.

@@ -5,8 +5,8 @@ import pytest
 from agent import facts
 from agent.checks.moc_instance_types import MocInstanceTypes
 from agent.checks.system_image import SystemImage
-from agent.engine import Engine
-from agent.model import Status
+from agent.core.engine import Engine
+from agent.core.model import Status
 from conftest import FakeLive
 
 GIB = 1024 ** 3

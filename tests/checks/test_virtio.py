@@ -4,9 +4,9 @@ import io
 import pytest
 
 from agent.checks.virtio import Virtio
-from agent.engine import Engine
-from agent.journal import Journal
-from agent.model import Refused, RunCommand, Status, WriteFile
+from agent.core.engine import Engine
+from agent.core.journal import Journal
+from agent.core.model import Refused, RunCommand, Status, WriteFile
 from agent.parsers import DISABLED_PREFIX
 from conftest import FakeLive, FakeRunner
 from remediations import virtio as virtio_fix

@@ -19,8 +19,8 @@ import time
 
 import pytest
 
-from agent import runner as runner_mod
-from agent.runner import Runner
+from agent.core import runner as runner_mod
+from agent.core.runner import Runner
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

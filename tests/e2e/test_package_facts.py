@@ -5,8 +5,8 @@ The test (not guestprep) runs the root's own dpkg-query in a chroot, as the refe
 """
 import json
 
-from agent.context import Context
-from agent.rootfs import Root
+from agent.core.context import Context
+from agent.core.rootfs import Root
 
 
 def test_dpkg_package_list_equals_dpkg_query(debian):

@@ -8,7 +8,7 @@ import os
 import stat
 import subprocess
 
-from agent.rootfs import MAX_READ
+from agent.core.rootfs import MAX_READ
 
 TREES = ("/etc", "/root", "/home", "/tmp", "/var/tmp", "/var/log", "/var/lib", "/var/cache", "/var/spool", "/var/mail")
 # What each new operation finds in the real root once planted (Debian's own paths).

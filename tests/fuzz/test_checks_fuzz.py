@@ -17,10 +17,10 @@ import fuzzlib
 from fuzzlib import count, format_text, fuzz_settings, samples
 
 from agent.checks import CHECKS
-from agent.context import Context
-from agent.engine import Engine
-from agent.model import Status
-from agent.rootfs import Root
+from agent.core.context import Context
+from agent.core.engine import Engine
+from agent.core.model import Status
+from agent.core.rootfs import Root
 from remediations import REMEDIATIONS
 
 FSTAB = samples("parsers/test_fstab.py", "checks/test_fstab.py")
@@ -69,7 +69,7 @@ class QuietRunner(object):
         return tuple(argv)
 
     def run(self, argv, env=None, timeout=None, stdin_text=None, network=False):
-        from agent.runner import Completed
+        from agent.core.runner import Completed
         return Completed(tuple(argv), 0, "", "")
 
 

@@ -19,8 +19,8 @@ import fuzzlib
 from fuzzlib import count, fuzz_settings
 
 pytestmark = pytest.mark.fuzz
-initramfs = pytest.importorskip("agent.initramfs")
-from agent.rootfs import Root  # noqa: E402
+initramfs = pytest.importorskip("agent.facts.initramfs")
+from agent.core.rootfs import Root  # noqa: E402
 
 NAMES = ["kernel/x86/microcode/GenuineIntel.bin", "usr/lib/modules/6.1.0/kernel/drivers/block/virtio_blk.ko",
          "usr/lib/modules/6.1.0/kernel/drivers/nvme/host/nvme-core.ko.xz", "init", "./bin/sh", "etc/fstab"]

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import fuzzlib
 from fuzzlib import count, format_text, fuzz_settings, samples
 
-from agent import packages
+from agent.facts import packages
 from agent.parsers import (DISABLED_PREFIX, bootcfg, comment_out, eni, fstab, ini, join_lines, keyvalue,
                            netplan, replace_line, split_lines, udev_rules)
 

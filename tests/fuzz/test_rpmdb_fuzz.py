@@ -21,8 +21,8 @@ from fuzzlib import count, fuzz_settings
 pytestmark = pytest.mark.fuzz
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import rpmdbs  # noqa: E402
-from agent import rpmdb  # noqa: E402
-from agent.rootfs import Root  # noqa: E402
+from agent.facts import rpmdb  # noqa: E402
+from agent.core.rootfs import Root  # noqa: E402
 
 FILES = [("/etc/issue", b"\\S\n", 0o100644, 17, None), ("/etc/os-release", None, 0o120777, 0, "../usr/lib/os-release")]
 BLOBS = [rpmdbs.header_blob("x-release", "1", "2", files=FILES), rpmdbs.header_blob("kernel", "5.14", "1")] * 3

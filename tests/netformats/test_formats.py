@@ -12,8 +12,8 @@ import pytest
 
 from agent import netformats
 from agent.checks.dhcp import Dhcp
-from agent.engine import Engine
-from agent.model import RemoveFile, Status, WriteFile
+from agent.core.engine import Engine
+from agent.core.model import RemoveFile, Status, WriteFile
 from agent.netformats import eni, networkd, nm
 from agent.parsers import DISABLED_PREFIX as D
 from agent.parsers import netplan as netplan_parser

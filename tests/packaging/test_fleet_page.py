@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from agent import fleet
+from agent.host import fleet
 
 STATUSES = ("PASS", "WARN", "FAIL")
 

@@ -13,12 +13,18 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from agent import cli, fleet, live, shutdown
-from agent.context import Context
-from agent.engine import Engine
-from agent.model import Check, Status
+from agent.output import cli
+
+from agent.host import fleet
+
+from agent.facts import live
+
+from agent.core import shutdown
+from agent.core.context import Context
+from agent.core.engine import Engine
+from agent.core.model import Check, Status
 from agent.parsers import netplan
-from agent.runner import Completed
+from agent.core.runner import Completed
 
 SELINUX_ENFORCING = "SELINUX=enforcing\nSELINUXTYPE=targeted\n"
 NETPLAN_STATIC = ("# written by the installer\nnetwork:\n  version: 2\n  ethernets:\n    eth0:\n"
@@ -113,7 +119,7 @@ def test_junit_warn_passes_unless_strict(image, capsys):
 
 
 def test_junit_survives_control_characters_from_the_image():
-    from agent import report
+    from agent.output import report
     assert report._xml_text("a\x1b[31mb\x00c\udcff") == "a\ufffd[31mb\ufffdc\ufffd"
 
 
@@ -408,14 +414,14 @@ def test_the_packaged_unit_is_the_one_the_single_file_installs():
 
 def test_the_single_file_installs_its_own_unit_on_the_running_system(tmp_path):
     # The running system is faked by a Root whose is_host is true; nothing under the real /.
-    from agent.rootfs import Root
+    from agent.core.rootfs import Root
 
     class HostLike(Root):
         is_host = True
 
     class NoSystemctl(object):
         def run(self, argv, **kw):
-            from agent.runner import Completed
+            from agent.core.runner import Completed
             return Completed(tuple(argv), 0, "", "")
     root = HostLike(str(tmp_path))
     ctx = type("Ctx", (), {"root": root, "runner": NoSystemctl()})()
@@ -436,7 +442,7 @@ def test_the_single_file_installs_its_own_unit_on_the_running_system(tmp_path):
 
 
 def test_program_argv_is_absolute_for_a_unit_file():
-    from agent import report
+    from agent.output import report
     assert report.program_argv("dist/guestprep.pyz", "/usr/bin/python3") == [
         "/usr/bin/python3", os.path.abspath("dist/guestprep.pyz")]
     assert report.program_argv("/usr/local/bin/guestprep", "/usr/bin/python3") == ["/usr/local/bin/guestprep"]

@@ -71,7 +71,7 @@ def image(tmp_path):
 def test_pyz_holds_the_code_only(pyz):
     import zipfile
     names = zipfile.ZipFile(pyz).namelist()
-    assert "__main__.py" in names and "agent/cli.py" in names and "remediations/__init__.py" in names
+    assert "__main__.py" in names and "agent/output/cli.py" in names and "remediations/__init__.py" in names
     assert not [n for n in names if not (n == "__main__.py" or n.startswith(("agent/", "remediations/")))]
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     with open(pyz, "rb") as handle:

@@ -21,7 +21,7 @@ REPO = os.path.dirname(TESTS)
 RESULTS = os.environ.get("GUESTPREP_SAFETY_RESULTS") or os.path.join(REPO, "build", "safety-results")
 
 sys.path.insert(0, REPO)
-from agent.rootfs import Root, read_xattrs  # noqa: E402
+from agent.core.rootfs import Root, read_xattrs  # noqa: E402
 
 TEMP_RE = re.compile(r"^\..*\.guestprep-tmp$")
 

@@ -40,12 +40,12 @@ DRIVER = r"""
 import os
 import sys
 sys.path.insert(0, sys.argv[1])
-from agent.context import Context
-from agent.engine import Engine
-from agent.journal import StateDir
-from agent.model import Check, Remediation, RunCommand, WriteFile
-from agent.rootfs import Root
-from agent.runner import Runner
+from agent.core.context import Context
+from agent.core.engine import Engine
+from agent.core.journal import StateDir
+from agent.core.model import Check, Remediation, RunCommand, WriteFile
+from agent.core.rootfs import Root
+from agent.core.runner import Runner
 
 root, script, mode = sys.argv[2:5]
 

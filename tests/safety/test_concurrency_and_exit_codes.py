@@ -151,8 +151,8 @@ def test_two_fixes_racing_to_make_the_state_directory(tmp_path):
 CHILD_HOLDS_THE_LOCK = r"""
 import os, subprocess, sys
 sys.path.insert(0, sys.argv[1])
-from agent.journal import StateDir
-from agent.rootfs import Root
+from agent.core.journal import StateDir
+from agent.core.rootfs import Root
 state = StateDir(Root(sys.argv[2]))
 state.lock()
 # A command that inherits the root's lock fd (what the runner hands its children) ...
@@ -191,7 +191,7 @@ def test_exit_0_nothing_blocks(tmp_path):
 def test_exit_1_internal_error(mini):
     # A bug nothing from outside can cause on purpose: one injected into a real process.
     done = subprocess.run(
-        [sys.executable, "-c", "import sys; from agent import engine, cli; "
+        [sys.executable, "-c", "import sys; from agent.core import engine; from agent.output import cli; "
          "engine.Engine.run_checks = lambda *a, **k: 1 / 0; sys.argv[0] = 'guestprep'; cli.main_exit()",
          "check", "--root", mini], cwd=safetylib.REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         universal_newlines=True, timeout=120)

@@ -4,7 +4,7 @@ On one copy of the real Debian root with the core defects (static ENI, netplan, 
 and networkd; SELinux enforcing; a data disk in fstab; LOCAL adjtime; chattr +i
 /etc/shadow), plus a nodump flag and a user xattr that rollback must put back:
 
-1. a traced `fix --yes --items <the five reversible items>` lists every passage of every crash point (agent/faults.py), and
+1. a traced `fix --yes --items <the five reversible items>` lists every passage of every crash point (agent/core/faults.py), and
    gives the complete new content of each file; a traced `rollback` lists its passages;
 2. for each passage, `fix` (or `rollback` after a clean fix) is killed there with SIGKILL;
    every touched file must then be its original or its complete new content, never
@@ -24,10 +24,10 @@ import pytest
 import safetylib
 from safetylib import guestprep, snapshot
 
-from agent import cli
-from agent.engine import Engine
-from agent.journal import StateDir
-from agent.rootfs import Root
+from agent.output import cli
+from agent.core.engine import Engine
+from agent.core.journal import StateDir
+from agent.core.rootfs import Root
 
 pytestmark = pytest.mark.e2e
 

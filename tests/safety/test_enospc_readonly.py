@@ -223,7 +223,7 @@ def fill_kib(mountpoint, leave_kib):
 
 def run_cli(capsys, *args):
     """guestprep in this process: 65 fixes and rollbacks would take minutes as processes."""
-    from agent import cli
+    from agent.output import cli
     capsys.readouterr()
     code = cli.main([str(a) for a in args])
     out, err = capsys.readouterr()
@@ -232,7 +232,7 @@ def run_cli(capsys, *args):
 
 def journals_readable(state_dir, where):
     """Every run directory holds a journal, every line of it parses, and guestprep trusts it."""
-    from agent.journal import Journal, StateDir
+    from agent.core.journal import Journal, StateDir
     runs = os.path.join(state_dir, "runs")
     names = sorted(os.listdir(runs)) if os.path.isdir(runs) else []
     for name in names:

@@ -13,8 +13,8 @@ import pytest
 import safetylib
 from safetylib import guestprep, snapshot
 
-from agent import rootfs
-from agent.rootfs import FS_APPEND_FL, FS_IMMUTABLE_FL, Root
+from agent.core import rootfs
+from agent.core.rootfs import FS_APPEND_FL, FS_IMMUTABLE_FL, Root
 
 FS_SECRM_FL = 0x01     # s
 FS_UNRM_FL = 0x02      # u

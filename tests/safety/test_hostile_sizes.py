@@ -26,7 +26,7 @@ import pytest
 import safetylib
 
 from agent.parsers import bootcfg, eni, fstab, ini, keyvalue, netplan, udev_rules, yamlsafe
-from agent.rootfs import MAX_CONFIG_BYTES, MAX_CONFIG_LINES, Root, RootError
+from agent.core.rootfs import MAX_CONFIG_BYTES, MAX_CONFIG_LINES, Root, RootError
 
 TIME_BOUND = 5.0                   # seconds, one parser call / one reader call
 CLI_TIME_BOUND = 20.0              # seconds, one whole `check` or `plan` (imports and all checks)

@@ -20,9 +20,9 @@ from safetylib import guestprep
 from test_concurrency_and_exit_codes import wait_stopped
 from test_enospc_readonly import read_only_bind
 
-from agent import cli, report
-from agent.engine import Engine
-from agent.journal import Journal, JournalError
+from agent.output import cli, report
+from agent.core.engine import Engine
+from agent.core.journal import Journal, JournalError
 
 JSON_COMMANDS = ("check", "plan", "fix", "rollback", "clean")
 

@@ -14,12 +14,12 @@ import pytest
 import safetylib
 from safetylib import MINI_TOUCHED, guestprep, snapshot
 
-from agent import journal as journal_mod
-from agent.context import Context
-from agent.engine import Engine
-from agent.journal import Journal, StateDir
-from agent.model import RemoveFile, WriteFile
-from agent.rootfs import Root
+from agent.core import journal as journal_mod
+from agent.core.context import Context
+from agent.core.engine import Engine
+from agent.core.journal import Journal, StateDir
+from agent.core.model import RemoveFile, WriteFile
+from agent.core.rootfs import Root
 
 FS_NODUMP_FL = 0x40
 FS_NOATIME_FL = 0x80

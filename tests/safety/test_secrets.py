@@ -17,7 +17,7 @@ import pytest
 import safetylib
 from safetylib import guestprep
 
-from agent import report
+from agent.output import report
 
 HASHES = ("$6$gpFAKEsalt01$Q9xW3fakeHASHvalueNOTrealAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
           "$y$j9T$gpFAKEyescrypt$fakeYESCRYPThashNOTrealBBBBBBBBBBBBBBBBBB",

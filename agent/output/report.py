@@ -11,9 +11,9 @@ import shutil
 import textwrap
 
 import agent
-from agent import model
-from agent.model import Status
-from agent.runner import describe_command
+from agent.core import model
+from agent.core.model import Status
+from agent.core.runner import describe_command
 
 FORMAT_VERSION = 1
 
@@ -258,13 +258,13 @@ def blocking_text(root, results, strict=False, backup_dir=None):
 
 
 def import_image_text(advice, stream):
-    """The "What to enter on ImportImage" section after the check report (agent/advice.py)."""
+    """The "What to enter on ImportImage" section after the check report (agent/output/advice.py)."""
     if not advice:
         return
     if advice.get("error"):
         stream.write("\nWhat to enter on ImportImage: not available ({})\n".format(advice["error"]))
         return
-    from agent import advice as advice_mod
+    from agent.output import advice as advice_mod
     stream.write("\n" + advice_mod.text(advice))
 
 
@@ -280,7 +280,7 @@ def step_dict(ctx, step):
                 "command": chattr_command(ctx, step)}
     if isinstance(step, model.RunCommand):
         # argv: the command as run in the target; runs: whether it is the image's program
-        # and how it is contained (agent/runner.py), network on or off.
+        # and how it is contained (agent/core/runner.py), network on or off.
         return {"kind": "command", "why": step.why, "argv": list(step.argv),
                 "runs": describe_command(ctx.runner, step.argv, step.network),
                 "undo": step.undo_hint, "modifies": list(step.modifies), "run_last": step.run_last}
@@ -700,7 +700,7 @@ def _in_root_function():
     """in_root NET PROGRAM ARGS...: the target's program, as `guestprep fix` runs it: on a
     mounted image in systemd-nspawn, else bubblewrap, never a plain chroot (NET=1: a package
     download, with the network)."""
-    from agent import runner
+    from agent.core import runner
     mark_root, mark_args, mark_pid = "\x01ROOT\x01", "\x01ARGS\x01", "\x01PID\x01"
 
     def line(builder, tool, network):

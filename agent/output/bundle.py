@@ -19,8 +19,8 @@ import os
 import tarfile
 import time
 
-from agent import report
-from agent.rootfs import RootError
+from agent.output import report
+from agent.core.rootfs import RootError
 
 MAX_FILE = 1 << 20
 # Whole files that are secrets: never in a bundle, whatever their lines look like.

@@ -25,7 +25,7 @@ import os
 import stat
 import zlib
 
-from agent.rootfs import RootError
+from agent.core.rootfs import RootError
 
 CHUNK = 1 << 18
 MODULE_SUFFIXES = (".ko", ".ko.xz", ".ko.zst", ".ko.gz")
@@ -436,7 +436,7 @@ def _no_tool(name):
 def _start_tool(runner, name, fd, offset):
     argv, _package = _TOOLS[name]
     if runner is None:
-        from agent.runner import host_stream
+        from agent.core.runner import host_stream
     elif hasattr(runner, "host_stream"):
         host_stream = runner.host_stream
     else:

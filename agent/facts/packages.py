@@ -1,14 +1,14 @@
 """Which packages the target has installed, from its own database, in one read.
 
 Debian family: /var/lib/dpkg/status is parsed directly. RPM family: the rpm database
-(sqlite, Berkeley DB or ndb) read directly by agent/rpmdb.py. No process at all: an image
+(sqlite, Berkeley DB or ndb) read directly by agent/facts/rpmdb.py. No process at all: an image
 is untrusted input, and its own rpm must not run on the host (issue 11). Only on the
 running system (--root /), where the VM's own tools are trusted, a database the reader
 cannot read is asked of `rpm -qa` as before. Checks ask the resulting PackageSet, never
 the package manager, so a full check costs one read however many packages it asks about.
 """
-from agent import rpmdb
-from agent.rootfs import RootError
+from agent.facts import rpmdb
+from agent.core.rootfs import RootError
 
 DPKG_STATUS = "/var/lib/dpkg/status"
 RPM_DBS = ("/var/lib/rpm", "/usr/lib/sysimage/rpm")

@@ -24,7 +24,7 @@ import datetime
 import json
 import os
 
-from agent.model import Status
+from agent.core.model import Status
 
 DEFAULT_PATHS = ("/etc/guestprep/waivers.ini", "/etc/guestprep/waivers.json")
 FIELDS = ("reason", "by", "expires")

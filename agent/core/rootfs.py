@@ -14,7 +14,7 @@ import stat
 import struct
 import tempfile
 
-from agent import faults
+from agent.core import faults
 
 MAX_READ = 16 * 1024 * 1024
 # A configuration file guestprep parses (fstab, network configs, grub, udev rules ...):

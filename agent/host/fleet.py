@@ -14,7 +14,7 @@ import time
 from typing import List, NamedTuple, Optional
 
 import agent
-from agent.model import Status
+from agent.core.model import Status
 
 
 class Host(NamedTuple):

@@ -15,7 +15,7 @@ class Status(object):
     WARN = "WARN"
     FAIL = "FAIL"
     ERROR = "ERROR"
-    WAIVED = "WAIVED"   # a WARN, FAIL or ERROR a person accepted until a date (agent/waivers.py)
+    WAIVED = "WAIVED"   # a WARN, FAIL or ERROR a person accepted until a date (agent/core/waivers.py)
     ORDER = (PASS, INFO, SKIP, WAIVED, WARN, FAIL, ERROR)
     # Findings that stop an imported image from booting or being managed.
     BLOCKING = (FAIL, ERROR)
@@ -156,7 +156,7 @@ class SetFlags(NamedTuple):
 
 class RunCommand(NamedTuple):
     """Run a command inside the target: on a mounted image (--root), the image's program in a
-    container (agent/runner.py). Irreversible unless undo is given."""
+    container (agent/core/runner.py). Irreversible unless undo is given."""
 
     argv: Tuple[str, ...]
     why: str = ""

@@ -6,12 +6,12 @@ be tested with toy units.
 """
 from typing import List, NamedTuple, Optional
 
-from agent import faults
-from agent import journal as journal_mod
-from agent.live import Unavailable
-from agent.model import Mode, Refused, RunCommand, Status, WriteFile, is_package_step
-from agent.rootfs import RootError
-from agent.runner import describe_command
+from agent.core import faults
+from agent.core import journal as journal_mod
+from agent.facts.live import Unavailable
+from agent.core.model import Mode, Refused, RunCommand, Status, WriteFile, is_package_step
+from agent.core.rootfs import RootError
+from agent.core.runner import describe_command
 
 
 class UsageError(Exception):

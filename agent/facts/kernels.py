@@ -13,7 +13,7 @@ debris) is not a kernel that can boot and is ignored; so is the rescue kernel of
 import re
 from typing import FrozenSet, NamedTuple, Optional, Tuple
 
-from agent.rootfs import RootError
+from agent.core.rootfs import RootError
 
 MODULE_DIRS = ("/lib/modules", "/usr/lib/modules")
 IMAGE_NAMES = ("/boot/vmlinuz-{}", "/boot/vmlinux-{}", "/boot/Image-{}", "/boot/image-{}",
@@ -220,7 +220,7 @@ class DriverState(NamedTuple):
 def read_initramfs_modules(ctx, path, needed):
     """(module names among `needed` that the initramfs at `path` holds, error text), read now
     with guestprep's own reader (never cached: it also verifies a freshly rebuilt image)."""
-    from agent import initramfs
+    from agent.facts import initramfs
     try:
         return frozenset(initramfs.find_modules(ctx.root, path, needed, ctx.runner)), ""
     except initramfs.InitramfsError as e:

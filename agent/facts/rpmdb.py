@@ -24,7 +24,7 @@ import os
 import stat
 import struct
 
-from agent.rootfs import RootError
+from agent.core.rootfs import RootError
 
 DB_DIRS = ("/usr/lib/sysimage/rpm", "/var/lib/rpm")
 FILES = (("sqlite", "rpmdb.sqlite"), ("ndb", "Packages.db"), ("bdb", "Packages"))

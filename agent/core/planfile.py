@@ -16,8 +16,8 @@ import json
 import os
 
 import agent
-from agent import model
-from agent.rootfs import RootError
+from agent.core import model
+from agent.core.rootfs import RootError
 
 FORMAT = "guestprep-plan"
 FORMAT_VERSION = 1

@@ -18,7 +18,7 @@ import re
 import shlex
 
 from agent import facts
-from agent.model import Status
+from agent.core.model import Status
 
 GIB = 1024 ** 3
 FORMATS = ("RAW", "VHD", "QCOW2", "VMDK")

@@ -10,7 +10,7 @@ import re
 from typing import NamedTuple, Tuple
 
 from agent.parsers import keyvalue
-from agent.rootfs import RootError
+from agent.core.rootfs import RootError
 
 FAMILIES = {
     "rhel": ("rhel", "centos", "fedora", "rocky", "almalinux", "alinux", "anolis", "ol",

@@ -17,10 +17,10 @@ import re
 import stat
 import struct
 
-from agent import kernels
+from agent.facts import kernels
 from agent.parsers import bootcfg, keyvalue
 from agent.parsers import fstab as fstab_parser
-from agent.rootfs import RootError
+from agent.core.rootfs import RootError
 
 # -- small helpers ------------------------------------------------------------------
 

@@ -32,9 +32,9 @@ import stat
 import tempfile
 import time
 
-from agent import faults, model
-from agent.rootfs import FS_USER_FLAGS, RootError, fsync_dir, read_xattrs, write_all
-from agent.runner import describe_command
+from agent.core import faults, model
+from agent.core.rootfs import FS_USER_FLAGS, RootError, fsync_dir, read_xattrs, write_all
+from agent.core.runner import describe_command
 
 log = logging.getLogger("guestprep")
 
@@ -953,7 +953,7 @@ def space_shortfall(root, state, steps):
     An estimate on the safe side, in whole blocks: a fix that starts must be able to finish
     or be rolled back, not stop halfway on a full disk.
     """
-    from agent import model
+    from agent.core import model
     need = {}       # st_dev -> [bytes, inodes, host path, block size]
 
     def add(host, size, inodes=1):

@@ -1,9 +1,9 @@
 """The context handed to every check and remediation: no globals anywhere else."""
 import shlex
 
-from agent import osinfo, packages
-from agent.rootfs import Root
-from agent.runner import ReadOnlyRunner, Runner
+from agent.facts import osinfo, packages
+from agent.core.rootfs import Root
+from agent.core.runner import ReadOnlyRunner, Runner
 
 
 class Options(object):
@@ -45,10 +45,10 @@ class Context(object):
         """The usual context: live facts only when the target is the running system.
 
         execute=True (fix only) gives it an executor that runs the target's programs, in
-        `container` (agent/runner.py) on a mounted image; check and plan only render them."""
+        `container` (agent/core/runner.py) on a mounted image; check and plan only render them."""
         root = Root(path)
         if live is None and root.is_host:
-            from agent.live import LiveFacts
+            from agent.facts.live import LiveFacts
             live = LiveFacts(root)
         executor = None
         if runner is None:

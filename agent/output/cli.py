@@ -8,12 +8,13 @@ import stat
 import sys
 
 import agent
-from agent import journal as journal_mod
-from agent import osinfo, report
-from agent.context import Context, Options
-from agent.engine import ROLLED_BACK, STILL_FAILING, Engine, UsageError
-from agent.rootfs import RootError
-from agent.runner import Runner
+from agent.core import journal as journal_mod
+from agent.facts import osinfo
+from agent.output import report
+from agent.core.context import Context, Options
+from agent.core.engine import ROLLED_BACK, STILL_FAILING, Engine, UsageError
+from agent.core.rootfs import RootError
+from agent.core.runner import Runner
 
 log = logging.getLogger("guestprep")
 
@@ -209,7 +210,7 @@ def _parse_items(args):
 
 def _context(args, execute=False):
     """The target's context. Only fix passes execute=True: check and plan get one whose
-    runner cannot start the image's programs (agent/runner.py ReadOnlyRunner)."""
+    runner cannot start the image's programs (agent/core/runner.py ReadOnlyRunner)."""
     root = os.path.abspath(args.root)
     if not os.path.isdir(root):
         raise UsageError("--root {}: not a directory".format(args.root))
@@ -223,10 +224,10 @@ def _context(args, execute=False):
 
 
 def _waive(args, engine, results):
-    """Results with the waived findings as WAIVED (agent/waivers.py); a bad file is a usage error."""
+    """Results with the waived findings as WAIVED (agent/core/waivers.py); a bad file is a usage error."""
     if not hasattr(args, "waivers"):
         return results
-    from agent import waivers
+    from agent.core import waivers
     if getattr(args, "_waivers", None) is None:
         try:
             args._waivers = waivers.load(args.waivers, engine._resolve)
@@ -268,14 +269,14 @@ def error_envelope(command, root, code, message):
 
 def cmd_boot_test(args):
     """Boot a disk image under qemu; host binaries on a host file, no guest root involved."""
-    from agent import boottest   # only this command needs it
+    from agent.host import boottest   # only this command needs it
     code = boottest.main(args)
     _json_state["emitted"] = args.format == "json"   # its result, printed by boottest.main itself
     return code
 
 
 def cmd_bundle(args):
-    from agent import bundle
+    from agent.output import bundle
     engine = Engine(*registries(True))
     ctx = _context(args)
     results = engine.run_checks(ctx)
@@ -345,7 +346,7 @@ def cmd_check(args):
         report.import_image_text(advice, sys.stdout)
         shown = [r.summary for r in results] + [r.hint for r in results if r.status not in ("PASS", "SKIP")]
         if advice and not advice.get("error"):
-            from agent import advice as advice_mod
+            from agent.output import advice as advice_mod
             shown.append(advice_mod.text(advice))
         legend = report.seed_legend(shown)
         if legend:
@@ -354,8 +355,8 @@ def cmd_check(args):
 
 
 def _import_image(ctx, results):
-    """What to enter on ImportImage (agent/advice.py); a failure there never costs the report."""
-    from agent import advice
+    """What to enter on ImportImage (agent/output/advice.py); a failure there never costs the report."""
+    from agent.output import advice
     try:
         return advice.compute(ctx, results)
     except Exception as e:
@@ -387,7 +388,7 @@ def cmd_plan(args):
     if any(p.uncontained for p in plans):
         code = max(code, report.EXIT_BLOCKING)   # fix would refuse it here (no container tool)
     if args.out:
-        from agent import planfile
+        from agent.core import planfile
         try:
             planfile.write(args.out, planfile.document(ctx, plans, items))
         except OSError as e:
@@ -475,7 +476,7 @@ def cmd_fix(args):
         return _arm(args, engine, ctx)
     planned = None
     if args.plan:
-        from agent import planfile
+        from agent.core import planfile
         if args.items:
             raise UsageError("--plan applies the items its plan was made for: leave out --items")
         try:
@@ -593,7 +594,7 @@ def cmd_rollback(args):
 
 
 def _arm(args, engine, ctx):
-    from agent import shutdown
+    from agent.core import shutdown
     if args.items:
         raise UsageError("--at-shutdown takes the items itself: --at-shutdown dhcp,fstab")
     items = [i.strip() for i in args.at_shutdown.split(",") if i.strip()]
@@ -624,7 +625,7 @@ def _arm(args, engine, ctx):
 
 
 def cmd_at_shutdown(args):
-    from agent import shutdown
+    from agent.core import shutdown
     ctx = _context(args)
     items = shutdown.armed_items(ctx.root)
     if args.action == "status":
@@ -658,7 +659,7 @@ def cmd_at_shutdown(args):
 
 
 def cmd_report(args):
-    from agent import fleet
+    from agent.host import fleet
     if args.report_command != "merge":
         raise UsageError("report needs an action: guestprep report merge REPORT.json... --markdown OUT.md --html OUT.html")
     merged = fleet.merge(args.reports)

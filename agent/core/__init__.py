@@ -1,0 +1,1 @@
+"""The core: model, symlink-safe root, runner, journal, engine, context."""

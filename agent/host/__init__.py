@@ -1,0 +1,1 @@
+"""What runs on the operator's machine, not in the guest: boot-test, fleet merge."""
