@@ -29,8 +29,48 @@ class Status(object):
         return worst
 
 
+class Message(str):
+    """English text that keeps its template and values, so that a translation can render it
+    again (agent/output/i18n). Everywhere else it is the plain English str.
+
+    Templates use named fields only: Message("SELinux is {mode} in {path}", mode=m, path=p).
+    Joining or concatenating gives a plain str and loses the template: keep one Message per
+    sentence and let the renderer join them."""
+
+    def __new__(cls, template, **args):
+        self = str.__new__(cls, template.format(**args) if args else template)
+        self.template = template
+        self.args = args
+        return self
+
+    def __reduce__(self):
+        return (_message, (self.template, self.args))
+
+
+def _message(template, args):
+    return Message(template, **args)
+
+
+class Finding(NamedTuple):
+    """One thing a check found: the unit of a Result (and of a waiver, a translation, a seed
+    reference). `code` is stable and public ("<check id>.<slug>", e.g. "selinux.enforcing");
+    `text` is a Message (or a str)."""
+
+    status: str
+    code: str
+    text: str
+    path: str = ""
+    line: int = 0
+    refs: Tuple[str, ...] = ()   # Alibaba documents it follows: "000".."004" (shared/seeds)
+
+    def as_dict(self):
+        return {"status": self.status, "code": self.code, "text": str(self.text),
+                "path": self.path, "line": self.line, "refs": list(self.refs)}
+
+
 class Result(NamedTuple):
-    """What one check found. `data` carries facts the remediation needs (never secrets)."""
+    """What one check found. `data` carries facts the remediation needs (never secrets).
+    `summary` is rendered from `findings` ("; " between them) when a check gives findings."""
 
     check_id: str
     item: str
@@ -43,6 +83,11 @@ class Result(NamedTuple):
     paths: Tuple[str, ...] = ()
     data: Optional[dict] = None
     waiver: Optional[dict] = None   # the waiver that matched, with the status it waived
+    findings: Tuple[Finding, ...] = ()
+
+    def refs(self):
+        """Seed documents this result cites, sorted."""
+        return tuple(sorted(set(ref for finding in self.findings for ref in finding.refs)))
 
     def as_dict(self):
         extra = {"waiver": self.waiver} if self.waiver else {}
@@ -58,6 +103,7 @@ class Result(NamedTuple):
             "paths": list(self.paths),
             # What the check found as data (the dhcp check's network manifest, ...), for tools.
             "data": _jsonable(self.data),
+            "findings": [finding.as_dict() for finding in self.findings],
         })
 
 
@@ -82,13 +128,31 @@ class Check(object):
     families = None     # None: every distribution; else a tuple of osinfo families
     live_only = False   # needs facts of the running system (psutil, /proc, /dev)
     depends_on = ()
+    refs = ()           # the seed documents every finding of this check follows ("000", ...)
 
     def run(self, ctx):
         raise NotImplementedError
 
-    def result(self, status, summary, hint="", commands=(), paths=(), data=None):
+    def finding(self, status, code, text, path="", line=0, refs=None):
+        """A Finding of this check; `code` is the slug after "<id>."."""
+        return Finding(status, "{}.{}".format(self.id, code), text, path or "", line or 0,
+                       tuple(self.refs if refs is None else refs))
+
+    def result(self, status, summary, hint="", commands=(), paths=(), data=None, code=None, refs=None):
+        """A Result of one finding: `summary` (a Message) with the stable `code` slug."""
+        finding = self.finding(status, code or status.lower(), summary,
+                               paths[0] if len(paths) == 1 else "", 0, refs)
         return Result(self.id, self.item, self.repair_item, self.title, status, summary,
-                      hint, tuple(commands), tuple(paths), data)
+                      hint, tuple(commands), tuple(paths), data, None, (finding,))
+
+    def results(self, findings, hint="", commands=(), paths=(), data=None, status=None):
+        """A Result of several findings: the status is the worst of them (or `status`), the
+        summary their texts joined with "; "."""
+        findings = tuple(findings)
+        status = status or Status.worst(f.status for f in findings)
+        summary = "; ".join(str(f.text) for f in findings)
+        return Result(self.id, self.item, self.repair_item, self.title, status, summary,
+                      hint, tuple(commands), tuple(paths), data, None, findings)
 
     def passed(self, summary, **kw):
         return self.result(Status.PASS, summary, **kw)
