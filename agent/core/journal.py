@@ -27,14 +27,13 @@ import json
 import logging
 import os
 import random
-import re
 import stat
 import tempfile
 import time
 
 from agent.core import faults
 from agent.core.rootfs import FS_USER_FLAGS, RootError, fsync_dir, read_xattrs, write_all
-from agent.core.steps import BACKUP_RE, SHA_RE, Step, check_begin, kind_of
+from agent.core.steps import BACKUP_RE, Step, check_begin, kind_of
 
 log = logging.getLogger("guestprep")
 
@@ -485,8 +484,9 @@ class Journal(object):
 
     # -- applying ----------------------------------------------------------------
 
-    def _snapshot(self, root, path, seq):
-        """Everything needed to put `path` back: bytes, link target, mode, owner, xattrs, flags."""
+    def snapshot(self, root, path, seq):
+        """Back up `path` for step `seq`: the record's "before" state, everything needed to put
+        it back (bytes, link target, mode, owner, xattrs, flags)."""
         host = root.resolve(path, follow=False)
         try:
             st = os.lstat(host)
@@ -511,7 +511,8 @@ class Journal(object):
 
         `also`: further items that asked for the same step (a shared run_last command).
         """
-        root = ctx.root
+        if not isinstance(step, Step):
+            raise TypeError("unknown step {!r}".format(step))
         # A step that failed before its begin record was written still used its number: its
         # backup is gone, but the next step must not trip on a name it had taken.
         seq = max([r.get("seq", 0) for r in self.begins()] + [self._last_seq]) + 1
@@ -519,8 +520,6 @@ class Journal(object):
         record = {"type": "begin", "seq": seq, "item": item, "why": getattr(step, "why", "")}
         if also:
             record["items"] = [item] + [i for i in also if i != item]
-        if not isinstance(step, Step):
-            raise TypeError("unknown step {!r}".format(step))
         # The step kind fills in its record and makes its change through the primitives below.
         step.journal_apply(self, ctx, record)
 
@@ -528,10 +527,6 @@ class Journal(object):
     # begin record (with a snapshot of what will change) before the change, done after it.
 
     StepFailed = StepFailed
-
-    def snapshot(self, root, path, seq):
-        """Back up `path` (step `seq`): the record's "before" state."""
-        return self._snapshot(root, path, seq)
 
     def begin(self, record, path):
         """Append the begin record, fsynced: only then may the change be made."""
