@@ -43,7 +43,9 @@ class Step(object):
     # Defaults the fields of some kinds override.
     live_only = False       # meaningless on a mounted image: left out of an offline plan
     run_last = False        # run once after every plan's other steps
-    writes = ""             # the guest path whose whole content the step replaces ("" if none)
+    # The guest path whose whole content the step replaces with its `content` ("" if none):
+    # the engine combines two plans' appends to one file and plans again over a rewrite.
+    writes = ""
 
     def __init_subclass__(cls, **kwargs):
         super(Step, cls).__init_subclass__(**kwargs)
