@@ -125,7 +125,7 @@ class GrubFix(Remediation):
                                         why="root= by UUID in every Boot Loader Spec entry",
                                         undo_hint="grubby --update-kernel=ALL --args=root=" + devices[0]))
         regen = regen_command(ctx)
-        wrote_default = any(isinstance(s, WriteFile) and s.path == DEFAULT_GRUB for s in steps)
+        wrote_default = any(s.writes == DEFAULT_GRUB for s in steps)
         if regen and (wrote_default or uuids and any(not r["path"].startswith("/boot/loader/") for r in grub2_roots)):
             steps.append(RunCommand(regen, why="regenerate grub.cfg from {}".format(DEFAULT_GRUB),
                                     undo_hint="after `guestprep rollback`, run {} again".format(" ".join(regen))))

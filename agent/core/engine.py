@@ -9,7 +9,7 @@ from typing import List, NamedTuple, Optional
 from agent.core import faults
 from agent.core import journal as journal_mod
 from agent.facts.live import Unavailable
-from agent.core.model import Mode, Refused, RunCommand, Status, WriteFile, is_package_step
+from agent.core.model import Mode, Refused, Status, is_package_step
 from agent.core.rootfs import RootError
 from agent.core.runner import describe_command
 
@@ -193,7 +193,7 @@ class Engine(object):
                 plans.append(Plan(check.id, check.repair_item, result, fix, [], str(e)))
                 continue
             if ctx.offline:
-                steps = [s for s in steps if not (isinstance(s, RunCommand) and s.live_only)]
+                steps = [s for s in steps if not s.live_only]
                 refused = _refused_commands(ctx, steps)
                 if refused:
                     plans.append(Plan(check.id, check.repair_item, result, fix, [], refused, uncontained=True))
@@ -252,7 +252,7 @@ class Engine(object):
                 if steps is not plan.steps:
                     plan = todo[index] = plan._replace(steps=steps)
                 for step in plan.steps:
-                    if isinstance(step, RunCommand) and step.run_last:
+                    if step.run_last:
                         _defer(last, step, plan.check_id)
                         continue
                     step = _combine_appends(ctx, written, step)
@@ -339,8 +339,8 @@ def _refused_commands(ctx, steps):
     """Why the image's programs of `steps` cannot run here (no container tool), or ''."""
     programs = []
     for step in steps:
-        if isinstance(step, RunCommand):
-            how = describe_command(ctx.runner, step.argv, step.network)
+        for argv, network in step.commands():
+            how = describe_command(ctx.runner, argv, network)
             if how["refused"] and how["program"] not in programs:
                 programs.append(how["program"])
                 reason = how["refused"]
@@ -388,8 +388,8 @@ def _replan_if_rewritten(ctx, written, plan):
     this run rewrote a file this one rewrites too: both planned from the original text, the
     second whole-file write would undo the first (grub's root=UUID= and nvme's timeouts, both
     in grub.cfg and /etc/default/grub). Raises what plan() raises (the fix then fails)."""
-    rewritten = [s.path for s in plan.steps if isinstance(s, WriteFile) and s.path in written
-                 and written[s.path][0] != written[s.path][1]]
+    rewritten = [s.writes for s in plan.steps if s.writes and s.writes in written
+                 and written[s.writes][0] != written[s.writes][1]]
     if not rewritten:
         return plan.steps
     ctx.refresh()
@@ -401,7 +401,7 @@ def _replan_if_rewritten(ctx, written, plan):
         # The new plan starts from the file as it is now: nothing left to combine.
         written[path] = (written[path][1], written[path][1])
     if ctx.offline:
-        steps = [s for s in steps if not (isinstance(s, RunCommand) and s.live_only)]
+        steps = [s for s in steps if not s.live_only]
     return steps
 
 
@@ -410,7 +410,7 @@ def _combine_appends(ctx, written, step):
     both additions: each plan computed its content from the file as it was before the run,
     and the second write must not drop the first one's lines (/etc/initramfs-tools/modules
     from virtio and nvme). Any other rewrite is applied as planned."""
-    if not isinstance(step, WriteFile):
+    if not step.writes:
         return step
     if step.path not in written:
         try:

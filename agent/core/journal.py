@@ -27,14 +27,13 @@ import json
 import logging
 import os
 import random
-import re
 import stat
 import tempfile
 import time
 
-from agent.core import faults, model
+from agent.core import faults
 from agent.core.rootfs import FS_USER_FLAGS, RootError, fsync_dir, read_xattrs, write_all
-from agent.core.runner import describe_command
+from agent.core.steps import BACKUP_RE, Step, check_begin, kind_of
 
 log = logging.getLogger("guestprep")
 
@@ -43,8 +42,6 @@ STATE_DIR = "/var/lib/guestprep"
 USER_FLAGS = FS_USER_FLAGS
 # Host directories for the per-root lock, first usable one wins (tmpfs, cleared at boot).
 LOCK_DIRS = ("/run/lock", "/run", "/var/lock")
-BACKUP_RE = re.compile(r"^backups/[0-9]{1,9}(\.[0-9]{1,6})?$")
-SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 MAX_JOURNAL = 64 << 20       # a journal holds records, never file contents
 MAX_DIR_NAMES = 4096         # names of a directory recorded before a command runs
 
@@ -487,8 +484,9 @@ class Journal(object):
 
     # -- applying ----------------------------------------------------------------
 
-    def _snapshot(self, root, path, seq):
-        """Everything needed to put `path` back: bytes, link target, mode, owner, xattrs, flags."""
+    def snapshot(self, root, path, seq):
+        """Back up `path` for step `seq`: the record's "before" state, everything needed to put
+        it back (bytes, link target, mode, owner, xattrs, flags)."""
         host = root.resolve(path, follow=False)
         try:
             st = os.lstat(host)
@@ -513,7 +511,8 @@ class Journal(object):
 
         `also`: further items that asked for the same step (a shared run_last command).
         """
-        root = ctx.root
+        if not isinstance(step, Step):
+            raise TypeError("unknown step {!r}".format(step))
         # A step that failed before its begin record was written still used its number: its
         # backup is gone, but the next step must not trip on a name it had taken.
         seq = max([r.get("seq", 0) for r in self.begins()] + [self._last_seq]) + 1
@@ -521,66 +520,62 @@ class Journal(object):
         record = {"type": "begin", "seq": seq, "item": item, "why": getattr(step, "why", "")}
         if also:
             record["items"] = [item] + [i for i in also if i != item]
-        if isinstance(step, model.WriteFile):
-            # Write through symlinks to the file itself (as an editor does); the link stays.
-            path = root.guest(root.resolve(step.path))
-            record.update(op="write", path=path, before=self._snapshot(root, path, seq),
-                          after_sha256=sha256(step.content))
-            self.append(record)
-            faults.point("begin-appended", path)
-            before = record["before"]
-            mode = step.mode if before["kind"] == "missing" else None
-            if path.startswith(STATE_DIR + "/") and not root.isdir(STATE_DIR):
-                # A record guestprep keeps in the image (the network manifest) while the
-                # journal itself is in --backup-dir: the state directory is guestprep's own.
-                os.makedirs(root.resolve(STATE_DIR), 0o700)
-            root.atomic_write(path, step.content, mode=mode)
-        elif isinstance(step, model.RemoveFile):
-            record.update(op="remove", path=step.path, before=self._snapshot(root, step.path, seq))
-            self.append(record)
-            faults.point("begin-appended", step.path)
-            if record["before"]["kind"] != "missing":
-                root.remove(step.path)
-                faults.point("removed", step.path)
-        elif isinstance(step, model.SetFlags):
-            flags = root.get_flags(step.path)
-            if flags is None:
-                raise StepFailed("{}: the filesystem has no inode flags".format(step.path))
-            new = (flags & ~step.clear) | step.set
-            record.update(op="flags", path=step.path, flags_before=flags, flags_after=new)
-            self.append(record)
-            faults.point("begin-appended", step.path)
-            root.set_flags(step.path, new)
-            faults.point("flags-set", step.path)
-        elif isinstance(step, model.RunCommand):
-            argv = list(step.argv)   # as run in the target; `runs` says where and how contained
-            record.update(op="command", argv=argv, undo_hint=step.undo_hint,
-                          runs=describe_command(ctx.executor, step.argv, step.network)["text"])
-            files = self._snapshot_files(root, getattr(step, "modifies", ()), seq)
-            if files:
-                record["files"] = files
-                # The names in each directory of those files, so rollback can remove what a
-                # command killed halfway left there (initrd.img-X.new, .dpkg-bak, dracut temps).
-                record["dirs"] = self._dir_names(root, files)
-            self.append(record)
-            # network only when asked for: a runner without it (a test double) runs the rest
-            done = ctx.executor.run(step.argv, env=step.env, **({"network": True} if step.network else {}))
-            log.info("%s exited %s\n%s%s", " ".join(argv), done.returncode, done.stdout[-4000:], done.stderr[-4000:])
-            finished = {"type": "done", "seq": seq, "returncode": done.returncode}
-            if files:
-                # What the command left, so rollback can tell its output from a later edit.
-                finished["after"] = dict((f["path"], self._file_state(root, f["path"])) for f in files)
-                finished["dirs_after"] = self._dir_names(root, files)
-            self.append(finished)
-            if not done.ok:
-                tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-8:])
-                raise StepFailed("{} exited with {}{}".format(" ".join(argv), done.returncode,
-                                                              ":\n" + tail if tail else " (no output)"))
-            return
-        else:
-            raise TypeError("unknown step {!r}".format(step))
-        self.append({"type": "done", "seq": seq})
-        faults.point("done-appended", getattr(step, "path", ""))
+        # The step kind fills in its record and makes its change through the primitives below.
+        step.journal_apply(self, ctx, record)
+
+    # Primitives a step kind applies itself with (agent/core/steps.py), write-ahead: the
+    # begin record (with a snapshot of what will change) before the change, done after it.
+
+    StepFailed = StepFailed
+
+    def begin(self, record, path):
+        """Append the begin record, fsynced: only then may the change be made."""
+        self.append(record)
+        faults.point("begin-appended", path)
+
+    def finish(self, record, path):
+        self.append({"type": "done", "seq": record["seq"]})
+        faults.point("done-appended", path)
+
+    def write_file(self, root, path, content, mode):
+        if path.startswith(STATE_DIR + "/") and not root.isdir(STATE_DIR):
+            # A record guestprep keeps in the image (the network manifest) while the
+            # journal itself is in --backup-dir: the state directory is guestprep's own.
+            os.makedirs(root.resolve(STATE_DIR), 0o700)
+        root.atomic_write(path, content, mode=mode)
+
+    def remove_file(self, root, path):
+        root.remove(path)
+        faults.point("removed", path)
+
+    def set_flags(self, root, path, flags):
+        root.set_flags(path, flags)
+        faults.point("flags-set", path)
+
+    def run_command(self, ctx, record, argv, env, network, modifies):
+        """Back up the files the command modifies, journal it, run it, record what it left."""
+        root = ctx.root
+        seq = record["seq"]
+        files = self._snapshot_files(root, modifies, seq)
+        if files:
+            record["files"] = files
+            # The names in each directory of those files, so rollback can remove what a
+            # command killed halfway left there (initrd.img-X.new, .dpkg-bak, dracut temps).
+            record["dirs"] = self._dir_names(root, files)
+        self.append(record)
+        # network only when asked for: a runner without it (a test double) runs the rest
+        done = ctx.executor.run(argv, env=env, **({"network": True} if network else {}))
+        log.info("%s exited %s\n%s%s", " ".join(argv), done.returncode, done.stdout[-4000:], done.stderr[-4000:])
+        finished = {"type": "done", "seq": seq, "returncode": done.returncode}
+        if files:
+            # What the command left, so rollback can tell its output from a later edit.
+            finished["after"] = dict((f["path"], self._file_state(root, f["path"])) for f in files)
+            finished["dirs_after"] = self._dir_names(root, files)
+        self.append(finished)
+        if not done.ok:
+            tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-8:])
+            raise StepFailed("{} exited with {}{}".format(" ".join(argv), done.returncode,
+                                                          ":\n" + tail if tail else " (no output)"))
 
     _last_seq = 0
 
@@ -615,35 +610,47 @@ class Journal(object):
         return outcomes
 
     def _undo(self, ctx, record, completed):
+        return kind_of(record["op"]).undo(self, ctx, record, completed)
+
+    # Primitives a step kind undoes its record with (agent/core/steps.py).
+
+    def undo_command(self, ctx, record, completed):
+        """Restore the files a command declared; a command without any cannot be undone."""
+        if record.get("files"):
+            return self._undo_files(ctx.root, record, self._after(record["seq"]) if completed else None)
+        if not completed:
+            return "unchanged", "never ran"
+        return "irreversible", "cannot be undone automatically" + (
+            "; to undo: " + record["undo_hint"] if record.get("undo_hint") else "")
+
+    def undo_flags(self, ctx, record):
+        """Put back the inode flags the record changed, keeping any other flag as it is now."""
         root = ctx.root
-        op = record["op"]
-        if op == "command":
-            if record.get("files"):
-                return self._undo_files(root, record, self._after(record["seq"]) if completed else None)
-            if not completed:
-                return "unchanged", "never ran"
-            return "irreversible", "cannot be undone automatically" + (
-                "; to undo: " + record["undo_hint"] if record.get("undo_hint") else "")
         path = record["path"]
-        if op == "flags":
-            if root.islink(path):
-                # Flags are set through an open file: never on what a link made since points to.
-                return "conflict", "now a symbolic link to {}, which guestprep did not make; left in place".format(
-                    root.readlink(path))
-            current = root.get_flags(path)
-            if current is None:
-                raise JournalError("{}: cannot read inode flags".format(path))
-            changed = (record["flags_before"] ^ record["flags_after"]) & USER_FLAGS
-            wanted = (current & ~changed) | (record["flags_before"] & changed)
-            if wanted == current:
-                return "unchanged", "flags already as before"
-            root.set_flags(path, wanted)
-            return "restored", "inode flags restored"
+        if root.islink(path):
+            # Flags are set through an open file: never on what a link made since points to.
+            return "conflict", "now a symbolic link to {}, which guestprep did not make; left in place".format(
+                root.readlink(path))
+        current = root.get_flags(path)
+        if current is None:
+            raise JournalError("{}: cannot read inode flags".format(path))
+        changed = (record["flags_before"] ^ record["flags_after"]) & USER_FLAGS
+        wanted = (current & ~changed) | (record["flags_before"] & changed)
+        if wanted == current:
+            return "unchanged", "flags already as before"
+        root.set_flags(path, wanted)
+        return "restored", "inode flags restored"
+
+    def undo_file(self, ctx, record, after_sha256):
+        """Put the record's path back as its "before" state says, when it still holds what
+        guestprep left there: `after_sha256`, the content it wrote, or None when it removed it."""
+        root = ctx.root
+        path = record["path"]
         self._remove_temp_files(root, path)
         before = record["before"]
         current = self._current(root, path)
         # What guestprep left there: its new content, or nothing when it removed the file.
-        ours = {record["after_sha256"]} if op == "write" else {None}
+        ours = {after_sha256}
         if current not in ours and _is_link(current) and current != _link(before):
             # A link made since the run (systemd's /var/lib/dbus/machine-id -> /etc/machine-id):
             # writing the original back would go through it to the file it names.
@@ -953,7 +960,6 @@ def space_shortfall(root, state, steps):
     An estimate on the safe side, in whole blocks: a fix that starts must be able to finish
     or be rolled back, not stop halfway on a full disk.
     """
-    from agent.core import model
     need = {}       # st_dev -> [bytes, inodes, host path, block size]
 
     def add(host, size, inodes=1):
@@ -983,19 +989,18 @@ def space_shortfall(root, state, steps):
 
     journal_bytes, biggest = 4096, {}
     for step in steps:
-        paths = [step.path] if hasattr(step, "path") else list(getattr(step, "modifies", ()))
+        paths = step.paths()
         journal_bytes += 2048 + 512 * len(paths)
         for path in paths:
             old = size_of(path)
-            if old and not isinstance(step, model.SetFlags):
-                add(state.path, old)                        # its backup
+            backup, beside = step.space(old)
+            if backup:
+                add(state.path, backup)                     # its backup
             directory = directory_of(path)
             if directory is None:
                 continue
-            if isinstance(step, model.WriteFile):
-                add(directory, len(step.content))           # the temp file of the new content
-            elif isinstance(step, model.RunCommand):
-                add(directory, old)                         # the command's new image beside the old
+            if beside is not None:
+                add(directory, beside)                      # a new file (or image) beside the old
             dev = _dev(directory)
             if dev is not None and old > biggest.get(dev, (0, None))[0]:
                 biggest[dev] = (old, directory)
@@ -1043,32 +1048,6 @@ def _unlink_quietly(path):
         pass
 
 
-def _guest_path(value):
-    return (isinstance(value, str) and value.startswith("/") and "\0" not in value
-            and ".." not in value.split("/"))
-
-
-def _check_before(before):
-    if not isinstance(before, dict) or before.get("kind") not in ("missing", "symlink", "file"):
-        return "no valid 'before' state"
-    if before["kind"] == "symlink" and not isinstance(before.get("target"), str):
-        return "a symlink without a target"
-    if before["kind"] == "file":
-        if not isinstance(before.get("backup"), str) or not BACKUP_RE.match(before["backup"]):
-            return "backup {!r} is not a name guestprep writes (backups/<n>)".format(before.get("backup"))
-        if not isinstance(before.get("sha256"), str) or not SHA_RE.match(before["sha256"]):
-            return "backup {} has no valid sha256".format(before["backup"])
-        for key in ("mode", "uid", "gid"):
-            if not isinstance(before.get(key), int) or before[key] < 0:
-                return "backup {} has no valid {}".format(before["backup"], key)
-        if before.get("size") is not None and (not isinstance(before["size"], int) or before["size"] < 0):
-            return "backup {} has no valid size".format(before["backup"])
-        xattrs = before.get("xattrs", {})
-        if not isinstance(xattrs, dict) or not all(isinstance(v, str) for v in xattrs.values()):
-            return "backup {} has invalid xattrs".format(before["backup"])
-    return None
-
-
 def _validate(records):
     """None when every record that rollback acts on is one guestprep writes; else what is wrong."""
     seqs = set()
@@ -1077,46 +1056,10 @@ def _validate(records):
             return "record {} is not an object".format(number)
         if record.get("type") != "begin":
             continue
-        problem = _check_begin(record)
+        problem = check_begin(record)
         if problem:
             return "record {}: {}".format(number, problem)
         if record["seq"] in seqs:
             return "record {}: step {} begins twice".format(number, record["seq"])
         seqs.add(record["seq"])
     return None
-
-
-def _check_begin(record):
-    if not isinstance(record.get("seq"), int) or not isinstance(record.get("item"), str):
-        return "no step number or item"
-    op = record.get("op")
-    if op == "command":
-        files = record.get("files", [])
-        if not isinstance(files, list):
-            return "invalid files"
-        for entry in files:
-            if not isinstance(entry, dict) or not _guest_path(entry.get("path")):
-                return "file {!r} is not an absolute path inside the root".format(
-                    entry.get("path") if isinstance(entry, dict) else entry)
-            problem = _check_before(entry.get("before"))
-            if problem:
-                return problem
-        dirs = record.get("dirs", {})
-        if not isinstance(dirs, dict):
-            return "invalid dirs"
-        for directory, names in dirs.items():
-            if not _guest_path(directory) or not isinstance(names, list) or not all(
-                    isinstance(n, str) and "/" not in n for n in names):
-                return "invalid directory listing of {!r}".format(directory)
-        return None
-    if op not in ("write", "remove", "flags"):
-        return "unknown operation {!r}".format(op)
-    if not _guest_path(record.get("path")):
-        return "path {!r} is not an absolute path inside the root".format(record.get("path"))
-    if op == "flags":
-        if not isinstance(record.get("flags_before"), int) or not isinstance(record.get("flags_after"), int):
-            return "invalid flags"
-        return None
-    if op == "write" and not (isinstance(record.get("after_sha256"), str) and SHA_RE.match(record["after_sha256"])):
-        return "no valid after_sha256"
-    return _check_before(record.get("before"))

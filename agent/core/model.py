@@ -5,6 +5,11 @@ here writes: the engine alone applies steps, through the journal.
 """
 from typing import NamedTuple, Optional, Tuple
 
+# Change steps: each kind is a class in agent/core/steps.py that owns how it is shown,
+# journaled and undone; re-exported for the remediations and tests that import them here.
+from agent.core.steps import (  # noqa: F401
+    PACKAGE_TOOLS, RemoveFile, RunCommand, SetFlags, Step, WriteFile, is_package_step)
+
 
 class Status(object):
     """Result statuses, ordered by severity (worst last)."""
@@ -189,62 +194,6 @@ class Remediation(object):
         """After every step of the run was applied: what is still wrong (texts), [] when the fix
         did what it planned. Anything returned fails the fix, and the engine rolls it back."""
         return []
-
-
-# Change steps. Paths are guest paths (inside the target root).
-
-class WriteFile(NamedTuple):
-    """Replace (or create) a file with `content` (bytes), atomically."""
-
-    path: str
-    content: bytes
-    mode: Optional[int] = None   # for a new file; an existing file keeps its own
-    why: str = ""
-
-
-class RemoveFile(NamedTuple):
-    """Remove a file or symlink (backed up; rollback puts it back)."""
-
-    path: str
-    why: str = ""
-
-
-class SetFlags(NamedTuple):
-    """Change inode flags (chattr). `clear` and `set` are FS_*_FL bit masks."""
-
-    path: str
-    clear: int = 0
-    set: int = 0
-    why: str = ""
-
-
-class RunCommand(NamedTuple):
-    """Run a command inside the target: on a mounted image (--root), the image's program in a
-    container (agent/core/runner.py). Irreversible unless undo is given."""
-
-    argv: Tuple[str, ...]
-    why: str = ""
-    undo_hint: str = ""      # what a person runs to undo it (rollback cannot)
-    env: Optional[dict] = None
-    live_only: bool = False  # e.g. 'systemctl stop': meaningless on an image
-    # Files the command rewrites or creates (guest paths): the journal backs them up before
-    # it runs, and rollback restores them byte for byte (removes the ones it created).
-    modifies: Tuple[str, ...] = ()
-    # Run once after every plan's other steps (file edits) in this run; the same argv asked
-    # for by several plans runs once (one initramfs rebuild for virtio and nvme).
-    run_last: bool = False
-    # The command downloads packages: a mounted image's container gets the host's network
-    # (and resolver) for it; every other command runs with no network.
-    network: bool = False
-
-
-# Programs that install, remove or reinstall packages: a RunCommand of one of these is a
-# package step, refused while the package manager is broken (checks/package_manager.py).
-PACKAGE_TOOLS = frozenset(("apt-get", "apt", "aptitude", "dpkg", "yum", "dnf", "microdnf", "zypper", "rpm"))
-
-
-def is_package_step(step):
-    return isinstance(step, RunCommand) and bool(step.argv) and step.argv[0].rsplit("/", 1)[-1] in PACKAGE_TOOLS
 
 
 class Refused(Exception):

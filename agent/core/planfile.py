@@ -16,7 +16,6 @@ import json
 import os
 
 import agent
-from agent.core import model
 from agent.core.rootfs import RootError
 
 FORMAT = "guestprep-plan"
@@ -45,18 +44,7 @@ def _file_state(root, path):
 
 
 def _step(ctx, step):
-    if isinstance(step, model.WriteFile):
-        return {"kind": "write", "path": step.path, "before": _file_state(ctx.root, step.path),
-                "content_sha256": _sha256(step.content)}
-    if isinstance(step, model.RemoveFile):
-        return {"kind": "remove", "path": step.path, "before": _file_state(ctx.root, step.path)}
-    if isinstance(step, model.SetFlags):
-        return {"kind": "flags", "path": step.path, "clear": step.clear, "set": step.set,
-                "before": _file_state(ctx.root, step.path)}
-    if isinstance(step, model.RunCommand):
-        return {"kind": "command", "argv": list(step.argv),
-                "modifies": dict((p, _file_state(ctx.root, p)) for p in step.modifies)}
-    return {"kind": type(step).__name__}
+    return step.plan_file_dict(ctx, _file_state)
 
 
 def package_state(ctx):

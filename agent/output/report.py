@@ -11,9 +11,7 @@ import shutil
 import textwrap
 
 import agent
-from agent.core import model
 from agent.core.model import Status
-from agent.core.runner import describe_command
 
 FORMAT_VERSION = 1
 
@@ -271,32 +269,16 @@ def import_image_text(advice, stream):
 # -- plan ---------------------------------------------------------------------
 
 def step_dict(ctx, step):
-    if isinstance(step, model.WriteFile):
-        return {"kind": "write", "path": step.path, "why": step.why, "diff": file_diff(ctx, step)}
-    if isinstance(step, model.RemoveFile):
-        return {"kind": "remove", "path": step.path, "why": step.why}
-    if isinstance(step, model.SetFlags):
-        return {"kind": "flags", "path": step.path, "why": step.why,
-                "command": chattr_command(ctx, step)}
-    if isinstance(step, model.RunCommand):
-        # argv: the command as run in the target; runs: whether it is the image's program
-        # and how it is contained (agent/core/runner.py), network on or off.
-        return {"kind": "command", "why": step.why, "argv": list(step.argv),
-                "runs": describe_command(ctx.runner, step.argv, step.network),
-                "undo": step.undo_hint, "modifies": list(step.modifies), "run_last": step.run_last}
-    return {"kind": type(step).__name__}
+    return step.plan_dict(ctx, file_diff)
 
 
 def chattr_ops(step):
     """'-i -a' / '+i' for a SetFlags step (the immutable and append-only flags)."""
-    letters = {0x10: "i", 0x20: "a"}
-    ops = ["-" + letters[bit] for bit in sorted(letters) if step.clear & bit]
-    ops += ["+" + letters[bit] for bit in sorted(letters) if step.set & bit]
-    return " ".join(ops)
+    return step.chattr_ops()
 
 
 def chattr_command(ctx, step):
-    return "chattr {} {}".format(chattr_ops(step), ctx.root.display(step.path))
+    return step.chattr_command(ctx)
 
 
 # Keys whose values are secrets in the files fixes rewrite: NetworkManager keyfiles (psk,
@@ -427,7 +409,7 @@ def _hunk_range(start, stop):
 def step_reversible(step):
     """Whether rollback undoes the step: file changes are restored from the journal, and so
     are the files a command declares it modifies; any other command's effect stays."""
-    return not isinstance(step, model.RunCommand) or bool(step.modifies)
+    return step.reversible
 
 
 def plan_reversible(plan):
@@ -478,21 +460,7 @@ def plan_text(ctx, plans, stream, left_out=()):
             info = step_dict(ctx, step)
             if info.get("why"):
                 out.append("   # " + info["why"])
-            if info["kind"] == "write":
-                out.append(info["diff"].rstrip("\n") or "   (no change to {})".format(step.path))
-            elif info["kind"] == "remove":
-                out.append("   $ rm " + ctx.root.display(step.path))
-            elif info["kind"] == "flags":
-                out.append("   $ " + info["command"])
-            elif info["kind"] == "command":
-                out.append("   $ " + " ".join(shlex.quote(a) for a in info["argv"])
-                           + ("" if step_reversible(step) or plan.remediation.reversible else "   (IRREVERSIBLE)"))
-                out.append("     ({})".format(info["runs"]["text"]))
-                if info["undo"]:
-                    out.append("     (to undo by hand: {})".format(info["undo"]))
-                if info.get("modifies"):
-                    out.append("     (backed up first, restored by rollback: {})".format(
-                        ", ".join(ctx.root.display(p) for p in info["modifies"])))
+            out.extend(step.plan_lines(ctx, info, plan.remediation.reversible))
         out.append("")
     legend = seed_legend([p.result.summary for p in plans] + [p.result.hint for p in plans]
                          + [p.skipped for p in plans] + [p.remediation.note for p in plans])
@@ -772,16 +740,8 @@ def plan_script(ctx, plans, items=None):
         generated_by=guestprep_command(
             ctx.root, "plan --format script" + (" --items " + ",".join(items) if items else "")),
         root=_sh_quote(root) if root else "", in_root=_in_root_function())
-    checks, body, expected = [], [], {}
-
-    def host(guest_path):
-        return '"$ROOT"' + _sh_quote(guest_path)
-
-    def expect(guest_path):
-        if guest_path not in expected:
-            expected[guest_path] = _state_of(ctx, guest_path)
-            checks.append("expect {} {}".format(host(guest_path), _sh_quote(expected[guest_path])))
-
+    script = _Script(ctx)
+    body = []
     for plan in plans:
         r = plan.result
         body.append("")
@@ -793,37 +753,10 @@ def plan_script(ctx, plans, items=None):
         for step in plan.steps:
             if getattr(step, "why", ""):
                 body.append("# " + _one_line(step.why))
-            if isinstance(step, model.WriteFile):
-                path = ctx.root.guest(ctx.root.resolve(step.path))   # through symlinks, as fix does
-                expect(path)
-                if ctx.root.exists(path):
-                    st = ctx.root.stat(path)
-                    mode, uid, gid = st.st_mode & 0o7777, st.st_uid, st.st_gid
-                else:
-                    mode, uid, gid = step.mode if step.mode is not None else 0o644, 0, 0
-                import hashlib
-                digest = hashlib.sha256(step.content).hexdigest()
-                text = step.content.decode("utf-8", "surrogateescape")
-                body.append("mkdir -p \"$(dirname {})\"".format(host(path)))
-                body.append(_heredoc(host(path + ".guestprep-new"), text))
-                body.append("put {} {} {:o} {} {}".format(host(path), digest, mode, uid, gid))
-            elif isinstance(step, model.RemoveFile):
-                expect(step.path)
-                body.append("backup {}".format(host(step.path)))
-                body.append("rm -f {}".format(host(step.path)))
-            elif isinstance(step, model.SetFlags):
-                body.append("chattr {} {}".format(chattr_ops(step), host(step.path)))
-            elif isinstance(step, model.RunCommand):
-                env = ""
-                if step.env:
-                    env = "env " + " ".join(_sh_quote("{}={}".format(k, v)) for k, v in sorted(step.env.items())) + " "
-                body.append("in_root {} {}{}".format(1 if step.network else 0, env,
-                                                     " ".join(_sh_quote(a) for a in step.argv)))
-                if step.undo_hint:
-                    body.append("# to undo by hand: " + _one_line(step.undo_hint))
+            body.extend(step.script_lines(ctx, script))
+    checks, expected = script.checks, script.expected
     out = [head]
-    if any(isinstance(step, model.WriteFile) and has_secrets(step.content.decode("utf-8", "replace"))
-           for plan in plans for step in plan.steps):
+    if any(has_secrets(step.written_text()) for plan in plans for step in plan.steps):
         out.append(SCRIPT_SECRETS_WARNING)
     if checks:
         out.append("# Refuse to run unless every file is as it was when the plan was made.")
@@ -838,3 +771,27 @@ def plan_script(ctx, plans, items=None):
 
 def _one_line(text):
     return " ".join(str(text).split())
+
+
+class _Script(object):
+    """What a step kind writes its lines of the plan script with (Step.script_lines)."""
+
+    quote = staticmethod(_sh_quote)
+    heredoc = staticmethod(_heredoc)
+    one_line = staticmethod(_one_line)
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.checks = []        # `expect` lines: each file as the plan saw it
+        self.expected = {}      # guest path -> its state then
+
+    @staticmethod
+    def host(guest_path):
+        """The file on the host, under $ROOT, quoted."""
+        return '"$ROOT"' + _sh_quote(guest_path)
+
+    def expect(self, guest_path):
+        """Have the script refuse to run unless the file is as it is now."""
+        if guest_path not in self.expected:
+            self.expected[guest_path] = _state_of(self.ctx, guest_path)
+            self.checks.append("expect {} {}".format(self.host(guest_path), _sh_quote(self.expected[guest_path])))
