@@ -41,6 +41,8 @@ def test_a_changed_status_summary_or_exit_code_is_a_difference():
     assert any(line.startswith("+") and '"summary": "changed"' in line for line in changed)
     assert any(line.startswith("-") and '"summary": "ok"' in line for line in changed)
     assert "-exit code: 3" in diff(base, (0,) + base[1:])
+    os_changed = diff(output([], os={"id": "debian", "version": "12"}), output([], os={"id": "debian", "version": "11"}))
+    assert '-    "version": "12"' in os_changed and '+    "version": "11"' in os_changed
     broken = diff(base, (1, "Traceback (most recent call last)", "boom"))
     assert "+stdout is not one JSON document:" in broken and "+boom" in broken
 
