@@ -186,16 +186,6 @@ def test_default_selection_leaves_out_irreversible_fixes(root):
         engine.select(["nosuch"])
 
 
-def test_dependencies_order_checks():
-    class A(Check):
-        id = "a"
-        depends_on = ("b",)
-
-    class B(Check):
-        id = "b"
-    assert [c.id for c in Engine([A, B]).checks] == ["b", "a"]
-
-
 def test_journal_is_json_lines_with_no_file_contents(root):
     _engine, _ctx, (journal, _o) = apply(root)
     with open(os.path.join(journal.dir, "journal.jsonl")) as handle:

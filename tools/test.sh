@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Set up and run every test: unit tests on Python 3.6 and the newest Python, the 3.6
-# compatibility check of the code (vermin), and the end-to-end tests on a real Debian root.
+# compatibility check of the code (vermin), the linter (tools/lint.sh), and the end-to-end
+# tests on a real Debian root.
 #   tools/test.sh            everything
-#   tools/test.sh --unit     unit tests and vermin only (no root, no debootstrap)
+#   tools/test.sh --unit     unit tests, vermin and the linter only (no root, no debootstrap)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 UNIT_ONLY=0
@@ -62,6 +63,8 @@ echo "== unit tests, $("$VNEW" --version 2>&1)"
 run "$VNEW" -m pytest -q -p no:cacheprovider -m "not e2e" tests --ignore=tests/e2e
 echo "== Python 3.6 floor of the shipped code (vermin)"
 run "$(dirname "$VNEW")/vermin" --no-tips --violations --eval-annotations -t=3.6- agent remediations
+echo "== linter of the shipped code (tools/lint.sh: ruff as pyproject.toml configures it)"
+run env PYTHON="$PYNEW" tools/lint.sh
 
 if [ $UNIT_ONLY = 0 ]; then
   if [ "$(id -u)" = 0 ]; then

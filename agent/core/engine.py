@@ -6,7 +6,7 @@ be tested with toy units.
 """
 from typing import List, NamedTuple, Optional
 
-from agent.core import faults
+from agent.core import applicability, faults
 from agent.core import journal as journal_mod
 from agent.facts.live import Unavailable
 from agent.core.model import Mode, Refused, Status, is_package_step
@@ -44,30 +44,9 @@ ROLLED_BACK = "ROLLED BACK"
 SKIPPED = "SKIPPED"
 
 
-def _ordered(checks):
-    """Checks in registry order, each after the checks it depends on."""
-    by_id = dict((c.id, c) for c in checks)
-    seen, ordered = set(), []
-
-    def visit(check, stack):
-        if check.id in seen:
-            return
-        if check.id in stack:
-            raise ValueError("dependency cycle: " + " -> ".join(stack + (check.id,)))
-        for dep in check.depends_on:
-            if dep in by_id:
-                visit(by_id[dep], stack + (check.id,))
-        seen.add(check.id)
-        ordered.append(check)
-
-    for check in checks:
-        visit(check, ())
-    return ordered
-
-
 class Engine(object):
     def __init__(self, checks, remediations=()):
-        self.checks = _ordered([c() if isinstance(c, type) else c for c in checks])
+        self.checks = [c() if isinstance(c, type) else c for c in checks]
         self.remediations = dict((r.id, r() if isinstance(r, type) else r) for r in remediations)
 
     # -- selection ----------------------------------------------------------------
@@ -144,12 +123,8 @@ class Engine(object):
 
     @staticmethod
     def not_applicable(ctx, check):
-        if check.families is not None and ctx.os.family not in check.families:
-            return "applies to {} systems only (this is {})".format(
-                "/".join(check.families), ctx.os.family or "an unknown distribution")
-        if check.live_only and ctx.offline:
-            return "needs the running system; not checked on a mounted image"
-        return ""
+        """Why `check` does not apply to the target, from what it declares ('' when it does)."""
+        return applicability.not_applicable(ctx, check)
 
     def run_checks(self, ctx, checks=None):
         return [self.run_check(ctx, check) for check in (checks or self.checks)]

@@ -123,6 +123,16 @@ def _jsonable(value):
     return str(value)
 
 
+class Applies(NamedTuple):
+    """One kind of target a check applies to: every field given must match (an empty field
+    matches any target; within a field, any of the values). The engine evaluates it
+    (agent/core/applicability.py) and SKIPs the check with the reason before run()."""
+
+    families: Tuple[str, ...] = ()        # osinfo.FAMILIES keys: rhel, debian, suse, coreos
+    distributions: Tuple[str, ...] = ()   # osinfo.distribution(): os-release IDs, centos-stream
+    architectures: Tuple[str, ...] = ()   # facts.architecture() names: x86_64, arm64, i386 ...
+
+
 class Check(object):
     """Base class of a read-only check. Subclasses set the attributes and implement run()."""
 
@@ -130,9 +140,8 @@ class Check(object):
     title = ""
     item = ""           # the catalogue / ECS image check ID, e.g. GUESTOS.Dhcp
     repair_item = ""    # ACS-ECS-RepairImage vocabulary, e.g. dhcp ('' when none)
-    families = None     # None: every distribution; else a tuple of osinfo families
+    applies_to = ()     # Applies, any of which must match the target; (): every target
     live_only = False   # needs facts of the running system (psutil, /proc, /dev)
-    depends_on = ()
     refs = ()           # the seed documents every finding of this check follows ("000", ...)
 
     def run(self, ctx):

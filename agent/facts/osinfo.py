@@ -57,6 +57,18 @@ def family_of(os_id, like=()):
     return ""
 
 
+# The ids a check's applicability (agent.core.model.Applies) may name a distribution by.
+DISTRIBUTIONS = frozenset(i for ids in FAMILIES.values() for i in ids) | {"centos-stream"}
+
+
+def distribution(info):
+    """The id applicability names this OS by: os-release's ID, except 'centos-stream' for
+    CentOS Stream, whose ID is 'centos' as CentOS Linux's is (seed 000 names it apart)."""
+    if info.id == "centos" and "stream" in (info.name or "").lower():
+        return "centos-stream"
+    return info.id
+
+
 def detect(root):
     """OSInfo for the root; UNKNOWN when no release file can be read."""
     for path in ("/etc/os-release", "/usr/lib/os-release"):

@@ -25,9 +25,9 @@ import tempfile
 import time
 
 import agent
-from agent.output import report
 from agent.core.engine import UsageError
 from agent.core.runner import HostRunner
+from agent.output import report
 
 FORMATS = ("raw", "qcow2", "vpc", "vmdk", "vhdx")
 DEFAULT_TIMEOUT = 300     # TCG boots a Debian cloud kernel to the login prompt in about 90 s

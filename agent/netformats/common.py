@@ -22,8 +22,8 @@ import re
 from typing import NamedTuple, Optional, Tuple
 
 from agent.core.model import WriteFile
-from agent.parsers import netplan
 from agent.core.rootfs import RootError
+from agent.parsers import netplan
 
 # initscripts (is_ignored_file) and wicked skip editor and package-manager
 # leftovers, so a static ifcfg-eth0.bak configures nothing.

@@ -16,9 +16,9 @@ loads virtio_net in the initramfs.
 import re
 import shlex
 
+from agent.core.rootfs import RootError
 from agent.netformats import common
 from agent.parsers import DISABLED_PREFIX, eni, split_ending, split_lines
-from agent.core.rootfs import RootError
 
 PATH = "/etc/network/interfaces"
 FMT = "ifupdown"
@@ -207,7 +207,8 @@ def convert(text, configs, primary):
 
 
 def steps(root, path, text, configs, primary):
-    return common.write_if_changed(path, text, convert(text, configs, primary), "{} to DHCP on any NIC name (ifupdown)".format(primary or "the primary NIC"))
+    return common.write_if_changed(path, text, convert(text, configs, primary),
+                                   "{} to DHCP on any NIC name (ifupdown)".format(primary or "the primary NIC"))
 
 
 def commands(display, configs, primary, live):

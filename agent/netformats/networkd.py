@@ -129,7 +129,8 @@ def convert(text, configs, primary):
 
 
 def steps(root, path, text, configs, primary):
-    return common.write_if_changed(path, text, convert(text, configs, primary), "{} to DHCP on any NIC name (systemd-networkd)".format(primary or "the primary NIC"))
+    return common.write_if_changed(path, text, convert(text, configs, primary),
+                                   "{} to DHCP on any NIC name (systemd-networkd)".format(primary or "the primary NIC"))
 
 
 def commands(display, configs, primary, live):

@@ -72,7 +72,8 @@ def _read(root, path, problems):
     kind = common.last_value(sections, "connection", "type")
     if kind not in _TYPES and not (not kind and ether in names):
         return []
-    if common.last_value(sections, "connection", "slave-type") or common.last_value(sections, "connection", "port-type"):
+    if (common.last_value(sections, "connection", "slave-type")
+            or common.last_value(sections, "connection", "port-type")):
         kind = "port"   # a bond or bridge member: no address of its own
     name = common.last_value(sections, "connection", "interface-name") or None
     if name == "lo":
@@ -87,7 +88,8 @@ def _read(root, path, problems):
     cloned = common.last_value(sections, ether, "cloned-mac-address")
     vlan = ""
     if kind == "vlan":
-        vlan = "{} on {}".format(common.last_value(sections, "vlan", "id"), common.last_value(sections, "vlan", "parent"))
+        vlan = "{} on {}".format(common.last_value(sections, "vlan", "id"),
+                                 common.last_value(sections, "vlan", "parent"))
     return [common.IfaceConfig(
         path, FMT, name, method, addresses=tuple(addresses + addresses6), gateway=gateway or gateway6,
         macs=(mac,) if mac else (),
@@ -132,7 +134,8 @@ def convert(text, configs, primary):
 
 
 def steps(root, path, text, configs, primary):
-    return common.write_if_changed(path, text, convert(text, configs, primary), "{} to DHCP on any NIC (NetworkManager)".format(primary or "the primary NIC"))
+    return common.write_if_changed(path, text, convert(text, configs, primary),
+                                   "{} to DHCP on any NIC (NetworkManager)".format(primary or "the primary NIC"))
 
 
 def _no_auto_default(section, key, value):

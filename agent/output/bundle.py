@@ -19,8 +19,8 @@ import os
 import tarfile
 import time
 
-from agent.output import report
 from agent.core.rootfs import RootError
+from agent.output import report
 
 MAX_FILE = 1 << 20
 # Whole files that are secrets: never in a bundle, whatever their lines look like.
@@ -99,7 +99,8 @@ def write(path, ctx, check_report, plan_json, journals):
                 continue
             _add(tar, "files" + guest_path, text.encode("utf-8"), manifest, what="read by the checks",
                  source=guest_path, masked_lines=count)
-        doc = {"tool": "guestprep", "root": ctx.root.path, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        doc = {"tool": "guestprep", "root": ctx.root.path,
+               "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                "files": manifest, "left_out": left_out}
         data = (json.dumps(doc, indent=2) + "\n").encode("utf-8")
         entry = tarfile.TarInfo("MANIFEST.json")

@@ -14,8 +14,7 @@ Both formats are INI-like, with the quirks handled here: sections repeat
 """
 import typing
 
-from agent.parsers import (
-    ParseProblem, comment_out, newline_of, split_ending, split_lines)
+from agent.parsers import ParseProblem, comment_out, newline_of, split_ending, split_lines
 
 
 class Entry(typing.NamedTuple):

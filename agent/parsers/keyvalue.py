@@ -14,8 +14,7 @@ trailing comment, so the diff shown to the user is one line.
 import re
 import typing
 
-from agent.parsers import (
-    ParseProblem, comment_out, newline_of, split_ending, split_lines)
+from agent.parsers import ParseProblem, comment_out, newline_of, split_ending, split_lines
 
 
 class Assignment(typing.NamedTuple):
