@@ -24,7 +24,8 @@ def archive(tmp_path):
 
 
 @pytest.fixture
-def finders():
+def finders(monkeypatch):
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
     before = list(sys.meta_path)
     yield
     sys.meta_path[:] = before
@@ -90,6 +91,18 @@ def test_a_tampered_or_truncated_cache_is_ignored_and_rebuilt(archive, tmp_path,
         assert module.VALUE == "from the archive"
         assert open(path, "rb").read() == good      # replaced by a fresh, valid one
     assert pyzcache.load(path, "0" * 64) is None     # compiled from another archive
+
+
+def test_python_dash_B_uses_the_cache_but_never_writes_one(archive, tmp_path, finders, monkeypatch):
+    directory = str(tmp_path / "c")
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    assert pyzcache.install(archive, directory) is None
+    assert not os.path.exists(directory)
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    pyzcache.install(archive, directory)
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    no_compiling(monkeypatch)
+    assert pyzcache.install(archive, directory) is not None
 
 
 def test_a_changed_archive_gets_its_own_cache(archive, tmp_path, finders):

@@ -12,6 +12,7 @@ Where (never inside --root, never anywhere that is captured with the image):
   root       /run/guestprep/pyz                   (tmpfs: gone at reboot, never in an image)
   others     $XDG_RUNTIME_DIR/guestprep/pyz, else ~/.cache/guestprep/pyz
   GUESTPREP_PYZ_CACHE=DIR overrides it; GUESTPREP_PYZ_CACHE=off (or empty) turns it off.
+  As with .pyc files, `python3 -B` (PYTHONDONTWRITEBYTECODE) uses a cache but never writes one.
 
 Trust: the directory must be a real directory owned by the user running guestprep with no
 access for group or others (it is created 0700), the file a regular file owned by the same
@@ -212,7 +213,8 @@ def install(archive, directory=None):
         if _private_dir(directory, create=False):
             codes = load(path, digest)
         if codes is None:
-            if not _private_dir(directory, create=True):
+            # Like Python's own .pyc files: -B / PYTHONDONTWRITEBYTECODE reads, never writes.
+            if sys.dont_write_bytecode or not _private_dir(directory, create=True):
                 return None
             codes = compile_archive(archive)
             store(directory, path, digest, codes)
