@@ -241,7 +241,7 @@ def report(rows, scaled, scale_labels, runs, py, root):
              "Debian image lacks virtio_console, so guestprep too must read it to the end. Ratios are CPU time "
              "(process and children, user + system), the measure that stays true on a loaded machine; wall "
              "times are shown for reference. Installed = byte-compiled package; pyz = `guestprep.pyz`, its "
-             "modules' code loaded from the cache its first run on the machine wrote (see The single file).",
+             "modules' code loaded from the cache its first run on the machine wrote (see \"One file\" above).",
              "",
              "| root | floor CPU | installed CPU | pyz CPU | installed / floor | pyz / installed | "
              "wall: floor, installed, pyz | peak RSS installed, pyz |",
