@@ -94,6 +94,25 @@ def test_several_compressed_segments_and_crc_format(image):
     assert initramfs.list_names(root, path) == NAMES + ["lib/extra.ko"]
 
 
+def test_segments_far_larger_than_one_read_each_end_where_the_next_begins(image):
+    # Each segment decompresses to megabytes while the reader takes 64 KiB pieces of output:
+    # input the decompressor holds back must be fed again, and each segment's end found
+    # exactly, or the next segment's names go missing.
+    big = [("lib/firmware/big-{}.bin".format(i), bytes(range(256)) * 4096) for i in range(3)]
+    segments = [gzip.compress(newc(big + [("a.ko", b"a")])),
+                lzma.compress(newc(big + [("b.ko", b"b")]), format=lzma.FORMAT_XZ),
+                bz2.compress(newc(big + [("c.ko", b"c")])),
+                lzma.compress(newc(big + [("d.ko", b"d")]), format=lzma.FORMAT_ALONE),
+                gzip.compress(newc(big + [("e.ko", b"e")]))]
+    root, path = image(EARLY + b"".join(segments))
+    info = {}
+    names = list(initramfs.iter_names(root, path, info=info))
+    assert [n for n in names if n.endswith(".ko")] == ["a.ko", "b.ko", "c.ko", "d.ko", "e.ko"]
+    assert len(names) == 4 + 5 * 4
+    assert info["compression"] == ["none", "gzip", "xz", "bzip2", "lzma", "gzip"]
+    assert initramfs.find_modules(root, path, {"a", "e", "absent"}) == {"a", "e"}
+
+
 def test_odc_and_old_binary_cpio(image):
     root, path = image(odc(FILES))
     assert initramfs.list_names(root, path) == NAMES

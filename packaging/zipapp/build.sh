@@ -19,7 +19,10 @@ find agent remediations -name '*.py' -not -path '*/__pycache__/*' | LC_ALL=C sor
   mkdir -p "$stage/$(dirname "$f")"
   cp "$f" "$stage/$f"
 done
-"$PY" -m zipapp "$stage" -m "agent.output.cli:main_exit" -p "/usr/bin/env python3" -o "$OUT.tmp"
+# The entry point loads the modules' compiled code from a cache outside the archive
+# (agent/core/pyzcache.py): bytecode is per Python version, the archive is for all of them.
+cp packaging/zipapp/__main__.py "$stage/__main__.py"
+"$PY" -m zipapp "$stage" -p "/usr/bin/env python3" -o "$OUT.tmp"
 chmod 755 "$OUT.tmp"
 mv -f "$OUT.tmp" "$OUT"
 echo "$OUT"

@@ -54,6 +54,14 @@ def pyz(tmp_path_factory):
     return out
 
 
+@pytest.fixture(autouse=True)
+def pyz_cache(tmp_path_factory, monkeypatch):
+    """The pyz's code cache (agent/core/pyzcache.py) in a directory of the test, not /run."""
+    directory = str(tmp_path_factory.getbasetemp() / "pyz-cache")
+    monkeypatch.setenv("GUESTPREP_PYZ_CACHE", directory)
+    return directory
+
+
 @pytest.fixture
 def image(tmp_path):
     root = tmp_path / "image"
@@ -108,6 +116,31 @@ def test_pyz_on_the_running_system_without_psutil_skips_and_says_why(pyz, which)
     for r in data["results"]:
         assert "psutil" not in r["summary"] or r["status"] == "SKIP", r
         assert "No module named" not in r["summary"], r
+
+
+@pytest.mark.parametrize("which", ["3.6", "newest"])
+def test_pyz_compiles_once_per_python_and_runs_the_same_from_its_cache(pyz, image, which, tmp_path):
+    python = pyenv_python("3.6") if which == "3.6" else pyenv_python("3.")
+    if python is None:
+        pytest.skip("pyenv has no Python " + which)
+    cache = str(tmp_path / "cache")
+    argv = [python, "-I", "-S", pyz, "check", "--root", image, "--format", "json"]
+    plain = sh(argv, env=dict(os.environ, GUESTPREP_PYZ_CACHE="off"))
+    first = sh(argv, env=dict(os.environ, GUESTPREP_PYZ_CACHE=cache))
+    [name] = os.listdir(cache)
+    before = os.stat(os.path.join(cache, name))
+    second = sh(argv, env=dict(os.environ, GUESTPREP_PYZ_CACHE=cache))
+    after = os.stat(os.path.join(cache, name))
+    assert (before.st_ino, before.st_mtime_ns) == (after.st_ino, after.st_mtime_ns)   # read, not rebuilt
+    assert before.st_mode & 0o777 == 0o600 and os.stat(cache).st_mode & 0o777 == 0o700
+    def strip(out):   # what the checks found (free space moves between runs on this machine)
+        return [(r["id"], r["status"], r["summary"] if r["id"] != "free_space" else "")
+                for r in json.loads(out)["results"]]
+    assert plain.returncode == first.returncode == second.returncode == 3
+    assert strip(first.stdout) == strip(plain.stdout) == strip(second.stdout)
+    os.chmod(cache, 0o755)    # others may enter: not used, and the run is unchanged
+    third = sh(argv, env=dict(os.environ, GUESTPREP_PYZ_CACHE=cache))
+    assert third.returncode == 3 and strip(third.stdout) == strip(plain.stdout)
 
 
 def test_pyz_with_the_system_modules_uses_them(pyz, image):
