@@ -13,7 +13,7 @@ default entry. When /boot/config-<version> is missing, the kernel's modules.buil
 modules.dep tell whether qemu_fw_cfg is there. Other distributions and architectures are
 not subject to the requirement (SKIP with the reason).
 """
-from agent import facts
+from agent.facts import boot, elf, kernels
 from agent.checks.cloudinit import needs_minimum
 from agent.core.model import Check, Status
 
@@ -28,23 +28,23 @@ class FwCfg(Check):
     repair_item = ""
 
     def run(self, ctx):
-        arch = facts.architecture(ctx)["arch"]
+        arch = elf.architecture(ctx)["arch"]
         why = needs_minimum(ctx, "aarch64" if arch == "arm64" else "")
         if not why:
             return self.result(Status.SKIP, "applies to ARM64, CentOS Stream, Anolis, AlmaLinux and Rocky "
                                "Linux images only (this is {}, {})".format(ctx.os.name or "an unknown system",
                                                                            arch or "architecture unknown"))
-        kernels = facts.installed_kernels(ctx)
-        if not kernels:
+        installed = kernels.installed_kernels(ctx)
+        if not installed:
             return self.result(Status.WARN, "no kernel found in /boot, so {} cannot be checked".format(CONFIG_KEY),
                                "Seed 000: {} needs {} to set passwords and key pairs; make sure the image's "
                                "kernel has it.".format(why, CONFIG_KEY))
-        default = facts.default_kernel(ctx).get("version")
+        default = boot.default_kernel(ctx).get("version")
         has, lacking, unknown = [], [], []
-        for version in kernels:
-            found = facts.has_kernel_feature(ctx, version, MODULE, CONFIG_KEY)
+        for version in installed:
+            found = kernels.has_kernel_feature(ctx, version, MODULE, CONFIG_KEY)
             (has if found else lacking if found is False else unknown).append(version)
-        paths = ["/boot/config-" + v for v in kernels if ctx.root.exists("/boot/config-" + v)]
+        paths = ["/boot/config-" + v for v in installed if ctx.root.exists("/boot/config-" + v)]
         data = {"has": has, "lacking": lacking, "unknown": unknown, "default": default}
         if not lacking and not unknown:
             return self.passed("{} is set in every installed kernel ({})".format(CONFIG_KEY, ", ".join(has)),

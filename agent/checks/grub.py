@@ -21,7 +21,7 @@ GRUB_CMDLINE_LINUX* lines of /etc/default/grub and RHEL 8's `kernelopts` in grub
 import re
 from typing import NamedTuple
 
-from agent import facts
+from agent.facts import boot, disks, versions
 from agent.core.model import Check, Status
 from agent.parsers import bootcfg, keyvalue
 from agent.parsers import fstab as fstab_parser
@@ -94,7 +94,7 @@ def regen_command(ctx):
     When the target has none of them (a root whose boot loader is not installed yet), the
     distribution's usual tool is named.
     """
-    configs = facts.boot_configs(ctx)
+    configs = boot.boot_configs(ctx)
     tools = grub_tools(ctx)
     grub2 = [c for c in configs if c.kind == "grub2"]
     redhat = any(c.kind == "bls" for c in configs) or ctx.os.family in ("rhel", "suse")
@@ -134,7 +134,7 @@ def analyse(ctx):
     """(findings, data) for the check and its fix."""
     findings, roots = [], []
     resolver, unresolved = _resolver(ctx)
-    configs = facts.boot_configs(ctx)
+    configs = boot.boot_configs(ctx)
     data = {"roots": roots, "default_grub": [], "disable_uuid": False, "unresolved": unresolved,
             "bls": any(c.kind == "bls" for c in configs), "kernelopts": ""}
 
@@ -157,7 +157,7 @@ def analyse(ctx):
                                     "{}: GRUB_DISABLE_LINUX_UUID=true makes grub-mkconfig write root=/dev/... "
                                     "instead of root=UUID=".format(DEFAULT_GRUB), DEFAULT_GRUB))
 
-    env_path, env = facts.grubenv(ctx)
+    env_path, env = boot.grubenv(ctx)
     if env.get("kernelopts"):
         data["kernelopts"] = env_path
         _args_findings(ctx, env_path, 0, tuple(bootcfg.split_words(env["kernelopts"])), resolver, findings, roots)
@@ -191,7 +191,7 @@ def analyse(ctx):
 
     for name in GRUB_PACKAGES:
         version = ctx.packages.version(name)
-        if version and facts.numeric_version(version) and not facts.at_least(version, MIN_GRUB):
+        if version and versions.numeric_version(version) and not versions.at_least(version, MIN_GRUB):
             findings.append(Finding(Status.FAIL, "old", "package {} {} is older than GRUB 1.99".format(name, version)))
             break
     return findings, data
@@ -200,7 +200,7 @@ def analyse(ctx):
 def offline_uuid(ctx):
     """(UUID of the image's root filesystem, why not) on a mounted image: root= names the root
     filesystem, which is the one mounted at --root."""
-    image = facts.image_root(ctx)
+    image = disks.image_root(ctx)
     return (image["uuid"], "") if image.get("known") else (None, image.get("why", ""))
 
 
@@ -216,7 +216,7 @@ def _hint(ctx, kinds, data):
         if ctx.offline and uuid:
             hints.append("`guestprep fix --items grub` writes root=UUID={} (the filesystem mounted at {}, {}) "
                          "into every file above{}, as file edits `guestprep rollback` undoes; nothing needs "
-                         "regenerating.".format(uuid, ctx.root.path, facts.image_root(ctx)["device"],
+                         "regenerating.".format(uuid, ctx.root.path, disks.image_root(ctx)["device"],
                                                 " and sets GRUB_DISABLE_LINUX_UUID=false in " + DEFAULT_GRUB
                                                 if data.get("disable_uuid") else ""))
         elif ctx.offline:
@@ -285,9 +285,9 @@ class Grub(Check):
     repair_item = "grub"
 
     def run(self, ctx):
-        configs = facts.boot_configs(ctx)
+        configs = boot.boot_configs(ctx)
         if not configs:
-            separate = any((e.mountpoint.rstrip("/") == "/boot") for e in facts.fstab_entries(ctx))
+            separate = any((e.mountpoint.rstrip("/") == "/boot") for e in disks.fstab_entries(ctx))
             if separate and ctx.offline and not ctx.root.listdir("/boot"):
                 return self.result(
                     Status.WARN, "/boot is empty: /etc/fstab puts /boot on its own partition, which is not mounted "

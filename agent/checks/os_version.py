@@ -8,7 +8,7 @@ Alibaba publishes as public images today, so guestprep accepts them and says so;
 ones, and versions it cannot read, are warnings: the image check may not know them
 (seed 003, GUESTOS.OSVersion).
 """
-from agent import facts
+from agent.facts import osinfo, versions
 from agent.core.model import Check, Status
 
 # os-release ID -> (versions seed 000 lists, lowest accepted (major, minor)); None: any.
@@ -28,9 +28,9 @@ def judge(os_info):
     """(status, text) for the version of `os_info`."""
     version = os_info.version
     name = "{} {}".format(os_info.id, version).strip()
-    if facts.is_centos_stream(os_info):
+    if osinfo.is_centos_stream(os_info):
         return Status.PASS, "CentOS Stream {} (supported without a version limit)".format(version)
-    platform, support = facts.platform_of(os_info)
+    platform, support = osinfo.platform_of(os_info)
     if support != "supported":
         return Status.INFO, "{}: no version list applies to Platform \"{}\"".format(name, platform)
     if os_info.id == "opensuse-tumbleweed":
@@ -42,7 +42,7 @@ def judge(os_info):
     if rule is None:
         return Status.PASS, "{} (seed 000 lists {} without a version limit)".format(name, platform)
     listed, floor = rule
-    have = facts.numeric_version(version)
+    have = versions.numeric_version(version)
     if not have or have < floor:
         return Status.WARN, "{} is older than the versions seed 000 lists for {}".format(name, platform)
     if listed is None or have[0] in listed:

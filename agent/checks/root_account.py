@@ -22,7 +22,7 @@ import re
 import shlex
 from typing import NamedTuple, Optional
 
-from agent import facts
+from agent.facts import elf
 from agent.checks.cloudinit import needs_minimum
 from agent.core.model import Check, Status
 from agent.core.rootfs import RootError
@@ -108,7 +108,7 @@ def login_defs_method(text):
 
 def strict_reason(ctx):
     """Why seed 000's SHA-512 requirement applies to the target ('' when it does not)."""
-    arch = facts.architecture(ctx)["arch"]
+    arch = elf.architecture(ctx)["arch"]
     return needs_minimum(ctx, "aarch64" if arch == "arm64" else "")
 
 

@@ -16,8 +16,7 @@ hypervisor's, or the helper machine's when the image is mounted there. That is a
 warning even when today's images hold virtio, because the next kernel update before the
 import drops it (shared with GUESTOS.Nvme through agent.facts.initramfs_hostonly).
 """
-from agent import facts
-from agent.facts import kernels
+from agent.facts import initramfs_build, kernels
 from agent.core.model import Check, Status
 
 REQUIRED = ("virtio_blk", "virtio_pci", "virtio_net", "virtio_scsi")
@@ -80,7 +79,7 @@ class Virtio(Check):
 def hostonly_text(ctx):
     """(finding text, fact) when the target's initramfs tool builds host-only images, else ('', fact)."""
     tool = initramfs_tool(ctx)
-    host = facts.initramfs_hostonly(ctx, tool)
+    host = initramfs_build.initramfs_hostonly(ctx, tool)
     if not host["hostonly"]:
         return "", host
     where = "{} line {}".format(host["path"], host["lineno"]) if host["path"] else "the default"

@@ -97,3 +97,35 @@ def detect(root):
 def looks_like_linux_root(root):
     """A mounted image should have /etc and a /usr or /bin; anything else is a usage error."""
     return root.isdir("/etc") and (root.isdir("/usr") or root.isdir("/bin"))
+
+
+# -- platform (ImportImage Platform values) -------------------------------------------------
+
+# os-release ID -> ImportImage Platform, for the distributions seed 000 lists as supported.
+SUPPORTED_PLATFORMS = {
+    "alinux": "Aliyun", "aliyun": "Aliyun", "anolis": "Anolis", "centos": "CentOS",
+    "debian": "Debian", "opensuse": "OpenSUSE", "opensuse-leap": "OpenSUSE",
+    "opensuse-tumbleweed": "OpenSUSE", "rhel": "RedHat", "sles": "SUSE", "sled": "SUSE",
+    "sles_sap": "SUSE", "ubuntu": "Ubuntu", "coreos": "CoreOS", "almalinux": "AlmaLinux",
+    "rocky": "Rocky Linux", "freebsd": "FreeBSD",
+}
+# Values ImportImage accepts although seed 000 does not list the distribution.
+OTHER_PLATFORMS = {"fedora": "Fedora", "fedora-coreos": "Fedora CoreOS", "kylin": "Kylin",
+                   "uos": "UOS", "gentoo": "Gentoo"}
+OTHERS = "Others Linux"
+CUSTOMIZED = "Customized Linux"
+
+
+def is_centos_stream(os_info):
+    return os_info.id == "centos" and "stream" in (os_info.name or "").lower()
+
+
+def platform_of(os_info):
+    """(Platform value, 'supported' | 'accepted' | 'unsupported')."""
+    if is_centos_stream(os_info):
+        return "CentOS Stream", "supported"
+    if os_info.id in SUPPORTED_PLATFORMS:
+        return SUPPORTED_PLATFORMS[os_info.id], "supported"
+    if os_info.id in OTHER_PLATFORMS:
+        return OTHER_PLATFORMS[os_info.id], "accepted"
+    return OTHERS, "unsupported"
