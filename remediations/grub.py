@@ -23,7 +23,8 @@ Missing kernels and unresolvable UUIDs are left to a person: the hint says how.
 """
 import re
 
-from agent.checks.grub import DEFAULT_GRUB, offline_uuid, regen_command
+from agent.checks.grub import offline_uuid
+from agent.facts.boot import DEFAULT_GRUB, regen_command
 from agent.core.model import Mode, Refused, Remediation, RunCommand, WriteFile
 from agent.parsers import bootcfg, keyvalue, replace_line, split_ending, split_lines
 

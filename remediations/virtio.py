@@ -16,7 +16,7 @@ own initramfs reader; a wanted driver missing from one fails the fix, and the en
 rolls it back (images included).
 """
 from agent.facts import initramfs_build, kernels
-from agent.checks.virtio import initramfs_tool
+from agent.facts.initramfs_build import initramfs_tool
 from agent.core.model import Mode, Refused, Remediation, RunCommand, WriteFile
 from agent.parsers import keyvalue
 

@@ -22,12 +22,12 @@ import re
 from typing import NamedTuple
 
 from agent.facts import boot, disks, versions
+from agent.facts.boot import DEFAULT_GRUB
 from agent.core.model import Check, Status
 from agent.parsers import bootcfg, keyvalue
 from agent.parsers import fstab as fstab_parser
 from agent.core.rootfs import RootError
 
-DEFAULT_GRUB = "/etc/default/grub"
 GRUB_PACKAGES = ("grub", "grub2", "grub-pc", "grub2-common", "grub-common", "grub-legacy")
 MIN_GRUB = (1, 99)
 
@@ -64,55 +64,6 @@ def _resolver(ctx):
     if not ctx.root.isdir("/dev/disk"):
         return None, "UUIDs were not resolved (/dev/disk does not exist)"
     return ctx.live, ""
-
-
-GRUB_TOOLS = {
-    "update-grub": ("/usr/sbin/update-grub", "/sbin/update-grub"),
-    "grub2-mkconfig": ("/usr/sbin/grub2-mkconfig", "/sbin/grub2-mkconfig"),
-    "grub-mkconfig": ("/usr/sbin/grub-mkconfig", "/sbin/grub-mkconfig"),
-    "grubby": ("/usr/sbin/grubby", "/sbin/grubby"),
-}
-
-
-def grub_tools(ctx):
-    """The GRUB configuration tools the target has, by name."""
-    return set(name for name, paths in GRUB_TOOLS.items() if any(ctx.root.exists(p) for p in paths))
-
-
-def _grub2_target(ctx, configs):
-    # RHEL 7/8 on UEFI read the grub.cfg on the ESP; RHEL 9 and BLS systems /boot/grub2.
-    target = "/boot/grub2/grub.cfg"
-    for c in configs:
-        if c.kind == "grub2" and c.path.startswith(("/boot/efi/EFI/", "/efi/EFI/")) and c.entries:
-            target = c.path
-    return target
-
-
-def regen_command(ctx):
-    """argv that regenerates the GRUB 2 configuration with a tool the target has, or None.
-
-    When the target has none of them (a root whose boot loader is not installed yet), the
-    distribution's usual tool is named.
-    """
-    configs = boot.boot_configs(ctx)
-    tools = grub_tools(ctx)
-    grub2 = [c for c in configs if c.kind == "grub2"]
-    redhat = any(c.kind == "bls" for c in configs) or ctx.os.family in ("rhel", "suse")
-    if tools & {"update-grub", "grub2-mkconfig", "grub-mkconfig"}:
-        if "update-grub" in tools and not redhat:
-            return ("update-grub",)
-        tool = "grub2-mkconfig" if "grub2-mkconfig" in tools else "grub-mkconfig"
-        if redhat:
-            return (tool, "-o", _grub2_target(ctx, configs))
-        return (tool, "-o", grub2[0].path if grub2 else "/boot/grub/grub.cfg")
-    if redhat:
-        return ("grub2-mkconfig", "-o", _grub2_target(ctx, configs))
-    if ctx.os.family == "debian":
-        return ("update-grub",)
-    if grub2:
-        tool = "grub2-mkconfig" if grub2[0].path.startswith("/boot/grub2/") else "grub-mkconfig"
-        return (tool, "-o", grub2[0].path)
-    return None
 
 
 def _args_findings(ctx, path, lineno, args, resolver, findings, roots):
@@ -205,9 +156,9 @@ def offline_uuid(ctx):
 
 
 def _hint(ctx, kinds, data):
-    regen = regen_command(ctx)
+    regen = boot.regen_command(ctx)
     regen_text = ctx.in_guest(" ".join(regen)) if regen else ""
-    tools = grub_tools(ctx)
+    tools = boot.grub_tools(ctx)
     hints, commands = [], []
     if "devname" in kinds or "disable-uuid" in kinds:
         hints.append("Name the root filesystem by UUID (root=UUID=..., `blkid` shows it): on ECS the system "
@@ -294,7 +245,7 @@ class Grub(Check):
                     "under the root", "Mount the image's /boot partition at {} and check again.".format(
                         ctx.root.display("/boot")), paths=["/boot"])
             # The distribution's own command, not a list of every distribution's.
-            regen = regen_command(ctx)
+            regen = boot.regen_command(ctx)
             tool = " ".join(regen) if regen else "grub-mkconfig -o /boot/grub/grub.cfg"
             hint = ("An ECS instance starts the boot loader inside the image: install GRUB 2 (GUESTOS.BootMode "
                     "names the packages) and generate its configuration with `{}` before capturing.".format(tool))

@@ -6,40 +6,16 @@ ECS (the files lack labels valid for the instance, and Alibaba's images ship it 
 config file says, so the boot configuration is read too.
 """
 from agent.core.model import Check, Status
+from agent.facts import boot
 from agent.parsers import bootcfg, keyvalue
-from agent.core.rootfs import RootError
 
 CONFIG = "/etc/selinux/config"
-GRUB_CFGS = ("/boot/grub2/grub.cfg", "/boot/grub/grub.cfg", "/boot/grub/menu.lst", "/boot/grub/grub.conf")
 
 
 def _kernel_arg_sources(ctx):
-    """(path, [args]) for every place a kernel command line is configured."""
-    root = ctx.root
-    sources = []
-    text = root.read_config_or_none("/etc/default/grub")
-    if text is not None:
-        values = bootcfg.default_grub(text)
-        sources.append(("/etc/default/grub", list(values.get("GRUB_CMDLINE_LINUX", ()))
-                        + list(values.get("GRUB_CMDLINE_LINUX_DEFAULT", ()))))
-    for path in GRUB_CFGS + tuple(root.glob("/boot/efi/EFI/*")):
-        if path.startswith("/boot/efi/EFI/"):
-            path += "/grub.cfg"
-        text = root.read_config_or_none(path)
-        if text is None:
-            continue
-        parse = bootcfg.grub_legacy if path.endswith((".lst", ".conf")) else bootcfg.grub2_cfg
-        for line in parse(text):
-            sources.append((path, list(line.args)))
-    for path in root.glob("/boot/loader/entries/*.conf"):
-        for line in bootcfg.bls_entry(root.read_config(path)):
-            sources.append((path, list(line.args)))
-    text = root.read_config_or_none("/etc/kernel/cmdline")
-    if text is not None:
-        sources.append(("/etc/kernel/cmdline", text.split()))
-    if ctx.live is not None:
-        sources.append(("/proc/cmdline", ctx.live.kernel_cmdline()))
-    return sources
+    """(path, [args]) for every place a kernel command line is configured, and the running
+    one (agent.facts.boot.kernel_cmdlines). Unreadable files are the grub check's to report."""
+    return [(s.path, s.args) for s in boot.kernel_cmdlines(ctx)[0]]
 
 
 class Selinux(Check):

@@ -12,7 +12,7 @@ On a mounted image (--root) the disk, its partition table and the ext4 superbloc
 not visible from the directory: those facts are said to be unknown, never guessed.
 """
 from agent.facts import disks, kernels
-from agent.checks.virtio import initramfs_tool
+from agent.facts.initramfs_build import initramfs_tool
 from agent.core.model import Check, Status
 
 GIB = 1024 ** 3

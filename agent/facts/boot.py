@@ -252,3 +252,150 @@ def boot_mode(ctx):
         return {"mode": mode, "efi": efi, "bios": bios, "booted": booted, "evidence": evidence,
                 "problems": problems}
     return ctx.fact("boot_mode", compute)
+
+
+# -- kernel command lines --------------------------------------------------------------
+
+class Cmdline(object):
+    """One place a kernel command line comes from: `kind` is 'default_grub', 'grub2',
+    'legacy', 'bls', 'kernel_cmdline' or 'running'; `args` its words."""
+
+    __slots__ = ("path", "kind", "args")
+
+    def __init__(self, path, kind, args):
+        self.path = path
+        self.kind = kind
+        self.args = list(args)
+
+
+def _kernelopts(ctx):
+    """RHEL 8's `kernelopts` of grubenv, the words BLS entries put where `$kernelopts` is."""
+    _path, env = grubenv(ctx)
+    return bootcfg.split_words(env["kernelopts"], comments=False) if "kernelopts" in env else []
+
+
+def kernel_cmdlines(ctx):
+    """([Cmdline], [problems]) for every place the next boot takes a kernel command line from,
+    and on the running system the one it booted with (kind 'running', /proc/cmdline).
+
+    /etc/default/grub (GRUB_CMDLINE_LINUX, then GRUB_CMDLINE_LINUX_DEFAULT), the kernel
+    lines of every grub.cfg (BIOS and EFI), GRUB legacy file and BLS entry (`$kernelopts`
+    expanded from grubenv), then /etc/kernel/cmdline. A file that cannot be read is a
+    problem ('path: why'), not an exception: the others still count.
+    """
+    def compute():
+        sources, problems = [], []
+
+        def read(path):
+            try:
+                return ctx.root.read_config_or_none(path)
+            except RootError as e:
+                problems.append(str(e))
+                return None
+
+        text = read(DEFAULT_GRUB)
+        if text is not None:
+            values = bootcfg.default_grub(text)
+            sources.append(Cmdline(DEFAULT_GRUB, "default_grub", list(values["GRUB_CMDLINE_LINUX"])
+                                   + list(values["GRUB_CMDLINE_LINUX_DEFAULT"])))
+        kernelopts = None
+        for config in boot_configs(ctx):
+            if config.problem:
+                problems.append("{}: {}".format(config.path, config.problem))
+                continue
+            parse = {"grub2": bootcfg.grub2_cfg, "legacy": bootcfg.grub_legacy,
+                     "bls": bootcfg.bls_entry}[config.kind]
+            # An EFI grub.cfg that only forwards to /boot/grub2/grub.cfg (RHEL 9) has no linux line.
+            for line in parse(config.text):
+                args = list(line.args)
+                if config.kind == "bls" and "$kernelopts" in args:
+                    if kernelopts is None:
+                        kernelopts = _kernelopts(ctx)
+                    index = args.index("$kernelopts")
+                    args[index:index + 1] = kernelopts
+                sources.append(Cmdline(config.path, config.kind, args))
+        text = read(KERNEL_CMDLINE)
+        if text is not None:
+            sources.append(Cmdline(KERNEL_CMDLINE, "kernel_cmdline", text.split()))
+        if ctx.live is not None:
+            sources.append(Cmdline("/proc/cmdline", "running", ctx.live.kernel_cmdline()))
+        return sources, problems
+    return ctx.fact("kernel_cmdlines", compute)
+
+
+# -- the tools that regenerate grub.cfg --------------------------------------------------
+
+GRUB_TOOLS = {
+    "update-grub": ("/usr/sbin/update-grub", "/sbin/update-grub"),
+    "grub2-mkconfig": ("/usr/sbin/grub2-mkconfig", "/sbin/grub2-mkconfig"),
+    "grub-mkconfig": ("/usr/sbin/grub-mkconfig", "/sbin/grub-mkconfig"),
+    "grubby": ("/usr/sbin/grubby", "/sbin/grubby"),
+}
+
+
+def grub_tool(ctx, name):
+    """The target's path of the GRUB tool `name` (a GRUB_TOOLS key), or None."""
+    return next((p for p in GRUB_TOOLS[name] if ctx.root.exists(p)), None)
+
+
+def grub_tools(ctx):
+    """The GRUB configuration tools the target has, by name."""
+    return set(name for name in GRUB_TOOLS if grub_tool(ctx, name))
+
+
+def _grub2_target(configs):
+    # RHEL 7/8 on UEFI read the grub.cfg on the ESP; RHEL 9 and BLS systems /boot/grub2.
+    target = "/boot/grub2/grub.cfg"
+    for c in configs:
+        if c.kind == "grub2" and c.path.startswith(("/boot/efi/EFI/", "/efi/EFI/")) and c.entries:
+            target = c.path
+    return target
+
+
+def regen_command(ctx):
+    """argv that regenerates the GRUB 2 configuration with a tool the target has, or None.
+
+    When the target has none of them (a root whose boot loader is not installed yet), the
+    distribution's usual tool is named.
+    """
+    configs = boot_configs(ctx)
+    tools = grub_tools(ctx)
+    grub2 = [c for c in configs if c.kind == "grub2"]
+    redhat = any(c.kind == "bls" for c in configs) or ctx.os.family in ("rhel", "suse")
+    if tools & {"update-grub", "grub2-mkconfig", "grub-mkconfig"}:
+        if "update-grub" in tools and not redhat:
+            return ("update-grub",)
+        tool = "grub2-mkconfig" if "grub2-mkconfig" in tools else "grub-mkconfig"
+        if redhat:
+            return (tool, "-o", _grub2_target(configs))
+        return (tool, "-o", grub2[0].path if grub2 else "/boot/grub/grub.cfg")
+    if redhat:
+        return ("grub2-mkconfig", "-o", _grub2_target(configs))
+    if ctx.os.family == "debian":
+        return ("update-grub",)
+    if grub2:
+        tool = "grub2-mkconfig" if grub2[0].path.startswith("/boot/grub2/") else "grub-mkconfig"
+        return (tool, "-o", grub2[0].path)
+    return None
+
+
+def generated_grub_cfgs(ctx):
+    """The grub.cfg files grub-mkconfig writes: the BIOS ones, and each EFI one that has menu
+    entries (RHEL 9's EFI grub.cfg only forwards to /boot/grub2/grub.cfg: regenerating
+    or editing it would break that)."""
+    return [c.path for c in boot_configs(ctx)
+            if c.kind == "grub2" and not c.problem
+            and (c.path in GRUB2_CFGS or bootcfg.grub2_cfg(c.text))]
+
+
+def regenerate_every_cfg(ctx):
+    """[(argv, files it rewrites)] that regenerate every generated grub.cfg from
+    /etc/default/grub with the target's own tool: update-grub where it exists (Debian,
+    Ubuntu), else grub2-mkconfig/grub-mkconfig -o for each file; [] without either."""
+    if grub_tool(ctx, "update-grub") and ctx.root.isfile("/boot/grub/grub.cfg"):
+        return [(("update-grub",), ("/boot/grub/grub.cfg",))]
+    mkconfig = grub_tool(ctx, "grub2-mkconfig") or grub_tool(ctx, "grub-mkconfig")
+    if mkconfig:
+        tool = mkconfig.rsplit("/", 1)[1]
+        return [((tool, "-o", path), (path,)) for path in generated_grub_cfgs(ctx)]
+    return []
