@@ -14,7 +14,7 @@ modules.dep tell whether qemu_fw_cfg is there. Other distributions and architect
 not subject to the requirement (SKIP with the reason).
 """
 from agent.facts import boot, elf, kernels
-from agent.checks.cloudinit import needs_minimum
+from agent.facts.cloudinit import needs_minimum
 from agent.core.model import Check, Status
 
 CONFIG_KEY = "CONFIG_FW_CFG_SYSFS"
@@ -29,7 +29,7 @@ class FwCfg(Check):
 
     def run(self, ctx):
         arch = elf.architecture(ctx)["arch"]
-        why = needs_minimum(ctx, "aarch64" if arch == "arm64" else "")
+        why = needs_minimum(ctx)
         if not why:
             return self.result(Status.SKIP, "applies to ARM64, CentOS Stream, Anolis, AlmaLinux and Rocky "
                                "Linux images only (this is {}, {})".format(ctx.os.name or "an unknown system",

@@ -12,7 +12,6 @@ modules.dep; whether each initramfs holds them is the GUESTOS.Virtio and GUESTOS
 checks' job.
 """
 from agent.facts import boot, kernels, osinfo, versions
-from agent.checks.os_version import judge
 from agent.core.model import Check, Status
 
 OS_FLOORS = {"centos": (5, 11), "rhel": (5, 11)}
@@ -34,7 +33,7 @@ class MocInstanceTypes(Check):
         floor = OS_FLOORS.get(info.id)
         if floor and not osinfo.is_centos_stream(info) and info.version and not versions.at_least(info.version, floor):
             problems.append("{} {} is older than {}.{}".format(info.id, info.version, *floor))
-        elif judge(info)[0] == Status.WARN:
+        elif osinfo.version_listing(info)[0] in osinfo.UNLISTED:
             warnings.append("the OS version is not one seed 000 lists")
         kernel = boot.default_kernel(ctx)["version"]
         data = {"kernel": kernel}

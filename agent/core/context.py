@@ -114,3 +114,8 @@ class Context(object):
                 tool = "yum" if (self.os.major or 0) < 8 and self.os.id in ("rhel", "centos", "ol") else "dnf"
             return {"install": [tool, "install", "-y"], "remove": [tool, "remove", "-y"], "refresh": None}
         return None
+
+
+def shell_command(ctx, argv):
+    """A command as a person types it for this target (chrooted for a mounted image)."""
+    return " ".join(shlex.quote(a) for a in ctx.runner.command_line(argv))
