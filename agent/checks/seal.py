@@ -41,7 +41,7 @@ history.
 import re
 import shlex
 
-from agent.facts import services
+from agent.facts import boot, services
 from agent.facts.accounts import PASSWD, SHADOW, WEAK, passwd_entries, read_shadow
 from agent.facts.cloudinit import (CLOUD_CFG, DISABLED_MARKER, cloud_config, datasource_names, installed_version,
                                    masked_units, module_names)
@@ -108,7 +108,6 @@ ECS_DATASOURCES = ("AliYun",)
 # one of them is found: on ECS, a list of several without AliYun leaves cloud-init off even
 # with None at its end. Without ds-identify cloud-init runs and falls back to None.
 DS_IDENTIFY = ("/usr/lib/cloud-init/ds-identify", "/usr/libexec/cloud-init/ds-identify")
-CMDLINE_FILES = ("/etc/default/grub", "/etc/kernel/cmdline")
 INIT_SCRIPTS = ("/etc/init.d/sshd", "/etc/rc.d/init.d/sshd", "/etc/init.d/ssh")
 LOGIN_SHELL_NOT = ("nologin", "false", "sync", "shutdown", "halt")
 
@@ -184,19 +183,9 @@ def host_keys(root):
 # -- what makes new host keys at the next boot ---------------------------------------
 
 def boot_cmdline(ctx):
-    """Words of the kernel command line the next boot uses, as far as the image says."""
-    words = []
-    for path in CMDLINE_FILES:
-        try:
-            text = ctx.root.read_text_or_none(path) or ""
-        except RootError:
-            continue
-        if path.endswith("grub"):
-            text = " ".join(re.findall(r'^\s*GRUB_CMDLINE_LINUX(?:_DEFAULT)?\s*=\s*"?([^"\n]*)', text, re.M))
-        words.extend(text.split())
-    if ctx.live is not None:
-        words.extend(ctx.live.kernel_cmdline())
-    return words
+    """Words of the kernel command lines the next boot uses, as far as the image says (every
+    boot loader file, agent.facts.boot.kernel_cmdlines), and the running one."""
+    return [word for source in boot.kernel_cmdlines(ctx)[0] for word in source.args]
 
 
 def cloud_init_keygen(ctx):
