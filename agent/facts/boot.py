@@ -399,3 +399,9 @@ def regenerate_every_cfg(ctx):
         tool = mkconfig.rsplit("/", 1)[1]
         return [((tool, "-o", path), (path,)) for path in generated_grub_cfgs(ctx)]
     return []
+
+
+def net_ifnames_off(ctx):
+    """True when the image boots with net.ifnames=0 (on any kernel command line the next boot
+    reads, or the running one), so its first NIC is eth0 on ECS too."""
+    return any(bootcfg.arg_value(s.args, "net.ifnames") == "0" for s in kernel_cmdlines(ctx)[0])
