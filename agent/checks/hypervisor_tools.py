@@ -16,7 +16,7 @@ the files tarball installers leave (/etc/vmware-tools/locations and
 No program of the image is started.
 """
 from agent.core.context import shell_command
-from agent.facts.kernels import version_key
+from agent.facts.versions import version_key
 from agent.core.model import Check, Status
 
 # (vendor, packages, tarball markers, uninstaller argv of the tarball install)
