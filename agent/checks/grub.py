@@ -10,7 +10,7 @@ catalogue asks. Seeds 000 and 002 warn that a carelessly edited /boot/grub/menu.
 the instance booting, so guestprep only proposes changes here (applied when named).
 
 On a mounted image (--root) root= is judged the same way; the UUID to replace a kernel
-name with is the one of the filesystem mounted at the root (agent.facts.image_root), and
+name with is the one of the filesystem mounted at the root (agent.facts.disks.image_root), and
 the hints name only the GRUB tools the image has (update-grub, grub2-mkconfig,
 grub-mkconfig, grubby).
 

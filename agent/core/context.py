@@ -79,7 +79,7 @@ class Context(object):
 
     def fact(self, name, compute):
         """A fact several checks share (architecture, boot mode, root device), computed once
-        per run: `compute()` the first time, the cached value after (agent/facts.py)."""
+        per run: `compute()` the first time, the cached value after (agent/facts/)."""
         if name not in self._facts:
             self._facts[name] = compute()
         return self._facts[name]
