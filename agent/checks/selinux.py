@@ -13,9 +13,10 @@ CONFIG = "/etc/selinux/config"
 
 
 def _kernel_arg_sources(ctx):
-    """(path, [args]) for every place a kernel command line is configured, and the running
-    one (agent.facts.boot.kernel_cmdlines). Unreadable files are the grub check's to report."""
-    return [(s.path, s.args) for s in boot.kernel_cmdlines(ctx)[0]]
+    """([(path, [args])], [problems]) for every place a kernel command line is configured,
+    and the running one (agent.facts.boot.kernel_cmdlines)."""
+    sources, problems = boot.kernel_cmdlines(ctx)
+    return [(s.path, s.args) for s in sources], problems
 
 
 class Selinux(Check):
@@ -31,7 +32,8 @@ class Selinux(Check):
             values, problems = keyvalue.parse(text)
             mode = (keyvalue.get(values, "SELINUX") or "").strip().lower()
         enabling = []
-        for path, args in _kernel_arg_sources(ctx):
+        sources, unreadable = _kernel_arg_sources(ctx)
+        for path, args in sources:
             for name in ("selinux", "enforcing"):
                 if bootcfg.arg_value(args, name) == "1":
                     enabling.append("{}={} in {}".format(name, 1, path))
@@ -40,6 +42,8 @@ class Selinux(Check):
         if enabling:
             args_hint = (" Remove {} from the kernel command line (then regenerate the boot "
                          "configuration).".format(", ".join(enabling)))
+        if unreadable:
+            args_hint += " Cannot read {}: a selinux= or enforcing= there is not known.".format("; ".join(unreadable))
         if mode in ("enforcing", "permissive"):
             return self.failed(
                 "SELinux is {} in {}".format(mode, CONFIG),
@@ -54,6 +58,11 @@ class Selinux(Check):
                 "if the config changes." + args_hint,
                 commands=[ctx.in_guest("grubby --update-kernel=ALL --remove-args='selinux enforcing'")],
                 paths=sorted(set(e.rsplit(" in ", 1)[1] for e in enabling)))
+        if unreadable:
+            return self.result(
+                Status.WARN, "kernel command line not fully read: " + "; ".join(unreadable),
+                "Repair or restore the file(s) named, then check again." + args_hint,
+                paths=sorted(set(p.split(": ", 1)[0] for p in unreadable)))
         if text is None:
             return self.passed("SELinux is not configured ({} does not exist)".format(CONFIG))
         if mode == "disabled":

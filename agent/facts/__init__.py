@@ -19,5 +19,5 @@ the module it needs (startup time matters on a small VM).
   osinfo           the distribution, its ImportImage Platform, the versions seed 000 lists
   packages, rpmdb  installed packages, from the databases themselves
   services         systemd and SysV service enablement
-  versions         comparing versions; arm64/aarch64
+  versions         comparing kernel, package and tool versions
 """

@@ -90,19 +90,22 @@ def _bls_entry(path, text):
 
 
 def grubenv(ctx):
-    for path in GRUBENVS:
-        try:
-            text = ctx.root.read_config_or_none(path)
-        except RootError:
-            continue
-        if text is not None:
-            values = {}
-            for line in text.splitlines():
-                if "=" in line and not line.startswith("#"):
-                    key, _, value = line.partition("=")
-                    values[key] = value
-            return path, values
-    return None, {}
+    """(path, {name: value}) of the first grubenv of GRUBENVS that can be read, else (None, {})."""
+    def compute():
+        for path in GRUBENVS:
+            try:
+                text = ctx.root.read_config_or_none(path)
+            except RootError:
+                continue
+            if text is not None:
+                values = {}
+                for line in text.splitlines():
+                    if "=" in line and not line.startswith("#"):
+                        key, _, value = line.partition("=")
+                        values[key] = value
+                return path, values
+        return None, {}
+    return ctx.fact("grubenv", compute)
 
 
 def _grub_default(ctx):

@@ -2,8 +2,9 @@
 
 It works on a mounted image of another architecture (uname on the helper machine would
 name the helper's). ImportImage's Architecture (seed 001) takes x86_64, arm64 or i386;
-the names here are ImportImage's (arm64), and agent.facts.versions.uname_machine gives
-uname -m's (aarch64) where a consumer wants that spelling.
+the names here are ImportImage's (arm64, not uname -m's aarch64), and every consumer
+(Architecture, BootMode, seed 000's ARM64 rules in agent.facts.cloudinit) compares with
+them as they are: nobody translates.
 """
 import struct
 

@@ -1,5 +1,4 @@
-"""Versions: the one set of helpers that compares kernel, package and tool versions, and
-names an architecture the way each consumer spells it.
+"""Versions: the one set of helpers that compares kernel, package and tool versions.
 
 A dpkg or rpm version carries an epoch and a release around the upstream version
 ('1:2.06-13+deb12u1', '2.06-0.87.el7'); a kernel release carries a flavour
@@ -36,8 +35,8 @@ def major_minor(version):
 
 def kernel_major_minor(version):
     """'5.14' of a kernel release, or None."""
-    match = re.match(r"(\d+)\.(\d+)", version or "")
-    return "{}.{}".format(match.group(1), match.group(2)) if match else None
+    have = major_minor(version)
+    return "{}.{}".format(*have) if have != (0, 0) else None
 
 
 def upstream_version(version):
@@ -64,22 +63,3 @@ def compare_versions(a, b):
             return 1 if isinstance(x, int) else -1
         return 1 if x > y else -1
     return (len(left) > len(right)) - (len(left) < len(right))
-
-
-# -- architecture names -------------------------------------------------------------
-#
-# ImportImage and guestprep's reports say arm64 (agent.facts.elf.architecture); uname -m,
-# rpm and cloud-init's seed text say aarch64. One translation, here.
-
-_UNAME = {"arm64": "aarch64"}
-_IMPORT = {"aarch64": "arm64", "amd64": "x86_64"}
-
-
-def uname_machine(arch):
-    """'aarch64' for 'arm64' (uname -m's spelling); other names unchanged."""
-    return _UNAME.get(arch or "", arch or "")
-
-
-def import_arch(arch):
-    """'arm64' for 'aarch64', 'x86_64' for 'amd64' (ImportImage's spelling)."""
-    return _IMPORT.get(arch or "", arch or "")

@@ -82,10 +82,21 @@ def test_grub_cfg_on_an_esp_mounted_at_efi_is_read(guest):
     assert "enforcing=1 in /efi/EFI/debian/grub.cfg" in run(guest).summary
 
 
-def test_an_unreadable_boot_entry_is_not_a_traceback(guest):
+def test_an_unreadable_boot_entry_is_a_warning_naming_it(guest):
     guest.write("/etc/selinux/config", RHEL_CONFIG.replace("SELINUX=enforcing", "SELINUX=disabled"))
     guest.write("/boot/loader/entries/abc-5.14.0.conf", b"\x00\x01\xffoptions")
-    assert Engine([Selinux]).run_check(guest.ctx(), Selinux()).status == Status.PASS
+    result = Engine([Selinux]).run_check(guest.ctx(), Selinux())
+    assert result.status == Status.WARN
+    assert result.paths == ("/boot/loader/entries/abc-5.14.0.conf",)
+
+
+def test_enforcing_is_still_the_finding_when_default_grub_is_unreadable(guest):
+    # It used to end in ERROR (the exception hid the FAIL); now the FAIL says what is unread.
+    guest.write("/etc/selinux/config", RHEL_CONFIG)
+    guest.write("/etc/default/grub", b"\x00\x01\xffGRUB")
+    result = Engine([Selinux]).run_check(guest.ctx(), Selinux())
+    assert result.status == Status.FAIL
+    assert "Cannot read /etc/default/grub" in result.hint
 
 
 def test_binary_config_is_an_error_not_a_traceback(guest):
