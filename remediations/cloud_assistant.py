@@ -7,7 +7,7 @@ install cannot be rolled back: the fix is declared irreversible and applied only
 the user names `assist`.
 """
 from agent.checks.cloud_assistant import downloader, install_argvs
-from agent.checks.cloudinit import shell_command
+from agent.core.context import shell_command
 from agent.core.model import Mode, Refused, Remediation, RunCommand
 
 

@@ -5,7 +5,9 @@ proposed only (applied when the user names cloudinit). The smaller repairs are r
 file changes: removing /etc/cloud/cloud-init.disabled and mask links, and adding a
 cloud.cfg.d file that puts AliYun in front of the effective datasource_list.
 """
-from agent.checks.cloudinit import ALIYUN_CFG, PACKAGE, shell_command, upgrade_argv
+from agent.checks.cloudinit import upgrade_argv
+from agent.core.context import shell_command
+from agent.facts.cloudinit import ALIYUN_CFG, PACKAGE
 from agent.core.model import Mode, Remediation, RemoveFile, RunCommand, WriteFile
 
 

@@ -24,6 +24,7 @@ NIC with another name on RHEL 8/9.
 import json
 
 from agent import netformats
+from agent.facts import boot
 from agent.core.model import Mode, Refused, Remediation, WriteFile
 from agent.netformats import nm, udev
 
@@ -48,7 +49,7 @@ class DhcpFix(Remediation):
             raise Refused("not converting a half-understood network: {} (repair or remove it, then run "
                           "the fix again)".format("; ".join("{} {}".format(p.path, p.message) for p in broken)))
         record = netformats.recorded(ctx.root)
-        seen = netformats.assess(found, primary, record, netformats.ifnames_off(ctx.root, ctx.live))
+        seen = netformats.assess(found, primary, record, boot.net_ifnames_off(ctx))
         by_path = {}
         for config in seen.targets:
             by_path.setdefault(config.path, []).append(config)

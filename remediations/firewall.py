@@ -7,7 +7,8 @@ puts them back byte for byte, and it works the same on a mounted image without a
 For ufw the switch is ENABLED=no in /etc/ufw/ufw.conf (what `ufw disable` persists).
 The running firewall is left alone: the change takes effect at the next boot.
 """
-from agent.checks.firewall import UFW_CONF, enabled_links
+from agent.checks.firewall import UFW_CONF
+from agent.facts.services import enabled_links
 from agent.core.model import Mode, Remediation, RemoveFile, WriteFile
 from agent.parsers import keyvalue
 

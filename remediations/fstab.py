@@ -4,7 +4,7 @@ Lines are commented out with guestprep's marker, never deleted, so a person sees
 mounted and the next run recognises them. A kernel or bus device name is rewritten only
 when the UUID is known for certain: from the running system, or, on a mounted image, from
 the filesystem mounted at --root (the root line) and the host's partitions of the same
-disk with a matching filesystem type (agent.facts.image_uuid_of); /dev/sda1 itself names
+disk with a matching filesystem type (agent.facts.disks.image_uuid_of); /dev/sda1 itself names
 the old machine's disk, which guestprep never looks at. The old line stays above the new
 one, commented out.
 /, /boot, /boot/efi and swap are never commented out: the hint proposes the edit instead.

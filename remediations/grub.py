@@ -12,7 +12,7 @@ Those commands cannot be undone by rollback, so the fix is proposed only (seeds 
 On a mounted image (--root) there is no VM to go back to, and grub-mkconfig cannot run
 (grub-probe finds no device for / inside a chroot). root= always names the root
 filesystem, and the root filesystem is the one mounted at --root: its UUID is read from
-its superblock on the host (agent.facts.image_root). Every kernel line that says
+its superblock on the host (agent.facts.disks.image_root). Every kernel line that says
 root=/dev/... is rewritten in place (grub.cfg for BIOS and EFI, Boot Loader Spec entries,
 grubenv's kernelopts, menu.lst) together with /etc/default/grub, as journaled file edits
 like the nvme fix's: nothing is regenerated, so the fix is fully rolled back. When the
@@ -23,7 +23,8 @@ Missing kernels and unresolvable UUIDs are left to a person: the hint says how.
 """
 import re
 
-from agent.checks.grub import DEFAULT_GRUB, offline_uuid, regen_command
+from agent.checks.grub import offline_uuid
+from agent.facts.boot import DEFAULT_GRUB, regen_command
 from agent.core.model import Mode, Refused, Remediation, RunCommand, WriteFile
 from agent.parsers import bootcfg, keyvalue, replace_line, split_ending, split_lines
 

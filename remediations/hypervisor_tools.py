@@ -7,7 +7,7 @@ target (chrooted, or in the container, with --root). Neither can be rolled back,
 fix is declared irreversible: the engine applies it only when hypervisor-tools (or all)
 is named, and each step says how to undo it by hand.
 """
-from agent.checks.cloudinit import shell_command
+from agent.core.context import shell_command
 from agent.core.model import Mode, Remediation, RunCommand
 
 

@@ -25,23 +25,19 @@ and /etc/default/grub carries them into every later regeneration.
 """
 import re
 
-from agent.checks.nvme import GRUBENV
 from agent.core.model import Mode, Remediation, RunCommand, WriteFile
 from agent.parsers import bootcfg, keyvalue
 from agent.parsers import split_lines
+from agent.facts import boot
+from agent.facts.boot import DEFAULT_GRUB, KERNEL_CMDLINE
 from remediations.virtio import plan_drivers, verify_images
 
-DEFAULT_GRUB = "/etc/default/grub"
 NAMES = ("nvme_core.io_timeout", "nvme_core.admin_timeout")
 
 
 def _is_timeout(token):
     # The kernel treats '-' and '_' in parameter names alike.
     return token.split("=", 1)[0].replace("-", "_") in NAMES
-
-
-def _first(ctx, paths):
-    return next((p for p in paths if ctx.root.exists(p)), None)
 
 
 _TIMEOUT_TOKEN = re.compile(r"[ \t]+nvme[_-]core\.(?:io|admin)[_-]timeout=\S*")
@@ -61,21 +57,11 @@ def cfg_with_args(text, args):
     return "".join(out)
 
 
-def _generated_cfgs(ctx):
-    root = ctx.root
-    targets = [p for p in ("/boot/grub2/grub.cfg", "/boot/grub/grub.cfg") if root.isfile(p)]
-    for vendor in root.glob("/boot/efi/EFI/*"):
-        path = vendor + "/grub.cfg"
-        if root.isfile(path) and bootcfg.grub2_cfg(root.read_config(path)):
-            targets.append(path)
-    return targets
-
-
 def grub_steps(ctx, value, args, bad_sources):
     root = ctx.root
     steps = []
-    grubby = _first(ctx, ("/usr/sbin/grubby", "/sbin/grubby"))
-    bls = root.glob("/boot/loader/entries/*.conf")
+    grubby = boot.grub_tool(ctx, "grubby")
+    bls = root.glob(boot.BLS_DIR + "/*.conf")
     text = root.read_config_or_none(DEFAULT_GRUB)
     if text is not None:
         values = bootcfg.default_grub(text)
@@ -90,14 +76,14 @@ def grub_steps(ctx, value, args, bad_sources):
             steps.append(WriteFile(DEFAULT_GRUB, new.encode("utf-8", "surrogateescape"),
                                    why="NVMe timeouts for every kernel grub-mkconfig writes"))
     if grubby and bls:
-        modifies = tuple(bls) + tuple(p for p in (GRUBENV, "/etc/kernel/cmdline") if root.isfile(p))
+        modifies = tuple(bls) + tuple(p for p in boot.GRUBENVS + (KERNEL_CMDLINE,) if root.isfile(p))
         steps.append(RunCommand((grubby, "--update-kernel=ALL", "--args=" + args),
                                 why="NVMe timeouts on every boot entry", modifies=modifies, run_last=True))
         return steps
     if text is None:
         # No /etc/default/grub to regenerate from (an image whose GRUB config was written by
         # hand or by another tool): the generated files are all there is, so edit them.
-        for path in _generated_cfgs(ctx):
+        for path in boot.generated_grub_cfgs(ctx):
             if path in bad_sources:
                 old = root.read_config(path)
                 new = cfg_with_args(old, args)
@@ -108,10 +94,8 @@ def grub_steps(ctx, value, args, bad_sources):
         return steps
     if not (steps or any(p != DEFAULT_GRUB for p in bad_sources)):
         return steps
-    update_grub = _first(ctx, ("/usr/sbin/update-grub", "/sbin/update-grub"))
-    mkconfig = _first(ctx, ("/usr/sbin/grub2-mkconfig", "/sbin/grub2-mkconfig", "/usr/sbin/grub-mkconfig"))
-    if ctx.offline and (update_grub or mkconfig):
-        for path in _generated_cfgs(ctx):
+    if ctx.offline and boot.grub_tools(ctx) & {"update-grub", "grub2-mkconfig", "grub-mkconfig"}:
+        for path in boot.generated_grub_cfgs(ctx):
             text = root.read_config(path)
             new = cfg_with_args(text, args)
             if new != text:
@@ -119,14 +103,9 @@ def grub_steps(ctx, value, args, bad_sources):
                                        why="NVMe timeouts on the kernel lines of " + path +
                                        " (grub-mkconfig cannot run on a mounted image)"))
         return steps
-    if update_grub and root.isfile("/boot/grub/grub.cfg"):
-        steps.append(RunCommand(("update-grub",), why="regenerate grub.cfg from /etc/default/grub",
-                                modifies=("/boot/grub/grub.cfg",), run_last=True))
-    elif mkconfig:
-        tool = mkconfig.rsplit("/", 1)[1]
-        for path in _generated_cfgs(ctx):
-            steps.append(RunCommand((tool, "-o", path), why="regenerate " + path, modifies=(path,),
-                                    run_last=True))
+    for argv, modifies in boot.regenerate_every_cfg(ctx):
+        why = "regenerate grub.cfg from /etc/default/grub" if argv == ("update-grub",) else "regenerate " + modifies[0]
+        steps.append(RunCommand(argv, why=why, modifies=modifies, run_last=True))
     return steps
 
 

@@ -4,7 +4,7 @@ Package removal cannot be rolled back, so this fix is declared irreversible: the
 applies it only when the user names qemu-ga (or all), and the plan says so. Each step
 shows how to undo it by hand.
 """
-from agent.checks.cloudinit import shell_command
+from agent.core.context import shell_command
 from agent.core.model import Mode, Remediation, RunCommand
 
 

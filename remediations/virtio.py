@@ -15,9 +15,8 @@ journaled like every edit. After the rebuild every image is read again with gues
 own initramfs reader; a wanted driver missing from one fails the fix, and the engine
 rolls it back (images included).
 """
-from agent import facts
-from agent.facts import kernels
-from agent.checks.virtio import initramfs_tool
+from agent.facts import initramfs_build, kernels
+from agent.facts.initramfs_build import initramfs_tool
 from agent.core.model import Mode, Refused, Remediation, RunCommand, WriteFile
 from agent.parsers import keyvalue
 
@@ -82,7 +81,7 @@ def generic_steps(ctx):
     guestprep-ecs setting, and any host-only assignment in a file read after it commented out
     (marked, so a person sees it and rollback restores it)."""
     tool = initramfs_tool(ctx)
-    host = facts.initramfs_hostonly(ctx, tool)
+    host = initramfs_build.initramfs_hostonly(ctx, tool)
     if not host["hostonly"] or tool not in GENERIC:
         return []
     path, line = GENERIC[tool]
@@ -95,8 +94,8 @@ def generic_steps(ctx):
                        why="{} ({}) would build the initramfs for the machine running the rebuild: {} makes it "
                        "generic".format(host["setting"], where, line.strip()))]
     key = line.split("=", 1)[0]
-    files = (facts.initramfs_tools_conf_files(ctx, path) if tool == "initramfs-tools"
-             else facts.dracut_conf_files(ctx, path))
+    files = (initramfs_build.initramfs_tools_conf_files(ctx, path) if tool == "initramfs-tools"
+             else initramfs_build.dracut_conf_files(ctx, path))
     for later in files[files.index(path) + 1:]:
         text = ctx.root.read_config_or_none(later)
         if text is None or keyvalue.get(keyvalue.parse(text)[0], key) is None:

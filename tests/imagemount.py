@@ -1,10 +1,10 @@
 """A mounted image as the host sees it, on pyfakefs: /proc/self/mountinfo names the guest's
 root path, /sys links the device to its disk, and the devices' first bytes hold real
-superblock layouts (facts.read_device is the one thing replaced: pyfakefs has no block
+superblock layouts (disks.read_device is the one thing replaced: pyfakefs has no block
 devices)."""
 import uuid as uuid_mod
 
-from agent import facts
+from agent.facts import disks
 
 ROOT_UUID = "3f6a8c1e-2b4d-4e5f-9a0b-1c2d3e4f5a6b"
 BOOT_UUID = "7b1e2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
@@ -42,5 +42,5 @@ def mount_image(fs, monkeypatch, guest, partitions=None, mounted=1, disk="loop0"
         if path not in devices:
             raise OSError(2, "No such file or directory")
         return devices[path][offset:offset + length]
-    monkeypatch.setattr(facts, "read_device", read_device)
+    monkeypatch.setattr(disks, "read_device", read_device)
     return devices

@@ -6,7 +6,7 @@ import sys
 
 from agent.output import advice, cli
 
-from agent import facts
+from agent.facts import disks
 from agent.core.model import Result, Status
 from agent.facts.osinfo import OSInfo
 
@@ -80,7 +80,7 @@ def test_rocky_arm64_live_disk_size_and_quoted_platform(guest, monkeypatch):
     guest.write("/bin/sh", elf(183), mode=0o755)
     guest.write("/boot/vmlinuz-5.14.0-362.8.1.el9_3.aarch64", b"\x00")
     ctx = guest.ctx()
-    monkeypatch.setattr(facts, "system_disk", lambda c: {"known": True, "disk": "/dev/vda",
+    monkeypatch.setattr(disks, "system_disk", lambda c: {"known": True, "disk": "/dev/vda",
                                                         "size_bytes": 20 * 1024 ** 3 + 512})
     got = advice.compute(ctx, [], today=DAY)
     assert got["command"] == (

@@ -5,7 +5,7 @@ import struct
 
 import pytest
 
-from agent import facts
+from agent.facts import elf
 from agent.checks import CHECKS
 from agent.checks.fw_cfg import FwCfg
 from agent.core import applicability
@@ -14,7 +14,7 @@ from agent.core.model import Applies, Check, Status
 from agent.facts import osinfo
 from conftest import FakeLive
 
-MACHINES = dict((name, number) for number, name in facts.ELF_MACHINES.items())
+MACHINES = dict((name, number) for number, name in elf.ELF_MACHINES.items())
 ARCHITECTURES = set(MACHINES) | {"x32"}
 # Fields the engine once read and no longer does: a check setting one would expect an effect.
 REMOVED = ("families", "depends_on")

@@ -134,3 +134,104 @@ def test_check_and_plan_contexts_cannot_run_the_images_programs(tmp_path):
     assert isinstance(fix.runner, ReadOnlyRunner) and type(fix.executor) is Runner
     live = cli._context(argparse.Namespace(root="/", verbose=False, strict=False))
     assert type(live.runner) is Runner    # the running system's own tools are trusted
+
+
+def _imports(path):
+    """(lineno, module) of every import in the file; `from agent.checks import x` gives
+    agent.checks.x, a relative import is made absolute."""
+    rel = os.path.relpath(path, HERE)
+    package = os.path.dirname(rel).replace(os.sep, ".")
+    with open(path) as handle:
+        tree = ast.parse(handle.read(), path)
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.extend((node.lineno, a.name) for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                base = ".".join(parts[:len(parts) - node.level + 1] + ([base] if base else []))
+            found.append((node.lineno, base))
+            found.extend((node.lineno, base + "." + a.name) for a in node.names)
+    return found
+
+
+def _check_modules():
+    return set(modules(agent.checks))
+
+
+def test_no_check_imports_another_check():
+    """A helper two checks need lives in agent/facts (or core), never in a check module."""
+    offenders = []
+    names = _check_modules()
+    for name in sorted(names):
+        path = os.path.join(HERE, "agent", "checks", name + ".py")
+        for lineno, module in _imports(path):
+            parts = module.split(".")
+            if parts[:2] == ["agent", "checks"] and len(parts) > 2 and parts[2] in names and parts[2] != name:
+                offenders.append("agent/checks/{}.py:{} imports {}".format(name, lineno, module))
+    assert offenders == []
+
+
+def test_a_remediation_imports_no_check_but_its_own():
+    offenders = []
+    names = _check_modules()
+    for name in modules(remediations):
+        path = os.path.join(HERE, "remediations", name + ".py")
+        for lineno, module in _imports(path):
+            parts = module.split(".")
+            if parts[:2] == ["agent", "checks"] and len(parts) > 2 and parts[2] in names and parts[2] != name:
+                offenders.append("remediations/{}.py:{} imports {}".format(name, lineno, module))
+    assert offenders == []
+
+
+# Knowledge the facts layer holds alone: where unit files live, /etc/default/grub, the ELF
+# header. A second definition is a copy that drifts (issue 13).
+FACT_CONSTANTS = {"UNIT_DIRS", "DEFAULT_GRUB", "GRUBENV", "GRUBENVS", "GRUB_CFGS", "GRUB2_CFGS", "ELF_MACHINES",
+                  "ELF_PROBES", "ELF_CANDIDATES", "EM_X86_64", "EM_AARCH64", "_MACHINES"}
+ELF_MAGIC = b"\x7fELF"
+
+
+def _shipped_files():
+    for package in ("agent", "remediations"):
+        for directory, _dirs, files in os.walk(os.path.join(HERE, package)):
+            for name in sorted(files):
+                if name.endswith(".py"):
+                    yield os.path.join(directory, name)
+
+
+def _bytes(node):
+    """The value of a bytes literal (ast.Bytes on 3.6, ast.Constant later), else b''."""
+    kind = type(node).__name__
+    value = node.s if kind == "Bytes" else node.value if kind == "Constant" else None
+    return value if isinstance(value, bytes) else b""
+
+
+def test_boot_service_and_elf_knowledge_is_defined_only_in_the_facts_layer():
+    offenders = []
+    facts_dir = os.path.join(HERE, "agent", "facts") + os.sep
+    for path in _shipped_files():
+        if path.startswith(facts_dir):
+            continue
+        rel = os.path.relpath(path, HERE)
+        with open(path) as handle:
+            tree = ast.parse(handle.read(), path)
+        for node in ast.walk(tree):
+            targets = node.targets if isinstance(node, ast.Assign) else \
+                [node.target] if isinstance(node, ast.AnnAssign) else []
+            for target in targets:
+                if isinstance(target, ast.Name) and target.id in FACT_CONSTANTS:
+                    offenders.append("{}:{} defines {}".format(rel, node.lineno, target.id))
+            if _bytes(node).startswith(ELF_MAGIC):
+                offenders.append("{}:{} parses an ELF header (agent.facts.elf does)".format(rel, node.lineno))
+    assert sorted(set(offenders)) == []
+
+
+def test_importing_the_facts_package_imports_none_of_its_modules():
+    """agent.facts is a namespace: a caller imports the module it needs (startup time)."""
+    import subprocess
+    import sys
+    code = "import sys, agent.facts; print(sorted(m for m in sys.modules if m.startswith('agent.facts.')))"
+    out = subprocess.check_output([sys.executable, "-c", code], cwd=HERE, universal_newlines=True)
+    assert out.strip() == "[]"

@@ -9,9 +9,8 @@ on an x86_64 host is told apart without running anything.
 """
 import shlex
 
-from agent import facts
+from agent.facts import elf, kernels
 
-from agent.facts import kernels
 from agent.core.model import Check, Status
 
 
@@ -22,13 +21,13 @@ class Architecture(Check):
     repair_item = ""
 
     def run(self, ctx):
-        found = facts.architecture(ctx)
+        found = elf.architecture(ctx)
         arch, source = found["arch"], found["source"]
         data = {"arch": arch, "bits": found["bits"], "source": source}
         if arch is None:
-            problems = "; ".join(found["problems"]) or "none of {} exists".format(", ".join(facts.ELF_CANDIDATES))
+            problems = "; ".join(found["problems"]) or "none of {} exists".format(", ".join(elf.ELF_CANDIDATES))
             # Point `file` at something the image has: /bin/sh may be the file that is missing.
-            shown = next((p for p in facts.ELF_CANDIDATES if ctx.root.exists(p)), None)
+            shown = next((p for p in elf.ELF_CANDIDATES if ctx.root.exists(p)), None)
             if shown is None:
                 shown = next((k.image for k in kernels.installed(ctx) if k.image), None)
             hint = "Choose the architecture on import yourself"
@@ -43,7 +42,7 @@ class Architecture(Check):
                                "ARM64 instances boot with UEFI only. Seed 000 also requires "
                                "CONFIG_FW_CFG_SYSFS=y in the kernel and Alibaba's cloud-init (19.1.18 or later) for "
                                "passwords and key pairs to work.", paths=[source], data=data)
-        if arch in facts.IMPORT_ARCHITECTURES:
+        if arch in elf.IMPORT_ARCHITECTURES:
             return self.passed("{}: import with Architecture={}".format(where, arch), paths=[source], data=data)
         return self.failed("{}: ECS imports only x86_64, i386 and arm64 images".format(where),
                            "This image cannot run on ECS; build it for x86_64 or arm64.", paths=[source], data=data)

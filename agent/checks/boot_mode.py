@@ -8,7 +8,7 @@ evidence of the other mode live), an EFI system partition in /etc/fstab with EFI
 shim packages means UEFI, and GRUB's i386-pc modules, grub-pc or GRUB legacy mean BIOS.
 On a GPT disk, BIOS GRUB also needs a BIOS boot partition (checked live).
 """
-from agent import facts
+from agent.facts import boot
 from agent.core.model import Check, Status
 
 
@@ -34,7 +34,7 @@ class BootMode(Check):
     repair_item = ""
 
     def run(self, ctx):
-        found = facts.boot_mode(ctx)
+        found = boot.boot_mode(ctx)
         mode = found["mode"]
         data = dict(found)
         evidence = "; ".join(found["evidence"])

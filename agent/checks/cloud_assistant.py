@@ -12,12 +12,12 @@ its unit aliyun.service. The install commands are the ones of the ECS documentat
 "Install the Cloud Assistant Agent" (download the latest package from the
 aliyun-client-assist bucket, then `rpm -ivh --force` or `dpkg -i`).
 """
+from agent.facts import services
 from agent.core.model import Check, Status
 
 PACKAGES = ("aliyun_assist", "aliyun-assist")
 DIRECTORIES = ("/usr/local/share/aliyun-assist", "/opt/local/share/aliyun-assist")
 UNIT = "aliyun.service"
-UNIT_DIRS = ("/etc/systemd/system", "/lib/systemd/system", "/usr/lib/systemd/system")
 BASE_URL = "https://aliyun-client-assist.oss-accelerate.aliyuncs.com/linux/"
 RPM_FILE = "aliyun_assist_latest.rpm"
 DEB_FILE = "aliyun_assist_latest.deb"
@@ -75,7 +75,7 @@ class CloudAssistant(Check):
             if package:
                 found.append("package {} {}".format(package, ctx.packages.version(package) or "").strip())
         found.extend(d for d in DIRECTORIES if root.isdir(d))
-        if any(root.exists(d + "/" + UNIT) for d in UNIT_DIRS):
+        if services.unit_installed(root, UNIT):
             found.append(UNIT)
         if ctx.live is not None and "aliyun-service" in ctx.live.process_names():
             found.append("running (aliyun-service)")

@@ -29,7 +29,7 @@ import hashlib
 import re
 import stat
 
-from agent.checks.cloudinit import shell_command
+from agent.core.context import shell_command
 from agent.core.model import Check, Status
 from agent.core.rootfs import RootError
 from agent.facts.rpmdb import RpmDbError

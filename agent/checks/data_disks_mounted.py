@@ -13,7 +13,7 @@ the system disk's own partitions (/boot, /boot/efi) are left out; bind mounts of
 disk's filesystem are listed with it, deepest mount point first, so the umount commands
 work in the order shown.
 """
-from agent import facts
+from agent.facts import disks as disk_facts
 from agent.core.model import Check, Status
 
 VIRTUAL_FS = ("proc", "sysfs", "devtmpfs", "devpts", "tmpfs", "cgroup", "cgroup2", "pstore", "bpf",
@@ -25,10 +25,10 @@ NOT_DISKS = ("loop", "sr", "ram", "zram", "fd", "nbd")
 
 
 def _disks_of(ctx, device):
-    name = facts.kernel_name(ctx, device)
+    name = disk_facts.kernel_name(ctx, device)
     if not name or name.startswith(NOT_DISKS) or not ctx.root.exists("/sys/class/block/" + name):
         return name, None
-    return name, sorted(facts._underlying_disks(ctx, name))   # same walk as the system disk's
+    return name, sorted(disk_facts.underlying_disks(ctx, name))   # same walk as the system disk's
 
 
 class DataDisksMounted(Check):
@@ -41,8 +41,8 @@ class DataDisksMounted(Check):
     def run(self, ctx):
         mounts = [m for m in ctx.live.mounts()
                   if m[0].startswith("/dev/") and m[2] not in VIRTUAL_FS]
-        system = facts.system_disk(ctx)
-        rootfs = facts.root_filesystem(ctx)
+        system = disk_facts.system_disk(ctx)
+        rootfs = disk_facts.root_filesystem(ctx)
         data_mounts = []
         unsure = []
         for device, mountpoint, fstype, _opts in mounts:

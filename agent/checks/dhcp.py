@@ -18,6 +18,7 @@ one with the configured gateway.
 import shlex
 
 from agent import netformats
+from agent.facts import boot
 from agent.parsers import netplan
 from agent.core.model import Check, Status
 
@@ -90,7 +91,7 @@ class Dhcp(Check):
         found = netformats.gather(ctx.root)
         record = netformats.recorded(ctx.root)
         primary, how = netformats.choose_primary(found, ctx.live, record)
-        seen = netformats.assess(found, primary, record, netformats.ifnames_off(ctx.root, ctx.live))
+        seen = netformats.assess(found, primary, record, boot.net_ifnames_off(ctx))
         who = _who(primary)
         fails, warns, tail = [], [], []
         rescued = netformats.nm.makes_default_profiles(ctx.root)

@@ -18,13 +18,12 @@ by removing exactly the links `systemctl disable` would remove (rollback puts th
 import re
 import xml.etree.ElementTree as ElementTree
 
-from agent.checks.cloudinit import shell_command
+from agent.core.context import shell_command
 from agent.core.model import Check, Status
 from agent.parsers import keyvalue
 from agent.core.rootfs import RootError
+from agent.facts.services import enabled_links, masked, sysv_links, unit_installed
 
-SYSTEMD_ETC = "/etc/systemd/system"
-UNIT_DIRS = (SYSTEMD_ETC, "/lib/systemd/system", "/usr/lib/systemd/system")
 UFW_CONF = "/etc/ufw/ufw.conf"
 UFW_DEFAULTS = "/etc/default/ufw"
 UFW_RULES = ("/etc/ufw/user.rules",)
@@ -34,51 +33,6 @@ NFT_CONFS = ("/etc/nftables.conf", "/etc/sysconfig/nftables.conf")
 SUSEFIREWALL = "/etc/sysconfig/SuSEfirewall2"
 
 OPEN, BLOCKED, UNKNOWN = "open", "blocked", "unknown"
-
-
-# -- systemd and SysV enablement (ssh uses these too) -------------------------------------
-
-def unit_installed(root, unit):
-    return any(root.lexists(d + "/" + unit) for d in UNIT_DIRS)
-
-
-def masked(root, unit):
-    path = SYSTEMD_ETC + "/" + unit
-    try:
-        return root.islink(path) and root.readlink(path) == "/dev/null"
-    except (OSError, RootError):
-        return False
-
-
-def enabled_links(root, unit, sysv_names=()):
-    """Guest paths that start `unit` at boot: links in /etc/systemd/system/*.wants and
-    *.requires, aliases in /etc/systemd/system pointing at it (what `systemctl enable`
-    creates and `systemctl disable` removes), and SysV S links of `sysv_names`."""
-    links = []
-    for directory in root.glob(SYSTEMD_ETC + "/*.wants") + root.glob(SYSTEMD_ETC + "/*.requires"):
-        if unit in root.listdir(directory):
-            links.append(directory + "/" + unit)
-    for name in root.listdir(SYSTEMD_ETC):
-        path = SYSTEMD_ETC + "/" + name
-        if name == unit or not root.islink(path):
-            continue
-        try:
-            target = root.readlink(path)
-        except (OSError, RootError):
-            continue
-        if target.rstrip("/").rsplit("/", 1)[-1] == unit and unit.endswith(".service"):
-            links.append(path)
-    for sysv in sysv_names:
-        links.extend(_sysv_links(root, sysv))
-    return links
-
-
-def _sysv_links(root, name):
-    links = []
-    for level in "0123456S":
-        links.extend(root.glob("/etc/rc{}.d/S??{}".format(level, name)))
-        links.extend(root.glob("/etc/rc.d/rc{}.d/S??{}".format(level, name)))
-    return links
 
 
 # -- port specifications ---------------------------------------------------------------
@@ -307,7 +261,7 @@ class Firewall(Check):
                         links.extend(enabled_links(root, unit, ()))
                 if any(unit_installed(root, u) for u in units):
                     installed.append(name)
-                links.extend(l for s in sysv for l in _sysv_links(root, s)
+                links.extend(l for s in sysv for l in sysv_links(root, s)
                              if root.exists("/etc/init.d/" + s) and l not in links)
                 if not links:
                     continue

@@ -13,7 +13,7 @@ the UUID for certain.
 import re
 from typing import List, NamedTuple
 
-from agent import facts
+from agent.facts import disks
 from agent.core.model import Check, Status
 from agent.parsers import DISABLED_PREFIX, split_ending, split_lines
 from agent.parsers import fstab as fstab_parser
@@ -164,9 +164,9 @@ def analyse(ctx, text):
 
     roots = [e.spec for e in entries if _mountpoint(e) == "/" and fstab_parser.is_kernel_device_name(e.spec)]
     root_spec = roots[-1] if roots else None
-    if live is None and ctx.offline and root_spec and facts.image_root(ctx).get("known"):
+    if live is None and ctx.offline and root_spec and disks.image_root(ctx).get("known"):
         unresolved += " (kernel names read from {}, mounted at {})".format(
-            facts.image_root(ctx)["device"], ctx.root.path)
+            disks.image_root(ctx)["device"], ctx.root.path)
 
     findings = []
     gone = []     # mount points of the lines to comment out
@@ -230,7 +230,7 @@ def analyse(ctx, text):
             elif ctx.offline and fstab_parser.is_kernel_device_name(entry.spec):
                 # The image's root is the filesystem mounted at --root; the other partitions
                 # of its old disk are the host's partitions of the same disk, when visible.
-                uuid = facts.image_uuid_of(ctx, entry.spec, root_spec or entry.spec, entry.fstype) \
+                uuid = disks.image_uuid_of(ctx, entry.spec, root_spec or entry.spec, entry.fstype) \
                     if root_spec or _mountpoint(entry) == "/" else None
             said = _what(entry) + " uses a {} device name".format(
                 "kernel" if fstab_parser.is_kernel_device_name(entry.spec) else "bus")
@@ -281,7 +281,7 @@ def _root_uuid_command(ctx):
     """What prints the UUID and type of the target's root filesystem. On an image root that
     is a plain directory findmnt would answer for the host's filesystem: blkid on the image's
     partition then."""
-    if ctx.offline and facts.image_root(ctx).get("plain_directory"):
+    if ctx.offline and disks.image_root(ctx).get("plain_directory"):
         return "blkid -s UUID -s TYPE /dev/loopNpM   # the image's root partition"
     return "findmnt -no UUID,FSTYPE " + ctx.root.path
 
@@ -322,7 +322,7 @@ def _hint_and_commands(ctx, findings):
     if pending:
         names = ", ".join(sorted(set(f.spec for f in pending)))
         if ctx.offline:
-            image = facts.image_root(ctx)
+            image = disks.image_root(ctx)
             if image.get("known"):
                 why = ("the filesystem mounted at {} is {} ({}), but these lines name no partition of "
                        "the same disk that the host sees with a matching filesystem (for the image's "

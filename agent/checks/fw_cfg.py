@@ -13,9 +13,9 @@ default entry. When /boot/config-<version> is missing, the kernel's modules.buil
 modules.dep tell whether qemu_fw_cfg is there. Other distributions and architectures are
 not subject to the requirement (applies_to: the engine SKIPs them with the reason).
 """
-from agent import facts
-from agent.checks.cloudinit import needs_minimum
 from agent.core.model import Applies, Check, Status
+from agent.facts import boot, kernels
+from agent.facts.cloudinit import needs_minimum
 
 CONFIG_KEY = "CONFIG_FW_CFG_SYSFS"
 MODULE = "qemu_fw_cfg"
@@ -31,19 +31,18 @@ class FwCfg(Check):
                   Applies(distributions=("centos-stream", "anolis", "almalinux", "rocky")))
 
     def run(self, ctx):
-        arch = facts.architecture(ctx)["arch"]
-        why = needs_minimum(ctx, "aarch64" if arch == "arm64" else "")
-        kernels = facts.installed_kernels(ctx)
-        if not kernels:
+        why = needs_minimum(ctx)
+        installed = kernels.installed_kernels(ctx)
+        if not installed:
             return self.result(Status.WARN, "no kernel found in /boot, so {} cannot be checked".format(CONFIG_KEY),
                                "Seed 000: {} needs {} to set passwords and key pairs; make sure the image's "
                                "kernel has it.".format(why, CONFIG_KEY))
-        default = facts.default_kernel(ctx).get("version")
+        default = boot.default_kernel(ctx).get("version")
         has, lacking, unknown = [], [], []
-        for version in kernels:
-            found = facts.has_kernel_feature(ctx, version, MODULE, CONFIG_KEY)
+        for version in installed:
+            found = kernels.has_kernel_feature(ctx, version, MODULE, CONFIG_KEY)
             (has if found else lacking if found is False else unknown).append(version)
-        paths = ["/boot/config-" + v for v in kernels if ctx.root.exists("/boot/config-" + v)]
+        paths = ["/boot/config-" + v for v in installed if ctx.root.exists("/boot/config-" + v)]
         data = {"has": has, "lacking": lacking, "unknown": unknown, "default": default}
         if not lacking and not unknown:
             return self.passed("{} is set in every installed kernel ({})".format(CONFIG_KEY, ", ".join(has)),

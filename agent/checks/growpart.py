@@ -7,7 +7,8 @@ cloud-utils-growpart) and its `resizefs` module the root filesystem's resize too
 resize2fs from e2fsprogs; xfs_growfs for XFS). When one is missing the instance keeps the
 image's size and the rest of the disk is unused.
 """
-from agent.checks.cloudinit import cloud_config, installed_version, module_names, shell_command
+from agent.core.context import shell_command
+from agent.facts.cloudinit import cloud_config, installed_version, module_names
 from agent.core.model import Check, Status
 from agent.parsers import fstab
 from agent.core.rootfs import RootError

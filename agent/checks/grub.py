@@ -10,7 +10,7 @@ catalogue asks. Seeds 000 and 002 warn that a carelessly edited /boot/grub/menu.
 the instance booting, so guestprep only proposes changes here (applied when named).
 
 On a mounted image (--root) root= is judged the same way; the UUID to replace a kernel
-name with is the one of the filesystem mounted at the root (agent.facts.image_root), and
+name with is the one of the filesystem mounted at the root (agent.facts.disks.image_root), and
 the hints name only the GRUB tools the image has (update-grub, grub2-mkconfig,
 grub-mkconfig, grubby).
 
@@ -21,13 +21,13 @@ GRUB_CMDLINE_LINUX* lines of /etc/default/grub and RHEL 8's `kernelopts` in grub
 import re
 from typing import NamedTuple
 
-from agent import facts
+from agent.facts import boot, disks, versions
+from agent.facts.boot import DEFAULT_GRUB
 from agent.core.model import Check, Status
 from agent.parsers import bootcfg, keyvalue
 from agent.parsers import fstab as fstab_parser
 from agent.core.rootfs import RootError
 
-DEFAULT_GRUB = "/etc/default/grub"
 GRUB_PACKAGES = ("grub", "grub2", "grub-pc", "grub2-common", "grub-common", "grub-legacy")
 MIN_GRUB = (1, 99)
 
@@ -66,55 +66,6 @@ def _resolver(ctx):
     return ctx.live, ""
 
 
-GRUB_TOOLS = {
-    "update-grub": ("/usr/sbin/update-grub", "/sbin/update-grub"),
-    "grub2-mkconfig": ("/usr/sbin/grub2-mkconfig", "/sbin/grub2-mkconfig"),
-    "grub-mkconfig": ("/usr/sbin/grub-mkconfig", "/sbin/grub-mkconfig"),
-    "grubby": ("/usr/sbin/grubby", "/sbin/grubby"),
-}
-
-
-def grub_tools(ctx):
-    """The GRUB configuration tools the target has, by name."""
-    return set(name for name, paths in GRUB_TOOLS.items() if any(ctx.root.exists(p) for p in paths))
-
-
-def _grub2_target(ctx, configs):
-    # RHEL 7/8 on UEFI read the grub.cfg on the ESP; RHEL 9 and BLS systems /boot/grub2.
-    target = "/boot/grub2/grub.cfg"
-    for c in configs:
-        if c.kind == "grub2" and c.path.startswith(("/boot/efi/EFI/", "/efi/EFI/")) and c.entries:
-            target = c.path
-    return target
-
-
-def regen_command(ctx):
-    """argv that regenerates the GRUB 2 configuration with a tool the target has, or None.
-
-    When the target has none of them (a root whose boot loader is not installed yet), the
-    distribution's usual tool is named.
-    """
-    configs = facts.boot_configs(ctx)
-    tools = grub_tools(ctx)
-    grub2 = [c for c in configs if c.kind == "grub2"]
-    redhat = any(c.kind == "bls" for c in configs) or ctx.os.family in ("rhel", "suse")
-    if tools & {"update-grub", "grub2-mkconfig", "grub-mkconfig"}:
-        if "update-grub" in tools and not redhat:
-            return ("update-grub",)
-        tool = "grub2-mkconfig" if "grub2-mkconfig" in tools else "grub-mkconfig"
-        if redhat:
-            return (tool, "-o", _grub2_target(ctx, configs))
-        return (tool, "-o", grub2[0].path if grub2 else "/boot/grub/grub.cfg")
-    if redhat:
-        return ("grub2-mkconfig", "-o", _grub2_target(ctx, configs))
-    if ctx.os.family == "debian":
-        return ("update-grub",)
-    if grub2:
-        tool = "grub2-mkconfig" if grub2[0].path.startswith("/boot/grub2/") else "grub-mkconfig"
-        return (tool, "-o", grub2[0].path)
-    return None
-
-
 def _args_findings(ctx, path, lineno, args, resolver, findings, roots):
     root = bootcfg.arg_value(args, "root")
     if root is None:
@@ -134,7 +85,7 @@ def analyse(ctx):
     """(findings, data) for the check and its fix."""
     findings, roots = [], []
     resolver, unresolved = _resolver(ctx)
-    configs = facts.boot_configs(ctx)
+    configs = boot.boot_configs(ctx)
     data = {"roots": roots, "default_grub": [], "disable_uuid": False, "unresolved": unresolved,
             "bls": any(c.kind == "bls" for c in configs), "kernelopts": ""}
 
@@ -157,7 +108,7 @@ def analyse(ctx):
                                     "{}: GRUB_DISABLE_LINUX_UUID=true makes grub-mkconfig write root=/dev/... "
                                     "instead of root=UUID=".format(DEFAULT_GRUB), DEFAULT_GRUB))
 
-    env_path, env = facts.grubenv(ctx)
+    env_path, env = boot.grubenv(ctx)
     if env.get("kernelopts"):
         data["kernelopts"] = env_path
         _args_findings(ctx, env_path, 0, tuple(bootcfg.split_words(env["kernelopts"])), resolver, findings, roots)
@@ -191,7 +142,7 @@ def analyse(ctx):
 
     for name in GRUB_PACKAGES:
         version = ctx.packages.version(name)
-        if version and facts.numeric_version(version) and not facts.at_least(version, MIN_GRUB):
+        if version and versions.numeric_version(version) and not versions.at_least(version, MIN_GRUB):
             findings.append(Finding(Status.FAIL, "old", "package {} {} is older than GRUB 1.99".format(name, version)))
             break
     return findings, data
@@ -200,14 +151,14 @@ def analyse(ctx):
 def offline_uuid(ctx):
     """(UUID of the image's root filesystem, why not) on a mounted image: root= names the root
     filesystem, which is the one mounted at --root."""
-    image = facts.image_root(ctx)
+    image = disks.image_root(ctx)
     return (image["uuid"], "") if image.get("known") else (None, image.get("why", ""))
 
 
 def _hint(ctx, kinds, data):
-    regen = regen_command(ctx)
+    regen = boot.regen_command(ctx)
     regen_text = ctx.in_guest(" ".join(regen)) if regen else ""
-    tools = grub_tools(ctx)
+    tools = boot.grub_tools(ctx)
     hints, commands = [], []
     if "devname" in kinds or "disable-uuid" in kinds:
         hints.append("Name the root filesystem by UUID (root=UUID=..., `blkid` shows it): on ECS the system "
@@ -216,7 +167,7 @@ def _hint(ctx, kinds, data):
         if ctx.offline and uuid:
             hints.append("`guestprep fix --items grub` writes root=UUID={} (the filesystem mounted at {}, {}) "
                          "into every file above{}, as file edits `guestprep rollback` undoes; nothing needs "
-                         "regenerating.".format(uuid, ctx.root.path, facts.image_root(ctx)["device"],
+                         "regenerating.".format(uuid, ctx.root.path, disks.image_root(ctx)["device"],
                                                 " and sets GRUB_DISABLE_LINUX_UUID=false in " + DEFAULT_GRUB
                                                 if data.get("disable_uuid") else ""))
         elif ctx.offline:
@@ -285,16 +236,16 @@ class Grub(Check):
     repair_item = "grub"
 
     def run(self, ctx):
-        configs = facts.boot_configs(ctx)
+        configs = boot.boot_configs(ctx)
         if not configs:
-            separate = any((e.mountpoint.rstrip("/") == "/boot") for e in facts.fstab_entries(ctx))
+            separate = any((e.mountpoint.rstrip("/") == "/boot") for e in disks.fstab_entries(ctx))
             if separate and ctx.offline and not ctx.root.listdir("/boot"):
                 return self.result(
                     Status.WARN, "/boot is empty: /etc/fstab puts /boot on its own partition, which is not mounted "
                     "under the root", "Mount the image's /boot partition at {} and check again.".format(
                         ctx.root.display("/boot")), paths=["/boot"])
             # The distribution's own command, not a list of every distribution's.
-            regen = regen_command(ctx)
+            regen = boot.regen_command(ctx)
             tool = " ".join(regen) if regen else "grub-mkconfig -o /boot/grub/grub.cfg"
             hint = ("An ECS instance starts the boot loader inside the image: install GRUB 2 (GUESTOS.BootMode "
                     "names the packages) and generate its configuration with `{}` before capturing.".format(tool))

@@ -15,8 +15,8 @@ the files tarball installers leave (/etc/vmware-tools/locations and
 /usr/bin/vmware-uninstall-tools.pl, /opt/VBoxGuestAdditions-*, /usr/lib/parallels-tools).
 No program of the image is started.
 """
-from agent.checks.cloudinit import shell_command
-from agent.facts.kernels import version_key
+from agent.core.context import shell_command
+from agent.facts.versions import version_key
 from agent.core.model import Check, Status
 
 # (vendor, packages, tarball markers, uninstaller argv of the tarball install)

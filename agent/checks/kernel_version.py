@@ -8,7 +8,7 @@ running kernel (live) with the default boot entry (GRUB's default, the newest BL
 or the newest kernel in /boot) and reports both; the image check tags the image with the
 kernel version it finds (seed 003).
 """
-from agent import facts
+from agent.facts import boot, kernels
 from agent.core.model import Check, Status
 
 
@@ -19,10 +19,10 @@ class KernelVersion(Check):
     repair_item = ""
 
     def run(self, ctx):
-        default = facts.default_kernel(ctx)
+        default = boot.default_kernel(ctx)
         version, how = default["version"], default["how"]
-        running = facts.running_kernel(ctx)
-        installed = facts.installed_kernels(ctx)
+        running = kernels.running_kernel(ctx)
+        installed = kernels.installed_kernels(ctx)
         data = {"default": version, "running": running, "installed": installed, "how": how}
         if version is None:
             return self.result(Status.WARN, "no kernel found in /boot, so no boot kernel can be named",

@@ -17,9 +17,8 @@ lvm module the devices file), so the fix rebuilds it when it holds one.
 """
 import re
 
-from agent import facts
+from agent.facts import disks, initramfs, kernels
 
-from agent.facts import initramfs, kernels
 from agent.core.model import Check, Status
 from agent.core.rootfs import RootError
 
@@ -56,7 +55,7 @@ def use_devicesfile(text):
 
 
 def root_on_lvm(ctx):
-    spec = facts.root_filesystem(ctx).get("spec") or ""
+    spec = disks.root_filesystem(ctx).get("spec") or ""
     return spec.startswith("/dev/mapper/") and "luks" not in spec or bool(re.match(r"^/dev/[^/]+/[^/]+$", spec)
                                                                           and not spec.startswith("/dev/disk/"))
 

@@ -11,8 +11,7 @@ nvme? Driver availability is computed here from /boot/config-<ver> or modules.bu
 modules.dep; whether each initramfs holds them is the GUESTOS.Virtio and GUESTOS.Nvme
 checks' job.
 """
-from agent import facts
-from agent.checks.os_version import judge
+from agent.facts import boot, kernels, osinfo, versions
 from agent.core.model import Check, Status
 
 OS_FLOORS = {"centos": (5, 11), "rhel": (5, 11)}
@@ -32,22 +31,22 @@ class MocInstanceTypes(Check):
         problems, warnings, notes = [], [], []
         info = ctx.os
         floor = OS_FLOORS.get(info.id)
-        if floor and not facts.is_centos_stream(info) and info.version and not facts.at_least(info.version, floor):
+        if floor and not osinfo.is_centos_stream(info) and info.version and not versions.at_least(info.version, floor):
             problems.append("{} {} is older than {}.{}".format(info.id, info.version, *floor))
-        elif judge(info)[0] == Status.WARN:
+        elif osinfo.version_listing(info)[0] in osinfo.UNLISTED:
             warnings.append("the OS version is not one seed 000 lists")
-        kernel = facts.default_kernel(ctx)["version"]
+        kernel = boot.default_kernel(ctx)["version"]
         data = {"kernel": kernel}
         if kernel is None:
             warnings.append("no kernel in /boot to judge")
         else:
-            if facts.numeric_version(kernel) and not facts.at_least(kernel, KERNEL_FLOOR):
+            if versions.numeric_version(kernel) and not versions.at_least(kernel, KERNEL_FLOOR):
                 problems.append("kernel {} is older than 2.6.24 (no virtio drivers)".format(kernel))
             missing, unknown = [], []
             for module, key in VIRTIO:
-                have = facts.has_kernel_feature(ctx, kernel, module, key)
+                have = kernels.has_kernel_feature(ctx, kernel, module, key)
                 (missing if have is False else unknown if have is None else []).append(module)
-            nvme = facts.has_kernel_feature(ctx, kernel, *NVME)
+            nvme = kernels.has_kernel_feature(ctx, kernel, *NVME)
             data.update(virtio_missing=missing, nvme=nvme)
             if missing:
                 problems.append("kernel {} has no {}".format(kernel, ", ".join(missing)))

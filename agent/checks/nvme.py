@@ -12,17 +12,13 @@ agent.facts.kernels.byte_sized_nvme_timeouts. The arguments are read from every 
 next boot takes them from: /etc/default/grub, grub.cfg (BIOS and EFI), Boot Loader Spec
 entries (with $kernelopts from grubenv) and /etc/kernel/cmdline.
 """
-from agent.facts import kernels
-from agent.checks import virtio
-from agent.checks.grub import regen_command
+from agent.facts import boot, kernels
+from agent.facts import drivers as driver_facts
 from agent.core.model import Check, Status
 from agent.parsers import bootcfg
-from agent.core.rootfs import RootError
 
 REQUIRED = ("nvme", "nvme_core")
 ARGS = ("nvme_core.io_timeout", "nvme_core.admin_timeout")
-GRUB_CFGS = ("/boot/grub2/grub.cfg", "/boot/grub/grub.cfg")
-GRUBENV = "/boot/grub2/grubenv"
 IMPORT_HINT = "Import the image with Features.NvmeSupport=supported."
 
 
@@ -32,56 +28,14 @@ def timeout_value(versions):
     return "255" if newest and kernels.byte_sized_nvme_timeouts(newest) else "4294967295"
 
 
-def _grubenv_kernelopts(ctx, read):
-    text = read(GRUBENV)
-    if text is None:
-        return None
-    for line in text.splitlines():
-        if line.startswith("kernelopts="):
-            return bootcfg.split_words(line[len("kernelopts="):], comments=False)
-    return None
-
-
 def arg_sources(ctx):
-    """([(path, [args])], [problems]) for every place the next boot's command line comes from.
-
-    A file that cannot be read is a problem named in the result, not an exception: the
-    other files and the driver findings still count.
+    """([(path, [args])], [problems]) for every place the next boot's command line comes from
+    (agent.facts.boot.kernel_cmdlines). GRUB legacy files are left out: the fix does not
+    edit them. A file that cannot be read is a problem named in the result, not an
+    exception: the other files and the driver findings still count.
     """
-    root = ctx.root
-    sources, problems = [], []
-
-    def read(path):
-        try:
-            return root.read_config_or_none(path)
-        except RootError as e:
-            problems.append(str(e))
-            return None
-
-    text = read("/etc/default/grub")
-    if text is not None:
-        values = bootcfg.default_grub(text)
-        sources.append(("/etc/default/grub", list(values["GRUB_CMDLINE_LINUX"])
-                        + list(values["GRUB_CMDLINE_LINUX_DEFAULT"])))
-    for path in GRUB_CFGS + tuple(p + "/grub.cfg" for p in root.glob("/boot/efi/EFI/*")):
-        text = read(path)
-        # An EFI grub.cfg that only forwards to /boot/grub2/grub.cfg (RHEL 9) has no linux line.
-        for line in bootcfg.grub2_cfg(text or ""):
-            sources.append((path, list(line.args)))
-    kernelopts = None
-    for path in root.glob("/boot/loader/entries/*.conf"):
-        for line in bootcfg.bls_entry(read(path) or ""):
-            args = list(line.args)
-            if "$kernelopts" in args:   # RHEL 8: the options live in grubenv
-                if kernelopts is None:
-                    kernelopts = _grubenv_kernelopts(ctx, read) or []
-                index = args.index("$kernelopts")
-                args[index:index + 1] = kernelopts
-            sources.append((path, args))
-    text = read("/etc/kernel/cmdline")
-    if text is not None:
-        sources.append(("/etc/kernel/cmdline", text.split()))
-    return sources, problems
+    sources, problems = boot.kernel_cmdlines(ctx)
+    return [(s.path, s.args) for s in sources if s.kind not in ("legacy", "running")], problems
 
 
 def bad_arg_sources(sources, value):
@@ -108,13 +62,13 @@ class Nvme(Check):
     repair_item = "nvme"
 
     def run(self, ctx):
-        states = virtio.survey(ctx, REQUIRED)
+        states = driver_facts.survey(ctx, REQUIRED)
         if not states:
             return self.result(
                 Status.WARN, "no installed kernel found (no /boot/vmlinuz-* with /lib/modules/<version>)",
                 "An image without a kernel cannot boot on ECS. Install the distribution's kernel "
                 "package in the image, then run guestprep check again.")
-        drivers = virtio.evaluate(self, ctx, states, REQUIRED, (), "nvme", self.item)
+        drivers = driver_facts.evaluate(self, ctx, states, REQUIRED, (), "nvme", self.item)
         value = timeout_value([k.version for k, _s in states])
         args = "{}={} {}={}".format(ARGS[0], value, ARGS[1], value)
         sources, problems = arg_sources(ctx)
@@ -143,7 +97,7 @@ class Nvme(Check):
                                 args, ", ".join(p for p, _w in bad)))
             elif bad:
                 # Name this distribution's tool: grubby exists only on RHEL-like systems.
-                regen = regen_command(ctx)
+                regen = boot.regen_command(ctx)
                 hint.append("Add {} to GRUB_CMDLINE_LINUX in /etc/default/grub and regenerate grub.cfg "
                             "({}); guestprep fix --items nvme does both.".format(
                                 args, " ".join(regen) if regen else "grub-mkconfig"))

@@ -12,7 +12,7 @@ says which ImportImage `Platform` value to pick.
 """
 import re
 
-from agent import facts
+from agent.facts import osinfo
 from agent.core.model import Check, Status
 from agent.core.rootfs import RootError
 
@@ -58,8 +58,8 @@ class Platform(Check):
                 Status.WARN, "the distribution cannot be identified (no /etc/os-release or release file)",
                 "ECS identifies the OS from /etc/os-release, /etc/*-release and /etc/issue (seed 000): restore "
                 "them from the distribution's package. " + _CONSEQUENCES,
-                data={"platform": facts.OTHERS, "support": "unsupported"})
-        platform, support = facts.platform_of(info)
+                data={"platform": osinfo.OTHERS, "support": "unsupported"})
+        platform, support = osinfo.platform_of(info)
         data = {"platform": platform, "support": support, "os_id": info.id, "name": info.name}
         issue = issue_problem(ctx)
         data["issue_problem"] = issue
@@ -67,7 +67,7 @@ class Platform(Check):
         if support == "unsupported":
             return self.result(
                 Status.WARN, "{} is not a platform ECS supports: import as \"{}\" or \"{}\"".format(
-                    where, facts.CUSTOMIZED, facts.OTHERS), _CONSEQUENCES, paths=[info.source], data=data)
+                    where, osinfo.CUSTOMIZED, osinfo.OTHERS), _CONSEQUENCES, paths=[info.source], data=data)
         if support == "accepted":
             return self.result(
                 Status.WARN, "{}: ImportImage accepts Platform \"{}\", but seed 000 does not list it as "

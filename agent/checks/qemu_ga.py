@@ -8,13 +8,13 @@ whether or not its unit is enabled: the package has to go, not only the service.
 """
 import re
 
-from agent.checks.cloudinit import shell_command
+from agent.core.context import shell_command
 from agent.core.model import Check, Status
+from agent.facts import services
 
 PACKAGES = ("qemu-guest-agent", "qemu-ga")      # qemu-ga: SUSE's older name
 BINARIES = ("/usr/bin/qemu-ga", "/usr/sbin/qemu-ga")
 UNITS = ("qemu-guest-agent.service", "qemu-ga.service")
-UNIT_DIRS = ("/etc/systemd/system", "/lib/systemd/system", "/usr/lib/systemd/system")
 SYSV_NAMES = ("qemu-guest-agent", "qemu-ga")
 PROCESS = "qemu-ga"
 
@@ -25,26 +25,12 @@ def _is_agent_unit(name):
 
 def unit_files(root):
     """Unit names of the agent that have a unit file in the target."""
-    return [u for u in UNITS if any(root.exists(d + "/" + u) for d in UNIT_DIRS)]
+    return [u for u in UNITS if services.unit_installed(root, u)]
 
 
 def enabled_links(root):
     """Guest paths that enable the agent at boot: systemd *.wants links and SysV S links."""
-    links, seen = [], set()
-    for directory in UNIT_DIRS:
-        for wants in root.glob(directory + "/*.wants"):
-            for name in root.listdir(wants):
-                if not _is_agent_unit(name):
-                    continue
-                path = wants + "/" + name
-                host = root.resolve(path, follow=False)   # /lib and /usr/lib may be one directory
-                if host not in seen:
-                    seen.add(host)
-                    links.append(path)
-    for level in "0123456S":
-        for name in SYSV_NAMES:
-            links.extend(root.glob("/etc/rc{}.d/S??{}".format(level, name)))
-    return links
+    return services.enabled_links(root, _is_agent_unit, SYSV_NAMES, vendor=True, aliases=False)
 
 
 def _compact(links):

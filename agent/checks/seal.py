@@ -41,9 +41,10 @@ history.
 import re
 import shlex
 
-from agent.checks.cloudinit import (CLOUD_CFG, DISABLED_MARKER, cloud_config, datasource_names, installed_version,
-                                    masked_units, module_names)
-from agent.checks.root_account import PASSWD, SHADOW, WEAK, passwd_entries, read_shadow
+from agent.facts import boot, services
+from agent.facts.accounts import PASSWD, SHADOW, WEAK, passwd_entries, read_shadow
+from agent.facts.cloudinit import (CLOUD_CFG, DISABLED_MARKER, cloud_config, datasource_names, installed_version,
+                                   masked_units, module_names)
 from agent.core.model import Check, Status
 from agent.core.rootfs import MAX_READ, RootError
 
@@ -100,7 +101,6 @@ SSH_UNITS = ("ssh.service", "sshd.service")
 KEYGEN_UNITS = ("sshd-keygen@.service", "sshd-keygen.service")
 KEYGEN_TEMPLATES = ("sshd-keygen@rsa.service", "sshd-keygen@ecdsa.service", "sshd-keygen@ed25519.service")
 KEYGEN_EXEC = re.compile(r"^\s*ExecStart(Pre)?\s*=.*(ssh-keygen\s+-A|sshd-gen-keys-start|sshd-keygen)", re.M)
-UNIT_DIRS = ("/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system")
 CLOUD_INIT_MAIN = ("cloud-init.service", "cloud-init-network.service")   # runs cc_ssh (renamed in 24.3)
 ECS_DATASOURCES = ("AliYun",)
 # cloud-init's systemd generator runs ds-identify, which enables cloud-init for a datasource_list
@@ -108,7 +108,6 @@ ECS_DATASOURCES = ("AliYun",)
 # one of them is found: on ECS, a list of several without AliYun leaves cloud-init off even
 # with None at its end. Without ds-identify cloud-init runs and falls back to None.
 DS_IDENTIFY = ("/usr/lib/cloud-init/ds-identify", "/usr/libexec/cloud-init/ds-identify")
-CMDLINE_FILES = ("/etc/default/grub", "/etc/kernel/cmdline")
 INIT_SCRIPTS = ("/etc/init.d/sshd", "/etc/rc.d/init.d/sshd", "/etc/init.d/ssh")
 LOGIN_SHELL_NOT = ("nologin", "false", "sync", "shutdown", "halt")
 
@@ -183,44 +182,10 @@ def host_keys(root):
 
 # -- what makes new host keys at the next boot ---------------------------------------
 
-def unit_masked(root, unit):
-    path = "/etc/systemd/system/" + unit
-    return root.islink(path) and root.readlink(path) == "/dev/null"
-
-
-def unit_file(root, unit):
-    """The unit file systemd loads for `unit` ('' when none, or when masked)."""
-    if unit_masked(root, unit):
-        return ""
-    for directory in UNIT_DIRS:
-        if root.isfile(directory + "/" + unit):
-            return directory + "/" + unit
-    return ""
-
-
-def unit_enabled(root, unit):
-    """A link to `unit` in some .wants/ or .requires/ directory."""
-    for directory in UNIT_DIRS:
-        for name in root.listdir(directory):
-            if name.endswith((".wants", ".requires")) and root.lexists("{}/{}/{}".format(directory, name, unit)):
-                return True
-    return False
-
-
 def boot_cmdline(ctx):
-    """Words of the kernel command line the next boot uses, as far as the image says."""
-    words = []
-    for path in CMDLINE_FILES:
-        try:
-            text = ctx.root.read_text_or_none(path) or ""
-        except RootError:
-            continue
-        if path.endswith("grub"):
-            text = " ".join(re.findall(r'^\s*GRUB_CMDLINE_LINUX(?:_DEFAULT)?\s*=\s*"?([^"\n]*)', text, re.M))
-        words.extend(text.split())
-    if ctx.live is not None:
-        words.extend(ctx.live.kernel_cmdline())
-    return words
+    """Words of the kernel command lines the next boot uses, as far as the image says (every
+    boot loader file, agent.facts.boot.kernel_cmdlines), and the running one."""
+    return [word for source in boot.kernel_cmdlines(ctx)[0] for word in source.args]
 
 
 def cloud_init_keygen(ctx):
@@ -238,7 +203,7 @@ def cloud_init_keygen(ctx):
     masked = masked_units(root)
     if masked:
         why.append("cloud-init units are masked ({})".format(", ".join(m.rsplit("/", 1)[1] for m in masked)))
-    elif not any(unit_enabled(root, u) for u in CLOUD_INIT_MAIN):
+    elif not any(services.unit_enabled(root, u) for u in CLOUD_INIT_MAIN):
         why.append("cloud-init.service is not enabled")
     if "cloud-init=disabled" in boot_cmdline(ctx):
         why.append("cloud-init=disabled is on the kernel command line")
@@ -267,7 +232,7 @@ def key_regenerator(ctx):
     root = ctx.root
     why = []
     for unit in SSH_UNITS:
-        path = unit_file(root, unit)
+        path = services.unit_file(root, unit)
         try:
             text = root.read_text_or_none(path) if path else None
         except RootError:
@@ -275,9 +240,9 @@ def key_regenerator(ctx):
         if text and KEYGEN_EXEC.search(text):
             return "{} itself (ExecStartPre)".format(unit), ""
     for unit in KEYGEN_UNITS:
-        if unit_masked(root, unit) or any(unit_masked(root, t) for t in KEYGEN_TEMPLATES if unit.endswith("@.service")):
+        if services.masked(root, unit) or any(services.masked(root, t) for t in KEYGEN_TEMPLATES if unit.endswith("@.service")):
             why.append(unit + " is masked")
-        elif unit_file(root, unit):
+        elif services.unit_file(root, unit):
             return unit, ""
     has_systemd = any(root.exists(p) for p in ("/usr/lib/systemd/systemd", "/lib/systemd/systemd"))
     if not has_systemd:

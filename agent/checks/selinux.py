@@ -6,40 +6,17 @@ ECS (the files lack labels valid for the instance, and Alibaba's images ship it 
 config file says, so the boot configuration is read too.
 """
 from agent.core.model import Check, Status
+from agent.facts import boot
 from agent.parsers import bootcfg, keyvalue
-from agent.core.rootfs import RootError
 
 CONFIG = "/etc/selinux/config"
-GRUB_CFGS = ("/boot/grub2/grub.cfg", "/boot/grub/grub.cfg", "/boot/grub/menu.lst", "/boot/grub/grub.conf")
 
 
 def _kernel_arg_sources(ctx):
-    """(path, [args]) for every place a kernel command line is configured."""
-    root = ctx.root
-    sources = []
-    text = root.read_config_or_none("/etc/default/grub")
-    if text is not None:
-        values = bootcfg.default_grub(text)
-        sources.append(("/etc/default/grub", list(values.get("GRUB_CMDLINE_LINUX", ()))
-                        + list(values.get("GRUB_CMDLINE_LINUX_DEFAULT", ()))))
-    for path in GRUB_CFGS + tuple(root.glob("/boot/efi/EFI/*")):
-        if path.startswith("/boot/efi/EFI/"):
-            path += "/grub.cfg"
-        text = root.read_config_or_none(path)
-        if text is None:
-            continue
-        parse = bootcfg.grub_legacy if path.endswith((".lst", ".conf")) else bootcfg.grub2_cfg
-        for line in parse(text):
-            sources.append((path, list(line.args)))
-    for path in root.glob("/boot/loader/entries/*.conf"):
-        for line in bootcfg.bls_entry(root.read_config(path)):
-            sources.append((path, list(line.args)))
-    text = root.read_config_or_none("/etc/kernel/cmdline")
-    if text is not None:
-        sources.append(("/etc/kernel/cmdline", text.split()))
-    if ctx.live is not None:
-        sources.append(("/proc/cmdline", ctx.live.kernel_cmdline()))
-    return sources
+    """([(path, [args])], [problems]) for every place a kernel command line is configured,
+    and the running one (agent.facts.boot.kernel_cmdlines)."""
+    sources, problems = boot.kernel_cmdlines(ctx)
+    return [(s.path, s.args) for s in sources], problems
 
 
 class Selinux(Check):
@@ -55,7 +32,8 @@ class Selinux(Check):
             values, problems = keyvalue.parse(text)
             mode = (keyvalue.get(values, "SELINUX") or "").strip().lower()
         enabling = []
-        for path, args in _kernel_arg_sources(ctx):
+        sources, unreadable = _kernel_arg_sources(ctx)
+        for path, args in sources:
             for name in ("selinux", "enforcing"):
                 if bootcfg.arg_value(args, name) == "1":
                     enabling.append("{}={} in {}".format(name, 1, path))
@@ -64,6 +42,8 @@ class Selinux(Check):
         if enabling:
             args_hint = (" Remove {} from the kernel command line (then regenerate the boot "
                          "configuration).".format(", ".join(enabling)))
+        if unreadable:
+            args_hint += " Cannot read {}: a selinux= or enforcing= there is not known.".format("; ".join(unreadable))
         if mode in ("enforcing", "permissive"):
             return self.failed(
                 "SELinux is {} in {}".format(mode, CONFIG),
@@ -78,6 +58,11 @@ class Selinux(Check):
                 "if the config changes." + args_hint,
                 commands=[ctx.in_guest("grubby --update-kernel=ALL --remove-args='selinux enforcing'")],
                 paths=sorted(set(e.rsplit(" in ", 1)[1] for e in enabling)))
+        if unreadable:
+            return self.result(
+                Status.WARN, "kernel command line not fully read: " + "; ".join(unreadable),
+                "Repair or restore the file(s) named, then check again." + args_hint,
+                paths=sorted(set(p.split(": ", 1)[0] for p in unreadable)))
         if text is None:
             return self.passed("SELinux is not configured ({} does not exist)".format(CONFIG))
         if mode == "disabled":

@@ -14,8 +14,8 @@ Report only: guestprep does not rewrite sshd_config.
 """
 import re
 
-from agent.checks.cloudinit import shell_command
-from agent.checks.firewall import enabled_links, masked, unit_installed
+from agent.core.context import shell_command
+from agent.facts.services import enabled_links, masked, unit_installed
 from agent.core.model import Check, Status
 from agent.core.rootfs import RootError
 

@@ -11,15 +11,15 @@ ISO or an empty image), so a kernel and initramfs must be in /boot.
 On a mounted image (--root) the disk, its partition table and the ext4 superblock are
 not visible from the directory: those facts are said to be unknown, never guessed.
 """
-from agent import facts
-from agent.checks.virtio import initramfs_tool
+from agent.facts import disks, kernels
+from agent.facts.initramfs_build import initramfs_tool
 from agent.core.model import Check, Status
 
 GIB = 1024 ** 3
 MIN_GIB, MAX_GIB = 5, 2048
 SUPPORTED_FS = ("ext3", "ext4", "xfs")
 # Partitions a bootable system disk needs besides the root: not "other partitions".
-_BOOT_TYPES = (facts.ESP_GUID, facts.BIOS_BOOT_GUID, "0xef")
+_BOOT_TYPES = (disks.ESP_GUID, disks.BIOS_BOOT_GUID, "0xef")
 
 
 def _initramfs_commands(ctx, versions):
@@ -34,9 +34,9 @@ def _initramfs_commands(ctx, versions):
 
 
 def _kernel_findings(ctx, add):
-    kernels = facts.installed_kernels(ctx)
-    if not kernels:
-        separate = any(e.mountpoint.rstrip("/") == "/boot" for e in facts.fstab_entries(ctx))
+    installed = kernels.installed_kernels(ctx)
+    if not installed:
+        separate = any(e.mountpoint.rstrip("/") == "/boot" for e in disks.fstab_entries(ctx))
         if separate and ctx.offline and not ctx.root.listdir("/boot"):
             add(Status.WARN, "/boot is its own partition and is not mounted under the root, so its kernels "
                 "cannot be seen", "Mount the image's /boot partition at {} and check again.".format(
@@ -45,11 +45,11 @@ def _kernel_findings(ctx, add):
             add(Status.FAIL, "no kernel in /boot: this is not a bootable system disk",
                 "Install the distribution's kernel package (it also builds the initramfs).")
         return
-    without = [k for k in kernels if facts.initramfs_for(ctx, k) is None]
+    without = [k for k in installed if kernels.initramfs_for(ctx, k) is None]
     commands = _initramfs_commands(ctx, without)
     how = "with the commands below" if commands else \
         "with the distribution's tool (dracut -f --kver <version>, or update-initramfs -c -k <version>)"
-    if without and len(without) == len(kernels):
+    if without and len(without) == len(installed):
         add(Status.FAIL, "no initramfs for any kernel in /boot ({})".format(", ".join(without)),
             "Without an initramfs the kernel cannot mount the root filesystem. Build one {}.".format(how),
             commands=commands)
@@ -60,7 +60,7 @@ def _kernel_findings(ctx, add):
 
 
 def _fs_findings(ctx, add, notes):
-    rootfs = facts.root_filesystem(ctx)
+    rootfs = disks.root_filesystem(ctx)
     fstype = rootfs["fstype"]
     if not fstype:
         add(Status.WARN, "the root filesystem's type is unknown (no / in /etc/fstab)",
@@ -73,11 +73,11 @@ def _fs_findings(ctx, add, notes):
     notes.append("root is {} ({})".format(fstype, rootfs["source"]))
     if fstype != "ext4":
         return
-    features, why = facts.root_ext_features(ctx)
+    features, why = disks.root_ext_features(ctx)
     if features is None:
         notes.append("ext4 features not read: " + why)
         return
-    device = facts.kernel_name(ctx, rootfs["device"])
+    device = disks.kernel_name(ctx, rootfs["device"])
     if features["64bit"]:
         add(Status.WARN, "the root ext4 filesystem has the 64bit feature, which seed 000 says imports do not "
             "support", "Seed 000: ext4 must not use 64bit. It can be removed only offline, on the unmounted "
@@ -91,7 +91,7 @@ def _fs_findings(ctx, add, notes):
 
 
 def _disk_findings(ctx, add, notes):
-    disk = facts.system_disk(ctx)
+    disk = disks.system_disk(ctx)
     if not disk.get("known"):
         notes.append("partition table, partition count, LVM layout and disk size not known ({})".format(disk["why"]))
         return disk

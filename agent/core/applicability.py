@@ -6,8 +6,7 @@ A check declares `applies_to` (Applies cases, any of which must match: distribut
 families, distributions, architectures) and `live_only` (it needs the running system's
 facts, so it is skipped on a mounted image).
 """
-from agent import facts
-from agent.facts import osinfo
+from agent.facts import elf, osinfo
 
 # How a SKIP reason names what a check applies to (the declared id when not listed here).
 NAMES = {
@@ -23,7 +22,7 @@ LIVE_ONLY = "needs the running system; not checked on a mounted image"
 
 
 def _architecture(ctx):
-    return facts.architecture(ctx)["arch"]
+    return elf.architecture(ctx)["arch"]
 
 
 def matches(ctx, applies):

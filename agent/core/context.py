@@ -79,7 +79,7 @@ class Context(object):
 
     def fact(self, name, compute):
         """A fact several checks share (architecture, boot mode, root device), computed once
-        per run: `compute()` the first time, the cached value after (agent/facts.py)."""
+        per run: `compute()` the first time, the cached value after (agent/facts/)."""
         if name not in self._facts:
             self._facts[name] = compute()
         return self._facts[name]
@@ -114,3 +114,8 @@ class Context(object):
                 tool = "yum" if (self.os.major or 0) < 8 and self.os.id in ("rhel", "centos", "ol") else "dnf"
             return {"install": [tool, "install", "-y"], "remove": [tool, "remove", "-y"], "refresh": None}
         return None
+
+
+def shell_command(ctx, argv):
+    """A command as a person types it for this target (chrooted for a mounted image)."""
+    return " ".join(shlex.quote(a) for a in ctx.runner.command_line(argv))

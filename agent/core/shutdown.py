@@ -20,10 +20,10 @@ import errno
 import os
 import time
 
+from agent.facts.services import UNIT_DIRS
+
 ARMED = "/etc/guestprep/at-shutdown"
 UNIT = "guestprep-fix-at-shutdown.service"
-UNIT_DIRS = ("/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system",
-             "/usr/local/lib/systemd/system")
 WANTS = "/etc/systemd/system/multi-user.target.wants/" + UNIT
 
 POWEROFF = "poweroff"

@@ -10,10 +10,10 @@ A modules directory without a kernel image (a leftover of a removed kernel, DKMS
 debris) is not a kernel that can boot and is ignored; so is the rescue kernel of RHEL
 (vmlinuz-0-rescue-*), whose initramfs is generic and has no modules directory.
 """
-import re
 from typing import FrozenSet, NamedTuple, Optional, Tuple
 
 from agent.core.rootfs import RootError
+from agent.facts.versions import major_minor, version_key  # noqa: F401 (kernels.version_key)
 
 MODULE_DIRS = ("/lib/modules", "/usr/lib/modules")
 IMAGE_NAMES = ("/boot/vmlinuz-{}", "/boot/vmlinux-{}", "/boot/Image-{}", "/boot/image-{}",
@@ -55,12 +55,6 @@ def running_version(ctx):
     except RootError:
         return None
     return text.strip() or None if text else None
-
-
-def version_key(version):
-    """Sort key for versions like 5.14.0-362.8.1.el9_3.x86_64: numbers compare as numbers."""
-    return [(0, int(part), "") if part.isdigit() else (1, 0, part)
-            for part in re.findall(r"\d+|[A-Za-z]+", version or "")]
 
 
 def installed(ctx):
@@ -190,12 +184,6 @@ def _read_kernel_files(ctx, kernel):
     return config, builtin, provided, tuple(problems)
 
 
-def version_tuple(version):
-    """(major, minor) of a kernel release string; (0, 0) when it does not start with one."""
-    match = re.match(r"(\d+)\.(\d+)", version)
-    return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
-
-
 # Drivers an ECS instance needs before the root filesystem is mounted, with the config
 # option that builds each in (003: GUESTOS.Virtio, GUESTOS.Nvme).
 VIRTIO_OPTIONS = {"virtio_blk": "CONFIG_VIRTIO_BLK", "virtio_pci": "CONFIG_VIRTIO_PCI",
@@ -268,4 +256,59 @@ def byte_sized_nvme_timeouts(version):
     keeps its 30 s default, so 255 is the largest value that takes effect (AWS and Alibaba
     Cloud both document 255 as the maximum on earlier kernels).
     """
-    return version_tuple(version) < (4, 15)
+    return major_minor(version) < (4, 15)
+
+
+# -- kernels the checks name (boot entries, features) ---------------------------------
+
+_KERNEL_PREFIXES = ("vmlinuz-", "vmlinux-", "Image-", "kernel-")
+
+
+def kernel_version_of(path):
+    """'6.1.0-18-amd64' from '/boot/vmlinuz-6.1.0-18-amd64' (None for other names)."""
+    base = (path or "").rsplit("/", 1)[-1].rsplit(")", 1)[-1]
+    for prefix in _KERNEL_PREFIXES:
+        if base.startswith(prefix) and len(base) > len(prefix):
+            return base[len(prefix):]
+    return None
+
+
+def is_rescue(version):
+    return "rescue" in (version or "")
+
+
+def installed_kernels(ctx):
+    """Versions of the installed kernels (those with a boot image), oldest first."""
+    return [k.version for k in installed(ctx) if not is_rescue(k.version)]
+
+
+def _kernel(ctx, version):
+    return next((k for k in installed(ctx) if k.version == version), None)
+
+
+def initramfs_for(ctx, version):
+    """The /boot initramfs of a kernel version, or None."""
+    kernel = _kernel(ctx, version)
+    return kernel.initramfs if kernel else None
+
+
+
+def running_kernel(ctx):
+    """The running kernel's release (live only), else None."""
+    return running_version(ctx)
+
+
+
+def has_kernel_feature(ctx, version, module, config_key):
+    """True/False/None (unknown): `module` built in or shipped for kernel `version`."""
+    kernel = _kernel(ctx, version)
+    if kernel is None or not (kernel.config or kernel.modules_dir):
+        return None
+    mods = modules_of(ctx, kernel, {module: config_key})
+    if module in mods.builtin or mods.config.get(config_key) in ("y", "m"):
+        return True
+    if mods.provided and module in mods.provided:
+        return True
+    if mods.problems or (not mods.config and mods.provided is None):
+        return None  # the config or the module lists could not be read: unknown, not absent
+    return False

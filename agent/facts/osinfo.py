@@ -9,6 +9,7 @@ opens the files with the host's open(): an absolute symlink in an image
 import re
 from typing import NamedTuple, Tuple
 
+from agent.facts.versions import numeric_version
 from agent.parsers import keyvalue
 from agent.core.rootfs import RootError
 
@@ -109,3 +110,79 @@ def detect(root):
 def looks_like_linux_root(root):
     """A mounted image should have /etc and a /usr or /bin; anything else is a usage error."""
     return root.isdir("/etc") and (root.isdir("/usr") or root.isdir("/bin"))
+
+
+# -- platform (ImportImage Platform values) -------------------------------------------------
+
+# os-release ID -> ImportImage Platform, for the distributions seed 000 lists as supported.
+SUPPORTED_PLATFORMS = {
+    "alinux": "Aliyun", "aliyun": "Aliyun", "anolis": "Anolis", "centos": "CentOS",
+    "debian": "Debian", "opensuse": "OpenSUSE", "opensuse-leap": "OpenSUSE",
+    "opensuse-tumbleweed": "OpenSUSE", "rhel": "RedHat", "sles": "SUSE", "sled": "SUSE",
+    "sles_sap": "SUSE", "ubuntu": "Ubuntu", "coreos": "CoreOS", "almalinux": "AlmaLinux",
+    "rocky": "Rocky Linux", "freebsd": "FreeBSD",
+}
+# Values ImportImage accepts although seed 000 does not list the distribution.
+OTHER_PLATFORMS = {"fedora": "Fedora", "fedora-coreos": "Fedora CoreOS", "kylin": "Kylin",
+                   "uos": "UOS", "gentoo": "Gentoo"}
+OTHERS = "Others Linux"
+CUSTOMIZED = "Customized Linux"
+
+
+def is_centos_stream(os_info):
+    return os_info.id == "centos" and "stream" in (os_info.name or "").lower()
+
+
+def platform_of(os_info):
+    """(Platform value, 'supported' | 'accepted' | 'unsupported')."""
+    if is_centos_stream(os_info):
+        return "CentOS Stream", "supported"
+    if os_info.id in SUPPORTED_PLATFORMS:
+        return SUPPORTED_PLATFORMS[os_info.id], "supported"
+    if os_info.id in OTHER_PLATFORMS:
+        return OTHER_PLATFORMS[os_info.id], "accepted"
+    return OTHERS, "unsupported"
+
+
+# -- the versions seed 000 lists ------------------------------------------------------------
+
+# os-release ID -> (versions seed 000 lists, lowest accepted (major, minor)); None: any.
+LISTED = {
+    "centos": ((5, 6, 7, 8), (5,)),
+    "debian": ((6, 7, 8, 9, 10), (6,)),
+    "ubuntu": ((10, 12, 13, 14, 16, 18, 20), (10,)),
+    "sles": ((10, 11, 12, 15), (10,)),
+    "sled": ((10, 11, 12, 15), (10,)),
+    "opensuse": ((13, 42, 15), (13,)),
+    "opensuse-leap": ((13, 42, 15), (13,)),
+    "coreos": (None, (681, 2, 0)),
+}
+# What version_listing says of a version the image check may not know.
+UNLISTED = ("rolling", "unreadable", "older", "unlisted")
+
+
+def version_listing(os_info):
+    """(verdict, Platform, listed versions) for the version of `os_info`: verdict 'stream',
+    'other-platform', 'rolling', 'unreadable', 'no-limit', 'older', 'listed', 'newer' or
+    'unlisted' (UNLISTED holds the ones seed 000 does not cover)."""
+    if is_centos_stream(os_info):
+        return "stream", "CentOS Stream", None
+    platform, support = platform_of(os_info)
+    if support != "supported":
+        return "other-platform", platform, None
+    if os_info.id == "opensuse-tumbleweed":
+        return "rolling", platform, None
+    if not os_info.version:
+        return "unreadable", platform, None
+    rule = LISTED.get(os_info.id)
+    if rule is None:
+        return "no-limit", platform, None
+    listed, floor = rule
+    have = numeric_version(os_info.version)
+    if not have or have < floor:
+        return "older", platform, listed
+    if listed is None or have[0] in listed:
+        return "listed", platform, listed
+    if have[0] > max(listed):
+        return "newer", platform, listed
+    return "unlisted", platform, listed

@@ -19,7 +19,6 @@ import re
 import shutil
 import signal
 import socket
-import struct
 import sys
 import tempfile
 import time
@@ -27,6 +26,7 @@ import time
 import agent
 from agent.core.engine import UsageError
 from agent.core.runner import HostRunner
+from agent.facts import disks
 from agent.output import report
 
 FORMATS = ("raw", "qcow2", "vpc", "vmdk", "vhdx")
@@ -47,8 +47,6 @@ OVMF_PAIRS = (  # (code, vars template): Debian's ovmf, RHEL/Fedora's edk2-ovmf,
     ("/usr/share/qemu/ovmf-x86_64-code.bin", "/usr/share/qemu/ovmf-x86_64-vars.bin"),
 )
 
-ESP_GUID = "c12a7328-f81f-11d2-ba4b-00a0c93ec93b"
-BIOS_BOOT_GUID = "21686148-6449-6e6f-744e-656564454649"
 
 PASS, FAIL = "PASS", "FAIL"
 
@@ -60,37 +58,26 @@ class BootTestUsage(Exception):
 # ---------------------------------------------------------------------------------------
 # Pure parts: firmware from the partition table, the qemu command line, console analysis.
 
-def _guid(raw):
-    a, b, c = struct.unpack("<IHH", raw[:8])
-    return "{:08x}-{:04x}-{:04x}-{}-{}".format(a, b, c, raw[8:10].hex(), raw[10:16].hex())
-
-
 def detect_firmware(head):
-    """('bios' | 'uefi', reason) from the disk's first sectors (MBR, GPT header and entries).
+    """('bios' | 'uefi', reason) from the disk's first sectors (MBR, GPT header and entries;
+    read by agent.facts.disks.partition_table, the one partition table reader).
 
     UEFI when there is an EFI system partition and no way for a BIOS to boot the disk: a
     hybrid image (ESP and a BIOS boot partition, as cloud images have) boots BIOS, ECS's
     default boot mode.
     """
-    if len(head) < 512 or head[510:512] != b"\x55\xaa":
+    table, types = disks.partition_table(head)
+    if table == "none":
         return "bios", "no partition table (no MBR signature): trying BIOS"
-    types = [head[446 + 16 * i + 4] for i in range(4)]
-    if 0xEE not in types:
-        if 0xEF in types:
+    if table == "mbr":
+        if "0xee" in types:
+            return "bios", "protective MBR but no GPT header in sector 1: trying BIOS"
+        if "0xef" in types:
             return "uefi", "MBR with an EFI system partition (type 0xef)"
         return "bios", "MBR partition table"
-    if len(head) < 1024 or head[512:520] != b"EFI PART":
-        return "bios", "protective MBR but no GPT header in sector 1: trying BIOS"
-    entries_lba, count, size = struct.unpack("<QII", head[512 + 72:512 + 88])
-    guids = set()
-    for i in range(min(count, 128)):
-        start = entries_lba * 512 + i * size
-        if size < 16 or start + 16 > len(head):
-            break
-        guids.add(_guid(head[start:start + 16]))
-    if ESP_GUID in guids and BIOS_BOOT_GUID in guids:
+    if disks.ESP_GUID in types and disks.BIOS_BOOT_GUID in types:
         return "bios", "GPT with an EFI system partition and a BIOS boot partition (hybrid): BIOS, ECS's default"
-    if ESP_GUID in guids:
+    if disks.ESP_GUID in types:
         return "uefi", "GPT with an EFI system partition"
     return "bios", "GPT without an EFI system partition"
 

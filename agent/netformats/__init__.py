@@ -12,7 +12,6 @@ here writes: steps are data the engine applies through the journal.
 """
 import ipaddress
 import json
-import re
 from typing import NamedTuple
 
 from agent.netformats import common, eni, ifcfg, netplan, networkd, nm, suse, udev
@@ -34,8 +33,6 @@ UDEV_RULES = udev.PATH
 MANIFEST_PATH = "/var/lib/guestprep/network-manifest.json"
 # Formats that can say "any ethernet NIC" (a pattern, or no name at all).
 _CAN_MATCH_ANY = (eni.FMT, netplan.FMT, nm.FMT, networkd.FMT)
-_KERNEL_CMDLINES = ("/etc/default/grub", "/boot/grub/grub.cfg", "/boot/grub2/grub.cfg", "/etc/kernel/cmdline")
-_IFNAMES_OFF = re.compile(r"(^|[\s\"'])net\.ifnames=0($|[\s\"'])", re.M)
 
 
 def label(config):
@@ -59,19 +56,6 @@ def recorded(root):
     except Exception:  # pylint: disable=broad-except - a damaged record is no record
         return {}
     return data if isinstance(data, dict) and isinstance(data.get("primary"), str) else {}
-
-
-def ifnames_off(root, live=None):
-    """True when the image boots with net.ifnames=0, so its first NIC is eth0 on ECS too."""
-    if live is not None and "net.ifnames=0" in live.kernel_cmdline():
-        return True
-    for path in _KERNEL_CMDLINES:
-        try:
-            if root.isfile(path) and _IFNAMES_OFF.search(root.read_config(path)):
-                return True
-        except Exception:  # pylint: disable=broad-except - unreadable: not known to be off
-            continue
-    return False
 
 
 def choose_primary(found, live=None, record=None):

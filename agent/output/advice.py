@@ -17,7 +17,7 @@ import math
 import re
 import shlex
 
-from agent import facts
+from agent.facts import boot, disks, elf, kernels, osinfo, versions
 from agent.core.model import Status
 
 GIB = 1024 ** 3
@@ -47,11 +47,11 @@ def disk_size_gib(size_bytes):
 def image_name(os_info, kernel, arch, today, version="v1.0"):
     """A community image name in seed 004's form, e.g. ubuntu20.04_kernel4.18_x86_64_20230101_v1.0."""
     distro = _NAME_WORDS.get(os_info.id, os_info.id or "linux")
-    if facts.is_centos_stream(os_info):
+    if osinfo.is_centos_stream(os_info):
         distro = "centos-stream"
     distro = re.sub(r"[^a-z0-9.-]", "", distro.lower()) or "linux"
     parts = [distro + re.sub(r"[^0-9A-Za-z.]", "", os_info.version or "")]
-    major_minor = facts.kernel_major_minor(kernel)
+    major_minor = versions.kernel_major_minor(kernel)
     if major_minor:
         parts.append("kernel" + major_minor)
     parts.append(arch or "x86_64")
@@ -67,31 +67,31 @@ def compute(ctx, results, today=None):
     """The `import_image` object: each parameter with its value and where it came from."""
     today = today or datetime.date.today()
     notes = []
-    platform, support = facts.platform_of(ctx.os) if ctx.os.id else (facts.OTHERS, "unsupported")
+    platform, support = osinfo.platform_of(ctx.os) if ctx.os.id else (osinfo.OTHERS, "unsupported")
     if support == "unsupported":
         notes.append("The distribution is not a standard ECS platform: \"{}\" means ECS does not configure the "
                      "instance; \"{}\" needs Alibaba's configuration scripts in the image (seed 001).".format(
-                         facts.OTHERS, facts.CUSTOMIZED))
+                         osinfo.OTHERS, osinfo.CUSTOMIZED))
 
-    arch = facts.architecture(ctx)["arch"]
-    if arch not in facts.IMPORT_ARCHITECTURES:
+    arch = elf.architecture(ctx)["arch"]
+    if arch not in elf.IMPORT_ARCHITECTURES:
         notes.append("Architecture: {} — pick it yourself (ECS takes x86_64, i386, arm64).".format(
             "could not be read" if arch is None else arch + " cannot be imported"))
         arch_value = None
     else:
         arch_value = arch
 
-    mode = facts.boot_mode(ctx)["mode"]
+    mode = boot.boot_mode(ctx)["mode"]
     if arch == "arm64":
         mode = "UEFI"
     if mode is None:
         notes.append("BootMode: no boot loader found; choose the mode the image boots with.")
 
-    kernel = facts.default_kernel(ctx)["version"] or facts.running_kernel(ctx)
+    kernel = boot.default_kernel(ctx)["version"] or kernels.running_kernel(ctx)
     if not kernel:
         notes.append("No kernel found: the image name carries no kernel version.")
 
-    disk = facts.system_disk(ctx)
+    disk = disks.system_disk(ctx)
     size = disk_size_gib(disk.get("size_bytes")) if disk.get("known") else None
     size_note = ("{} rounded up to GiB".format(disk["disk"]) if size else
                  "the virtual size of the exported disk, rounded up to GiB (qemu-img info shows it), 1-2,048 GiB")
@@ -108,8 +108,8 @@ def compute(ctx, results, today=None):
         ("ImageName", name, "seed 004's community image form"),
         ("OSType", "linux", ""),
         ("Platform", platform, ctx.os.name or "unknown distribution"),
-        ("Architecture", arch_value, facts.architecture(ctx)["source"]),
-        ("BootMode", mode, "; ".join(facts.boot_mode(ctx)["evidence"])),
+        ("Architecture", arch_value, elf.architecture(ctx)["source"]),
+        ("BootMode", mode, "; ".join(boot.boot_mode(ctx)["evidence"])),
         ("DiskDeviceMapping.1.DiskImageSize", size, size_note),
         ("DiskDeviceMapping.1.Format", None, "the format of the uploaded file: " + ", ".join(FORMATS)),
         ("DetectionStrategy", "Standard", "runs the image check (seed 003) on import"),

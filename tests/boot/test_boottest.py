@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from agent.facts import disks
 from agent.host import boottest
 
 from agent.output import cli
@@ -170,9 +171,9 @@ LINUX_FS = "0fc63daf-8483-4772-8e79-3d69d8477de4"
 @pytest.mark.parametrize("head, firmware", [
     (_mbr([0x83]), "bios"),
     (_mbr([0xEF, 0x83]), "uefi"),
-    (_gpt([boottest.ESP_GUID, LINUX_FS]), "uefi"),
-    (_gpt([boottest.BIOS_BOOT_GUID, boottest.ESP_GUID, LINUX_FS]), "bios"),
-    (_gpt([boottest.BIOS_BOOT_GUID, LINUX_FS]), "bios"),
+    (_gpt([disks.ESP_GUID, LINUX_FS]), "uefi"),
+    (_gpt([disks.BIOS_BOOT_GUID, disks.ESP_GUID, LINUX_FS]), "bios"),
+    (_gpt([disks.BIOS_BOOT_GUID, LINUX_FS]), "bios"),
     (_mbr([0xEE]), "bios"),                      # protective MBR, no GPT header
     (b"\0" * 34 * 512, "bios"),
     (b"garbage", "bios"),
@@ -355,7 +356,7 @@ def test_uefi_image_gets_ovmf_with_a_copy_of_the_vars(fake, monkeypatch, tmp_pat
     code.write_bytes(b"code")
     variables.write_bytes(b"vars")
     monkeypatch.setattr(boottest, "OVMF_PAIRS", ((str(code), str(variables)),))
-    fake.scenario(head=_gpt([boottest.ESP_GUID, LINUX_FS]).hex(), console=[[0, STATIC_IP]], ssh=True)
+    fake.scenario(head=_gpt([disks.ESP_GUID, LINUX_FS]).hex(), console=[[0, STATIC_IP]], ssh=True)
     result = boottest.BootTest(str(fake.disk), timeout=20, accel="tcg", poll=0.05).run()
     assert (result["status"], result["firmware"]) == ("PASS", "uefi")
     argv = fake.calls("qemu")[0]["argv"]
@@ -367,7 +368,7 @@ def test_uefi_image_gets_ovmf_with_a_copy_of_the_vars(fake, monkeypatch, tmp_pat
 
 def test_uefi_image_without_ovmf_is_a_usage_error(fake, capsys, monkeypatch):
     monkeypatch.setattr(boottest, "OVMF_PAIRS", (("/nonexistent/CODE.fd", "/nonexistent/VARS.fd"),))
-    fake.scenario(head=_gpt([boottest.ESP_GUID]).hex())
+    fake.scenario(head=_gpt([disks.ESP_GUID]).hex())
     code, _, err = run_cli(capsys, fake.disk, "--accel", "tcg")
     assert code == 2 and "apt-get install ovmf" in err and "edk2-ovmf" in err
     assert fake.calls("qemu") == []

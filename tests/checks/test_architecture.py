@@ -2,7 +2,7 @@ import struct
 
 import pytest
 
-from agent import facts
+from agent.facts import elf as elf_facts
 from agent.checks.architecture import Architecture
 from agent.core.engine import Engine
 from agent.core.model import Status
@@ -24,12 +24,12 @@ def run(guest):
     (62, 64, True, "x86_64"), (183, 64, True, "arm64"), (3, 32, True, "i386"), (40, 32, True, "arm"),
     (22, 64, False, "s390x"), (62, 32, True, "x32"), (243, 64, True, "riscv64")])
 def test_parse_elf(machine, bits, little, arch):
-    assert facts.parse_elf(elf(machine, bits, little)) == (arch, bits, "")
+    assert elf_facts.parse_elf(elf(machine, bits, little)) == (arch, bits, "")
 
 
 @pytest.mark.parametrize("data", [b"", b"#!/bin/sh\n", b"\x7fELF", b"\x7fELF\x03\x01" + b"\x00" * 60])
 def test_parse_elf_garbage(data):
-    arch, _bits, problem = facts.parse_elf(data)
+    arch, _bits, problem = elf_facts.parse_elf(data)
     assert arch is None and problem
 
 

@@ -2,7 +2,7 @@ import os
 import struct
 import sys
 
-from agent import facts
+from agent.facts import boot
 from agent.checks.boot_mode import BootMode
 from agent.core.engine import Engine
 from agent.core.model import Status
@@ -60,7 +60,7 @@ def test_live_efi_firmware_without_esp_in_fstab(guest):
     result = run(guest, live=FakeLive())
     assert result.summary.startswith("import with BootMode=UEFI (booted via UEFI now (/sys/firmware/efi present)")
     guest.write("/etc/fstab", UEFI_FSTAB)
-    assert facts.esp_entry(guest.ctx()).mountpoint == "/boot/efi"
+    assert boot.esp_entry(guest.ctx()).mountpoint == "/boot/efi"
 
 
 def test_arm64_without_uefi_loader_warns(guest):

@@ -4,11 +4,12 @@ import struct
 
 import pytest
 
-from agent.checks import cloudinit
-from agent.checks.cloudinit import CloudInit, architecture, compare_versions, parse_cloud_config_fallback
+from agent.facts import cloudinit as cloudinit_facts
+from agent.checks.cloudinit import CloudInit
+from agent.facts.cloudinit import needs_minimum, parse_cloud_config_fallback
+from agent.facts.versions import compare_versions
 from agent.core.engine import Engine
 from agent.core.model import RemoveFile, RunCommand, Status, WriteFile
-from agent.core.rootfs import Root
 from conftest import FakeLive, FakeRunner
 from remediations.cloudinit import CloudInitFix
 
@@ -146,14 +147,16 @@ def test_compare_versions(a, b, expected):
     assert compare_versions(a, b) == expected
 
 
-def test_architecture_from_elf_header(fs):
-    fs.create_file("/g/bin/sh", contents=elf(0xB7))
-    assert architecture(Root("/g")) == ("aarch64", "/bin/sh")
-    fs.create_file("/h/usr/bin/env", contents=elf(0x3E, little=False)[:18] + struct.pack(">H", 0x3E) + b"\x00" * 10)
-    assert architecture(Root("/h")) == ("x86_64", "/usr/bin/env")
-    fs.create_file("/i/bin/sh", contents=b"#!/bin/busybox\n")
-    fs.create_file("/i/usr/bin/env", contents=b"\x7fELF")   # truncated
-    assert architecture(Root("/i")) == ("", "")
+def test_arm64_elf_header_makes_seed_000s_minimum_apply(guest):
+    # The one ELF reader names it arm64; needs_minimum does not ask callers to say aarch64.
+    guest.write("/bin/sh", elf(0xB7), mode=0o755)
+    assert needs_minimum(guest.ctx()) == "an ARM64 image"
+
+
+def test_x86_64_debian_has_no_minimum(guest):
+    guest.write("/usr/bin/env", elf(0x3E, little=False)[:18] + struct.pack(">H", 0x3E) + b"\x00" * 10, mode=0o755)
+    guest.os_release("debian", "12")
+    assert needs_minimum(guest.ctx()) == ""
 
 
 # -- the check ------------------------------------------------------------------
@@ -407,7 +410,7 @@ def test_directory_instead_of_cfg_file_is_named(guest):
 
 
 def test_without_pyyaml_the_fallback_reads_the_same(guest, monkeypatch):
-    monkeypatch.setattr(cloudinit, "yaml", None)
+    monkeypatch.setattr(cloudinit_facts, "yaml", None)
     debian(guest)
     guest.write("/etc/cloud/cloud.cfg.d/90_dpkg.cfg", DPKG_CFG)
     result = run(guest)[1]

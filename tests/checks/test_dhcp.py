@@ -519,6 +519,20 @@ def test_dhcp_bound_to_the_old_name_fails_unless_eth0_is_stable(guest):
     assert run(guest).status == Status.PASS
 
 
+def test_net_ifnames_0_from_a_bls_entry_counts(guest):
+    # RHEL 8/9 keep the kernel arguments in BLS entries ($kernelopts from grubenv), not in grub.cfg.
+    guest.write(ENI_PATH, ENI_DHCP)
+    guest.write("/boot/loader/entries/a-4.18.conf", "linux /vmlinuz-4.18\noptions $kernelopts\n")
+    guest.write("/boot/grub2/grubenv", "kernelopts=root=UUID=1 ro net.ifnames=0\n" + "#" * 900)
+    assert run(guest).status == Status.PASS
+
+
+def test_a_commented_out_net_ifnames_0_does_not_count(guest):
+    guest.write(ENI_PATH, ENI_DHCP)
+    guest.write("/etc/default/grub", '#GRUB_CMDLINE_LINUX="net.ifnames=0"\nGRUB_CMDLINE_LINUX=""\n')
+    assert run(guest).status == Status.FAIL
+
+
 def test_netplan_static_fails_and_dhcp_passes(guest):
     guest.write("/etc/netplan/00-installer-config.yaml", NETPLAN_STATIC, mode=0o600)
     result = run(guest)

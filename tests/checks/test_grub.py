@@ -4,7 +4,8 @@ import sys
 
 import pytest
 
-from agent.checks.grub import Grub, regen_command
+from agent.checks.grub import Grub
+from agent.facts.boot import regen_command
 from agent.core.engine import Engine
 from agent.core.model import Refused, RunCommand, Status, WriteFile
 from remediations.grub import GrubFix

@@ -1,7 +1,7 @@
 import os
 import sys
 
-from agent import facts
+from agent.facts import boot
 from agent.checks.kernel_version import KernelVersion
 from agent.core.engine import Engine
 from agent.core.model import Status
@@ -60,24 +60,24 @@ def test_rocky_bls_newest_entry_unless_saved(guest):
     guest.write("/boot/loader/entries/{}-0-rescue.conf".format(ROCKY_MACHINE_ID),
                 ROCKY9_BLS.replace(ROCKY_KERNEL, "0-rescue-" + ROCKY_MACHINE_ID))
     kernels(guest, ROCKY_KERNEL, older, initrd="/boot/initramfs-{}.img")
-    assert facts.default_kernel(guest.ctx())["version"] == ROCKY_KERNEL
+    assert boot.default_kernel(guest.ctx())["version"] == ROCKY_KERNEL
     guest.write("/etc/default/grub", 'GRUB_DEFAULT=saved\n')
     guest.write("/boot/grub2/grubenv", "saved_entry={}-{}\n".format(ROCKY_MACHINE_ID, older))
-    assert facts.default_kernel(guest.ctx())["version"] == older
+    assert boot.default_kernel(guest.ctx())["version"] == older
 
 
 def test_centos6_legacy_default(guest):
     guest.os_release("centos", "6")
     guest.write("/boot/grub/grub.conf", CENTOS6_GRUB_CONF)
     kernels(guest, CENTOS6_KERNEL, "2.6.32-754.el6.x86_64", initrd="/boot/initramfs-{}.img")
-    got = facts.default_kernel(guest.ctx())
+    got = boot.default_kernel(guest.ctx())
     assert got == {"version": CENTOS6_KERNEL, "how": "entry 'CentOS 6 ({})' of /boot/grub/grub.conf "
                    "(default=0)".format(CENTOS6_KERNEL)}
 
 
 def test_newest_kernel_without_boot_menu(guest):
     kernels(guest, "4.18.0-80.el8.x86_64", "4.18.0-513.5.1.el8_9.x86_64", "4.18.0-240.el8.x86_64")
-    got = facts.default_kernel(guest.ctx())
+    got = boot.default_kernel(guest.ctx())
     assert got["version"] == "4.18.0-513.5.1.el8_9.x86_64"
 
 

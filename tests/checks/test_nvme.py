@@ -110,6 +110,16 @@ def test_bls_kernelopts_from_grubenv_are_read(guest):
     assert run(guest).status == Status.PASS
 
 
+def test_grub_cfg_on_an_esp_mounted_at_efi_is_read(guest):
+    debian(guest)
+    kernel(guest, modules=ALL + NVME)
+    guest.write("/boot/grub/grub.cfg", "menuentry 'Debian' {{\n  linux /vmlinuz-{} root=UUID=1 {}\n}}\n".format(VER, MAX))
+    guest.write("/efi/EFI/debian/grub.cfg", "menuentry 'Debian' {{\n  linux /vmlinuz-{} root=UUID=1\n}}\n".format(VER))
+    result = run(guest)
+    assert result.status == Status.FAIL
+    assert "/efi/EFI/debian/grub.cfg" in result.data["bad_sources"]
+
+
 def test_unreadable_grub_cfg_is_named_and_drivers_still_reported(guest):
     debian(guest)
     kernel(guest, modules=ALL)

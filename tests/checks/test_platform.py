@@ -1,6 +1,6 @@
 import pytest
 
-from agent import facts
+from agent.facts import osinfo
 from agent.checks.os_version import OsVersion
 from agent.checks.platform import Platform
 from agent.core.engine import Engine
@@ -134,11 +134,11 @@ def test_version_rules(os_info, status, words):
 
 
 def test_platform_values():
-    assert facts.platform_of(info("opensuse-leap", "15.5")) == ("OpenSUSE", "supported")
-    assert facts.platform_of(info("rhel", "9.2")) == ("RedHat", "supported")
-    assert facts.platform_of(info("sles", "15.5")) == ("SUSE", "supported")
-    assert facts.platform_of(info("anolis", "8.8")) == ("Anolis", "supported")
-    assert facts.platform_of(info("almalinux", "9.3")) == ("AlmaLinux", "supported")
-    assert facts.platform_of(info("centos", "9", "CentOS Stream 9")) == ("CentOS Stream", "supported")
-    assert facts.platform_of(info("gentoo", "2.14")) == ("Gentoo", "accepted")
-    assert facts.platform_of(info("nixos", "23.11")) == ("Others Linux", "unsupported")
+    assert osinfo.platform_of(info("opensuse-leap", "15.5")) == ("OpenSUSE", "supported")
+    assert osinfo.platform_of(info("rhel", "9.2")) == ("RedHat", "supported")
+    assert osinfo.platform_of(info("sles", "15.5")) == ("SUSE", "supported")
+    assert osinfo.platform_of(info("anolis", "8.8")) == ("Anolis", "supported")
+    assert osinfo.platform_of(info("almalinux", "9.3")) == ("AlmaLinux", "supported")
+    assert osinfo.platform_of(info("centos", "9", "CentOS Stream 9")) == ("CentOS Stream", "supported")
+    assert osinfo.platform_of(info("gentoo", "2.14")) == ("Gentoo", "accepted")
+    assert osinfo.platform_of(info("nixos", "23.11")) == ("Others Linux", "unsupported")

@@ -168,12 +168,13 @@ def test_installed_not_enabled_names_udev(guest):
 
 def test_systemd_wants_link_counts_once_with_merged_usr(guest):
     debian(guest, enabled=False)
-    # /lib -> usr/lib (merged /usr): the same link must not be listed twice.
+    # /lib -> usr/lib (merged /usr): the same link must not be listed twice; it is named by
+    # the first directory of systemd's search order (agent.facts.services.UNIT_DIRS).
     guest.symlink("/lib", "usr/lib")
     guest.symlink("/usr/lib/systemd/system/multi-user.target.wants/qemu-guest-agent.service",
                   "../qemu-guest-agent.service")
     result = run(guest)[1]
-    assert result.data["enabled"] == ["/lib/systemd/system/multi-user.target.wants/qemu-guest-agent.service"]
+    assert result.data["enabled"] == ["/usr/lib/systemd/system/multi-user.target.wants/qemu-guest-agent.service"]
 
 
 def test_live_running_process_fails_and_plans_stop(guest):

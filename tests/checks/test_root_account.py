@@ -1,6 +1,7 @@
 import pytest
 
-from agent.checks.root_account import RootAccount, algorithm_of, read_shadow
+from agent.checks.root_account import RootAccount
+from agent.facts.accounts import algorithm_of, read_shadow
 from agent.core.engine import Engine
 from agent.core.model import Status
 

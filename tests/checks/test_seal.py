@@ -200,6 +200,12 @@ def cloud_init_image(guest):
      "cloud-init.service is not enabled"),
     (lambda g: g.write("/etc/default/grub", 'GRUB_CMDLINE_LINUX="quiet cloud-init=disabled"\n'),
      "cloud-init=disabled is on the kernel command line"),
+    # The next boot reads grub.cfg and BLS entries, not /etc/default/grub (seal used to read only that).
+    (lambda g: g.write("/boot/grub/grub.cfg", "menuentry 'Debian' {\n  linux /vmlinuz-6.1 ro cloud-init=disabled\n}\n"),
+     "cloud-init=disabled is on the kernel command line"),
+    (lambda g: (g.write("/boot/loader/entries/a-4.18.conf", "linux /vmlinuz-4.18\noptions $kernelopts\n"),
+                g.write("/boot/grub2/grubenv", "kernelopts=root=UUID=1 cloud-init=disabled\n" + "#" * 900)),
+     "cloud-init=disabled is on the kernel command line"),
     (lambda g: g.write("/etc/cloud/cloud.cfg.d/90-mine.cfg", "datasource_list: [ NoCloud ]\n"),
      "datasource_list [NoCloud] has no AliYun datasource"),
     # ds-identify finds neither on ECS and leaves cloud-init off: None at the end does not help

@@ -64,6 +64,41 @@ def test_bls_enforcing_argument_is_seen(guest):
     assert "enforcing=1" in run(guest).summary
 
 
+def test_bls_kernelopts_from_grubenv_are_read(guest):
+    # RHEL 8: the entry says $kernelopts and grubenv holds the words (selinux used to skip them).
+    guest.write("/etc/selinux/config", RHEL_CONFIG.replace("SELINUX=enforcing", "SELINUX=disabled"))
+    guest.write("/boot/loader/entries/abc-4.18.0.conf",
+                "title Rocky\nlinux /vmlinuz-4.18.0\noptions $kernelopts $tuned_params\n")
+    guest.write("/boot/grub2/grubenv", "# GRUB Environment Block\nkernelopts=root=UUID=1 ro selinux=1\n"
+                + "#" * 900)
+    result = run(guest)
+    assert result.status == Status.WARN
+    assert "selinux=1 in /boot/loader/entries/abc-4.18.0.conf" in result.summary
+
+
+def test_grub_cfg_on_an_esp_mounted_at_efi_is_read(guest):
+    guest.write("/etc/selinux/config", RHEL_CONFIG.replace("SELINUX=enforcing", "SELINUX=disabled"))
+    guest.write("/efi/EFI/debian/grub.cfg", "menuentry 'Debian' {\n  linux /vmlinuz-6.1 root=UUID=1 enforcing=1\n}\n")
+    assert "enforcing=1 in /efi/EFI/debian/grub.cfg" in run(guest).summary
+
+
+def test_an_unreadable_boot_entry_is_a_warning_naming_it(guest):
+    guest.write("/etc/selinux/config", RHEL_CONFIG.replace("SELINUX=enforcing", "SELINUX=disabled"))
+    guest.write("/boot/loader/entries/abc-5.14.0.conf", b"\x00\x01\xffoptions")
+    result = Engine([Selinux]).run_check(guest.ctx(), Selinux())
+    assert result.status == Status.WARN
+    assert result.paths == ("/boot/loader/entries/abc-5.14.0.conf",)
+
+
+def test_enforcing_is_still_the_finding_when_default_grub_is_unreadable(guest):
+    # It used to end in ERROR (the exception hid the FAIL); now the FAIL says what is unread.
+    guest.write("/etc/selinux/config", RHEL_CONFIG)
+    guest.write("/etc/default/grub", b"\x00\x01\xffGRUB")
+    result = Engine([Selinux]).run_check(guest.ctx(), Selinux())
+    assert result.status == Status.FAIL
+    assert "Cannot read /etc/default/grub" in result.hint
+
+
 def test_binary_config_is_an_error_not_a_traceback(guest):
     guest.write("/etc/selinux/config", b"\x00\x01\xffSELINUX")
     result = Engine([Selinux]).run_check(guest.ctx(), Selinux())

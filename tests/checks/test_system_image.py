@@ -2,7 +2,7 @@ import struct
 
 import pytest
 
-from agent import facts
+from agent.facts import disks
 from agent.checks.moc_instance_types import MocInstanceTypes
 from agent.checks.system_image import SystemImage
 from agent.core.engine import Engine
@@ -58,7 +58,7 @@ def live_disk(guest, monkeypatch, parts=("vda1",), size_gib=40, table=None, sb=N
         if path == "/dev/vda1" and offset == 1024:
             return sb
         raise OSError(13, "Permission denied")
-    monkeypatch.setattr(facts, "read_device", read)
+    monkeypatch.setattr(disks, "read_device", read)
     return FakeLive(mounts=[("/dev/vda1", "/", "ext4", "rw,relatime")])
 
 
@@ -110,7 +110,7 @@ def test_live_64bit_and_project_quota_warn(guest, monkeypatch):
 def test_live_unreadable_superblock_is_said(guest, monkeypatch):
     kernel(guest)
     live = live_disk(guest, monkeypatch, sb=b"")
-    monkeypatch.setattr(facts, "read_device", lambda p, o, n: (_ for _ in ()).throw(OSError(13, "Permission denied"))
+    monkeypatch.setattr(disks, "read_device", lambda p, o, n: (_ for _ in ()).throw(OSError(13, "Permission denied"))
                         if p == "/dev/vda1" else mbr([0x83]))
     result = run(guest, live=live)
     assert "ext4 features not read: cannot read the superblock (/dev/vda1: Permission denied)" in result.summary
@@ -144,12 +144,12 @@ def test_live_gpt_with_esp_and_bios_boot_counts_as_single_root(guest, monkeypatc
     result = run(guest, live=live)
     assert result.status == Status.PASS, result.summary
     assert result.summary.endswith("GPT partition table")
-    assert facts.partition_table(gpt(["esp"]))[1] == [facts.ESP_GUID]
+    assert disks.partition_table(gpt(["esp"]))[1] == [disks.ESP_GUID]
 
 
 @pytest.mark.parametrize("data", [b"", b"\x00" * 512, b"garbage" * 100])
 def test_partition_table_garbage(data):
-    assert facts.partition_table(data) == ("none", [])
+    assert disks.partition_table(data) == ("none", [])
 
 
 def test_lvm_spanning_disks_fails(guest, monkeypatch):
