@@ -25,7 +25,13 @@ LISTED = {
 
 
 def judge(os_info):
-    """(status, code, text, seed refs) for the version of `os_info`."""
+    """(status, text) for the version of `os_info`."""
+    status, _code, text, _refs = judged(os_info)
+    return status, text
+
+
+def judged(os_info):
+    """(status, finding code, text, seed refs) for the version of `os_info`."""
     version = os_info.version
     name = "{} {}".format(os_info.id, version).strip()
     if facts.is_centos_stream(os_info):
@@ -67,7 +73,7 @@ class OsVersion(Check):
     repair_item = ""
 
     def run(self, ctx):
-        status, code, text, refs = judge(ctx.os)
+        status, code, text, refs = judged(ctx.os)
         data = {"version": ctx.os.version}
         if status == Status.WARN:
             return self.result(status, text, Message(
