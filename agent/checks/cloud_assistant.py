@@ -12,7 +12,7 @@ its unit aliyun.service. The install commands are the ones of the ECS documentat
 "Install the Cloud Assistant Agent" (download the latest package from the
 aliyun-client-assist bucket, then `rpm -ivh --force` or `dpkg -i`).
 """
-from agent.core.model import Check, Message, Status
+from agent.core.model import Check, Message, Status, joined
 
 PACKAGES = ("aliyun_assist", "aliyun-assist")
 DIRECTORIES = ("/usr/local/share/aliyun-assist", "/opt/local/share/aliyun-assist")
@@ -73,14 +73,16 @@ class CloudAssistant(Check):
         if ctx.packages.known:
             package = ctx.packages.any_of(PACKAGES)
             if package:
-                found.append("package {} {}".format(package, ctx.packages.version(package) or "").strip())
+                version = ctx.packages.version(package)
+                found.append(Message("package {name} {version}", name=package, version=version) if version else
+                             Message("package {name}", name=package))
         found.extend(d for d in DIRECTORIES if root.isdir(d))
         if any(root.exists(d + "/" + UNIT) for d in UNIT_DIRS):
             found.append(UNIT)
         if ctx.live is not None and "aliyun-service" in ctx.live.process_names():
-            found.append("running (aliyun-service)")
+            found.append(Message("running (aliyun-service)"))
         if found:
-            return self.passed(Message("Cloud Assistant Agent is installed: {found}", found=", ".join(found)),
+            return self.passed(Message("Cloud Assistant Agent is installed: {found}", found=joined(found, ", ")),
                                code="installed")
         argvs = install_argvs(ctx)
         no_downloader = bool(argvs) and downloader(ctx) is None

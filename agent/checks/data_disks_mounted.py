@@ -14,7 +14,7 @@ disk's filesystem are listed with it, deepest mount point first, so the umount c
 work in the order shown.
 """
 from agent import facts
-from agent.core.model import Check, Message, Status
+from agent.core.model import Check, Message, Status, joined
 
 VIRTUAL_FS = ("proc", "sysfs", "devtmpfs", "devpts", "tmpfs", "cgroup", "cgroup2", "pstore", "bpf",
               "securityfs", "debugfs", "tracefs", "configfs", "fusectl", "mqueue", "hugetlbfs",
@@ -29,6 +29,11 @@ def _disks_of(ctx, device):
     if not name or name.startswith(NOT_DISKS) or not ctx.root.exists("/sys/class/block/" + name):
         return name, None
     return name, sorted(facts._underlying_disks(ctx, name))   # same walk as the system disk's
+
+
+def _mounts(mounts):
+    return joined([Message("{device} on {mountpoint}", device=m["device"], mountpoint=m["mountpoint"])
+                   for m in mounts], ", ")
 
 
 class DataDisksMounted(Check):
@@ -84,14 +89,13 @@ class DataDisksMounted(Check):
         if data_mounts:
             disks = sorted(set(d for m in data_mounts for d in m["disks"]))
             return self.failed(Message("filesystems of {disks} mounted: {mounts}", disks=", ".join(disks),
-                                       mounts=", ".join("{} on {}".format(m["device"], m["mountpoint"])
-                                                        for m in data_mounts)), hint,
+                                       mounts=_mounts(data_mounts)), hint,
                                commands=commands, paths=[m["mountpoint"] for m in data_mounts], data=data,
                                code="mounted", refs=("002",))
         if unsure:
             return self.result(Status.WARN, Message(
                 "the system disk is unknown ({why}); mounted besides /: {mounts}", why=system.get("why", ""),
-                mounts=", ".join("{} on {}".format(m["device"], m["mountpoint"]) for m in unsure)),
+                mounts=_mounts(unsure)),
                 Message("If any of these is on a data disk, unmount it before capture. {hint}", hint=hint),
                 commands=commands, data=data, code="unsure", refs=("002",))
         return self.passed(Message("no data disk is mounted (system disk {disk})", disk=system.get("disk") if system.get(

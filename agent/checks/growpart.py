@@ -39,7 +39,7 @@ def tool_present(ctx, tool, packages):
     if ctx.packages.known:
         name = ctx.packages.any_of(packages)
         if name:
-            return True, "package " + name
+            return True, Message("package {name}", name=name)
     return False, ""
 
 
@@ -49,7 +49,7 @@ def root_fstype(ctx):
     try:
         text = ctx.root.read_config_or_none(FSTAB)
     except RootError as e:
-        text, problem = None, "{}: {}".format(FSTAB, e.reason)
+        text, problem = None, Message("{path}: {problem}", path=FSTAB, problem=e.reason)
     if text:
         entries, _problems = fstab.parse(text)
         roots = [e for e in entries if e.mountpoint == "/" and e.fstype not in ("auto", "none", "")]

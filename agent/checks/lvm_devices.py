@@ -51,7 +51,7 @@ def use_devicesfile(text):
         return int(active[-1]), LVM_CONF
     default = re.findall(r"^\s*#\s*use_devicesfile\s*=\s*(\d+)", text or "", re.M)
     if default:
-        return int(default[-1]), "lvm2's default, as the comment in {} gives it".format(LVM_CONF)
+        return int(default[-1]), Message("lvm2's default, as the comment in {path} gives it", path=LVM_CONF)
     return None, ""
 
 

@@ -93,13 +93,13 @@ def bad_arg_sources(sources, value):
         for name in ARGS:
             found = bootcfg.arg_value(args, name)
             if found != value:
-                text = "{}={}".format(name, found) if found is not None else "no " + name
+                text = "{}={}".format(name, found) if found is not None else Message("no {arg}", arg=name)
                 if path not in wrong:
                     wrong[path] = []
                     order.append(path)
                 if text not in wrong[path]:
                     wrong[path].append(text)
-    return [(path, ", ".join(wrong[path])) for path in order]
+    return [(path, joined(wrong[path], ", ")) for path in order]
 
 
 class Nvme(Check):
@@ -123,7 +123,7 @@ class Nvme(Check):
             args_summary = Message("{args} on every kernel command line", args=args)
         elif bad:
             args_summary = Message("kernel command line lacks {args}: {where}", args=args,
-                                   where="; ".join("{} in {}".format(w, p) for p, w in bad))
+                                   where=joined([Message("{what} in {path}", what=w, path=p) for p, w in bad]))
         else:
             args_summary = Message("no boot loader configuration found to carry {args}", args=args)
         arg_commands = [ctx.in_guest("grubby --update-kernel=ALL --args='{}'".format(args))] \

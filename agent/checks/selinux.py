@@ -58,7 +58,7 @@ class Selinux(Check):
         for path, args in _kernel_arg_sources(ctx):
             for name in ("selinux", "enforcing"):
                 if bootcfg.arg_value(args, name) == "1":
-                    enabling.append("{}={} in {}".format(name, 1, path))
+                    enabling.append(Message("{arg}=1 in {path}", arg=name, path=path))
         enabling = sorted(set(enabling))
         if mode in ("enforcing", "permissive"):
             if enabling:
