@@ -121,8 +121,8 @@ def typable(text, root, backup_dir=None):
     return _MENTION.sub(lambda m: guestprep_command(root, m.group(1), backup_dir), text)
 
 
-# The Alibaba Cloud ECS documents hints cite as "seed 000" or "(002)": named once at the end
-# of a report, so a reader can look them up.
+# The Alibaba Cloud ECS documents findings follow (Finding.refs, "000".."004"): named once at
+# the end of a report, so a reader can look them up.
 SEEDS = (
     ("000", "Instructions for importing images"),
     ("001", "Import a custom image"),
@@ -130,15 +130,32 @@ SEEDS = (
     ("003", "Image check"),
     ("004", "Community images"),
 )
+# FALLBACK, to go once every check builds its results from findings with refs (fnd1's and
+# fnd2's conversions, issue 13): a result whose findings are plain strings (not Messages)
+# has its seeds recovered from its prose, as before.
 _SEED_CITE = re.compile(r"\b[Ss]eeds? (00[0-4](?:(?:, | and | or )00[0-4])*)|\((00[0-4](?:, 00[0-4])*)\)")
 
 
-def seed_legend(texts):
-    """'Seed ...' lines naming the documents cited in texts, or ''."""
+def _cited(texts):
     cited = set()
     for text in texts:
         for match in _SEED_CITE.finditer(text or ""):
             cited.update(re.findall(r"00[0-4]", match.group(0)))
+    return cited
+
+
+def result_refs(result, hint_shown=True):
+    """The seeds a result cites: the refs of its findings (a result of a check not yet converted
+    to Message findings: the seeds its summary and shown hint name, the fallback above)."""
+    refs = set(result.refs())
+    if not result.findings or not all(hasattr(f.text, "template") for f in result.findings):
+        refs.update(_cited([result.summary] + ([result.hint] if hint_shown else [])))
+    return refs
+
+
+def seed_legend(refs):
+    """The 'Seeds cited above ...' line naming the documents in refs (seed numbers), or ''."""
+    cited = set(refs)
     if not cited:
         return ""
     return "Seeds cited above are Alibaba Cloud ECS documents: {}.\n".format(
@@ -494,8 +511,8 @@ def plan_text(ctx, plans, stream, left_out=()):
                     out.append("     (backed up first, restored by rollback: {})".format(
                         ", ".join(ctx.root.display(p) for p in info["modifies"])))
         out.append("")
-    legend = seed_legend([p.result.summary for p in plans] + [p.result.hint for p in plans]
-                         + [p.skipped for p in plans] + [p.remediation.note for p in plans])
+    legend = seed_legend(set(ref for p in plans for ref in result_refs(p.result))
+                         | _cited([p.skipped for p in plans] + [p.remediation.note for p in plans]))
     if left_out:
         names = ",".join(sorted(set(r.repair_item or r.check_id for r in left_out)))
         out.append("Also found, with fixes applied only when named (they install or remove packages, "
