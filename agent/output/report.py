@@ -250,9 +250,10 @@ def check_text(ctx, results, stream, code):
 
 
 def waiver_text(waiver):
-    return "{} waived by {} until {}{}: {} ({})".format(
-        waiver["status"], waiver["by"], waiver["expires"], ", EXPIRED" if waiver["expired"] else "",
-        waiver["reason"], waiver["file"])
+    """The waiver of a result; of a finding code, one line per finding it names."""
+    return "\n".join("{}{} waived by {} until {}{}: {} ({})".format(
+        w["code"] + ": " if w.get("code") else "", w["status"], w["by"], w["expires"],
+        ", EXPIRED" if w["expired"] else "", w["reason"], w["file"]) for w in waiver.get("findings") or [waiver])
 
 
 def blocking_text(root, results, strict=False, backup_dir=None):
@@ -591,6 +592,14 @@ def _details(result):
     return "\n".join(lines)
 
 
+def finding_line(finding):
+    """'  FAIL grub.devname: TEXT (PATH line N)': one finding of a result, for JUnit's output."""
+    where = ""
+    if finding.path:
+        where = " ({} line {})".format(finding.path, finding.line) if finding.line else " ({})".format(finding.path)
+    return "  {} {}: {}{}".format(finding.status, finding.code, finding.text, where)
+
+
 def junit(command, ctx, results, code, strict=False, outcomes=(), hostname=None):
     """The report as JUnit XML (a str)."""
     import socket
@@ -605,6 +614,9 @@ def junit(command, ctx, results, code, strict=False, outcomes=(), hostname=None)
                                        "time": "0"})
         outcome = by_outcome.get(r.check_id)
         out = ["{}: {}".format(r.status, r.summary)]
+        if len(r.findings) > 1 or any(f.status == Status.WAIVED for f in r.findings):
+            # Each finding on its own line, with its code (for a waiver) and where it is.
+            out.extend(finding_line(f) for f in r.findings)
         if r.waiver:
             out.append(waiver_text(r.waiver))
         if outcome is not None:
