@@ -98,5 +98,5 @@ class DataDisksMounted(Check):
                 mounts=_mounts(unsure)),
                 Message("If any of these is on a data disk, unmount it before capture. {hint}", hint=hint),
                 commands=commands, data=data, code="unsure", refs=("002",))
-        return self.passed(Message("no data disk is mounted (system disk {disk})", disk=system.get("disk") if system.get(
-            "known") else rootfs.get("device") or Message("unknown")), data=data, code="none")
+        disk = system.get("disk") if system.get("known") else rootfs.get("device") or Message("unknown")
+        return self.passed(Message("no data disk is mounted (system disk {disk})", disk=disk), data=data, code="none")

@@ -33,7 +33,8 @@ class FwCfg(Check):
         if not why:
             return self.result(Status.SKIP, Message(
                 "applies to ARM64, CentOS Stream, Anolis, AlmaLinux and Rocky Linux images only (this is {os}, "
-                "{arch})", os=ctx.os.name or Message("an unknown system"), arch=arch or Message("architecture unknown")),
+                "{arch})", os=ctx.os.name or Message("an unknown system"),
+                arch=arch or Message("architecture unknown")),
                 code="not-applicable")
         kernels = facts.installed_kernels(ctx)
         if not kernels:

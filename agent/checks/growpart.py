@@ -93,8 +93,9 @@ class Growpart(Check):
                 found.append(Message("{tool} for the {fstype} root ({evidence})", tool=tool, fstype=fstype,
                                      evidence=evidence))
             else:
-                fails.append(("no-resize-tool", Message("{tool} is missing; the {fstype} root filesystem (per {source}) "
-                                                        "cannot grow", tool=tool, fstype=fstype, source=fs_source)))
+                fails.append(("no-resize-tool", Message(
+                    "{tool} is missing; the {fstype} root filesystem (per {source}) cannot grow", tool=tool,
+                    fstype=fstype, source=fs_source)))
                 missing.append(packages.get(family, packages["rhel"]))
         elif fstype:
             warns.append(("fstype-unsupported", Message(
