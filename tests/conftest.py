@@ -185,3 +185,26 @@ class Guest(object):
 @pytest.fixture(params=ROOTS, ids=["root=/", "root=/mnt/image"])
 def guest(fs, request):
     return Guest(fs, request.param)
+
+
+@pytest.fixture(autouse=True)
+def conforming_findings(monkeypatch):
+    """Every Result a check returns in any test has conforming findings (codes, refs, Message
+    templates: tests/findingconformance.py), so each pyfakefs scenario checks them too."""
+    from agent.checks import CHECKS
+    from findingconformance import assert_conforming
+
+    def checked(run):
+        def wrapper(self, ctx):
+            result = run(self, ctx)
+            try:
+                assert_conforming(self, result)
+            except AssertionError as e:
+                # pytest.fail is a BaseException: the engine's "one broken check never stops
+                # the others" (except Exception) cannot turn it into an ERROR result.
+                pytest.fail(str(e), pytrace=False)
+            return result
+        return wrapper
+
+    for cls in CHECKS:
+        monkeypatch.setattr(cls, "run", checked(cls.run))

@@ -235,3 +235,36 @@ def test_importing_the_facts_package_imports_none_of_its_modules():
     code = "import sys, agent.facts; print(sorted(m for m in sys.modules if m.startswith('agent.facts.')))"
     out = subprocess.check_output([sys.executable, "-c", code], cwd=HERE, universal_newlines=True)
     assert out.strip() == "[]"
+
+
+def test_every_checks_findings_on_the_fixture_roots_have_stable_codes_and_seed_refs(tmp_path):
+    """Issue 13: findings are data a waiver, a translation and the seed legend rely on. Every
+    check over every fixture root: codes "<check id>.<slug>" ([a-z0-9-]+), no finding twice,
+    refs within the seeds 000..004, Message templates with named fields (checks converted to
+    findings; tests/findingconformance.py). The pyfakefs scenarios are checked as they run
+    (conftest.py's conforming_findings)."""
+    import shutil
+    from agent.checks import CHECKS
+    from agent.core.context import Context
+    from agent.core.engine import Engine
+    from agent.core.rootfs import Root
+    from agent.core.runner import ReadOnlyRunner
+    from findingconformance import assert_conforming
+    roots = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "roots")
+    seen = {}
+    for name in sorted(os.listdir(roots)):
+        copy = tmp_path / name
+        shutil.copytree(os.path.join(roots, name), str(copy), symlinks=True)
+        root = Root(str(copy))
+        ctx = Context(root, runner=ReadOnlyRunner(root.path))
+        engine = Engine(CHECKS)
+        for check, result in zip(engine.checks, engine.run_checks(ctx, engine.checks)):
+            assert result.check_id == check.id
+            # The engine's own SKIP (not applicable) and ERROR results are its wording, not the check's.
+            made_by_check = not engine.not_applicable(ctx, check) and result.status != "ERROR"
+            assert_conforming(check, result, texts=made_by_check)
+            seen.setdefault(check.id, set()).update(f.code for f in result.findings)
+    assert set(seen) == set(c.id for c in CHECKS)
+    # Codes are public (waivers name them): a few that must not change.
+    assert "selinux.enforcing" in seen["selinux"]
+    assert "os_version.listed" in seen["os_version"]

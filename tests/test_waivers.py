@@ -110,3 +110,86 @@ def test_the_machines_default_waivers_file_is_read(image, capsys, tmp_path, monk
     monkeypatch.setattr(waivers, "DEFAULT_PATHS", (str(path),))
     assert only(image, capsys) == (0, only(image, capsys)[1])
     assert only(image, capsys)[1]["status"] == "WAIVED"
+
+
+# -- waivers of one finding's code ---------------------------------------------------
+
+def package_manager(image, capsys, *extra):
+    """check --items package-manager as JSON: (exit code, the result). The image has a package
+    dpkg left half-configured (a FAIL finding) and no repository (a WARN finding)."""
+    (image / "var/lib/dpkg/status").write_text(
+        "Package: libc6\nStatus: install ok half-configured\nVersion: 2.36\n")
+    code, out, err = run(capsys, "check", "--root", str(image), "--items", "package_manager", "--format", "json",
+                         *extra)
+    assert err == "" or code != 2, err
+    return code, json.loads(out)["results"][0]
+
+
+def write(tmp_path, *sections):
+    path = tmp_path / "w.ini"
+    path.write_text("".join("[{}]\nreason = {}\nby = me\nexpires = {}\n".format(*s) for s in sections))
+    return str(path)
+
+
+def test_a_waived_finding_code_leaves_the_other_findings_to_decide_the_status(image, capsys, tmp_path):
+    code, result = package_manager(image, capsys)
+    assert code == 3 and result["status"] == "FAIL"
+    codes = dict((f["code"], f["status"]) for f in result["findings"])
+    assert codes == {"package_manager.dpkg-interrupted": "FAIL", "package_manager.no-repository": "WARN"}
+    code, result = package_manager(image, capsys, "--waivers", write(
+        tmp_path, ("package_manager.dpkg-interrupted", "rebuilt on ECS", FUTURE)))
+    # The FAIL is accepted; the repository WARN is what is left.
+    assert code == 0 and result["status"] == "WARN"
+    assert dict((f["code"], f["status"]) for f in result["findings"]) == {
+        "package_manager.dpkg-interrupted": "WAIVED", "package_manager.no-repository": "WARN"}
+    assert result["waiver"]["code"] == "package_manager.dpkg-interrupted"
+    assert result["waiver"]["status"] == "FAIL" and result["waiver"]["reason"] == "rebuilt on ECS"
+    code, _result = package_manager(image, capsys, "--waivers", write(
+        tmp_path, ("package_manager.dpkg-interrupted", "r", FUTURE)), "--fail-on", "warn")
+    assert code == 3
+
+
+def test_waiving_every_finding_code_waives_the_result(image, capsys, tmp_path):
+    code, result = package_manager(image, capsys, "--waivers", write(
+        tmp_path, ("package_manager.dpkg-interrupted", "a", FUTURE), ("package_manager.no-repository", "b", FUTURE)))
+    assert code == 0 and result["status"] == "WAIVED"
+    assert set(f["status"] for f in result["findings"]) == {"WAIVED"}
+    assert [w["code"] for w in result["waiver"]["findings"]] == [
+        "package_manager.dpkg-interrupted", "package_manager.no-repository"]
+    code, out, _err = run(capsys, "check", "--root", str(image), "--items", "package_manager", "--waivers",
+                          write(tmp_path, ("package_manager.dpkg-interrupted", "a", FUTURE),
+                                ("package_manager.no-repository", "b", FUTURE)))
+    out = " ".join(out.split())
+    assert code == 0 and "package_manager.dpkg-interrupted: FAIL waived by me until {}: a".format(FUTURE) in out
+    assert "package_manager.no-repository: WARN waived by me until {}: b".format(FUTURE) in out
+
+
+def test_an_expired_finding_waiver_is_still_a_finding(image, capsys, tmp_path):
+    code, result = package_manager(image, capsys, "--waivers", write(
+        tmp_path, ("package_manager.dpkg-interrupted", "r", PAST)))
+    assert code == 3 and result["status"] == "FAIL"
+    assert dict((f["code"], f["status"]) for f in result["findings"])["package_manager.dpkg-interrupted"] == "FAIL"
+    assert result["waiver"]["expired"] is True
+    assert "waiver of package_manager.dpkg-interrupted by me expired on {}".format(PAST) in result["summary"]
+
+
+def test_junit_carries_each_finding_and_its_waiver(image, capsys, tmp_path):
+    (image / "var/lib/dpkg/status").write_text("Package: libc6\nStatus: install ok half-configured\n")
+    code, out, _err = run(capsys, "check", "--root", str(image), "--items", "package_manager", "--format", "junit",
+                          "--waivers", write(tmp_path, ("package_manager.dpkg-interrupted", "known", FUTURE)))
+    case = ET.fromstring(out).find(".//testcase")
+    text = case.find("system-out").text
+    assert "  WAIVED package_manager.dpkg-interrupted: dpkg was interrupted: libc6 (half-configured) " \
+           "(/var/lib/dpkg/status)" in text
+    assert "  WARN package_manager.no-repository: no package repository is configured" in text
+    assert "package_manager.dpkg-interrupted: FAIL waived by me" in text
+
+
+def test_a_finding_code_of_no_check_is_a_usage_error(image, capsys, tmp_path):
+    path = write(tmp_path, ("nosuch.thing", "r", FUTURE))
+    code, out, err = run(capsys, "check", "--root", str(image), "--waivers", path)
+    assert code == 2 and "no check is named nosuch.thing" in err
+    # The prefix must be a check id: a repair item (assist) is not a finding code's prefix.
+    code, out, err = run(capsys, "check", "--root", str(image), "--waivers", write(tmp_path, ("assist.missing", "r",
+                                                                                              FUTURE)))
+    assert code == 2 and "assist.missing" in err

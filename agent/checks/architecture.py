@@ -11,7 +11,7 @@ import shlex
 
 from agent.facts import elf, kernels
 
-from agent.core.model import Check, Status
+from agent.core.model import Check, Message, Status
 
 
 class Architecture(Check):
@@ -25,24 +25,34 @@ class Architecture(Check):
         arch, source = found["arch"], found["source"]
         data = {"arch": arch, "bits": found["bits"], "source": source}
         if arch is None:
-            problems = "; ".join(found["problems"]) or "none of {} exists".format(", ".join(elf.ELF_CANDIDATES))
+            if found["problems"]:
+                problems = "; ".join(found["problems"])
+            else:
+                problems = Message("none of {candidates} exists", candidates=", ".join(elf.ELF_CANDIDATES))
             # Point `file` at something the image has: /bin/sh may be the file that is missing.
             shown = next((p for p in elf.ELF_CANDIDATES if ctx.root.exists(p)), None)
             if shown is None:
                 shown = next((k.image for k in kernels.installed(ctx) if k.image), None)
-            hint = "Choose the architecture on import yourself"
-            hint += (": `file` on {} tells it.".format(shown) if shown else
-                     " (x86_64, arm64 or i386: the one of the machine the image came from).")
-            return self.result(Status.WARN, "the architecture cannot be read from the root's binaries ({})".format(
-                problems), hint, commands=["file " + shlex.quote(ctx.root.display(shown))] if shown else [],
-                data=data)
-        where = "{} (ELF header of {})".format(arch, source)
+            if shown:
+                hint = Message("Choose the architecture on import yourself: `file` on {path} tells it.", path=shown)
+            else:
+                hint = Message("Choose the architecture on import yourself (x86_64, arm64 or i386: the one of the "
+                               "machine the image came from).")
+            return self.result(Status.WARN, Message(
+                "the architecture cannot be read from the root's binaries ({problems})", problems=problems),
+                hint, commands=["file " + shlex.quote(ctx.root.display(shown))] if shown else [],
+                data=data, code="unreadable")
         if arch == "arm64":
-            return self.result(Status.INFO, "{}: import with Architecture=arm64 and BootMode=UEFI".format(where),
-                               "ARM64 instances boot with UEFI only. Seed 000 also requires "
-                               "CONFIG_FW_CFG_SYSFS=y in the kernel and Alibaba's cloud-init (19.1.18 or later) for "
-                               "passwords and key pairs to work.", paths=[source], data=data)
+            return self.result(Status.INFO, Message(
+                "{arch} (ELF header of {source}): import with Architecture=arm64 and BootMode=UEFI",
+                arch=arch, source=source),
+                Message("ARM64 instances boot with UEFI only. Seed 000 also requires CONFIG_FW_CFG_SYSFS=y in the "
+                        "kernel and Alibaba's cloud-init (19.1.18 or later) for passwords and key pairs to work."),
+                paths=[source], data=data, code="arm64", refs=("000",))
         if arch in elf.IMPORT_ARCHITECTURES:
-            return self.passed("{}: import with Architecture={}".format(where, arch), paths=[source], data=data)
-        return self.failed("{}: ECS imports only x86_64, i386 and arm64 images".format(where),
-                           "This image cannot run on ECS; build it for x86_64 or arm64.", paths=[source], data=data)
+            return self.passed(Message("{arch} (ELF header of {source}): import with Architecture={arch}",
+                                       arch=arch, source=source), paths=[source], data=data, code="importable")
+        return self.failed(Message("{arch} (ELF header of {source}): ECS imports only x86_64, i386 and arm64 images",
+                                   arch=arch, source=source),
+                           Message("This image cannot run on ECS; build it for x86_64 or arm64."),
+                           paths=[source], data=data, code="unsupported")

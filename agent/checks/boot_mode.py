@@ -9,7 +9,7 @@ shim packages means UEFI, and GRUB's i386-pc modules, grub-pc or GRUB legacy mea
 On a GPT disk, BIOS GRUB also needs a BIOS boot partition (checked live).
 """
 from agent.facts import boot
-from agent.core.model import Check, Status
+from agent.core.model import Check, Message, Status
 
 
 # Each distribution's own package names (x86: arm64 images are UEFI whatever is found),
@@ -23,8 +23,8 @@ _LOADER_PACKAGES = {
 
 def _install_hint(ctx):
     bios, uefi = _LOADER_PACKAGES.get(ctx.os.family, ("grub-pc / grub2-pc", "grub-efi / grub2-efi and shim"))
-    return ("Install GRUB for the boot mode the image uses ({} for BIOS; {} with an EFI system partition "
-            "for UEFI) and choose that BootMode on import.".format(bios, uefi))
+    return Message("Install GRUB for the boot mode the image uses ({bios} for BIOS; {uefi} with an EFI system "
+                   "partition for UEFI) and choose that BootMode on import.", bios=bios, uefi=uefi)
 
 
 class BootMode(Check):
@@ -39,13 +39,16 @@ class BootMode(Check):
         data = dict(found)
         evidence = "; ".join(found["evidence"])
         if mode is None:
-            return self.result(
-                Status.WARN, "neither a BIOS nor a UEFI boot loader was found" + (
-                    " ({})".format(evidence) if evidence else ""),
-                _install_hint(ctx), data=data)
+            if evidence:
+                summary = Message("neither a BIOS nor a UEFI boot loader was found ({evidence})", evidence=evidence)
+            else:
+                summary = Message("neither a BIOS nor a UEFI boot loader was found")
+            return self.result(Status.WARN, summary, _install_hint(ctx), data=data, code="no-loader")
         if found["problems"]:
-            return self.result(Status.WARN, "import with BootMode={}, but {} ({})".format(
-                mode, "; ".join(found["problems"]), evidence),
-                "Seed 001: choose the boot mode the image really boots with, or instances fail to start.",
-                data=data)
-        return self.result(Status.INFO, "import with BootMode={} ({})".format(mode, evidence), data=data)
+            return self.result(Status.WARN, Message(
+                "import with BootMode={mode}, but {problems} ({evidence})",
+                mode=mode, problems="; ".join(found["problems"]), evidence=evidence),
+                Message("Seed 001: choose the boot mode the image really boots with, or instances fail to start."),
+                data=data, code="doubtful", refs=("001",))
+        return self.result(Status.INFO, Message("import with BootMode={mode} ({evidence})", mode=mode,
+                                                evidence=evidence), data=data, code="mode")

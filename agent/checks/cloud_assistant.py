@@ -13,7 +13,7 @@ its unit aliyun.service. The install commands are the ones of the ECS documentat
 aliyun-client-assist bucket, then `rpm -ivh --force` or `dpkg -i`).
 """
 from agent.facts import services
-from agent.core.model import Check, Status
+from agent.core.model import Check, Message, Status, joined
 
 PACKAGES = ("aliyun_assist", "aliyun-assist")
 DIRECTORIES = ("/usr/local/share/aliyun-assist", "/opt/local/share/aliyun-assist")
@@ -73,26 +73,37 @@ class CloudAssistant(Check):
         if ctx.packages.known:
             package = ctx.packages.any_of(PACKAGES)
             if package:
-                found.append("package {} {}".format(package, ctx.packages.version(package) or "").strip())
+                version = ctx.packages.version(package)
+                found.append(Message("package {name} {version}", name=package, version=version) if version else
+                             Message("package {name}", name=package))
         found.extend(d for d in DIRECTORIES if root.isdir(d))
         if services.unit_installed(root, UNIT):
             found.append(UNIT)
         if ctx.live is not None and "aliyun-service" in ctx.live.process_names():
-            found.append("running (aliyun-service)")
+            found.append(Message("running (aliyun-service)"))
         if found:
-            return self.passed("Cloud Assistant Agent is installed: " + ", ".join(found))
+            return self.passed(Message("Cloud Assistant Agent is installed: {found}", found=joined(found, ", ")),
+                               code="installed")
         argvs = install_argvs(ctx)
         no_downloader = bool(argvs) and downloader(ctx) is None
         commands = [ctx.in_guest(" ".join(argv)) for argv, _why in argvs]
-        hint = ("Cloud Assistant lets you run commands on the instance and send it files without logging "
-                "in; seed 003 recommends installing the agent in the image (GUESTOS.CloudAssistant). ")
         if no_downloader:
-            hint += ("Neither curl nor wget is installed in the image: install one of them (or fetch the "
-                     "package on another machine and copy it in), then run the commands below. ")
+            hint = Message(
+                "Cloud Assistant lets you run commands on the instance and send it files without logging in; seed "
+                "003 recommends installing the agent in the image (GUESTOS.CloudAssistant). Neither curl nor wget "
+                "is installed in the image: install one of them (or fetch the package on another machine and copy "
+                "it in), then run the commands below. ")
         elif commands:
-            hint += ("`guestprep fix --items assist` downloads and installs it (needs network access; "
-                     "cannot be rolled back). See {} for region-internal download links.".format(DOCS))
+            hint = Message(
+                "Cloud Assistant lets you run commands on the instance and send it files without logging in; seed "
+                "003 recommends installing the agent in the image (GUESTOS.CloudAssistant). `guestprep fix --items "
+                "assist` downloads and installs it (needs network access; cannot be rolled back). See {docs} for "
+                "region-internal download links.", docs=DOCS)
         else:
-            hint += "See {} for this distribution.".format(DOCS)
-        return self.result(Status.WARN, "Cloud Assistant Agent (aliyun-assist) is not installed",
-                           hint, commands=commands, data={"format": package_format(ctx)})
+            hint = Message(
+                "Cloud Assistant lets you run commands on the instance and send it files without logging in; seed "
+                "003 recommends installing the agent in the image (GUESTOS.CloudAssistant). See {docs} for this "
+                "distribution.", docs=DOCS)
+        return self.result(Status.WARN, Message("Cloud Assistant Agent (aliyun-assist) is not installed"),
+                           hint, commands=commands, data={"format": package_format(ctx)}, code="missing",
+                           refs=("003",))

@@ -14,7 +14,7 @@ disk's filesystem are listed with it, deepest mount point first, so the umount c
 work in the order shown.
 """
 from agent.facts import disks as disk_facts
-from agent.core.model import Check, Status
+from agent.core.model import Check, Message, Status, joined
 
 VIRTUAL_FS = ("proc", "sysfs", "devtmpfs", "devpts", "tmpfs", "cgroup", "cgroup2", "pstore", "bpf",
               "securityfs", "debugfs", "tracefs", "configfs", "fusectl", "mqueue", "hugetlbfs",
@@ -29,6 +29,11 @@ def _disks_of(ctx, device):
     if not name or name.startswith(NOT_DISKS) or not ctx.root.exists("/sys/class/block/" + name):
         return name, None
     return name, sorted(disk_facts.underlying_disks(ctx, name))   # same walk as the system disk's
+
+
+def _mounts(mounts):
+    return joined([Message("{device} on {mountpoint}", device=m["device"], mountpoint=m["mountpoint"])
+                   for m in mounts], ", ")
 
 
 class DataDisksMounted(Check):
@@ -63,30 +68,35 @@ class DataDisksMounted(Check):
         unsure.sort(key=order)
         data = {"mounts": data_mounts, "unsure": unsure}
         commands = ["umount " + m["mountpoint"] for m in data_mounts + unsure]
-        hint = ("Seed 002: unmount every data disk before capturing the image, and remove its "
-                "/etc/fstab line (the fstab check and fix do that); an instance created from the image "
-                "does not have the disk. `guestprep fix --items data-disks-mounted` runs the umount "
-                "commands (live only; mount them again to undo).")
+        hint = Message("Seed 002: unmount every data disk before capturing the image, and remove its /etc/fstab "
+                       "line (the fstab check and fix do that); an instance created from the image does not have "
+                       "the disk. `guestprep fix --items data-disks-mounted` runs the umount commands (live only; "
+                       "mount them again to undo).")
         busy = []
         for m in data_mounts + unsure:
             m["in_use_by"] = [{"pid": pid, "name": name} for pid, name in ctx.live.processes_using(m["mountpoint"])]
             if m["in_use_by"]:
-                busy.append("{} is in use by {}".format(m["mountpoint"], ", ".join(
-                    "{} (pid {})".format(p["name"], p["pid"]) for p in m["in_use_by"][:8])
-                    + (" and {} more".format(len(m["in_use_by"]) - 8) if len(m["in_use_by"]) > 8 else "")))
+                users = ", ".join("{} (pid {})".format(p["name"], p["pid"]) for p in m["in_use_by"][:8])
+                if len(m["in_use_by"]) > 8:
+                    busy.append(Message("{mountpoint} is in use by {users} and {more} more",
+                                        mountpoint=m["mountpoint"], users=users, more=len(m["in_use_by"]) - 8))
+                else:
+                    busy.append(Message("{mountpoint} is in use by {users}", mountpoint=m["mountpoint"], users=users))
         if busy:
             # umount would fail with "target is busy": say who holds each one first.
-            hint = ("; ".join(busy) + ": stop those processes (or leave the directory) first, or the "
-                    "umount fails with \"target is busy\". " + hint)
+            hint = Message("{busy}: stop those processes (or leave the directory) first, or the umount fails with "
+                           "\"target is busy\". {hint}", busy="; ".join(busy), hint=hint)
         if data_mounts:
             disks = sorted(set(d for m in data_mounts for d in m["disks"]))
-            return self.failed("filesystems of {} mounted: {}".format(", ".join(disks), ", ".join(
-                "{} on {}".format(m["device"], m["mountpoint"]) for m in data_mounts)), hint,
-                commands=commands, paths=[m["mountpoint"] for m in data_mounts], data=data)
+            return self.failed(Message("filesystems of {disks} mounted: {mounts}", disks=", ".join(disks),
+                                       mounts=_mounts(data_mounts)), hint,
+                               commands=commands, paths=[m["mountpoint"] for m in data_mounts], data=data,
+                               code="mounted", refs=("002",))
         if unsure:
-            return self.result(Status.WARN, "the system disk is unknown ({}); mounted besides /: {}".format(
-                system.get("why", ""), ", ".join("{} on {}".format(m["device"], m["mountpoint"]) for m in unsure)),
-                "If any of these is on a data disk, unmount it before capture. " + hint,
-                commands=commands, data=data)
-        return self.passed("no data disk is mounted (system disk {})".format(
-            system.get("disk") if system.get("known") else rootfs.get("device") or "unknown"), data=data)
+            return self.result(Status.WARN, Message(
+                "the system disk is unknown ({why}); mounted besides /: {mounts}", why=system.get("why", ""),
+                mounts=_mounts(unsure)),
+                Message("If any of these is on a data disk, unmount it before capture. {hint}", hint=hint),
+                commands=commands, data=data, code="unsure", refs=("002",))
+        disk = system.get("disk") if system.get("known") else rootfs.get("device") or Message("unknown")
+        return self.passed(Message("no data disk is mounted (system disk {disk})", disk=disk), data=data, code="none")

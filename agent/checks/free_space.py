@@ -11,7 +11,7 @@ the space an unprivileged process may use (f_bavail) and the free inodes (f_fava
 Under 200 MiB free is a FAIL; under 1 GiB or 10 %, or fewer than 5 % of the inodes, a
 WARN. Filesystems without an inode limit (btrfs reports 0 inodes) skip the inode test.
 """
-from agent.core.model import Check, Status
+from agent.core.model import Check, Message, Status
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB
@@ -38,38 +38,42 @@ class FreeSpace(Check):
         try:
             st = ctx.root.statvfs("/")
         except (OSError, AttributeError) as e:
-            return self.result(Status.WARN, "cannot measure the free space of {} ({})".format(
-                ctx.root.display("/"), getattr(e, "strerror", None) or e),
-                "Check the free space with `df -h {0}` and `df -i {0}`.".format(ctx.root.display("/")),
-                commands=["df -h {}".format(ctx.root.display("/")), "df -i {}".format(ctx.root.display("/"))])
+            where = ctx.root.display("/")
+            return self.result(Status.WARN, Message("cannot measure the free space of {path} ({error})", path=where,
+                                                    error=getattr(e, "strerror", None) or e),
+                               Message("Check the free space with `df -h {path}` and `df -i {path}`.", path=where),
+                               commands=["df -h {}".format(where), "df -i {}".format(where)], code="unmeasured")
         size = st.f_blocks * st.f_frsize
         free = st.f_bavail * st.f_frsize
         ratio = float(free) / size if size else 1.0
         inodes, free_inodes = st.f_files, st.f_favail
         inode_ratio = float(free_inodes) / inodes if inodes else 1.0
         data = {"size": size, "free": free, "inodes": inodes, "free_inodes": free_inodes}
-        facts = "{} free of {} ({:.0%})".format(human(free), human(size), ratio)
         if inodes:
-            facts += ", {} of {} inodes free ({:.0%})".format(free_inodes, inodes, inode_ratio)
-        problems = []
-        status = Status.PASS
+            facts = Message("{free} free of {size} ({ratio:.0%}), {free_inodes} of {inodes} inodes free "
+                            "({inode_ratio:.0%})", free=human(free), size=human(size), ratio=ratio,
+                            free_inodes=free_inodes, inodes=inodes, inode_ratio=inode_ratio)
+        else:
+            facts = Message("{free} free of {size} ({ratio:.0%})", free=human(free), size=human(size), ratio=ratio)
+        problems = []   # (status, code, text)
         if free < FAIL_BELOW:
-            status = Status.FAIL
-            problems.append("under {} free".format(human(FAIL_BELOW)))
+            problems.append((Status.FAIL, "full", Message("under {limit} free", limit=human(FAIL_BELOW))))
         elif free < WARN_BELOW or ratio < WARN_RATIO:
-            status = Status.WARN
-            problems.append("under {} or {:.0%} free".format(human(WARN_BELOW), WARN_RATIO))
+            problems.append((Status.WARN, "low", Message("under {limit} or {ratio:.0%} free", limit=human(WARN_BELOW),
+                                                         ratio=WARN_RATIO)))
         if inodes and inode_ratio < INODE_RATIO:
-            status = Status.worst([status, Status.WARN])
-            problems.append("under {:.0%} of the inodes free".format(INODE_RATIO))
+            problems.append((Status.WARN, "inodes", Message("under {ratio:.0%} of the inodes free", ratio=INODE_RATIO)))
         where = ctx.root.display("/")
-        if status == Status.PASS:
-            return self.passed("the root filesystem has {}".format(facts), data=data)
-        hint = ("The first boot on ECS writes logs, cloud-init state and host keys, and repairs install "
-                "packages and rebuild the initramfs on this filesystem (seed 002: check the system disk's "
-                "free space). Free space before capture: clean the package cache, old kernels, logs and "
-                "core dumps, or grow the disk.")
+        if not problems:
+            return self.passed(Message("the root filesystem has {facts}", facts=facts), data=data, code="enough")
+        hint = Message("The first boot on ECS writes logs, cloud-init state and host keys, and repairs install "
+                       "packages and rebuild the initramfs on this filesystem (seed 002: check the system disk's "
+                       "free space). Free space before capture: clean the package cache, old kernels, logs and "
+                       "core dumps, or grow the disk.")
         commands = ["df -h {}".format(where), "df -i {}".format(where),
                     "du -xh --max-depth=2 {} | sort -h | tail -20".format(where)]
-        return self.result(status, "the root filesystem has {}: {}".format(facts, "; ".join(problems)),
-                           hint, commands=commands, data=data)
+        # The first finding says what was measured; the others add what else is short.
+        findings = [self.finding(status, code, text if i else Message(
+            "the root filesystem has {facts}: {problem}", facts=facts, problem=text), refs=("002",))
+            for i, (status, code, text) in enumerate(problems)]
+        return self.results(findings, hint, commands=commands, data=data)

@@ -13,7 +13,7 @@ default entry. When /boot/config-<version> is missing, the kernel's modules.buil
 modules.dep tell whether qemu_fw_cfg is there. Other distributions and architectures are
 not subject to the requirement (applies_to: the engine SKIPs them with the reason).
 """
-from agent.core.model import Applies, Check, Status
+from agent.core.model import Applies, Check, Message, Status
 from agent.facts import boot, kernels
 from agent.facts.cloudinit import needs_minimum
 
@@ -34,9 +34,11 @@ class FwCfg(Check):
         why = needs_minimum(ctx)
         installed = kernels.installed_kernels(ctx)
         if not installed:
-            return self.result(Status.WARN, "no kernel found in /boot, so {} cannot be checked".format(CONFIG_KEY),
-                               "Seed 000: {} needs {} to set passwords and key pairs; make sure the image's "
-                               "kernel has it.".format(why, CONFIG_KEY))
+            return self.result(Status.WARN, Message("no kernel found in /boot, so {key} cannot be checked",
+                                                    key=CONFIG_KEY),
+                               Message("Seed 000: {why} needs {key} to set passwords and key pairs; make sure the "
+                                       "image's kernel has it.", why=why, key=CONFIG_KEY),
+                               code="no-kernel", refs=("000",))
         default = boot.default_kernel(ctx).get("version")
         has, lacking, unknown = [], [], []
         for version in installed:
@@ -45,22 +47,29 @@ class FwCfg(Check):
         paths = ["/boot/config-" + v for v in installed if ctx.root.exists("/boot/config-" + v)]
         data = {"has": has, "lacking": lacking, "unknown": unknown, "default": default}
         if not lacking and not unknown:
-            return self.passed("{} is set in every installed kernel ({})".format(CONFIG_KEY, ", ".join(has)),
-                               paths=paths, data=data)
-        parts = []
-        if lacking:
-            parts.append("{} is not set in kernel {}".format(CONFIG_KEY, ", ".join(lacking)))
-        if unknown:
-            parts.append("no /boot/config or module list for kernel {}".format(", ".join(unknown)))
-        hint = ("Seed 000: for {}, ECS sets the password and key pair through fw_cfg, which needs {} "
-                "(community kernels 4.6+, CentOS 3.10.0-826.el7+). Boot a kernel that has it: install "
-                "the distribution's current kernel and make it the default.".format(why, CONFIG_KEY))
-        commands = [ctx.in_guest("grep -n {} /boot/config-*".format(CONFIG_KEY))]
+            return self.passed(Message("{key} is set in every installed kernel ({kernels})", key=CONFIG_KEY,
+                                       kernels=", ".join(has)), paths=paths, data=data, code="set")
         blocking = lacking and (default is None or default in lacking)
-        if blocking:
-            return self.failed("; ".join(parts) + (" (the default boot kernel)" if default in lacking else ""),
-                               hint, commands=commands, paths=paths, data=data)
+        findings = []
         if lacking:
-            hint += (" The default kernel {} has it; remove the old kernels or keep them off the "
-                     "default.".format(default))
-        return self.result(Status.WARN, "; ".join(parts), hint, commands=commands, paths=paths, data=data)
+            if default in lacking:
+                text = Message("{key} is not set in kernel {kernels} (the default boot kernel)", key=CONFIG_KEY,
+                               kernels=", ".join(lacking))
+            else:
+                text = Message("{key} is not set in kernel {kernels}", key=CONFIG_KEY, kernels=", ".join(lacking))
+            findings.append(self.finding(Status.FAIL if blocking else Status.WARN, "not-set", text, refs=("000",)))
+        if unknown:
+            findings.append(self.finding(Status.WARN, "unknown", Message(
+                "no /boot/config or module list for kernel {kernels}", kernels=", ".join(unknown)), refs=("000",)))
+        commands = [ctx.in_guest("grep -n {} /boot/config-*".format(CONFIG_KEY))]
+        if lacking and not blocking:
+            hint = Message("Seed 000: for {why}, ECS sets the password and key pair through fw_cfg, which needs {key} "
+                           "(community kernels 4.6+, CentOS 3.10.0-826.el7+). Boot a kernel that has it: install the "
+                           "distribution's current kernel and make it the default. The default kernel {default} has "
+                           "it; remove the old kernels or keep them off the default.", why=why, key=CONFIG_KEY,
+                           default=default)
+        else:
+            hint = Message("Seed 000: for {why}, ECS sets the password and key pair through fw_cfg, which needs {key} "
+                           "(community kernels 4.6+, CentOS 3.10.0-826.el7+). Boot a kernel that has it: install the "
+                           "distribution's current kernel and make it the default.", why=why, key=CONFIG_KEY)
+        return self.results(findings, hint, commands=commands, paths=paths, data=data)

@@ -9,7 +9,7 @@ image's size and the rest of the disk is unused.
 """
 from agent.core.context import shell_command
 from agent.facts.cloudinit import cloud_config, installed_version, module_names
-from agent.core.model import Check, Status
+from agent.core.model import Check, Message, Status, joined
 from agent.parsers import fstab
 from agent.core.rootfs import RootError
 
@@ -40,7 +40,7 @@ def tool_present(ctx, tool, packages):
     if ctx.packages.known:
         name = ctx.packages.any_of(packages)
         if name:
-            return True, "package " + name
+            return True, Message("package {name}", name=name)
     return False, ""
 
 
@@ -50,7 +50,7 @@ def root_fstype(ctx):
     try:
         text = ctx.root.read_config_or_none(FSTAB)
     except RootError as e:
-        text, problem = None, "{}: {}".format(FSTAB, e.reason)
+        text, problem = None, Message("{path}: {problem}", path=FSTAB, problem=e.reason)
     if text:
         entries, _problems = fstab.parse(text)
         roots = [e for e in entries if e.mountpoint == "/" and e.fstype not in ("auto", "none", "")]
@@ -72,88 +72,105 @@ class Growpart(Check):
     def run(self, ctx):
         family = ctx.os.family
         install = ctx.package_manager()
+        # What is wrong, as (code, text[, path]): the FAILs are told first, then the WARNs.
         fails, warns, hints, found, missing = [], [], [], [], []
 
         present, evidence = tool_present(ctx, "growpart", GROWPART_ANY)
         if present:
-            found.append("growpart ({})".format(evidence))
+            found.append(Message("growpart ({evidence})", evidence=evidence))
         else:
             package = GROWPART_PACKAGES.get(family, "cloud-utils-growpart")
-            fails.append("growpart is not installed")
+            fails.append(("no-growpart", Message("growpart is not installed")))
             missing.append(package)
 
         fstype, fs_source, fs_problem = root_fstype(ctx)
         if fs_problem:
-            warns.append("cannot read the root filesystem type: " + fs_problem)
+            warns.append(("fstype-unreadable", Message("cannot read the root filesystem type: {problem}",
+                                                       problem=fs_problem)))
         if fstype in RESIZE_TOOLS:
             tool, packages = RESIZE_TOOLS[fstype]
             present, evidence = tool_present(ctx, tool, TOOL_PACKAGES[tool])
             if present:
-                found.append("{} for the {} root ({})".format(tool, fstype, evidence))
+                found.append(Message("{tool} for the {fstype} root ({evidence})", tool=tool, fstype=fstype,
+                                     evidence=evidence))
             else:
-                fails.append("{} is missing; the {} root filesystem (per {}) cannot grow".format(tool, fstype, fs_source))
+                fails.append(("no-resize-tool", Message(
+                    "{tool} is missing; the {fstype} root filesystem (per {source}) cannot grow", tool=tool,
+                    fstype=fstype, source=fs_source)))
                 missing.append(packages.get(family, packages["rhel"]))
         elif fstype:
-            warns.append("root filesystem {} (per {}) has no resize tool guestprep knows; ECS expects "
-                         "ext3, ext4 or xfs".format(fstype, fs_source))
-            hints.append("Use an ext4 or xfs root filesystem for an ECS image.")
+            warns.append(("fstype-unsupported", Message(
+                "root filesystem {fstype} (per {source}) has no resize tool guestprep knows; ECS expects ext3, ext4 "
+                "or xfs", fstype=fstype, source=fs_source)))
+            hints.append(Message("Use an ext4 or xfs root filesystem for an ECS image."))
         else:
             # No / entry (a debootstrap root, say): any tool that cloud-init's resizefs runs will do.
             tools = [(t, tool_present(ctx, t, TOOL_PACKAGES[t])) for t in ("resize2fs", "xfs_growfs")]
             have = [t for t, (ok, _e) in tools if ok]
             if have:
-                found.append("{} (root filesystem type unknown: no / entry in {})".format(", ".join(have), FSTAB))
+                found.append(Message("{tools} (root filesystem type unknown: no / entry in {fstab})",
+                                     tools=", ".join(have), fstab=FSTAB))
             else:
-                fails.append("no resize2fs or xfs_growfs (root filesystem type unknown: no / entry in {})".format(FSTAB))
+                fails.append(("no-resize-tools", Message(
+                    "no resize2fs or xfs_growfs (root filesystem type unknown: no / entry in {fstab})", fstab=FSTAB)))
                 missing.append("e2fsprogs")
 
         installed, _version, _where = installed_version(ctx)
         paths = []
         if not installed:
-            warns.append("cloud-init is not installed, so nothing grows the root partition on first boot")
-            hints.append("Install cloud-init (see GUESTOS.CloudInit: guestprep fix --items cloudinit).")
+            warns.append(("no-cloud-init", Message(
+                "cloud-init is not installed, so nothing grows the root partition on first boot")))
+            hints.append(Message("Install cloud-init (see GUESTOS.CloudInit: guestprep fix --items cloudinit)."))
         else:
             config = cloud_config(ctx)
             if config.problems:
-                warns.append("cloud-init configuration unreadable: " + config.problem_text())
+                warns.append(("config-unreadable", Message("cloud-init configuration unreadable: {problems}",
+                                                           problems=config.problem_text())))
                 paths.extend(p for p, _r in config.problems)
             if not config.exists:
-                warns.append("cloud-init is installed but /etc/cloud/cloud.cfg is missing")
-                hints.append("Reinstall cloud-init to restore /etc/cloud/cloud.cfg.")
+                warns.append(("no-cloud-cfg", Message("cloud-init is installed but /etc/cloud/cloud.cfg is missing")))
+                hints.append(Message("Reinstall cloud-init to restore /etc/cloud/cloud.cfg."))
             else:
                 enabled = module_names(config.get("cloud_init_modules"))
                 absent = [m for m in MODULES if m not in enabled]
                 origin = config.origin.get("cloud_init_modules", "/etc/cloud/cloud.cfg")
                 if absent:
-                    warns.append("cloud-init module(s) {} not in cloud_init_modules of {}".format(", ".join(absent), origin))
+                    warns.append(("modules-missing", Message(
+                        "cloud-init module(s) {modules} not in cloud_init_modules of {path}",
+                        modules=", ".join(absent), path=origin), origin))
                     paths.append(origin)
-                    hints.append("Add them back to cloud_init_modules in {} (after write_files):\n{}".format(
-                        origin, "".join(" - {}\n".format(m) for m in absent).rstrip("\n")))
+                    hints.append(Message("Add them back to cloud_init_modules in {path} (after write_files):\n{lines}",
+                                         path=origin, lines="\n".join(" - {}".format(m) for m in absent)))
                 grow = config.get("growpart")
                 if isinstance(grow, dict) and grow.get("mode") in (False, "off", "false"):
                     where = config.origin.get("growpart")
-                    warns.append("growpart is turned off (growpart: mode: off) in {}".format(where))
+                    warns.append(("growpart-off", Message("growpart is turned off (growpart: mode: off) in {path}",
+                                                          path=where), where))
                     paths.append(where)
-                    hints.append("Remove `growpart: mode: off` from {} (the default mode is auto).".format(where))
+                    hints.append(Message("Remove `growpart: mode: off` from {path} (the default mode is auto).",
+                                         path=where))
                 if config.get("resize_rootfs") in (False, "false", "off", "no"):
                     where = config.origin.get("resize_rootfs")
-                    warns.append("resize_rootfs: false in {}".format(where))
+                    warns.append(("resize-rootfs-off", Message("resize_rootfs: false in {path}", path=where), where))
                     paths.append(where)
-                    hints.append("Remove `resize_rootfs: false` from {}.".format(where))
+                    hints.append(Message("Remove `resize_rootfs: false` from {path}.", path=where))
 
         commands = []
         if missing:
-            hints.insert(0, "Install {} so the root partition and filesystem grow to the ECS system "
-                            "disk's size (guestprep fix --items growpart runs the commands below)."
-                         .format(" and ".join(missing)))
+            hints.insert(0, Message("Install {packages} so the root partition and filesystem grow to the ECS "
+                                    "system disk's size (guestprep fix --items growpart runs the commands below).",
+                                    packages=" and ".join(missing)))
             if install:
                 if install["refresh"]:
                     commands.append(shell_command(ctx, install["refresh"]))
                 commands.append(shell_command(ctx, install["install"] + missing))
         data = {"missing": missing}
+        findings = [self.finding(Status.FAIL, f[0], f[1]) for f in fails]
+        findings += [self.finding(Status.WARN, w[0], w[1], path=w[2] if len(w) > 2 else "") for w in warns]
+        hint = joined(hints, " ") if hints else ""
         if fails:
-            return self.failed("; ".join(fails + warns), " ".join(hints), commands=commands,
-                               paths=paths, data=data)
+            return self.results(findings, hint, commands=commands, paths=paths, data=data)
         if warns:
-            return self.result(Status.WARN, "; ".join(warns), " ".join(hints), paths=paths, data=data)
-        return self.passed("; ".join(found) + "; cloud-init runs growpart and resizefs")
+            return self.results(findings, hint, paths=paths, data=data)
+        return self.passed(Message("{found}; cloud-init runs growpart and resizefs", found=joined(found)),
+                           code="grows")

@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 from agent.facts import boot, disks, versions
 from agent.facts.boot import DEFAULT_GRUB
-from agent.core.model import Check, Status
+from agent.core.model import Check, Message, Status, joined
 from agent.parsers import bootcfg, keyvalue
 from agent.parsers import fstab as fstab_parser
 from agent.core.rootfs import RootError
@@ -32,17 +32,19 @@ GRUB_PACKAGES = ("grub", "grub2", "grub-pc", "grub2-common", "grub-common", "gru
 MIN_GRUB = (1, 99)
 
 
-class Finding(NamedTuple):
+class Problem(NamedTuple):
+    """What analyse() found; `kind` is the finding code's slug."""
+
     status: str
-    kind: str        # devname, missing, uuid, old, unreadable, none, disable-uuid
-    text: str
+    kind: str        # devname, missing, uuid, old, unreadable, disable-uuid
+    text: str        # a Message
     path: str = ""
     device: str = ""
     lineno: int = 0
 
 
 def _where(path, lineno):
-    return "{} line {}".format(path, lineno) if lineno else path
+    return Message("{path} line {line}", path=path, line=lineno) if lineno else path
 
 
 def _boot_path(ctx, path):
@@ -72,13 +74,13 @@ def _args_findings(ctx, path, lineno, args, resolver, findings, roots):
         return
     where = _where(path, lineno)
     if fstab_parser.is_kernel_device_name(root):
-        findings.append(Finding(Status.FAIL, "devname", "{}: root={} is a kernel device name".format(where, root),
-                                path, root, lineno))
+        findings.append(Problem(Status.FAIL, "devname", Message("{where}: root={root} is a kernel device name",
+                                                                where=where, root=root), path, root, lineno))
         roots.append({"path": path, "lineno": lineno, "device": root})
     elif root.upper().startswith(("UUID=", "PARTUUID=")) and resolver is not None:
         if resolver.device_for(root) is None:
-            findings.append(Finding(Status.FAIL, "uuid", "{}: root={} names no filesystem here".format(where, root),
-                                    path))
+            findings.append(Problem(Status.FAIL, "uuid", Message("{where}: root={root} names no filesystem here",
+                                                                 where=where, root=root), path, root, lineno))
 
 
 def analyse(ctx):
@@ -93,20 +95,22 @@ def analyse(ctx):
         default_text = ctx.root.read_config_or_none(DEFAULT_GRUB)
     except RootError as e:
         default_text = None
-        findings.append(Finding(Status.WARN, "unreadable", "{}: {}".format(DEFAULT_GRUB, e.reason), DEFAULT_GRUB))
+        findings.append(Problem(Status.WARN, "unreadable", Message("{path}: {problem}", path=DEFAULT_GRUB,
+                                                                   problem=e.reason), DEFAULT_GRUB))
     if default_text is not None:
         values, _problems = keyvalue.parse(default_text)
         for key, args in sorted(bootcfg.default_grub(default_text).items()):
             root = bootcfg.arg_value(args, "root")
             if root and fstab_parser.is_kernel_device_name(root):
-                findings.append(Finding(Status.FAIL, "devname", "{}: {} has root={}".format(DEFAULT_GRUB, key, root),
+                findings.append(Problem(Status.FAIL, "devname", Message("{path}: {key} has root={root}",
+                                                                        path=DEFAULT_GRUB, key=key, root=root),
                                         DEFAULT_GRUB, root))
                 data["default_grub"].append({"key": key, "device": root})
         if (keyvalue.get(values, "GRUB_DISABLE_LINUX_UUID") or "").strip().lower() == "true":
             data["disable_uuid"] = True
-            findings.append(Finding(Status.WARN, "disable-uuid",
-                                    "{}: GRUB_DISABLE_LINUX_UUID=true makes grub-mkconfig write root=/dev/... "
-                                    "instead of root=UUID=".format(DEFAULT_GRUB), DEFAULT_GRUB))
+            findings.append(Problem(Status.WARN, "disable-uuid", Message(
+                "{path}: GRUB_DISABLE_LINUX_UUID=true makes grub-mkconfig write root=/dev/... instead of root=UUID=",
+                path=DEFAULT_GRUB), DEFAULT_GRUB))
 
     env_path, env = boot.grubenv(ctx)
     if env.get("kernelopts"):
@@ -115,8 +119,8 @@ def analyse(ctx):
 
     for config in configs:
         if config.problem:
-            findings.append(Finding(Status.WARN, "unreadable", "{}: {}".format(config.path, config.problem),
-                                    config.path))
+            findings.append(Problem(Status.WARN, "unreadable", Message("{path}: {problem}", path=config.path,
+                                                                       problem=config.problem), config.path))
             continue
         for entry in config.entries:
             line = entry.kernel
@@ -130,22 +134,36 @@ def analyse(ctx):
                 [(lineno, path, "initramfs") for lineno, path in entry.initrds]
             for lineno, path, what in files:
                 if _boot_path(ctx, path) == "":
-                    findings.append(Finding(
-                        Status.FAIL, "missing", "{}: {} {} does not exist in /boot{}".format(
-                            _where(config.path, lineno), what, path,
-                            " (entry '{}')".format(entry.title) if entry.title else ""), config.path))
+                    findings.append(Problem(Status.FAIL, "missing", _missing(_where(config.path, lineno), what, path,
+                                                                             entry.title),
+                                            config.path, "", lineno))
         if config.kind == "grub2" and resolver is not None:
             for lineno, uuid in bootcfg.search_uuids(config.text):
                 if resolver.device_for("UUID=" + uuid) is None:
-                    findings.append(Finding(Status.FAIL, "uuid", "{}: search for filesystem UUID {} finds "
-                                            "nothing here".format(_where(config.path, lineno), uuid), config.path))
+                    findings.append(Problem(Status.FAIL, "uuid", Message(
+                        "{where}: search for filesystem UUID {uuid} finds nothing here",
+                        where=_where(config.path, lineno), uuid=uuid), config.path, "", lineno))
 
     for name in GRUB_PACKAGES:
         version = ctx.packages.version(name)
         if version and versions.numeric_version(version) and not versions.at_least(version, MIN_GRUB):
-            findings.append(Finding(Status.FAIL, "old", "package {} {} is older than GRUB 1.99".format(name, version)))
+            findings.append(Problem(Status.FAIL, "old", Message("package {name} {version} is older than GRUB 1.99",
+                                                                name=name, version=version)))
             break
     return findings, data
+
+
+def _missing(where, what, path, title):
+    """The text of a kernel or initramfs a boot entry names that /boot does not have."""
+    if what == "kernel" and title:
+        return Message("{where}: kernel {file} does not exist in /boot (entry '{title}')", where=where, file=path,
+                       title=title)
+    if what == "kernel":
+        return Message("{where}: kernel {file} does not exist in /boot", where=where, file=path)
+    if title:
+        return Message("{where}: initramfs {file} does not exist in /boot (entry '{title}')", where=where,
+                       file=path, title=title)
+    return Message("{where}: initramfs {file} does not exist in /boot", where=where, file=path)
 
 
 def offline_uuid(ctx):
@@ -161,23 +179,28 @@ def _hint(ctx, kinds, data):
     tools = boot.grub_tools(ctx)
     hints, commands = [], []
     if "devname" in kinds or "disable-uuid" in kinds:
-        hints.append("Name the root filesystem by UUID (root=UUID=..., `blkid` shows it): on ECS the system "
-                     "disk is vda or nvme0n1, so /dev/sdX names nothing.")
+        hints.append(Message("Name the root filesystem by UUID (root=UUID=..., `blkid` shows it): on ECS the "
+                             "system disk is vda or nvme0n1, so /dev/sdX names nothing."))
         uuid, why = offline_uuid(ctx) if ctx.offline else (None, "")
         if ctx.offline and uuid:
-            hints.append("`guestprep fix --items grub` writes root=UUID={} (the filesystem mounted at {}, {}) "
-                         "into every file above{}, as file edits `guestprep rollback` undoes; nothing needs "
-                         "regenerating.".format(uuid, ctx.root.path, disks.image_root(ctx)["device"],
-                                                " and sets GRUB_DISABLE_LINUX_UUID=false in " + DEFAULT_GRUB
-                                                if data.get("disable_uuid") else ""))
+            fields = dict(uuid=uuid, root=ctx.root.path, device=disks.image_root(ctx)["device"])
+            if data.get("disable_uuid"):
+                hints.append(Message("`guestprep fix --items grub` writes root=UUID={uuid} (the filesystem mounted at "
+                                     "{root}, {device}) into every file above and sets GRUB_DISABLE_LINUX_UUID=false "
+                                     "in {path}, as file edits `guestprep rollback` undoes; nothing needs "
+                                     "regenerating.", path=DEFAULT_GRUB, **fields))
+            else:
+                hints.append(Message("`guestprep fix --items grub` writes root=UUID={uuid} (the filesystem mounted at "
+                                     "{root}, {device}) into every file above, as file edits `guestprep rollback` "
+                                     "undoes; nothing needs regenerating.", **fields))
         elif ctx.offline:
             devices = sorted(set([r["device"] for r in data.get("roots", [])]
                                  + [d["device"] for d in data.get("default_grub", [])]))
-            hints.append("guestprep cannot read the UUID of the image's root filesystem: {}. Mount the image's "
-                         "root partition there (`losetup -fP --show IMAGE`, then `mount /dev/loopNpM {}`) and "
-                         "run `guestprep fix --root {} --items grub` again, or put the UUID blkid prints for "
-                         "that partition in place of the device name by hand.".format(
-                             why, ctx.root.path, ctx.root.path))
+            hints.append(Message("guestprep cannot read the UUID of the image's root filesystem: {why}. Mount the "
+                                 "image's root partition there (`losetup -fP --show IMAGE`, then `mount "
+                                 "/dev/loopNpM {root}`) and run `guestprep fix --root {root} --items grub` again, or "
+                                 "put the UUID blkid prints for that partition in place of the device name by hand.",
+                                 why=why, root=ctx.root.path))
             commands.append("blkid -s UUID -o value /dev/loopNpM")
             files = sorted(set([r["path"] for r in data.get("roots", []) if r.get("lineno")]
                                + ([DEFAULT_GRUB] if data.get("default_grub") else [])))
@@ -190,26 +213,26 @@ def _hint(ctx, kinds, data):
                                 + ctx.root.display(DEFAULT_GRUB))
         else:
             if data.get("bls") and (not tools or "grubby" in tools):
-                hints.append("On Boot Loader Spec systems grubby changes every entry.")
+                hints.append(Message("On Boot Loader Spec systems grubby changes every entry."))
                 commands.append(ctx.in_guest("grubby --update-kernel=ALL --args=root=UUID=<uuid of />"))
-            hints.append("`guestprep fix --items grub` sets it in {} (or the GRUB legacy file) and "
-                         "regenerates the configuration.".format(DEFAULT_GRUB))
+            hints.append(Message("`guestprep fix --items grub` sets it in {path} (or the GRUB legacy file) and "
+                                 "regenerates the configuration.", path=DEFAULT_GRUB))
         if ctx.offline and kinds <= {"devname", "disable-uuid"}:
             # From a chroot into a mounted image grub-mkconfig finds no device for its /.
             regen_text = ""
     if "missing" in kinds:
-        hints.append("Reinstall the kernel the entry names, or regenerate the configuration so that it lists "
-                     "only installed kernels.")
+        hints.append(Message("Reinstall the kernel the entry names, or regenerate the configuration so that it "
+                             "lists only installed kernels."))
     if "uuid" in kinds:
-        hints.append("A UUID that resolves to nothing stops GRUB or the initramfs: regenerate the configuration "
-                     "on the system being captured, after any change to its filesystems.")
+        hints.append(Message("A UUID that resolves to nothing stops GRUB or the initramfs: regenerate the "
+                             "configuration on the system being captured, after any change to its filesystems."))
     if "old" in kinds:
-        hints.append("Upgrade the boot loader to GRUB 2 (1.99 or later) before capturing the image.")
+        hints.append(Message("Upgrade the boot loader to GRUB 2 (1.99 or later) before capturing the image."))
     if "unreadable" in kinds:
-        hints.append("Repair or restore the unreadable boot configuration file named above.")
+        hints.append(Message("Repair or restore the unreadable boot configuration file named above."))
     if regen_text and kinds & {"devname", "disable-uuid", "missing", "uuid"}:
         commands.append(regen_text)
-    return " ".join(hints), commands
+    return joined(hints, " "), commands
 
 
 def _grouped(findings):
@@ -224,9 +247,11 @@ def _grouped(findings):
             lines[key].append(str(f.lineno))
         else:
             shown.append(f.text)
-    return ["{} line{} {}: root={} is a kernel device name".format(
-        item[0], "s" if len(lines[item]) > 1 else "", ", ".join(lines[item]), item[1])
-        if isinstance(item, tuple) else item for item in shown]
+    return [(Message("{path} lines {lines}: root={root} is a kernel device name", path=item[0],
+                     lines=", ".join(lines[item]), root=item[1]) if len(lines[item]) > 1 else
+             Message("{path} line {lines}: root={root} is a kernel device name", path=item[0],
+                     lines=lines[item][0], root=item[1]))
+            if isinstance(item, tuple) else item for item in shown]
 
 
 class Grub(Check):
@@ -241,32 +266,45 @@ class Grub(Check):
             separate = any((e.mountpoint.rstrip("/") == "/boot") for e in disks.fstab_entries(ctx))
             if separate and ctx.offline and not ctx.root.listdir("/boot"):
                 return self.result(
-                    Status.WARN, "/boot is empty: /etc/fstab puts /boot on its own partition, which is not mounted "
-                    "under the root", "Mount the image's /boot partition at {} and check again.".format(
-                        ctx.root.display("/boot")), paths=["/boot"])
+                    Status.WARN, Message("/boot is empty: /etc/fstab puts /boot on its own partition, which is not "
+                                         "mounted under the root"),
+                    Message("Mount the image's /boot partition at {path} and check again.",
+                            path=ctx.root.display("/boot")), paths=["/boot"], code="boot-not-mounted")
             # The distribution's own command, not a list of every distribution's.
             regen = boot.regen_command(ctx)
             tool = " ".join(regen) if regen else "grub-mkconfig -o /boot/grub/grub.cfg"
-            hint = ("An ECS instance starts the boot loader inside the image: install GRUB 2 (GUESTOS.BootMode "
-                    "names the packages) and generate its configuration with `{}` before capturing.".format(tool))
             if ctx.offline:
                 # Typed on the host it would rewrite the host's boot loader; chrooted into a
                 # mounted image, grub-probe finds no device for its /.
-                hint += (" Run it on the VM itself: from a chroot into a mounted image, grub-mkconfig cannot "
-                         "find the disk.")
+                hint = Message("An ECS instance starts the boot loader inside the image: install GRUB 2 "
+                               "(GUESTOS.BootMode names the packages) and generate its configuration with `{tool}` "
+                               "before capturing. Run it on the VM itself: from a chroot into a mounted image, "
+                               "grub-mkconfig cannot find the disk.", tool=tool)
+            else:
+                hint = Message("An ECS instance starts the boot loader inside the image: install GRUB 2 "
+                               "(GUESTOS.BootMode names the packages) and generate its configuration with `{tool}` "
+                               "before capturing.", tool=tool)
             return self.result(
-                Status.WARN, "no GRUB configuration found (/boot/grub*/grub.cfg, menu.lst, /boot/loader/entries)",
-                hint, commands=[] if ctx.offline else [tool])
+                Status.WARN, Message("no GRUB configuration found (/boot/grub*/grub.cfg, menu.lst, "
+                                     "/boot/loader/entries)"),
+                hint, commands=[] if ctx.offline else [tool], code="no-config")
         findings, data = analyse(ctx)
         names = ", ".join(c.path for c in configs)
         if not findings:
-            note = " ({})".format(data["unresolved"]) if data["unresolved"] else ""
-            return self.passed("{}: root= by UUID or LABEL, every kernel and initramfs present{}".format(names, note),
-                               paths=[c.path for c in configs], data=data)
-        status = Status.worst(f.status for f in findings)
+            if data["unresolved"]:
+                text = Message("{configs}: root= by UUID or LABEL, every kernel and initramfs present ({note})",
+                               configs=names, note=data["unresolved"])
+            else:
+                text = Message("{configs}: root= by UUID or LABEL, every kernel and initramfs present", configs=names)
+            return self.passed(text, paths=[c.path for c in configs], data=data, code="resolves")
         kinds = set(f.kind for f in findings)
         hint, commands = _hint(ctx, kinds, data)
-        shown = _grouped(findings)
-        summary = "; ".join(shown[:4]) + ("; and {} more".format(len(shown) - 4) if len(shown) > 4 else "")
         paths = sorted(set(f.path for f in findings if f.path))
-        return self.result(status, summary, hint, commands=commands, paths=paths, data=data)
+        result = self.results([self.finding(f.status, f.kind, f.text, path=f.path, line=f.lineno) for f in findings],
+                              hint, commands=commands, paths=paths, data=data)
+        # Every finding is kept (with its file and line); the summary groups a device name
+        # repeated over a file's entries into one line and shows the first four.
+        shown = _grouped(findings)
+        if len(shown) > 4:
+            shown = shown[:4] + [Message("and {count} more", count=len(shown) - 4)]
+        return result._replace(summary=joined(shown))

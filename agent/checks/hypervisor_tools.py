@@ -17,7 +17,7 @@ No program of the image is started.
 """
 from agent.core.context import shell_command
 from agent.facts.versions import version_key
-from agent.core.model import Check, Status
+from agent.core.model import Check, Message, Status
 
 # (vendor, packages, tarball markers, uninstaller argv of the tarball install)
 VENDORS = (
@@ -78,32 +78,47 @@ class HypervisorTools(Check):
     def run(self, ctx):
         packages = ctx.packages
         found = survey(ctx)
-        unknown = "" if packages.known else " (package database unknown: {}; files only)".format(packages.error)
         if not found:
-            return self.passed("no guest tools of VMware, VirtualBox, Hyper-V, Xen or Parallels" + unknown)
-        texts, commands, paths = [], [], []
+            if packages.known:
+                return self.passed(Message("no guest tools of VMware, VirtualBox, Hyper-V, Xen or Parallels"),
+                                   code="none")
+            return self.passed(Message("no guest tools of VMware, VirtualBox, Hyper-V, Xen or Parallels (package "
+                                       "database unknown: {error}; files only)", error=packages.error), code="none")
+        findings, commands, paths = [], [], []
         manager = ctx.package_manager()
         removable = []
-        for item in found:
-            what = []
+        for n, item in enumerate(found):
             if item["packages"]:
-                what.append("package{} {}".format("s" if len(item["packages"]) > 1 else "", ", ".join(
-                    "{} {}".format(p, packages.version(p) or "").strip() for p in item["packages"])))
+                listed = ", ".join("{} {}".format(p, packages.version(p) or "").strip() for p in item["packages"])
+                if len(item["packages"]) > 1:
+                    what = Message("packages {packages}", packages=listed)
+                else:
+                    what = Message("package {packages}", packages=listed)
                 removable.extend(item["packages"])
-            elif item["files"]:
-                what.append("installed from the vendor's tarball ({})".format(", ".join(item["files"])))
+            else:
+                what = Message("installed from the vendor's tarball ({files})", files=", ".join(item["files"]))
                 paths.extend(item["files"])
                 if item["uninstaller"]:
                     commands.append(ctx.in_guest(" ".join(item["uninstaller"])))
-            texts.append("{}: {}".format(item["vendor"], "; ".join(what)))
+            if n == len(found) - 1 and not packages.known:
+                text = Message("{vendor}: {what} (package database unknown: {error}; files only)",
+                               vendor=item["vendor"], what=what, error=packages.error)
+            else:
+                text = Message("{vendor}: {what}", vendor=item["vendor"], what=what)
+            # The vendor's first word is the stable code: vmware, virtualbox, hyper-v, xen, parallels.
+            findings.append(self.finding(Status.WARN, item["vendor"].split()[0].lower(), text,
+                                         path=item["files"][0] if len(item["files"]) == 1 else ""))
         if removable and manager:
             commands.insert(0, shell_command(ctx, manager["remove"] + removable))
-        hint = ("These tools talk to a hypervisor ECS does not have: remove them before the import "
-                "(`guestprep fix --items hypervisor-tools` does, with the package manager or the vendor's "
-                "uninstaller; this cannot be rolled back).")
         manual = [i for i in found if not i["packages"] and not i["uninstaller"]]
         if manual:
-            hint += " No uninstaller was found for {}: remove {} by hand.".format(
-                ", ".join(i["vendor"] for i in manual), ", ".join(f for i in manual for f in i["files"]))
-        return self.result(Status.WARN, "; ".join(texts) + unknown, hint, commands=commands, paths=paths,
-                           data={"found": found})
+            hint = Message("These tools talk to a hypervisor ECS does not have: remove them before the import "
+                           "(`guestprep fix --items hypervisor-tools` does, with the package manager or the vendor's "
+                           "uninstaller; this cannot be rolled back). No uninstaller was found for {vendors}: remove "
+                           "{files} by hand.", vendors=", ".join(i["vendor"] for i in manual),
+                           files=", ".join(f for i in manual for f in i["files"]))
+        else:
+            hint = Message("These tools talk to a hypervisor ECS does not have: remove them before the import "
+                           "(`guestprep fix --items hypervisor-tools` does, with the package manager or the vendor's "
+                           "uninstaller; this cannot be rolled back).")
+        return self.results(findings, hint, commands=commands, paths=paths, data={"found": found})

@@ -9,7 +9,7 @@ or the newest kernel in /boot) and reports both; the image check tags the image 
 kernel version it finds (seed 003).
 """
 from agent.facts import boot, kernels
-from agent.core.model import Check, Status
+from agent.core.model import Check, Message, Status
 
 
 class KernelVersion(Check):
@@ -25,20 +25,25 @@ class KernelVersion(Check):
         installed = kernels.installed_kernels(ctx)
         data = {"default": version, "running": running, "installed": installed, "how": how}
         if version is None:
-            return self.result(Status.WARN, "no kernel found in /boot, so no boot kernel can be named",
-                               "Install the distribution's kernel package before capturing; an image without "
-                               "a kernel does not boot.", paths=["/boot"], data=data)
+            return self.result(Status.WARN, Message("no kernel found in /boot, so no boot kernel can be named"),
+                               Message("Install the distribution's kernel package before capturing; an image "
+                                       "without a kernel does not boot."), paths=["/boot"], data=data,
+                               code="no-kernel")
         others = [k for k in installed if k != version]
-        also = " (also installed: {})".format(", ".join(others)) if others else ""
+        also = Message(" (also installed: {kernels})", kernels=", ".join(others)) if others else ""
         if running is None:
-            return self.result(Status.INFO, "default boot kernel {}, from {}{}; the running kernel is not known "
-                               "for a mounted image".format(version, how, also), data=data)
+            return self.result(Status.INFO, Message(
+                "default boot kernel {kernel}, from {how}{also}; the running kernel is not known for a mounted "
+                "image", kernel=version, how=how, also=also), data=data, code="offline")
         if running != version:
             return self.result(
-                Status.WARN, "running kernel {}, but the image boots {} by default ({})".format(running, version, how),
-                "Seed 002: do not upgrade the kernel before capturing. Reboot into {v} and check again, so the "
-                "kernel the image boots has been seen to work here (and its initramfs holds the virtio and NVMe "
-                "drivers), or make {r} the default again.".format(v=version, r=running),
+                Status.WARN, Message("running kernel {running}, but the image boots {kernel} by default ({how})",
+                                     running=running, kernel=version, how=how),
+                Message("Seed 002: do not upgrade the kernel before capturing. Reboot into {kernel} and check again, "
+                        "so the kernel the image boots has been seen to work here (and its initramfs holds the "
+                        "virtio and NVMe drivers), or make {running} the default again.", kernel=version,
+                        running=running),
                 commands=[ctx.in_guest("grubby --set-default /boot/vmlinuz-" + running)
-                          if ctx.os.family == "rhel" else "reboot"], data=data)
-        return self.passed("running kernel {} is the default boot kernel ({}){}".format(running, how, also), data=data)
+                          if ctx.os.family == "rhel" else "reboot"], data=data, code="not-running", refs=("002",))
+        return self.passed(Message("running kernel {running} is the default boot kernel ({how}){also}",
+                                   running=running, how=how, also=also), data=data, code="running")

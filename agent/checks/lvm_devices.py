@@ -19,7 +19,7 @@ import re
 
 from agent.facts import disks, initramfs, kernels
 
-from agent.core.model import Check, Status
+from agent.core.model import Check, Message, Status
 from agent.core.rootfs import RootError
 
 DEVICES_FILE = "/etc/lvm/devices/system.devices"
@@ -50,7 +50,7 @@ def use_devicesfile(text):
         return int(active[-1]), LVM_CONF
     default = re.findall(r"^\s*#\s*use_devicesfile\s*=\s*(\d+)", text or "", re.M)
     if default:
-        return int(default[-1]), "lvm2's default, as the comment in {} gives it".format(LVM_CONF)
+        return int(default[-1]), Message("lvm2's default, as the comment in {path} gives it", path=LVM_CONF)
     return None, ""
 
 
@@ -84,13 +84,15 @@ class LvmDevices(Check):
     def run(self, ctx):
         root = ctx.root
         if not root.lexists(DEVICES_FILE):
-            return self.passed("no LVM devices file ({})".format(DEVICES_FILE))
+            return self.passed(Message("no LVM devices file ({path})", path=DEVICES_FILE), code="none")
         try:
             text = root.read_config(DEVICES_FILE)
             conf = root.read_config_or_none(LVM_CONF) or ""
         except RootError as e:
-            return self.result(Status.WARN, "{} cannot be read: {}".format(DEVICES_FILE, e.reason),
-                               "Look at it by hand: LVM uses only the disks it lists.", paths=[DEVICES_FILE])
+            return self.result(Status.WARN, Message("{path} cannot be read: {reason}", path=DEVICES_FILE,
+                                                    reason=e.reason),
+                               Message("Look at it by hand: LVM uses only the disks it lists."), paths=[DEVICES_FILE],
+                               code="unreadable")
         setting, source = use_devicesfile(conf)
         entries = parse_devices(text)
         pinned = [e for e in entries if e.get("IDTYPE") not in PORTABLE]
@@ -98,27 +100,41 @@ class LvmDevices(Check):
         data = {"entries": len(entries), "pinned": len(pinned), "idtypes": types, "use_devicesfile": setting,
                 "pinned_types": sorted(set(e.get("IDTYPE", "?") for e in pinned))}
         if setting == 0:
-            return self.result(Status.INFO, "{} lists {} device(s) but use_devicesfile = 0 ({}): LVM does not "
-                               "read it".format(DEVICES_FILE, len(entries), source), data=data)
+            return self.result(Status.INFO, Message(
+                "{path} lists {count} device(s) but use_devicesfile = 0 ({source}): LVM does not read it",
+                path=DEVICES_FILE, count=len(entries), source=source), data=data, code="unused")
         if not pinned:
-            return self.passed("{} lists {} device(s), by {} only: LVM finds them by PVID on new disks".format(
-                DEVICES_FILE, len(entries), ", ".join(types) or "nothing"), data=data)
+            return self.passed(Message("{path} lists {count} device(s), by {types} only: LVM finds them by PVID on "
+                                       "new disks", path=DEVICES_FILE, count=len(entries),
+                                       types=", ".join(types) or Message("nothing")), data=data,
+                               code="portable")
         lvm_root = root_on_lvm(ctx)
         data["images"] = images_with_copy(ctx)
         data["kernels"] = [{"version": k.version, "initramfs": k.initramfs, "initramfs_path": k.initramfs_path}
                            for k in kernels.installed(ctx)]
-        summary = "{} pins {} of {} device(s) by the build VM's disk ids ({}){}: on ECS's virtio disks LVM " \
-                  "ignores those physical volumes".format(DEVICES_FILE, len(pinned), len(entries), ", ".join(
-                      data["pinned_types"]),
-                      " (use_devicesfile = 1, {})".format(source) if source else
-                      " (use_devicesfile not set in {}: lvm2 2.03.12+ may default to 1)".format(LVM_CONF))
+        fields = dict(path=DEVICES_FILE, pinned=len(pinned), count=len(entries), types=", ".join(data["pinned_types"]))
+        if source:
+            summary = Message("{path} pins {pinned} of {count} device(s) by the build VM's disk ids ({types}) "
+                              "(use_devicesfile = 1, {source}): on ECS's virtio disks LVM ignores those physical "
+                              "volumes", source=source, **fields)
+        else:
+            summary = Message("{path} pins {pinned} of {count} device(s) by the build VM's disk ids ({types}) "
+                              "(use_devicesfile not set in {conf}: lvm2 2.03.12+ may default to 1): on ECS's virtio "
+                              "disks LVM ignores those physical volumes", conf=LVM_CONF, **fields)
+        status = Status.FAIL if lvm_root else Status.WARN
+        findings = [self.finding(status, "pinned", summary, path=DEVICES_FILE)]
         if data["images"]:
-            summary += "; the initramfs has a copy: " + ", ".join(data["images"])
-        hint = ("The root filesystem is on LVM: the instance would stop in the initramfs. " if lvm_root else
-                "Volume groups on these disks would not activate. ") + \
-               ("Remove the devices file (as virt-sysprep's lvm-system-devices does; `guestprep fix --items "
-                "lvm-devices`), and rebuild the initramfs if it holds a copy. After import, "
-                "`vgimportdevices -a` on the instance writes a new one for its own disks.")
+            findings.append(self.finding(status, "initramfs-copy", Message(
+                "the initramfs has a copy: {images}", images=", ".join(data["images"]))))
+        if lvm_root:
+            hint = Message("The root filesystem is on LVM: the instance would stop in the initramfs. Remove the "
+                           "devices file (as virt-sysprep's lvm-system-devices does; `guestprep fix --items "
+                           "lvm-devices`), and rebuild the initramfs if it holds a copy. After import, "
+                           "`vgimportdevices -a` on the instance writes a new one for its own disks.")
+        else:
+            hint = Message("Volume groups on these disks would not activate. Remove the devices file (as "
+                           "virt-sysprep's lvm-system-devices does; `guestprep fix --items lvm-devices`), and rebuild "
+                           "the initramfs if it holds a copy. After import, `vgimportdevices -a` on the instance "
+                           "writes a new one for its own disks.")
         commands = [ctx.in_guest("mv {0} {0}.build-vm".format(DEVICES_FILE))]
-        return self.result(Status.FAIL if lvm_root else Status.WARN, summary, hint, commands=commands,
-                           paths=[DEVICES_FILE], data=data)
+        return self.results(findings, hint, commands=commands, paths=[DEVICES_FILE], data=data)

@@ -14,7 +14,7 @@ Report only: guestprep's dhcp fix converts the primary interface; what to do wit
 others is the user's decision.
 """
 from agent import netformats
-from agent.core.model import Check, Status
+from agent.core.model import Check, Message, Status
 
 # Interfaces that are not NICs (software devices of containers, VPNs and hypervisors).
 VIRTUAL_PREFIXES = ("lo", "docker", "veth", "virbr", "br-", "cni", "flannel", "cali", "vxlan", "tun",
@@ -54,28 +54,31 @@ class Nic(Check):
         names = sorted(configured, key=netformats.order_key)
         present = sorted(physical_nics(ctx), key=netformats.order_key) if ctx.live is not None else None
         data = {"configured": names, "present": present}
-        parts = []
+        findings = []
         if len(names) > 1:
-            parts.append("configuration for {} interfaces: {}".format(len(names), "; ".join(
-                "{} ({})".format(n, ", ".join(sorted(set(configured[n])))) for n in names)))
+            findings.append(self.finding(Status.WARN, "configured", Message(
+                "configuration for {count} interfaces: {interfaces}", count=len(names), interfaces="; ".join(
+                    "{} ({})".format(n, ", ".join(sorted(set(configured[n])))) for n in names)), refs=("000",)))
         if present is not None and len(present) > 1:
-            parts.append("{} NICs present: {}".format(len(present), ", ".join(present)))
-        if parts:
+            findings.append(self.finding(Status.WARN, "present", Message(
+                "{count} NICs present: {nics}", count=len(present), nics=", ".join(present)), refs=("000",)))
+        if findings:
             paths = sorted(set(p for n in names for p in configured[n]))
-            return self.result(
-                Status.WARN, "; ".join(parts),
-                "ECS supports one NIC in an imported image (seed 000); the instance's primary NIC comes up "
-                "by DHCP. Remove the configuration of the other interfaces (or keep it only if you will "
-                "attach secondary ENIs and configure them after import), and detach extra NICs before "
-                "capture.", paths=paths, data=data)
-        where = ""
-        if names:
-            where = "configured: " + names[0]
-        if present:
-            where += ("; " if where else "") + "present: " + ", ".join(present)
-        problems = ""
+            return self.results(findings, Message(
+                "ECS supports one NIC in an imported image (seed 000); the instance's primary NIC comes up by "
+                "DHCP. Remove the configuration of the other interfaces (or keep it only if you will attach "
+                "secondary ENIs and configure them after import), and detach extra NICs before capture."),
+                paths=paths, data=data)
+        if names and present:
+            where = Message("configured: {name}; present: {nics}", name=names[0], nics=", ".join(present))
+        elif names:
+            where = Message("configured: {name}", name=names[0])
+        elif present:
+            where = Message("present: {nics}", nics=", ".join(present))
+        else:
+            where = Message("none named in the configuration")
         if found.problems:
-            problems = " ({} configuration file(s) could not be read; see the dhcp check)".format(
-                len(found.problems))
-        return self.passed("one network interface ({}){}".format(where or "none named in the configuration",
-                                                                 problems), data=data)
+            return self.passed(Message("one network interface ({where}) ({count} configuration file(s) could not "
+                                       "be read; see the dhcp check)", where=where, count=len(found.problems)),
+                               data=data, code="one")
+        return self.passed(Message("one network interface ({where})", where=where), data=data, code="one")

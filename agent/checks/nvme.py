@@ -14,12 +14,13 @@ entries (with $kernelopts from grubenv) and /etc/kernel/cmdline.
 """
 from agent.facts import boot, kernels
 from agent.facts import drivers as driver_facts
-from agent.core.model import Check, Status
+from agent.core.model import Check, Message, Status, joined
 from agent.parsers import bootcfg
 
 REQUIRED = ("nvme", "nvme_core")
 ARGS = ("nvme_core.io_timeout", "nvme_core.admin_timeout")
-IMPORT_HINT = "Import the image with Features.NvmeSupport=supported."
+IMPORT_HINT = Message("Import the image with Features.NvmeSupport=supported.")
+THEN_IMPORT_HINT = Message("Then import the image with Features.NvmeSupport=supported.")
 
 
 def timeout_value(versions):
@@ -46,13 +47,13 @@ def bad_arg_sources(sources, value):
         for name in ARGS:
             found = bootcfg.arg_value(args, name)
             if found != value:
-                text = "{}={}".format(name, found) if found is not None else "no " + name
+                text = "{}={}".format(name, found) if found is not None else Message("no {arg}", arg=name)
                 if path not in wrong:
                     wrong[path] = []
                     order.append(path)
                 if text not in wrong[path]:
                     wrong[path].append(text)
-    return [(path, ", ".join(wrong[path])) for path in order]
+    return [(path, joined(wrong[path], ", ")) for path in order]
 
 
 class Nvme(Check):
@@ -64,10 +65,7 @@ class Nvme(Check):
     def run(self, ctx):
         states = driver_facts.survey(ctx, REQUIRED)
         if not states:
-            return self.result(
-                Status.WARN, "no installed kernel found (no /boot/vmlinuz-* with /lib/modules/<version>)",
-                "An image without a kernel cannot boot on ECS. Install the distribution's kernel "
-                "package in the image, then run guestprep check again.")
+            return self.result(Status.WARN, driver_facts.NO_KERNEL, driver_facts.NO_KERNEL_HINT, code="no-kernel")
         drivers = driver_facts.evaluate(self, ctx, states, REQUIRED, (), "nvme", self.item)
         value = timeout_value([k.version for k, _s in states])
         args = "{}={} {}={}".format(ARGS[0], value, ARGS[1], value)
@@ -76,12 +74,12 @@ class Nvme(Check):
         data = dict(drivers.data or {})
         data.update(value=value, args=args, bad_sources=[p for p, _w in bad], has_sources=bool(sources or problems))
         if sources and not bad:
-            args_summary = "{} on every kernel command line".format(args)
+            args_summary = Message("{args} on every kernel command line", args=args)
         elif bad:
-            args_summary = "kernel command line lacks {}: {}".format(
-                args, "; ".join("{} in {}".format(w, p) for p, w in bad))
+            args_summary = Message("kernel command line lacks {args}: {where}", args=args,
+                                   where=joined([Message("{what} in {path}", what=w, path=p) for p, w in bad]))
         else:
-            args_summary = "no boot loader configuration found to carry " + args
+            args_summary = Message("no boot loader configuration found to carry {args}", args=args)
         arg_commands = [ctx.in_guest("grubby --update-kernel=ALL --args='{}'".format(args))] \
             if ctx.root.exists("/usr/sbin/grubby") or ctx.root.exists("/sbin/grubby") else []
         if drivers.status == Status.FAIL or bad:
@@ -89,30 +87,34 @@ class Nvme(Check):
             if drivers.status == Status.FAIL:
                 hint.append(drivers.hint)
             if bad and arg_commands:
-                hint.append("Add {} to every boot entry with grubby (command below) and to GRUB_CMDLINE_LINUX "
-                            "in /etc/default/grub; guestprep fix --items nvme does both.".format(args))
+                hint.append(Message("Add {args} to every boot entry with grubby (command below) and to "
+                                    "GRUB_CMDLINE_LINUX in /etc/default/grub; guestprep fix --items nvme does both.",
+                                    args=args))
             elif bad and not ctx.root.exists("/etc/default/grub"):
-                hint.append("Add {} to every kernel line of {} (there is no /etc/default/grub to "
-                            "regenerate it from); guestprep fix --items nvme does this.".format(
-                                args, ", ".join(p for p, _w in bad)))
+                hint.append(Message("Add {args} to every kernel line of {paths} (there is no /etc/default/grub to "
+                                    "regenerate it from); guestprep fix --items nvme does this.", args=args,
+                                    paths=", ".join(p for p, _w in bad)))
             elif bad:
                 # Name this distribution's tool: grubby exists only on RHEL-like systems.
                 regen = boot.regen_command(ctx)
-                hint.append("Add {} to GRUB_CMDLINE_LINUX in /etc/default/grub and regenerate grub.cfg "
-                            "({}); guestprep fix --items nvme does both.".format(
-                                args, " ".join(regen) if regen else "grub-mkconfig"))
-            hint.append("Then " + IMPORT_HINT[0].lower() + IMPORT_HINT[1:])
-            summary = "; ".join(s for s in (drivers.summary if drivers.status == Status.FAIL else "",
-                                            args_summary if bad else "") if s)
-            return self.failed(summary, " ".join(hint), commands=list(drivers.commands) + arg_commands,
-                               paths=sorted(set(drivers.paths) | set(p for p, _w in bad)),
-                               data=data)
+                hint.append(Message("Add {args} to GRUB_CMDLINE_LINUX in /etc/default/grub and regenerate grub.cfg "
+                                    "({command}); guestprep fix --items nvme does both.", args=args,
+                                    command=" ".join(regen) if regen else "grub-mkconfig"))
+            hint.append(THEN_IMPORT_HINT)
+            findings = list(drivers.findings) if drivers.status == Status.FAIL else []
+            if bad:
+                findings.append(self.finding(Status.FAIL, "timeouts", args_summary,
+                                             path=bad[0][0] if len(bad) == 1 else ""))
+            return self.results(findings, joined(hint, " "), commands=list(drivers.commands) + arg_commands,
+                                paths=sorted(set(drivers.paths) | set(p for p, _w in bad)),
+                                data=data, status=Status.FAIL)
         if drivers.status == Status.WARN or not sources:
-            summary = "; ".join(s for s in (drivers.summary if drivers.status == Status.WARN else "",
-                                            "" if sources else args_summary) if s)
-            return self.result(Status.WARN, summary,
-                               "Put {} on the kernel command line of the boot loader the image will "
-                               "use. {}".format(args, IMPORT_HINT), commands=arg_commands, data=data)
-        return self.passed("nvme and nvme_core in every kernel, {}; {}".format(args_summary, IMPORT_HINT),
-                           data=data)
+            findings = list(drivers.findings) if drivers.status == Status.WARN else []
+            if not sources:
+                findings.append(self.finding(Status.WARN, "no-boot-config", args_summary))
+            return self.results(findings, Message("Put {args} on the kernel command line of the boot loader the "
+                                                  "image will use. {import_hint}", args=args, import_hint=IMPORT_HINT),
+                                commands=arg_commands, data=data, status=Status.WARN)
+        return self.passed(Message("nvme and nvme_core in every kernel, {args}; {import_hint}", args=args_summary,
+                                   import_hint=IMPORT_HINT), data=data, code="ready")
 

@@ -9,33 +9,45 @@ ones, and versions it cannot read, are warnings: the image check may not know th
 (seed 003, GUESTOS.OSVersion).
 """
 from agent.facts import osinfo
-from agent.core.model import Check, Status
+from agent.core.model import Check, Message, Status
 
 def judge(os_info):
     """(status, text) for the version of `os_info`."""
+    status, _code, text, _refs = judged(os_info)
+    return status, text
+
+
+def judged(os_info):
+    """(status, finding code, text, seed refs) for the version of `os_info`."""
     verdict, platform, listed = osinfo.version_listing(os_info)
     version = os_info.version
     name = "{} {}".format(os_info.id, version).strip()
+    versions = ", ".join(str(v) for v in listed or ())
     if verdict == "stream":
-        return Status.PASS, "CentOS Stream {} (supported without a version limit)".format(version)
+        return Status.PASS, "stream", Message("CentOS Stream {version} (supported without a version limit)",
+                                              version=version), ()
     if verdict == "other-platform":
-        return Status.INFO, "{}: no version list applies to Platform \"{}\"".format(name, platform)
+        return Status.INFO, "no-list", Message("{name}: no version list applies to Platform \"{platform}\"",
+                                               name=name, platform=platform), ()
     if verdict == "rolling":
-        return Status.WARN, "openSUSE Tumbleweed {} is a rolling release, not one of the versions seed 000 " \
-                            "lists (13, 42, 15)".format(version)
+        return Status.WARN, "rolling", Message("openSUSE Tumbleweed {version} is a rolling release, not one of the "
+                                               "versions seed 000 lists (13, 42, 15)", version=version), ("000",)
     if verdict == "unreadable":
-        return Status.WARN, "{}: the version cannot be read from {}".format(os_info.id, os_info.source or "the root")
+        return Status.WARN, "unreadable", Message("{id}: the version cannot be read from {source}", id=os_info.id,
+                                                  source=os_info.source or Message("the root")), ()
     if verdict == "no-limit":
-        return Status.PASS, "{} (seed 000 lists {} without a version limit)".format(name, platform)
+        return Status.PASS, "any-version", Message("{name} (seed 000 lists {platform} without a version limit)",
+                                                   name=name, platform=platform), ("000",)
     if verdict == "older":
-        return Status.WARN, "{} is older than the versions seed 000 lists for {}".format(name, platform)
+        return Status.WARN, "too-old", Message("{name} is older than the versions seed 000 lists for {platform}",
+                                               name=name, platform=platform), ("000",)
     if verdict == "listed":
-        return Status.PASS, "{} is a version seed 000 lists".format(name)
+        return Status.PASS, "listed", Message("{name} is a version seed 000 lists", name=name), ("000",)
     if verdict == "newer":
-        return Status.PASS, "{} is newer than the versions seed 000 lists ({}); Alibaba publishes public images " \
-                            "of it".format(name, ", ".join(str(v) for v in listed))
-    return Status.WARN, "{} is not among the versions seed 000 lists for {} ({})".format(
-        name, platform, ", ".join(str(v) for v in listed))
+        return Status.PASS, "newer", Message("{name} is newer than the versions seed 000 lists ({versions}); Alibaba "
+                                             "publishes public images of it", name=name, versions=versions), ("000",)
+    return Status.WARN, "unlisted", Message("{name} is not among the versions seed 000 lists for {platform} "
+                                            "({versions})", name=name, platform=platform, versions=versions), ("000",)
 
 
 class OsVersion(Check):
@@ -45,11 +57,13 @@ class OsVersion(Check):
     repair_item = ""
 
     def run(self, ctx):
-        status, text = judge(ctx.os)
+        status, code, text, refs = judged(ctx.os)
         data = {"version": ctx.os.version}
         if status == Status.WARN:
-            return self.result(status, text, "Seed 000 lists the versions ECS imports as standard platforms; "
-                               "an unlisted version may fail the image check or miss ECS's instance configuration. "
-                               "Test an instance made from the image, or import it as \"Customized Linux\".",
-                               paths=[ctx.os.source] if ctx.os.source else [], data=data)
-        return self.result(status, text, paths=[ctx.os.source] if ctx.os.source else [], data=data)
+            return self.result(status, text, Message(
+                "Seed 000 lists the versions ECS imports as standard platforms; an unlisted version may fail the "
+                "image check or miss ECS's instance configuration. Test an instance made from the image, or "
+                "import it as \"Customized Linux\"."), paths=[ctx.os.source] if ctx.os.source else [], data=data,
+                code=code, refs=("000",))
+        return self.result(status, text, paths=[ctx.os.source] if ctx.os.source else [], data=data, code=code,
+                           refs=refs)

@@ -16,7 +16,7 @@ it. In an image nothing runs, and lock files left behind by a crash are not evid
 """
 import re
 
-from agent.core.model import Check, Status
+from agent.core.model import Check, Message, Status
 from agent.core.rootfs import RootError
 
 DPKG_STATUS = "/var/lib/dpkg/status"
@@ -107,61 +107,79 @@ class PackageManager(Check):
         packages = ctx.packages
         blocking, warnings, notes, commands = [], [], [], []
         if packages.manager is None:
-            return self.result(Status.SKIP, "no dpkg or rpm database: no package manager to check")
+            return self.result(Status.SKIP, Message("no dpkg or rpm database: no package manager to check"),
+                               code="none")
         if packages.manager == "dpkg":
             try:
                 interrupted = dpkg_interrupted(root.read_text(DPKG_STATUS))
             except RootError as e:
                 interrupted = []
-                blocking.append("{} cannot be read: {}".format(DPKG_STATUS, e.reason))
+                blocking.append(("dpkg-unreadable", Message("{path} cannot be read: {reason}", path=DPKG_STATUS,
+                                                            reason=e.reason), DPKG_STATUS))
             if interrupted:
                 shown = ", ".join("{} ({})".format(n, s) for n, s in interrupted[:8])
-                more = " and {} more".format(len(interrupted) - 8) if len(interrupted) > 8 else ""
-                blocking.append("dpkg was interrupted: {}{}".format(shown, more))
+                if len(interrupted) > 8:
+                    text = Message("dpkg was interrupted: {packages} and {more} more", packages=shown,
+                                   more=len(interrupted) - 8)
+                else:
+                    text = Message("dpkg was interrupted: {packages}", packages=shown)
+                blocking.append(("dpkg-interrupted", text, DPKG_STATUS))
             pending = [n for n in root.listdir(DPKG_UPDATES) if n.isdigit()] if root.isdir(DPKG_UPDATES) else []
             if pending:
-                blocking.append("dpkg was interrupted: {} journal entr{} in {}".format(
-                    len(pending), "y" if len(pending) == 1 else "ies", DPKG_UPDATES))
+                if len(pending) == 1:
+                    text = Message("dpkg was interrupted: {count} journal entry in {path}", count=1, path=DPKG_UPDATES)
+                else:
+                    text = Message("dpkg was interrupted: {count} journal entries in {path}", count=len(pending),
+                                   path=DPKG_UPDATES)
+                blocking.append(("dpkg-journal", text, DPKG_UPDATES))
             if interrupted or pending:
                 commands.append(ctx.in_guest("dpkg --configure -a"))
                 commands.append(ctx.in_guest("apt-get -f install"))
         elif not packages.known:
-            blocking.append("the rpm database is damaged or unreadable ({})".format(packages.error))
+            blocking.append(("rpmdb-unreadable", Message("the rpm database is damaged or unreadable ({error})",
+                                                         error=packages.error), ""))
             commands.append(ctx.in_guest("rpm --rebuilddb"))
         locks = DPKG_LOCKS if packages.manager == "dpkg" else RPM_LOCKS
         if ctx.live is not None and hasattr(ctx.live, "lock_holder"):
             for path in locks:
                 pid = ctx.live.lock_holder(path)
                 if pid:
-                    blocking.append("{} is locked by process {} (another package manager is running)".format(
-                        path, pid))
+                    blocking.append(("locked", Message("{path} is locked by process {pid} (another package manager "
+                                                       "is running)", path=path, pid=pid), path))
             holder = self._zypp_holder(root)
             if holder:
-                blocking.append("{} names running process {} (zypper or YaST is running)".format(ZYPP_PID, holder))
+                blocking.append(("zypp-running", Message("{path} names running process {pid} (zypper or YaST is "
+                                                         "running)", path=ZYPP_PID, pid=holder), ZYPP_PID))
         else:
             present = [p for p in locks + (ZYPP_PID,) if root.lexists(p)]
             if present:
-                notes.append("lock files {} exist; in an image nothing runs, so they are not evidence of a "
-                             "package manager at work".format(", ".join(present)))
+                notes.append(("stale-locks", Message("lock files {paths} exist; in an image nothing runs, so they are "
+                                                     "not evidence of a package manager at work",
+                                                     paths=", ".join(present)), ""))
         repos = self._repositories(ctx)
         if repos is not None and not repos:
-            warnings.append("no package repository is configured ({})".format(self._repo_where(ctx)))
-        findings = blocking + warnings
-        data = {"refuse_packages": "; ".join(blocking + warnings)}
+            warnings.append(("no-repository", Message("no package repository is configured ({where})",
+                                                      where=self._repo_where(ctx)), ""))
+        findings = [self.finding(Status.FAIL, code, text, path=path) for code, text, path in blocking]
+        findings += [self.finding(Status.WARN, code, text, path=path) for code, text, path in warnings]
+        data = {"refuse_packages": "; ".join(str(f.text) for f in findings)}
+        notes = [self.finding(Status.INFO, code, text, path=path) for code, text, path in notes]
         if not findings:
-            summary = "package manager usable ({}{})".format(
-                packages.manager, ", {} repository file(s)".format(len(repos)) if repos else "")
-            if notes:
-                summary += "; " + "; ".join(notes)
-            return self.result(Status.PASS, summary, data=data)
-        hint = ("Fixes that install or remove packages fail halfway with a broken package manager, so guestprep "
-                "refuses them until this is repaired; file fixes still apply. ")
+            if repos:
+                text = Message("package manager usable ({manager}, {count} repository file(s))",
+                               manager=packages.manager, count=len(repos))
+            else:
+                text = Message("package manager usable ({manager})", manager=packages.manager)
+            return self.results([self.finding(Status.PASS, "usable", text)] + notes, data=data, status=Status.PASS)
         if blocking:
-            hint += "Finish or repair the package manager first (commands below), then run guestprep again."
+            hint = Message("Fixes that install or remove packages fail halfway with a broken package manager, so "
+                           "guestprep refuses them until this is repaired; file fixes still apply. Finish or repair "
+                           "the package manager first (commands below), then run guestprep again.")
         else:
-            hint += "Configure a repository the instance can reach (the distribution's mirror or Alibaba Cloud's)."
-        status = Status.FAIL if blocking else Status.WARN
-        return self.result(status, "; ".join(findings + notes), hint, commands=commands, data=data)
+            hint = Message("Fixes that install or remove packages fail halfway with a broken package manager, so "
+                           "guestprep refuses them until this is repaired; file fixes still apply. Configure a "
+                           "repository the instance can reach (the distribution's mirror or Alibaba Cloud's).")
+        return self.results(findings + notes, hint, commands=commands, data=data)
 
     @staticmethod
     def _zypp_holder(root):
@@ -185,6 +203,6 @@ class PackageManager(Check):
     @staticmethod
     def _repo_where(ctx):
         if ctx.packages.manager == "dpkg":
-            return "no `deb` line in /etc/apt/sources.list or sources.list.d"
-        return "no enabled repository with a baseurl, mirrorlist or metalink in {}/*.repo".format(
-            REPO_DIRS.get(ctx.os.family))
+            return Message("no `deb` line in /etc/apt/sources.list or sources.list.d")
+        return Message("no enabled repository with a baseurl, mirrorlist or metalink in {directory}/*.repo",
+                       directory=REPO_DIRS.get(ctx.os.family))

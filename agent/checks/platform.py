@@ -13,15 +13,15 @@ says which ImportImage `Platform` value to pick.
 import re
 
 from agent.facts import osinfo
-from agent.core.model import Check, Status
+from agent.core.model import Check, Message, Status
 from agent.core.rootfs import RootError
 
 ISSUE = "/etc/issue"
 
-_CONSEQUENCES = ("Import it with Platform \"Customized Linux\" after adding Alibaba's configuration scripts "
-                 "(see \"Customize Linux images\"), or \"Others Linux\", with which ECS does not configure the "
-                 "instance: with DHCP off you set its IP address, route and password by hand through the "
-                 "console's remote connection (seed 001).")
+_CONSEQUENCES = Message(
+    "Import it with Platform \"Customized Linux\" after adding Alibaba's configuration scripts (see \"Customize "
+    "Linux images\"), or \"Others Linux\", with which ECS does not configure the instance: with DHCP off you set "
+    "its IP address, route and password by hand through the console's remote connection (seed 001).")
 
 
 def issue_problem(ctx):
@@ -29,9 +29,9 @@ def issue_problem(ctx):
     try:
         text = ctx.root.read_text_or_none(ISSUE)
     except RootError as e:
-        return "{} cannot be read: {}".format(ISSUE, e.reason)
+        return Message("{path} cannot be read: {reason}", path=ISSUE, reason=e.reason)
     if text is None:
-        return "{} is missing".format(ISSUE)
+        return Message("{path} is missing", path=ISSUE)
     if "\\S" in text:   # agetty expands \S from os-release (RHEL 8+, Fedora)
         return ""
     words = set(w.lower() for w in re.findall(r"[A-Za-z]+", ctx.os.name or "") if len(w) > 2)
@@ -41,7 +41,8 @@ def issue_problem(ctx):
     words -= {"", "linux", "gnu", "server", "release", "enterprise", "lts", "version"}
     low = text.lower()
     if words and not any(w in low for w in words) and ctx.os.id:
-        return "{} does not name the distribution (was it replaced by a login banner?)".format(ISSUE)
+        return Message("{path} does not name the distribution (was it replaced by a login banner?)",
+                       path=ISSUE)
     return ""
 
 
@@ -55,31 +56,36 @@ class Platform(Check):
         info = ctx.os
         if not info.id:
             return self.result(
-                Status.WARN, "the distribution cannot be identified (no /etc/os-release or release file)",
-                "ECS identifies the OS from /etc/os-release, /etc/*-release and /etc/issue (seed 000): restore "
-                "them from the distribution's package. " + _CONSEQUENCES,
-                data={"platform": osinfo.OTHERS, "support": "unsupported"})
+                Status.WARN, Message("the distribution cannot be identified (no /etc/os-release or release file)"),
+                Message("ECS identifies the OS from /etc/os-release, /etc/*-release and /etc/issue (seed 000): "
+                        "restore them from the distribution's package. {consequences}", consequences=_CONSEQUENCES),
+                data={"platform": osinfo.OTHERS, "support": "unsupported"}, code="unidentified", refs=("000", "001"))
         platform, support = osinfo.platform_of(info)
         data = {"platform": platform, "support": support, "os_id": info.id, "name": info.name}
         issue = issue_problem(ctx)
         data["issue_problem"] = issue
-        where = "{} (from {})".format(info.name, info.source)
+        where = dict(name=info.name, source=info.source)
         if support == "unsupported":
             return self.result(
-                Status.WARN, "{} is not a platform ECS supports: import as \"{}\" or \"{}\"".format(
-                    where, osinfo.CUSTOMIZED, osinfo.OTHERS), _CONSEQUENCES, paths=[info.source], data=data)
+                Status.WARN, Message("{name} (from {source}) is not a platform ECS supports: import as "
+                                     "\"{customized}\" or \"{others}\"", customized=osinfo.CUSTOMIZED,
+                                     others=osinfo.OTHERS, **where),
+                _CONSEQUENCES, paths=[info.source], data=data, code="unsupported", refs=("001",))
         if support == "accepted":
             return self.result(
-                Status.WARN, "{}: ImportImage accepts Platform \"{}\", but seed 000 does not list it as "
-                "supported".format(where, platform),
-                "The image check and ECS's instance configuration may not cover it; test an instance made from "
-                "the image before you rely on it. " + _CONSEQUENCES, paths=[info.source], data=data)
+                Status.WARN, Message("{name} (from {source}): ImportImage accepts Platform \"{platform}\", but seed "
+                                     "000 does not list it as supported", platform=platform, **where),
+                Message("The image check and ECS's instance configuration may not cover it; test an instance made "
+                        "from the image before you rely on it. {consequences}", consequences=_CONSEQUENCES),
+                paths=[info.source], data=data, code="unlisted", refs=("000", "001"))
         if issue:
             return self.result(
-                Status.WARN, "{}: Platform \"{}\"; but {}".format(where, platform, issue),
-                "Seed 000: do not modify /etc/issue*, or ECS cannot identify the distribution. Restore it "
-                "from the package that owns it.",
+                Status.WARN, Message("{name} (from {source}): Platform \"{platform}\"; but {issue}",
+                                     platform=platform, issue=issue, **where),
+                Message("Seed 000: do not modify /etc/issue*, or ECS cannot identify the distribution. Restore it "
+                        "from the package that owns it."),
                 commands=[ctx.in_guest("rpm -qf /etc/issue" if ctx.packages.manager == "rpm"
                                        else "dpkg -S /etc/issue")],
-                paths=[info.source, ISSUE], data=data)
-        return self.passed("{}: import with Platform \"{}\"".format(where, platform), paths=[info.source], data=data)
+                paths=[info.source, ISSUE], data=data, code="issue-modified", refs=("000",))
+        return self.passed(Message("{name} (from {source}): import with Platform \"{platform}\"", platform=platform,
+                                   **where), paths=[info.source], data=data, code="supported")

@@ -9,7 +9,7 @@ whether or not its unit is enabled: the package has to go, not only the service.
 import re
 
 from agent.core.context import shell_command
-from agent.core.model import Check, Status
+from agent.core.model import Check, Message, Status, joined
 from agent.facts import services
 
 PACKAGES = ("qemu-guest-agent", "qemu-ga")      # qemu-ga: SUSE's older name
@@ -62,31 +62,39 @@ class QemuGa(Check):
         links = enabled_links(root)
         running = ctx.live is not None and PROCESS in ctx.live.process_names()
         units = unit_files(root)
-        unknown = "" if packages.known else "package database unknown ({}); ".format(packages.error)
         data = {"packages": installed, "units": units, "enabled": links, "running": running}
 
         if not (installed or files or running):
             if links:
+                if packages.known:
+                    text = Message("qemu-ga is not installed; leftover links remain: {links}", links=", ".join(links))
+                else:
+                    text = Message("package database unknown ({error}); qemu-ga is not installed; leftover links "
+                                   "remain: {links}", error=packages.error, links=", ".join(links))
                 return self.result(
-                    Status.INFO, "{}qemu-ga is not installed; leftover links remain: {}".format(unknown, ", ".join(links)),
-                    "The links point at a removed agent and do nothing; remove them to tidy up.",
-                    commands=["rm " + " ".join(root.display(p) for p in links)], paths=links)
-            if unknown:
-                return self.passed(unknown + "no qemu-ga binary in " + " or ".join(BINARIES))
-            return self.passed("qemu-guest-agent is not installed")
+                    Status.INFO, text, Message("The links point at a removed agent and do nothing; remove them to "
+                                               "tidy up."),
+                    commands=["rm " + " ".join(root.display(p) for p in links)], paths=links, code="leftover-links")
+            if not packages.known:
+                return self.passed(Message("package database unknown ({error}); no qemu-ga binary in {binaries}",
+                                           error=packages.error, binaries=" or ".join(BINARIES)), code="absent")
+            return self.passed(Message("qemu-guest-agent is not installed"), code="absent")
 
         found = []
         if installed:
-            found.append("package {} installed".format(
-                ", ".join("{} {}".format(p, packages.version(p) or "").strip() for p in installed)))
+            found.append(Message("package {packages} installed", packages=", ".join(
+                "{} {}".format(p, packages.version(p) or "").strip() for p in installed)))
+        elif files and not packages.known:
+            found.append(Message("package database unknown ({error}); {files} present", error=packages.error,
+                                 files=" and ".join(files)))
         elif files:
-            found.append("{}{} present".format(unknown, " and ".join(files)))
+            found.append(Message("{files} present", files=" and ".join(files)))
         if links:
-            found.append("enabled at boot by " + ", ".join(_compact(links)))
+            found.append(Message("enabled at boot by {links}", links=", ".join(_compact(links))))
         elif installed or files:
-            found.append("started by udev when the guest-agent channel appears")
+            found.append(Message("started by udev when the guest-agent channel appears"))
         if running:
-            found.append("running (process {})".format(PROCESS))
+            found.append(Message("running (process {process})", process=PROCESS))
 
         commands = []
         unit = units[0] if units else "qemu-guest-agent"
@@ -97,13 +105,19 @@ class QemuGa(Check):
         install = ctx.package_manager()
         if install and (installed or not packages.known):
             commands.append(shell_command(ctx, install["remove"] + (installed or ["qemu-guest-agent"])))
-        hint = ("ECS cannot use some of its services while the QEMU guest agent is in the image "
-                "(seed 000). Stop and disable it and remove the package; guestprep fix --items "
-                "qemu-ga does this (package removal cannot be rolled back).")
         if not packages.known:
-            hint += (" guestprep could not read the package database, so it cannot remove the "
-                     "package itself: use the package manager.")
+            hint = Message("ECS cannot use some of its services while the QEMU guest agent is in the image (seed "
+                           "000). Stop and disable it and remove the package; guestprep fix --items qemu-ga does this "
+                           "(package removal cannot be rolled back). guestprep could not read the package database, "
+                           "so it cannot remove the package itself: use the package manager.")
         elif not installed and files:
-            hint += " No installed package owns {}: remove it by hand.".format(" or ".join(files))
-        return self.failed("qemu-ga: " + "; ".join(found), hint, commands=commands,
-                           paths=files + links, data=data)
+            hint = Message("ECS cannot use some of its services while the QEMU guest agent is in the image (seed "
+                           "000). Stop and disable it and remove the package; guestprep fix --items qemu-ga does this "
+                           "(package removal cannot be rolled back). No installed package owns {files}: remove it by "
+                           "hand.", files=" or ".join(files))
+        else:
+            hint = Message("ECS cannot use some of its services while the QEMU guest agent is in the image (seed "
+                           "000). Stop and disable it and remove the package; guestprep fix --items qemu-ga does this "
+                           "(package removal cannot be rolled back).")
+        return self.failed(Message("qemu-ga: {found}", found=joined(found)), hint, commands=commands,
+                           paths=files + links, data=data, code="installed", refs=("000",))

@@ -15,7 +15,7 @@ ending, to `LOCAL` exactly. The file decides; `timedatectl` only reports it.
 import re
 from typing import NamedTuple, Optional
 
-from agent.core.model import Check, Status
+from agent.core.model import Check, Message, Status
 from agent.parsers import split_ending, split_lines
 from agent.core.rootfs import RootError
 
@@ -46,9 +46,9 @@ def analyse(text):
     lines = [split_ending(line)[0] for line in split_lines(text)]
     problem = ""
     if lines and not _LINE1.match(lines[0]):
-        problem = "line 1 is not three numbers (drift, last adjust time, adjust status)"
+        problem = Message("line 1 is not three numbers (drift, last adjust time, adjust status)")
     elif len(lines) > 1 and not _LINE2.match(lines[1]):
-        problem = "line 2 is not a number (last calibration time)"
+        problem = Message("line 2 is not a number (last calibration time)")
     return Adjtime(lines[2] if len(lines) > 2 else None, problem)
 
 
@@ -82,39 +82,53 @@ class Rtc(Check):
             text = root.read_config_or_none(ADJTIME)
         except RootError as e:
             return self.result(
-                Status.WARN, "cannot read {}: {}".format(ADJTIME, e.reason),
-                "The clock mode cannot be told from a file that is not text. Replace it with the "
-                "standard UTC content ({!r}) or remove it (no file means UTC).".format(STANDARD),
-                commands=[("rm -r " if root.isdir(ADJTIME) else "rm ") + shown], paths=[ADJTIME])
+                Status.WARN, Message("cannot read {path}: {reason}", path=ADJTIME, reason=e.reason),
+                Message("The clock mode cannot be told from a file that is not text. Replace it with the standard "
+                        "UTC content ({standard}) or remove it (no file means UTC).", standard=repr(STANDARD)),
+                commands=[("rm -r " if root.isdir(ADJTIME) else "rm ") + shown], paths=[ADJTIME], code="unreadable")
         if text is None:
-            return self.passed("{} does not exist: the hardware clock is read as UTC".format(ADJTIME))
+            return self.passed(Message("{path} does not exist: the hardware clock is read as UTC", path=ADJTIME),
+                               code="absent")
         adjtime = analyse(text)
         data = {"third": adjtime.third, "problem": adjtime.problem}
         if adjtime.local:
-            hint = ("ECS keeps the instance's hardware clock in UTC; with LOCAL the guest starts "
-                    "with its clock off by its UTC offset. Set the third line of {} to UTC "
-                    "(guestprep fix --items rtc does this and keeps lines 1-2); on the running "
-                    "VM `timedatectl set-local-rtc 0` does the same.".format(ADJTIME))
-            if not ctx.offline:
-                hint += " Until then `timedatectl` shows \"RTC in local TZ: yes\"."
-            summary = "{} reads the hardware clock as local time (third line LOCAL)".format(ADJTIME)
+            if ctx.offline:
+                hint = Message("ECS keeps the instance's hardware clock in UTC; with LOCAL the guest starts with its "
+                               "clock off by its UTC offset. Set the third line of {path} to UTC (guestprep fix "
+                               "--items rtc does this and keeps lines 1-2); on the running VM `timedatectl "
+                               "set-local-rtc 0` does the same.", path=ADJTIME)
+            else:
+                hint = Message("ECS keeps the instance's hardware clock in UTC; with LOCAL the guest starts with its "
+                               "clock off by its UTC offset. Set the third line of {path} to UTC (guestprep fix "
+                               "--items rtc does this and keeps lines 1-2); on the running VM `timedatectl "
+                               "set-local-rtc 0` does the same. Until then `timedatectl` shows \"RTC in local TZ: "
+                               "yes\".", path=ADJTIME)
+            findings = [self.finding(Status.FAIL, "local", Message(
+                "{path} reads the hardware clock as local time (third line LOCAL)", path=ADJTIME), path=ADJTIME)]
             if adjtime.problem:
-                summary += "; also {}".format(adjtime.problem)
-            return self.failed(summary, hint, commands=commands, paths=[ADJTIME], data=data)
+                # Told after the LOCAL finding, which the fix repairs; the format problem it keeps.
+                findings.append(self.finding(Status.WARN, "format", Message("also {problem}",
+                                                                            problem=adjtime.problem), path=ADJTIME))
+            return self.results(findings, hint, commands=commands, paths=[ADJTIME], data=data)
         if adjtime.problem:
             return self.result(
-                Status.WARN, "{} is not in adjtime format: {}".format(ADJTIME, adjtime.problem),
-                "hwclock and systemd read such a file as UTC but it is probably not what was "
-                "meant. Replace it with the standard content ({!r}) or remove it (no file means "
-                "UTC).".format(STANDARD),
-                commands=["printf '0.0 0 0.0\\n0\\nUTC\\n' > " + shown], paths=[ADJTIME], data=data)
+                Status.WARN, Message("{path} is not in adjtime format: {problem}", path=ADJTIME,
+                                     problem=adjtime.problem),
+                Message("hwclock and systemd read such a file as UTC but it is probably not what was meant. Replace "
+                        "it with the standard content ({standard}) or remove it (no file means UTC).",
+                        standard=repr(STANDARD)),
+                commands=["printf '0.0 0 0.0\\n0\\nUTC\\n' > " + shown], paths=[ADJTIME], data=data,
+                code="format")
         if adjtime.utc:
-            how = "UTC" if adjtime.third == "UTC" else "no third line: UTC by default"
-            return self.passed("{} reads the hardware clock as UTC ({})".format(ADJTIME, how),
-                               paths=[ADJTIME], data=data)
+            if adjtime.third == "UTC":
+                text = Message("{path} reads the hardware clock as UTC (UTC)", path=ADJTIME)
+            else:
+                text = Message("{path} reads the hardware clock as UTC (no third line: UTC by default)", path=ADJTIME)
+            return self.passed(text, paths=[ADJTIME], data=data, code="utc")
         return self.result(
             Status.WARN,
-            "third line of {} is {}, neither UTC nor LOCAL".format(ADJTIME, _shown(adjtime.third)),
-            "systemd reads this as UTC but hwclock warns about it and other tools may disagree; "
-            "set it to UTC (guestprep fix --items rtc; on the running VM `timedatectl "
-            "set-local-rtc 0`).", commands=commands, paths=[ADJTIME], data=data)
+            Message("third line of {path} is {value}, neither UTC nor LOCAL", path=ADJTIME,
+                    value=_shown(adjtime.third)),
+            Message("systemd reads this as UTC but hwclock warns about it and other tools may disagree; set it to "
+                    "UTC (guestprep fix --items rtc; on the running VM `timedatectl set-local-rtc 0`)."),
+            commands=commands, paths=[ADJTIME], data=data, code="unknown-mode")

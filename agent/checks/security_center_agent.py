@@ -12,13 +12,13 @@ the user's account (it carries an installation key), so guestprep can only say w
 get it. ECS can also install the agent when an instance is created (security
 hardening), so its absence from the image is information, not a fault.
 """
-from agent.core.model import Check, Status
+from agent.core.model import Check, Message, Status
 
 DIRECTORY = "/usr/local/aegis"
 PROCESSES = ("AliYunDun", "AliYunDunUpdate", "AliYunDunMonitor")
-HOW = ("Install it from the Security Center console (Assets > Host > Install Agent gives a command for "
-       "your account; see the Security Center documentation 'Install the Security Center agent'), or "
-       "select security hardening when you create the instance.")
+HOW = Message("Install it from the Security Center console (Assets > Host > Install Agent gives a command for "
+               "your account; see the Security Center documentation 'Install the Security Center agent'), or "
+               "select security hardening when you create the instance.")
 
 
 class SecurityCenterAgent(Check):
@@ -34,14 +34,21 @@ class SecurityCenterAgent(Check):
             names = ctx.live.process_names()
             running = [p for p in PROCESSES if p in names]
         if installed and (ctx.live is None or running):
-            where = DIRECTORY + (" (running: {})".format(", ".join(running)) if running else "")
-            return self.passed("Security Center agent is installed in " + where)
+            if running:
+                text = Message("Security Center agent is installed in {path} (running: {processes})",
+                               path=DIRECTORY, processes=", ".join(running))
+            else:
+                text = Message("Security Center agent is installed in {path}", path=DIRECTORY)
+            return self.passed(text, code="installed")
         if installed:
-            return self.result(Status.WARN, "Security Center agent is installed in {} but not running "
-                               "(no {} process)".format(DIRECTORY, "/".join(PROCESSES[:2])),
-                               "Start it, or reinstall it. " + HOW,
-                               commands=["systemctl status aegis"], paths=[DIRECTORY])
+            return self.result(Status.WARN, Message("Security Center agent is installed in {path} but not running "
+                                                    "(no {processes} process)", path=DIRECTORY,
+                                                    processes="/".join(PROCESSES[:2])),
+                               Message("Start it, or reinstall it. {how}", how=HOW),
+                               commands=["systemctl status aegis"], paths=[DIRECTORY], code="not-running")
         if running:
-            return self.passed("Security Center agent is running ({})".format(", ".join(running)))
-        return self.result(Status.INFO, "Security Center agent (Aegis) is not installed",
-                           "Recommended by seed 003 (GUESTOS.SecurityCenterAgent), not required. " + HOW)
+            return self.passed(Message("Security Center agent is running ({processes})",
+                                       processes=", ".join(running)), code="running")
+        return self.result(Status.INFO, Message("Security Center agent (Aegis) is not installed"),
+                           Message("Recommended by seed 003 (GUESTOS.SecurityCenterAgent), not required. {how}",
+                                   how=HOW), code="missing", refs=("003",))

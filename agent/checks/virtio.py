@@ -32,8 +32,5 @@ class Virtio(Check):
     def run(self, ctx):
         states = drivers.survey(ctx, REQUIRED + OPTIONAL)
         if not states:
-            return self.result(
-                Status.WARN, "no installed kernel found (no /boot/vmlinuz-* with /lib/modules/<version>)",
-                "An image without a kernel cannot boot on ECS. Install the distribution's kernel "
-                "package in the image, then run guestprep check again.")
+            return self.result(Status.WARN, drivers.NO_KERNEL, drivers.NO_KERNEL_HINT, code="no-kernel")
         return drivers.evaluate(self, ctx, states, REQUIRED, OPTIONAL, "virtio", "GUESTOS.Virtio")

@@ -56,6 +56,18 @@ def _message(template, args):
     return Message(template, **args)
 
 
+def joined(parts, sep="; "):
+    """`sep`.join(parts) that stays a Message: each part keeps its template, and the separator is
+    a template of its own ("{first}; {rest}"), so a translation can join them its own way."""
+    parts = list(parts)
+    if not parts:
+        return Message("")
+    text = parts[-1]
+    for part in reversed(parts[:-1]):
+        text = Message("{first}" + sep + "{rest}", first=part, rest=text)
+    return text
+
+
 class Finding(NamedTuple):
     """One thing a check found: the unit of a Result (and of a waiver, a translation, a seed
     reference). `code` is stable and public ("<check id>.<slug>", e.g. "selinux.enforcing");

@@ -149,6 +149,13 @@ def command_line(values):
     return " ".join(argv)
 
 
+def refs(advice):
+    """The seeds the advice's text cites: 004 (the image name's form), 003 (the image check of
+    DetectionStrategy), and 001 when the distribution is not a standard platform (its note)."""
+    platform = next((p["value"] for p in advice["parameters"] if p["name"] == "Platform"), None)
+    return ("001", "003", "004") if platform == osinfo.OTHERS else ("003", "004")
+
+
 def text(advice):
     """The advice as the lines printed after the check report."""
     out = ["What to enter on ImportImage"]

@@ -344,11 +344,11 @@ def cmd_check(args):
         report.check_text(ctx, results, sys.stdout, code)
         advice = _import_image(ctx, results)
         report.import_image_text(advice, sys.stdout)
-        shown = [r.summary for r in results] + [r.hint for r in results if r.status not in ("PASS", "SKIP")]
+        refs = set(ref for r in results for ref in report.result_refs(r, r.status not in ("PASS", "SKIP")))
         if advice and not advice.get("error"):
             from agent.output import advice as advice_mod
-            shown.append(advice_mod.text(advice))
-        legend = report.seed_legend(shown)
+            refs.update(advice_mod.refs(advice))
+        legend = report.seed_legend(refs)
         if legend:
             sys.stdout.write("\n" + legend)
     return code

@@ -119,8 +119,8 @@ def typable(text, root, backup_dir=None):
     return _MENTION.sub(lambda m: guestprep_command(root, m.group(1), backup_dir), text)
 
 
-# The Alibaba Cloud ECS documents hints cite as "seed 000" or "(002)": named once at the end
-# of a report, so a reader can look them up.
+# The Alibaba Cloud ECS documents findings follow (Finding.refs, "000".."004"): named once at
+# the end of a report, so a reader can look them up.
 SEEDS = (
     ("000", "Instructions for importing images"),
     ("001", "Import a custom image"),
@@ -128,15 +128,32 @@ SEEDS = (
     ("003", "Image check"),
     ("004", "Community images"),
 )
+# FALLBACK, to go once every check builds its results from findings with refs (fnd1's and
+# fnd2's conversions, issue 13): a result whose findings are plain strings (not Messages)
+# has its seeds recovered from its prose, as before.
 _SEED_CITE = re.compile(r"\b[Ss]eeds? (00[0-4](?:(?:, | and | or )00[0-4])*)|\((00[0-4](?:, 00[0-4])*)\)")
 
 
-def seed_legend(texts):
-    """'Seed ...' lines naming the documents cited in texts, or ''."""
+def _cited(texts):
     cited = set()
     for text in texts:
         for match in _SEED_CITE.finditer(text or ""):
             cited.update(re.findall(r"00[0-4]", match.group(0)))
+    return cited
+
+
+def result_refs(result, hint_shown=True):
+    """The seeds a result cites: the refs of its findings (a result of a check not yet converted
+    to Message findings: the seeds its summary and shown hint name, the fallback above)."""
+    refs = set(result.refs())
+    if not result.findings or not all(hasattr(f.text, "template") for f in result.findings):
+        refs.update(_cited([result.summary] + ([result.hint] if hint_shown else [])))
+    return refs
+
+
+def seed_legend(refs):
+    """The 'Seeds cited above ...' line naming the documents in refs (seed numbers), or ''."""
+    cited = set(refs)
     if not cited:
         return ""
     return "Seeds cited above are Alibaba Cloud ECS documents: {}.\n".format(
@@ -231,9 +248,10 @@ def check_text(ctx, results, stream, code):
 
 
 def waiver_text(waiver):
-    return "{} waived by {} until {}{}: {} ({})".format(
-        waiver["status"], waiver["by"], waiver["expires"], ", EXPIRED" if waiver["expired"] else "",
-        waiver["reason"], waiver["file"])
+    """The waiver of a result; of a finding code, one line per finding it names."""
+    return "\n".join("{}{} waived by {} until {}{}: {} ({})".format(
+        w["code"] + ": " if w.get("code") else "", w["status"], w["by"], w["expires"],
+        ", EXPIRED" if w["expired"] else "", w["reason"], w["file"]) for w in waiver.get("findings") or [waiver])
 
 
 def blocking_text(root, results, strict=False, backup_dir=None):
@@ -462,8 +480,8 @@ def plan_text(ctx, plans, stream, left_out=()):
                 out.append("   # " + info["why"])
             out.extend(step.plan_lines(ctx, info, plan.remediation.reversible))
         out.append("")
-    legend = seed_legend([p.result.summary for p in plans] + [p.result.hint for p in plans]
-                         + [p.skipped for p in plans] + [p.remediation.note for p in plans])
+    legend = seed_legend(set(ref for p in plans for ref in result_refs(p.result))
+                         | _cited([p.skipped for p in plans] + [p.remediation.note for p in plans]))
     if left_out:
         names = ",".join(sorted(set(r.repair_item or r.check_id for r in left_out)))
         out.append("Also found, with fixes applied only when named (they install or remove packages, "
@@ -542,6 +560,14 @@ def _details(result):
     return "\n".join(lines)
 
 
+def finding_line(finding):
+    """'  FAIL grub.devname: TEXT (PATH line N)': one finding of a result, for JUnit's output."""
+    where = ""
+    if finding.path:
+        where = " ({} line {})".format(finding.path, finding.line) if finding.line else " ({})".format(finding.path)
+    return "  {} {}: {}{}".format(finding.status, finding.code, finding.text, where)
+
+
 def junit(command, ctx, results, code, strict=False, outcomes=(), hostname=None):
     """The report as JUnit XML (a str)."""
     import socket
@@ -556,6 +582,9 @@ def junit(command, ctx, results, code, strict=False, outcomes=(), hostname=None)
                                        "time": "0"})
         outcome = by_outcome.get(r.check_id)
         out = ["{}: {}".format(r.status, r.summary)]
+        if len(r.findings) > 1 or any(f.status == Status.WAIVED for f in r.findings):
+            # Each finding on its own line, with its code (for a waiver) and where it is.
+            out.extend(finding_line(f) for f in r.findings)
         if r.waiver:
             out.append(waiver_text(r.waiver))
         if outcome is not None:
