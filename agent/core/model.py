@@ -51,6 +51,16 @@ def _message(template, args):
     return Message(template, **args)
 
 
+def join_messages(separator, texts):
+    """One Message of `texts` (Messages or str) joined by `separator`, each part kept as a
+    field ("{part0}; {part1}"), so a translation renders every part in its language. A plain
+    str join would lose their templates."""
+    texts = list(texts)
+    template = separator.replace("{", "{{").replace("}", "}}").join(
+        "{{part{}}}".format(i) for i in range(len(texts)))
+    return Message(template, **dict(("part{}".format(i), text) for i, text in enumerate(texts)))
+
+
 class Finding(NamedTuple):
     """One thing a check found: the unit of a Result (and of a waiver, a translation, a seed
     reference). `code` is stable and public ("<check id>.<slug>", e.g. "selinux.enforcing");
