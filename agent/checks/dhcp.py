@@ -19,7 +19,7 @@ import shlex
 
 from agent import netformats
 from agent.parsers import netplan
-from agent.core.model import Check, Message, Status, join_messages
+from agent.core.model import Check, Message, Status, both, join_messages
 
 FIX_NOTE = ("`guestprep fix --items dhcp` converts {who} to DHCP in every file that configures it, "
             "in that file's own format, keeping every other line, and makes it match whatever name the "
@@ -47,14 +47,6 @@ def _where(config):
     return Message("{path} ({format})", path=config.path, format=netformats.label(config))
 
 
-def _both(parts):
-    """'A and B and C' as nested templates, each part translatable."""
-    joined = parts[0]
-    for part in parts[1:]:
-        joined = Message("{first} and {second}", first=joined, second=part)
-    return joined
-
-
 def _problem(config, who):
     """(code, text): 'eth0 has a static address and is pinned to MAC ... in FILE (format)'."""
     if config.method != "static" and not config.pinned and config.name:
@@ -76,7 +68,7 @@ def _problem(config, who):
         parts.append(Message("gets its MAC set to {mac}", mac=config.set_mac))
     if not parts:
         return "no-ipv4", Message("{who} gets no IPv4 address from {where}", who=who, where=_where(config))
-    return code or "mac-pinned", Message("{who} {problems} in {where}", who=who, problems=_both(parts),
+    return code or "mac-pinned", Message("{who} {problems} in {where}", who=who, problems=both(parts),
                                          where=_where(config))
 
 

@@ -16,7 +16,7 @@ import re
 
 from agent.checks.cloudinit import shell_command
 from agent.checks.firewall import enabled_links, masked, unit_installed
-from agent.core.model import Check, Message, Status
+from agent.core.model import Check, Message, Status, either
 from agent.core.rootfs import RootError
 
 CONFIG = "/etc/ssh/sshd_config"
@@ -113,14 +113,6 @@ def _loopback(address):
     return address in ("localhost", "::1") or address.startswith("127.")
 
 
-def _either(parts):
-    """'A or B or C' as nested templates, each part translatable."""
-    joined = parts[0]
-    for part in parts[1:]:
-        joined = Message("{first} or {second}", first=joined, second=part)
-    return joined
-
-
 class Sshd(object):
     """What the check reads about sshd, once: the binary or package, the units and their
     links, the configuration, and (live) whether port 22 is open."""
@@ -203,7 +195,7 @@ class Ssh(Check):
         if not sshd.links:
             unit = sshd.units[0] if sshd.units else "sshd.service"
             return [self.finding(Status.WARN, "not-enabled", Message(
-                "sshd is not enabled at boot (no {units} link)", units=_either(sshd.units or ["sshd.service"])))], \
+                "sshd is not enabled at boot (no {units} link)", units=either(sshd.units or ["sshd.service"])))], \
                 [self._systemctl(ctx, "enable", unit)]
         return [], []
 

@@ -61,6 +61,24 @@ def join_messages(separator, texts):
     return Message(template, **dict(("part{}".format(i), text) for i, text in enumerate(texts)))
 
 
+def _chain(template, parts):
+    parts = list(parts)
+    joined = parts[0] if parts else ""
+    for part in parts[1:]:
+        joined = Message(template, first=joined, second=part)
+    return joined
+
+
+def either(parts):
+    """'A or B or C' as nested "{first} or {second}" templates, each part translatable."""
+    return _chain("{first} or {second}", parts)
+
+
+def both(parts):
+    """'A and B and C' as nested "{first} and {second}" templates, each part translatable."""
+    return _chain("{first} and {second}", parts)
+
+
 class Finding(NamedTuple):
     """One thing a check found: the unit of a Result (and of a waiver, a translation, a seed
     reference). `code` is stable and public ("<check id>.<slug>", e.g. "selinux.enforcing");
