@@ -365,18 +365,18 @@ def _disable_advice(ctx, findings, path):
         return [], []
     fields = dict(mounts=", ".join(sorted(set(f.mountpoint if not f.swap else "swap" for f in disable))),
                   lines=line_numbers(f.lineno for f in disable), marker=DISABLED_PREFIX.strip())
-    template = ("Not on the system disk ({mounts}; {lines}): data disks and network shares are not attached "
-                "to an instance created from the image, and a mount that cannot be made stops its "
-                "boot (002). `guestprep fix --items fstab` comments these lines out (marked "
-                "'{marker}'); once the instance runs, attach the disks and mount them again with "
-                "nofail.")
+    hint = [Message("Not on the system disk ({mounts}; {lines}): data disks and network shares are not attached "
+                    "to an instance created from the image, and a mount that cannot be made stops its "
+                    "boot (002). `guestprep fix --items fstab` comments these lines out (marked "
+                    "'{marker}'); once the instance runs, attach the disks and mount them again with "
+                    "nofail.", **fields)]
     if any(f.status == Status.WARN for f in disable):
-        template += (" nofail or noauto keeps a missing disk from stopping a systemd boot "
-                     "(hence only a warning for those lines), but the image should still "
-                     "mount nothing outside the system disk.")
+        hint.append(Message("nofail or noauto keeps a missing disk from stopping a systemd boot "
+                            "(hence only a warning for those lines), but the image should still "
+                            "mount nothing outside the system disk."))
     command = "sed -i {} {}".format(
         " ".join("-e '{}s/^/# /'".format(n) for n in sorted(set(f.lineno for f in disable))), path)
-    return [Message(template, **fields)], [command]
+    return [join_messages(" ", hint)], [command]
 
 
 def _devname_advice(ctx, findings):
@@ -456,11 +456,11 @@ def _hint_and_commands(ctx, findings):
             commands.append(_LSBLK)
     garbled = [f for f in findings if f.kind == "garbled"]
     if garbled:
-        template = ("mount and systemd skip lines they cannot parse, so whatever {lines} meant to mount is "
-                    "missing: correct or remove them in {path}." if len(garbled) > 1 else
-                    "mount and systemd skip lines they cannot parse, so whatever {lines} meant to mount is "
-                    "missing: correct or remove it in {path}.")
-        hints.append(Message(template, lines=line_numbers(f.lineno for f in garbled), path=path))
+        hints.append(Message("mount and systemd skip lines they cannot parse, so whatever {lines} meant to mount is "
+                             "missing: correct or remove them in {path}." if len(garbled) > 1 else
+                             "mount and systemd skip lines they cannot parse, so whatever {lines} meant to mount is "
+                             "missing: correct or remove it in {path}.",
+                             lines=line_numbers(f.lineno for f in garbled), path=path))
     if "noroot" in kinds:
         hints.append(Message(
             "Without an entry for /, nothing remounts the root filesystem with its options "
