@@ -351,7 +351,8 @@ class CloudInit(Check):
                 "cloud-init {version} ({source}) has an unknown version; {why} needs {minimum} or later",
                 version=Message("unknown version"), source=source, why=strict, minimum=MINIMUM)))
             hints.append(Message("Check `cloud-init --version`; seed 000 requires Alibaba's cloud-init "
-                                 "{minimum} or later (0.7.6a15 on old systems) for {why}.", minimum=MINIMUM, why=strict))
+                                 "{minimum} or later (0.7.6a15 on old systems) for {why}.", minimum=MINIMUM,
+                                 why=strict))
             return
         minimum = minimum_for(version)
         if compare_versions(version, minimum) < 0:

@@ -237,7 +237,8 @@ def cloud_init_keygen(ctx):
         why.append(Message("cloud-init is disabled by {path}", path=DISABLED_MARKER))
     masked = masked_units(root)
     if masked:
-        why.append(Message("cloud-init units are masked ({units})", units=", ".join(m.rsplit("/", 1)[1] for m in masked)))
+        why.append(Message("cloud-init units are masked ({units})",
+                           units=", ".join(m.rsplit("/", 1)[1] for m in masked)))
     elif not any(unit_enabled(root, u) for u in CLOUD_INIT_MAIN):
         why.append(Message("cloud-init.service is not enabled"))
     if "cloud-init=disabled" in boot_cmdline(ctx):
