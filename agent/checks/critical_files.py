@@ -30,7 +30,7 @@ import re
 import stat
 
 from agent.core.context import shell_command
-from agent.core.model import Check, Status
+from agent.core.model import Check, Message, Status, joined
 from agent.core.rootfs import RootError
 from agent.facts.rpmdb import RpmDbError
 
@@ -41,6 +41,9 @@ MERGED_LINKS = ("/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32")
 DPKG_STATUS = "/var/lib/dpkg/status"
 DPKG_INFO = "/var/lib/dpkg/info"
 CONTENT_FLAGS = "S5L"
+# Findings whose path goes into the result's paths (a problem reading a file does not).
+_PATH_CODES = ("os-release-missing", "os-release-dangling", "absolute-link", "broken-link", "link-outside-usr",
+               "modified", "permissions")
 
 
 def candidates(root):
@@ -106,12 +109,23 @@ def dpkg_links(listed, md5sums, package):
 
 def _how(change):
     if change.get("missing"):
-        return " (missing)"
+        return Message(" (missing)")
     if change.get("replaced"):
-        return " (a regular file where the package has a symbolic link)"
+        return Message(" (a regular file where the package has a symbolic link)")
     if change.get("link"):
-        return " (a symlink to {})".format(change["link"])
+        return Message(" (a symlink to {link})", link=change["link"])
     return ""
+
+
+def _change_finding(check, change):
+    path, package = change["path"], change["package"]
+    if change.get("mode_only"):
+        text = Message("{path} has changed permissions or owner ({package})", path=path, package=package) \
+            if package else Message("{path} has changed permissions or owner (package unknown)", path=path)
+        return check.finding(Status.WARN, "permissions", text, path)
+    text = Message("{path} differs from package {package}{how}", path=path, package=package, how=_how(change)) \
+        if package else Message("{path} differs from package (owner unknown){how}", path=path, how=_how(change))
+    return check.finding(Status.FAIL, "modified", text, path)
 
 
 class CriticalFiles(Check):
@@ -120,104 +134,126 @@ class CriticalFiles(Check):
     item = "critical-files"
     repair_item = "critical-files"
 
+    refs = ("000", "002")
+
     def run(self, ctx):
         root = ctx.root
-        findings = []       # (status, text)
-        commands = []
-        paths = []
-        modified = []       # {"path", "package", "config"}
-        note = ""
+        findings, commands = [], []
+        legacy = self._judge_release(root, findings)
+        self._judge_links(ctx, findings, commands)
+        files = candidates(root)
+        verified, modified, problems = self._verify(ctx, files)
+        findings.extend(problems)
+        paths = [f.path for f in findings if f.code.split(".", 1)[1] in _PATH_CODES]
+        for change in modified:
+            if change["path"] in paths:
+                continue    # a missing or dangling /etc/os-release, said above; still fixed
+            findings.append(_change_finding(self, change))
+            paths.append(change["path"])
+        data = {"modified": modified}
+        manager = ctx.packages.manager
+        note = Message("no {path} (older system: {files})", path=OS_RELEASE, files=", ".join(legacy)) if legacy else ""
 
+        if not findings:
+            if verified:
+                how = Message("verified against {manager} ({count} file(s))", manager=manager, count=verified)
+            elif manager is None:
+                how = Message("no package database to verify against")
+            else:
+                how = Message("nothing to verify")
+            return self.passed(Message("release and issue files unmodified ({how}); /bin, /sbin, /lib links fine"
+                                       "{note}", how=how, note=Message("; {note}", note=note) if note else ""),
+                               paths=files, data=data, code="unmodified")
+        if note:
+            findings.append(self.finding(Status.INFO, "legacy-release", note))
+        hint, more = self._advice(ctx, findings, modified, files)
+        return self.results(findings, hint, commands=commands + more, paths=paths, data=data)
+
+    # -- judging ----------------------------------------------------------------------------
+
+    def _judge_release(self, root, findings):
+        """Findings about /etc/os-release; the older release files when it is absent."""
         if not root.lexists(OS_RELEASE):
             legacy = [p for p in root.glob("/etc/*-release") if root.isfile(p)]
             if not legacy:
-                findings.append((Status.FAIL, "{} is missing and there is no other release file".format(
-                    OS_RELEASE)))
-                paths.append(OS_RELEASE)
-            else:
-                note = "; no {} (older system: {})".format(OS_RELEASE, ", ".join(legacy))
-        elif not root.exists(OS_RELEASE):
-            findings.append((Status.FAIL, "{} is a dangling symlink (-> {})".format(
-                OS_RELEASE, root.readlink(OS_RELEASE))))
-            paths.append(OS_RELEASE)
+                findings.append(self.finding(Status.FAIL, "os-release-missing", Message(
+                    "{path} is missing and there is no other release file", path=OS_RELEASE), OS_RELEASE))
+            return legacy
+        if not root.exists(OS_RELEASE):
+            findings.append(self.finding(Status.FAIL, "os-release-dangling", Message(
+                "{path} is a dangling symlink (-> {target})", path=OS_RELEASE, target=root.readlink(OS_RELEASE)),
+                OS_RELEASE))
+        return []
 
+    def _judge_links(self, ctx, findings, commands):
+        root = ctx.root
         for link in MERGED_LINKS:
             if not root.islink(link):
                 continue
             target = root.readlink(link)
             if target.startswith("/"):
-                findings.append((Status.FAIL, "{} -> {} is an absolute symlink".format(link, target)))
-                relative = target.lstrip("/")
-                commands.append(self._relink(ctx, link, relative))
-                paths.append(link)
+                findings.append(self.finding(Status.FAIL, "absolute-link", Message(
+                    "{link} -> {target} is an absolute symlink", link=link, target=target), link))
+                commands.append(self._relink(ctx, link, target.lstrip("/")))
             elif not root.exists(link):
-                findings.append((Status.FAIL, "{} -> {} points at nothing".format(link, target)))
-                paths.append(link)
+                findings.append(self.finding(Status.FAIL, "broken-link", Message(
+                    "{link} -> {target} points at nothing", link=link, target=target), link))
             elif not target.startswith("usr/"):
-                findings.append((Status.WARN, "{} -> {} does not point into /usr".format(link, target)))
-                paths.append(link)
+                findings.append(self.finding(Status.WARN, "link-outside-usr", Message(
+                    "{link} -> {target} does not point into /usr", link=link, target=target), link))
 
-        files = candidates(root)
-        verified = 0
+    def _verify(self, ctx, files):
+        """(files verified, changes found, findings about what could not be verified)."""
         manager = ctx.packages.manager
         if manager == "rpm" and files:
-            verified, found, problem = self._rpm(ctx, files)
-            modified.extend(found)
-            if problem:
-                findings.append((Status.INFO, problem))
-        elif manager == "dpkg" and files:
+            verified, found, problems = self._rpm(ctx, files)
+            if problems:
+                # One finding, as rpm -V reports them together.
+                return verified, found, [self.finding(Status.INFO, "unverified", joined(problems, "; "),
+                                                      problems[0].args.get("path", ""))]
+            return verified, found, []
+        if manager == "dpkg" and files:
             verified, found, problems = self._dpkg(ctx, files)
-            modified.extend(found)
-            for problem in problems:
-                findings.append((Status.WARN, problem))
+            return verified, found, [self.finding(Status.WARN, "unverified", p, p.args.get("path", ""))
+                                     for p in problems]
+        return 0, [], []
 
-        for change in modified:
-            if change["path"] in paths:
-                continue    # a missing or dangling /etc/os-release, said above; still fixed
-            if change.get("mode_only"):
-                findings.append((Status.WARN, "{} has changed permissions or owner ({})".format(
-                    change["path"], change["package"] or "package unknown")))
-            else:
-                findings.append((Status.FAIL, "{} differs from package {}{}".format(
-                    change["path"], change["package"] or "(owner unknown)", _how(change))))
-            paths.append(change["path"])
-        data = {"modified": modified}
+    # -- phrasing the advice ----------------------------------------------------------------
 
-        if not findings:
-            how = "verified against {} ({} file(s))".format(manager, verified) if verified else \
-                "no package database to verify against" if manager is None else "nothing to verify"
-            return self.passed("release and issue files unmodified ({}); /bin, /sbin, /lib links fine{}".format(
-                how, note), paths=files, data=data)
-        status = Status.worst(s for s, _t in findings)
-        hints = []
+    def _advice(self, ctx, findings, modified, files):
+        codes = set(f.code.split(".", 1)[1] for f in findings)
+        hints, commands = [], []
         content = [m for m in modified if not m.get("mode_only")]
         if content:
-            hints.append("Seeds 000 and 002: ECS identifies the distribution from /etc/issue* and the release "
-                         "files and boots through menu.lst; restore them from their packages "
-                         "(`guestprep fix --items critical-files` reinstalls them, keeping a backup of the "
-                         "changed files for rollback).")
+            hints.append(Message("Seeds 000 and 002: ECS identifies the distribution from /etc/issue* and the "
+                                 "release files and boots through menu.lst; restore them from their packages "
+                                 "(`guestprep fix --items critical-files` reinstalls them, keeping a backup of the "
+                                 "changed files for rollback)."))
             commands.extend(self._restore_commands(ctx, content))
         if any(m.get("mode_only") for m in modified):
             pkgs = sorted(set(m["package"] for m in modified if m.get("mode_only") and m["package"]))
             if pkgs:
                 commands.append(shell_command(ctx, ["rpm", "--setperms"] + pkgs))
                 commands.append(shell_command(ctx, ["rpm", "--setugids"] + pkgs))
-        if any("symlink" in t or "points" in t for _s, t in findings):
-            hints.append("/bin, /sbin and /lib* must be relative links into /usr (seed 000: do not modify "
-                         "/sbin, /bin, /lib*): an absolute link resolves to the wrong tree when the disk is "
-                         "mounted elsewhere. Replace the link atomically (commands below).")
-        if any(t.startswith(OS_RELEASE) for _s, t in findings):
-            hints.append("ECS identifies the OS from {}: reinstall the package that ships it "
-                         "(base-files, *-release, or systemd on some distributions).".format(OS_RELEASE))
+        links = codes & {"absolute-link", "broken-link", "os-release-dangling"} or any(
+            f.code.endswith(".modified") and "symlink" in f.text for f in findings)
+        if links:
+            hints.append(Message("/bin, /sbin and /lib* must be relative links into /usr (seed 000: do not modify "
+                                 "/sbin, /bin, /lib*): an absolute link resolves to the wrong tree when the disk is "
+                                 "mounted elsewhere. Replace the link atomically (commands below)."))
+        if any(f.path == OS_RELEASE for f in findings):
+            hints.append(Message("ECS identifies the OS from {path}: reinstall the package that ships it "
+                                 "(base-files, *-release, or systemd on some distributions).", path=OS_RELEASE))
         if not hints:
             # Only verification problems were found: say how to verify by hand.
+            manager = ctx.packages.manager
             verify = {"rpm": "rpm -Vf " + " ".join(files[:6]), "dpkg": "dpkg --verify base-files"}.get(manager)
-            hints.append("guestprep could not verify the release and issue files against the package "
-                         "database (above); verify them by hand and restore changed ones from their packages.")
+            hints.append(Message("guestprep could not verify the release and issue files against the package "
+                                 "database (above); verify them by hand and restore changed ones from their "
+                                 "packages."))
             if verify:
                 commands.append(ctx.in_guest(verify))
-        return self.result(status, "; ".join(t for _s, t in findings) + note, " ".join(hints),
-                           commands=commands, paths=paths, data=data)
+        return joined(hints, " "), commands
 
     # -- rpm ----------------------------------------------------------------------------
 
@@ -226,12 +262,12 @@ class CriticalFiles(Check):
         db = ctx.packages.rpm
         if db is None or not db.known:
             reason = (db.error if db is not None else ctx.packages.error) or "no rpm database"
-            return 0, [], "package verification: unknown ({})".format(reason)
+            return 0, [], [Message("package verification: unknown ({reason})", reason=reason)]
         root = ctx.root
         try:
             owners = db.owners()
         except RpmDbError as e:
-            return 0, [], "package verification: unknown ({})".format(e)
+            return 0, [], [Message("package verification: unknown ({reason})", reason=str(e))]
         wanted = []
         for path in files:
             for candidate in (path, real_path(root, path)):
@@ -247,7 +283,7 @@ class CriticalFiles(Check):
                 changes = [_rpm_verify(root, path, entry) for _header, entry in entries]
             except RootError as e:
                 verified -= 1
-                problems.append("{} cannot be verified: {}".format(path, e.reason))
+                problems.append(Message("{path} cannot be verified: {reason}", path=path, reason=e.reason))
                 continue
             if any(not flags for flags in changes):
                 continue    # matches one of its owners (multilib packages share files)
@@ -257,7 +293,7 @@ class CriticalFiles(Check):
             content = missing or any(f in flags for f in CONTENT_FLAGS)
             found.append({"path": path, "package": header.name, "config": entry["config"], "missing": missing,
                           "mode_only": not content, "flags": flags})
-        return verified, found, "; ".join(problems)
+        return verified, found, problems
 
     # -- dpkg ---------------------------------------------------------------------------
 
@@ -268,7 +304,7 @@ class CriticalFiles(Check):
         try:
             status = root.read_text_or_none(DPKG_STATUS) or ""
         except RootError as e:
-            return 0, [], ["{} cannot be read: {}".format(DPKG_STATUS, e.reason)]
+            return 0, [], [Message("{path} cannot be read: {reason}", path=DPKG_STATUS, reason=e.reason)]
         packages = ["base-files"] + sorted(p for p in ctx.packages.versions if p.endswith("-release"))
         links = {}      # paths a package ships without an MD5: links (its .list names them)
         for package in packages:
@@ -278,7 +314,7 @@ class CriticalFiles(Check):
                     text = root.read_text_or_none(path)
                     listed = root.read_text_or_none("{}/{}.list".format(DPKG_INFO, name)) if text else None
                 except RootError as e:
-                    problems.append("{} cannot be read: {}".format(path, e.reason))
+                    problems.append(Message("{path} cannot be read: {reason}", path=path, reason=e.reason))
                     continue
                 if text is not None:
                     sums.update(dpkg_md5sums(text, package))
@@ -313,7 +349,7 @@ class CriticalFiles(Check):
             try:
                 digest = hashlib.md5(root.read_bytes(real)).hexdigest()
             except RootError as e:
-                problems.append("{} cannot be read: {}".format(path, e.reason))
+                problems.append(Message("{path} cannot be read: {reason}", path=path, reason=e.reason))
                 continue
             verified += 1
             if digest != expected:

@@ -20,17 +20,17 @@ import shlex
 from agent import netformats
 from agent.facts import boot
 from agent.parsers import netplan
-from agent.core.model import Check, Status
+from agent.core.model import Check, Message, Status, both, joined
 
 FIX_NOTE = ("`guestprep fix --items dhcp` converts {who} to DHCP in every file that configures it, "
             "in that file's own format, keeping every other line, and makes it match whatever name the "
             "ECS NIC gets (eth0 on ECS, ens3 under qemu); it records the old settings in "
-            + netformats.MANIFEST_PATH + ", changes files only and never restarts networking, so an SSH "
+            "{manifest}, changes files only and never restarts networking, so an SSH "
             "session survives: DHCP takes effect at the next boot.")
 
 
 def _who(primary):
-    return primary or "the primary NIC"
+    return primary or Message("the primary NIC")
 
 
 def _describe(config):
@@ -38,35 +38,39 @@ def _describe(config):
     if config.name:
         return config.name
     if config.pattern:
-        return "interfaces matching {!r}".format(config.pattern)
+        return Message("interfaces matching {pattern!r}", pattern=config.pattern)
     if config.macs:
-        return "the NIC with MAC " + config.macs[0]
-    return "any NIC"
+        return Message("the NIC with MAC {mac}", mac=config.macs[0])
+    return Message("any NIC")
 
 
 def _where(config):
-    return "{} ({})".format(config.path, netformats.label(config))
+    return Message("{path} ({format})", path=config.path, format=netformats.label(config))
 
 
-def _problems_text(config, who):
-    """'eth0 has a static address and is pinned to MAC ... in FILE (format)'."""
-    parts = []
+def _problem(config, who):
+    """(code, text): 'eth0 has a static address and is pinned to MAC ... in FILE (format)'."""
     if config.method != "static" and not config.pinned and config.name:
-        return ("{} gets its address only on the name {} in {}: the NIC of an ECS instance has another "
-                "name (eth0 in Alibaba's images, or a predictable name such as ens5)".format(
-                    who, config.name, _where(config)))
+        return "renamed", Message(
+            "{who} gets its address only on the name {name} in {where}: the NIC of an ECS instance has another "
+            "name (eth0 in Alibaba's images, or a predictable name such as ens5)",
+            who=who, name=config.name, where=_where(config))
+    parts, code = [], ""
     if config.fmt == "suse-routes":
-        parts.append("has a static default gateway {}".format(config.gateway))
+        parts.append(Message("has a static default gateway {gateway}", gateway=config.gateway))
     elif config.method == "static":
-        parts.append("has a static address" if config.addresses else
-                     "has a static gateway {}".format(config.gateway))
+        parts.append(Message("has a static address") if config.addresses else
+                     Message("has a static gateway {gateway}", gateway=config.gateway))
+    if parts:
+        code = "static"
     if config.macs:
-        parts.append("is pinned to MAC " + ", ".join(config.macs))
+        parts.append(Message("is pinned to MAC {macs}", macs=", ".join(config.macs)))
     if config.set_mac:
-        parts.append("gets its MAC set to " + config.set_mac)
+        parts.append(Message("gets its MAC set to {mac}", mac=config.set_mac))
     if not parts:
-        return "{} gets no IPv4 address from {}".format(who, _where(config))
-    return "{} {} in {}".format(who, " and ".join(parts), _where(config))
+        return "no-ipv4", Message("{who} gets no IPv4 address from {where}", who=who, where=_where(config))
+    return code or "mac-pinned", Message("{who} {problems} in {where}", who=who, problems=both(parts),
+                                         where=_where(config))
 
 
 def _commands(ctx, primary, targets, udev):
@@ -86,52 +90,22 @@ class Dhcp(Check):
     title = "Primary NIC uses DHCP, not pinned to a MAC"
     item = "GUESTOS.Dhcp"
     repair_item = "dhcp"
+    refs = ("000", "003")
 
     def run(self, ctx):
+        # Gathering: every format's configurations, the primary NIC and what concerns it.
         found = netformats.gather(ctx.root)
         record = netformats.recorded(ctx.root)
         primary, how = netformats.choose_primary(found, ctx.live, record)
         seen = netformats.assess(found, primary, record, boot.net_ifnames_off(ctx))
-        who = _who(primary)
-        fails, warns, tail = [], [], []
         rescued = netformats.nm.makes_default_profiles(ctx.root)
-        for config in seen.targets:
-            text = _problems_text(config, who)
-            if config in seen.renamed and config.fmt == netformats.nm.FMT and rescued:
-                # NetworkManager's automatic DHCP profile covers the NIC the old profile misses.
-                warns.append(text + "; NetworkManager's automatic DHCP profile still configures the new NIC")
-                continue
-            (fails if config.method == "static" or config.pinned or config in seen.renamed
-             else warns).append(text)
+
+        who = _who(primary)
         secondary = [c for c in seen.others if c.method == "static" or c.pinned]
-        for config in secondary:
-            warns.append(_problems_text(config, _describe(config)) + "; ECS supports one NIC")
-        for config in seen.targets:
-            if config.members:
-                warns.append("{} enslaves {} by name; an ECS instance has one NIC, with another name: "
-                             "after the import {} has no member".format(
-                                 config.name or config.ref, ", ".join(config.members), config.name or config.ref))
         broken = sorted(set(p.path for p in found.problems if p.lineno)) if seen.targets or seen.udev else []
-        if broken:
-            fails.append("the fix converts nothing while {} cannot be parsed (no half-converted "
-                         "network)".format(", ".join(broken)))
-        if seen.udev:
-            warns.append("{} pins {} (udev)".format(netformats.UDEV_RULES, ", ".join(
-                "{} to MAC {}".format(c.name, c.macs[0]) for c in seen.udev)))
-        for problem in found.problems:
-            sep = " " if problem.message.startswith("cannot") else ": "
-            warns.append(problem.path + sep + problem.message)
         dhcp = [c for c in seen.primary if c.method == "dhcp" and c not in seen.targets]
-        if dhcp and not fails:
-            tail.append("{} uses DHCP ({})".format(who, ", ".join(
-                "{} {}".format(netformats.label(c), c.path) for c in dhcp)))
-        elif not found.configs and not found.problems:
-            tail.append("no interface configuration found (looked at {}); cloud-init or the "
-                        "distribution's default DHCP will configure the NIC".format(
-                            ", ".join(m.LABEL for m in netformats.FORMATS)))
-        elif not seen.primary and primary:
-            tail.append("{} has no configuration in the files looked at; cloud-init or the "
-                        "distribution's default DHCP will configure it".format(who))
+        fails, warns = self._judge(found, seen, who, secondary, broken, rescued)
+        tail = self._tail(found, seen, primary, who, dhcp, fails)
         if fails:
             status = Status.FAIL
         elif warns:
@@ -140,39 +114,9 @@ class Dhcp(Check):
             status = Status.PASS
         else:
             status = Status.INFO
-        summary = "; ".join(fails + warns + tail)
 
-        hint = []
-        if seen.targets or seen.udev:
-            hint.append(FIX_NOTE.format(who=who))
-        if primary or found.configs:
-            hint.append("Primary NIC: {} ({}).".format(who, how))
         keep = netformats.manifest(seen, primary, seen.udev)
-        if keep["keep_on_ecs"]:
-            hint.append("The old static settings are recorded (JSON report, and {} once fixed): {}.".format(
-                netformats.MANIFEST_PATH, netformats.ecs_advice(keep["keep_on_ecs"])))
-        if seen.udev:
-            hint.append("The fix comments out the rules of {}: every MAC changes on ECS, and udev "
-                        "writes new rules at the next boot.".format(netformats.UDEV_RULES))
-        if secondary:
-            hint.append("ECS supports one NIC: remove the configuration of {} or convert it to DHCP "
-                        "by hand; the fix changes the primary NIC only.".format(
-                            ", ".join(sorted(set(_describe(c) for c in secondary)))))
-        unread = [p for p in found.problems if p.message == netplan.MISSING_YAML]
-        if len(unread) < len(found.problems):
-            hint.append("Repair or remove the files that cannot be read or parsed: the network "
-                        "service may reject them, and guestprep cannot check them.")
-        if unread:
-            # The files are fine; the Python running guestprep lacks the YAML module.
-            hint.append("The netplan files were not checked because the Python running guestprep "
-                        "has no YAML module: install python3-yaml (python3-pyyaml on RHEL/SUSE) "
-                        "and run the check again.")
-        if not found.configs:
-            hint.append("Looked at: {}.".format("; ".join(netformats.LOOKED_AT)))
-        if not (seen.targets or seen.udev):
-            hint.append("The fix has nothing to change on {}; when it has, it converts {} to DHCP in "
-                        "the files' own formats, changes files only and never restarts networking, so "
-                        "an SSH session survives: DHCP takes effect at the next boot.".format(who, who))
+        hint = self._hint(found, seen, primary, how, who, keep, secondary)
         commands = _commands(ctx, primary, seen.targets, seen.udev)
         commands += ["vi {}  # remove or convert to DHCP the configuration of {}".format(
             shlex.quote(ctx.root.display(c.path)), _describe(c)) for c in secondary]
@@ -184,8 +128,97 @@ class Dhcp(Check):
         for problem in found.problems:
             if problem.path not in paths:
                 paths.append(problem.path)
-        return self.result(
-            status, summary, " ".join(hint), commands=commands,
-            paths=paths,
+        return self.results(
+            fails + warns + tail, hint, commands=commands, paths=paths, status=status,
             data={"primary": primary, "how": how, "targets": [c.path for c in seen.targets],
                   "udev": bool(seen.udev), "manifest": keep, "unparsable": broken})
+
+    def _judge(self, found, seen, who, secondary, broken, rescued):
+        """(failing findings, warnings) about the configurations found."""
+        fails, warns = [], []
+        for config in seen.targets:
+            code, text = _problem(config, who)
+            if config in seen.renamed and config.fmt == netformats.nm.FMT and rescued:
+                # NetworkManager's automatic DHCP profile covers the NIC the old profile misses.
+                warns.append(self.finding(Status.WARN, code, Message(
+                    "{problem}; NetworkManager's automatic DHCP profile still configures the new NIC",
+                    problem=text), config.path))
+                continue
+            if config.method == "static" or config.pinned or config in seen.renamed:
+                fails.append(self.finding(Status.FAIL, code, text, config.path))
+            else:
+                warns.append(self.finding(Status.WARN, code, text, config.path))
+        for config in secondary:
+            warns.append(self.finding(Status.WARN, "secondary-nic", Message(
+                "{problem}; ECS supports one NIC", problem=_problem(config, _describe(config))[1]), config.path))
+        for config in seen.targets:
+            if config.members:
+                warns.append(self.finding(Status.WARN, "members-by-name", Message(
+                    "{name} enslaves {members} by name; an ECS instance has one NIC, with another name: "
+                    "after the import {name} has no member", name=config.name or config.ref,
+                    members=", ".join(config.members)), config.path))
+        if broken:
+            fails.append(self.finding(Status.FAIL, "unparsable", Message(
+                "the fix converts nothing while {paths} cannot be parsed (no half-converted network)",
+                paths=", ".join(broken))))
+        if seen.udev:
+            warns.append(self.finding(Status.WARN, "udev-pinned", Message(
+                "{path} pins {pins} (udev)", path=netformats.UDEV_RULES, pins=joined([
+                    Message("{name} to MAC {mac}", name=c.name, mac=c.macs[0]) for c in seen.udev], ", ")),
+                netformats.UDEV_RULES))
+        for problem in found.problems:
+            template = "{path} {problem}" if problem.message.startswith("cannot") else "{path}: {problem}"
+            warns.append(self.finding(Status.WARN, "unreadable", Message(
+                template, path=problem.path, problem=problem.message), problem.path, problem.lineno))
+        return fails, warns
+
+    def _tail(self, found, seen, primary, who, dhcp, fails):
+        """What is fine, said after the problems."""
+        if dhcp and not fails:
+            return [self.finding(Status.PASS, "dhcp", Message("{who} uses DHCP ({configs})", who=who, configs=", ".join(
+                "{} {}".format(netformats.label(c), c.path) for c in dhcp)), dhcp[0].path)]
+        if not found.configs and not found.problems:
+            return [self.finding(Status.INFO, "no-configuration", Message(
+                "no interface configuration found (looked at {formats}); cloud-init or the "
+                "distribution's default DHCP will configure the NIC",
+                formats=", ".join(m.LABEL for m in netformats.FORMATS)))]
+        if not seen.primary and primary:
+            return [self.finding(Status.INFO, "primary-unconfigured", Message(
+                "{who} has no configuration in the files looked at; cloud-init or the "
+                "distribution's default DHCP will configure it", who=who))]
+        return []
+
+    @staticmethod
+    def _hint(found, seen, primary, how, who, keep, secondary):
+        hint = []
+        if seen.targets or seen.udev:
+            hint.append(Message(FIX_NOTE, who=who, manifest=netformats.MANIFEST_PATH))
+        if primary or found.configs:
+            hint.append(Message("Primary NIC: {who} ({how}).", who=who, how=how))
+        if keep["keep_on_ecs"]:
+            hint.append(Message("The old static settings are recorded (JSON report, and {manifest} once fixed): "
+                                "{advice}.", manifest=netformats.MANIFEST_PATH,
+                                advice=netformats.ecs_advice(keep["keep_on_ecs"])))
+        if seen.udev:
+            hint.append(Message("The fix comments out the rules of {path}: every MAC changes on ECS, and udev "
+                                "writes new rules at the next boot.", path=netformats.UDEV_RULES))
+        if secondary:
+            hint.append(Message("ECS supports one NIC: remove the configuration of {names} or convert it to DHCP "
+                                "by hand; the fix changes the primary NIC only.",
+                                names=", ".join(sorted(set(_describe(c) for c in secondary)))))
+        unread = [p for p in found.problems if p.message == netplan.MISSING_YAML]
+        if len(unread) < len(found.problems):
+            hint.append(Message("Repair or remove the files that cannot be read or parsed: the network "
+                                "service may reject them, and guestprep cannot check them."))
+        if unread:
+            # The files are fine; the Python running guestprep lacks the YAML module.
+            hint.append(Message("The netplan files were not checked because the Python running guestprep "
+                                "has no YAML module: install python3-yaml (python3-pyyaml on RHEL/SUSE) "
+                                "and run the check again."))
+        if not found.configs:
+            hint.append(Message("Looked at: {places}.", places="; ".join(netformats.LOOKED_AT)))
+        if not (seen.targets or seen.udev):
+            hint.append(Message("The fix has nothing to change on {who}; when it has, it converts {who} to DHCP in "
+                                "the files' own formats, changes files only and never restarts networking, so "
+                                "an SSH session survives: DHCP takes effect at the next boot.", who=who))
+        return joined(hint, " ")

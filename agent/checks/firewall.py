@@ -19,7 +19,7 @@ import re
 import xml.etree.ElementTree as ElementTree
 
 from agent.core.context import shell_command
-from agent.core.model import Check, Status
+from agent.core.model import Check, Message, Status, either, joined
 from agent.parsers import keyvalue
 from agent.core.rootfs import RootError
 from agent.facts.services import enabled_links, masked, sysv_links, unit_installed
@@ -67,21 +67,22 @@ def _firewalld_port(root):
             continue
         if "<!ENTITY" in text or "<!DOCTYPE" in text:
             # Zone files never declare entities; an image is untrusted input.
-            return UNKNOWN, "{} declares a DTD; not parsed".format(path)
+            return UNKNOWN, Message("{path} declares a DTD; not parsed", path=path)
         try:
             tree = ElementTree.fromstring(text)
         except Exception as e:   # ParseError, or expat's own errors
-            return UNKNOWN, "{} is not valid XML ({})".format(path, e)
+            return UNKNOWN, Message("{path} is not valid XML ({error})", path=path, error=str(e))
         if (tree.get("target") or "").upper() == "ACCEPT":
-            return OPEN, "zone {} accepts everything ({})".format(zone, path)
+            return OPEN, Message("zone {zone} accepts everything ({path})", zone=zone, path=path)
         for element in tree.iter():
             if element.tag == "service" and element.get("name") == "ssh":
-                return OPEN, "zone {} allows the ssh service ({})".format(zone, path)
+                return OPEN, Message("zone {zone} allows the ssh service ({path})", zone=zone, path=path)
             if element.tag == "port" and (element.get("protocol") or "tcp") == "tcp" \
                     and port_in(element.get("port")):
-                return OPEN, "zone {} allows port {}/tcp ({})".format(zone, element.get("port"), path)
-        return BLOCKED, "zone {} allows neither the ssh service nor port 22 ({})".format(zone, path)
-    return UNKNOWN, "no zone file for the default zone {}".format(zone)
+                return OPEN, Message("zone {zone} allows port {port}/tcp ({path})", zone=zone,
+                                     port=element.get("port"), path=path)
+        return BLOCKED, Message("zone {zone} allows neither the ssh service nor port 22 ({path})", zone=zone, path=path)
+    return UNKNOWN, Message("no zone file for the default zone {zone}", zone=zone)
 
 
 def _ufw_port(root):
@@ -91,7 +92,7 @@ def _ufw_port(root):
         values, _ = keyvalue.parse(text)
         policy = (keyvalue.get(values, "DEFAULT_INPUT_POLICY") or "DROP").upper()
     if policy == "ACCEPT":
-        return OPEN, "the default incoming policy is ACCEPT ({})".format(UFW_DEFAULTS)
+        return OPEN, Message("the default incoming policy is ACCEPT ({path})", path=UFW_DEFAULTS)
     for path in UFW_RULES:
         text = root.read_config_or_none(path) or ""
         for line in text.splitlines():
@@ -104,10 +105,12 @@ def _ufw_port(root):
             action, proto, dport = words[0], words[1], words[2]
             if (action.startswith("allow") or action.startswith("limit")) and proto in ("tcp", "any") \
                     and (dport == "any" or port_in(dport)):
-                where = " on {} only".format(words[-1][3:]) if words[-1] != "in" else ""
-                return OPEN, "a rule allows port 22{} ({})".format(where, path)
-    return BLOCKED, "the default incoming policy is {} and no rule in {} allows port 22".format(
-        policy, " or ".join(UFW_RULES))
+                if words[-1] != "in":
+                    return OPEN, Message("a rule allows port 22 on {interface} only ({path})",
+                                         interface=words[-1][3:], path=path)
+                return OPEN, Message("a rule allows port 22 ({path})", path=path)
+    return BLOCKED, Message("the default incoming policy is {policy} and no rule in {paths} allows port 22",
+                            policy=policy, paths=either(UFW_RULES))
 
 
 _CATCH_ALL_OPTIONS = ("-j", "--jump", "--reject-with", "-m", "--comment", "-A", "--append")
@@ -143,17 +146,19 @@ def iptables_port(text, path):
             for i, word in enumerate(words[:-1]):
                 if word in ("--dport", "--destination-port", "--dports", "--destination-ports") \
                         and proto in ("", "tcp", "6", "all") and port_in(words[i + 1]):
-                    return OPEN, "a rule accepts port 22 ({})".format(path)
+                    return OPEN, Message("a rule accepts port 22 ({path})", path=path)
         if words[1] == "INPUT" and target in ("DROP", "REJECT"):
             options = [w for w in words if w.startswith("-")]
             if all(o in _CATCH_ALL_OPTIONS for o in options) and \
                     ("-m" not in words or "comment" in words):
                 catch_all = True
     if policy in ("DROP", "REJECT"):
-        return BLOCKED, "the INPUT policy is {} and no rule accepts port 22 ({})".format(policy, path)
+        return BLOCKED, Message("the INPUT policy is {policy} and no rule accepts port 22 ({path})", policy=policy,
+                                path=path)
     if catch_all:
-        return BLOCKED, "INPUT ends in a catch-all DROP/REJECT and no rule accepts port 22 ({})".format(path)
-    return OPEN, "no rule blocks port 22 ({})".format(path)
+        return BLOCKED, Message("INPUT ends in a catch-all DROP/REJECT and no rule accepts port 22 ({path})",
+                                path=path)
+    return OPEN, Message("no rule blocks port 22 ({path})", path=path)
 
 
 def _iptables_file_port(root, paths):
@@ -161,7 +166,7 @@ def _iptables_file_port(root, paths):
         text = root.read_config_or_none(path)
         if text is not None:
             return iptables_port(text, path)
-    return UNKNOWN, "no saved rules in " + " or ".join(paths)
+    return UNKNOWN, Message("no saved rules in {paths}", paths=either(paths))
 
 
 def _nft_text(root, path, depth=0):
@@ -193,33 +198,33 @@ def nft_port(text, path):
     for line in lines:
         match = re.search(r"\b(?:tcp|th)\s+dport\s+(\{[^}]*\}|\S+)(.*)$", line)
         if match and port_in(match.group(1)) and re.search(r"\baccept\b", match.group(2)):
-            return OPEN, "a rule accepts port 22 ({})".format(path)
+            return OPEN, Message("a rule accepts port 22 ({path})", path=path)
     body = " ".join(lines)
     if re.search(r"hook\s+input\b[^}]*?policy\s+drop", body):
-        return BLOCKED, "the input chain's policy is drop and no rule accepts port 22 ({})".format(path)
+        return BLOCKED, Message("the input chain's policy is drop and no rule accepts port 22 ({path})", path=path)
     for line in lines:
         if re.match(r"^(counter\s+)?(drop|reject)(\s+with\s+.*)?;?$", line):
-            return BLOCKED, "a catch-all '{}' and no rule accepting port 22 ({})".format(line, path)
-    return OPEN, "no rule blocks port 22 ({})".format(path)
+            return BLOCKED, Message("a catch-all '{rule}' and no rule accepting port 22 ({path})", rule=line, path=path)
+    return OPEN, Message("no rule blocks port 22 ({path})", path=path)
 
 
 def _nft_port(root):
     for path in NFT_CONFS:
         if root.lexists(path):
             return nft_port(_nft_text(root, path), path)
-    return UNKNOWN, "no ruleset in " + " or ".join(NFT_CONFS)
+    return UNKNOWN, Message("no ruleset in {paths}", paths=either(NFT_CONFS))
 
 
 def _susefirewall_port(root):
     text = root.read_config_or_none(SUSEFIREWALL)
     if text is None:
-        return UNKNOWN, SUSEFIREWALL + " does not exist"
+        return UNKNOWN, Message("{path} does not exist", path=SUSEFIREWALL)
     values, _ = keyvalue.parse(text)
     tcp = keyvalue.get(values, "FW_SERVICES_EXT_TCP") or ""
     configs = (keyvalue.get(values, "FW_CONFIGURATIONS_EXT") or "").split()
     if port_in(tcp) or "sshd" in configs:
-        return OPEN, "the external zone allows SSH ({})".format(SUSEFIREWALL)
-    return BLOCKED, "the external zone allows neither sshd nor port 22 ({})".format(SUSEFIREWALL)
+        return OPEN, Message("the external zone allows SSH ({path})", path=SUSEFIREWALL)
+    return BLOCKED, Message("the external zone allows neither sshd nor port 22 ({path})", path=SUSEFIREWALL)
 
 
 # (name, systemd units, SysV names, how port 22 is judged)
@@ -243,77 +248,102 @@ def ufw_enabled(root):
     return (keyvalue.get(values, "ENABLED") or "").strip().lower() == "yes"
 
 
+def _unreadable(error):
+    return Message("cannot read its configuration: {error}", error=str(error))
+
+
+def active_firewalls(root):
+    """(firewalls that start at boot, as dicts: name, units, links, port22, why; problems met;
+    firewalls installed but not enabled)."""
+    active, problems, installed = [], [], []
+    for name, units, sysv, judge in FIREWALLS:
+        try:
+            links = []
+            for unit in units:
+                # A link to a unit that is not installed (a removed package) starts nothing.
+                if unit_installed(root, unit) and not masked(root, unit):
+                    links.extend(enabled_links(root, unit, ()))
+            if any(unit_installed(root, u) for u in units):
+                installed.append(name)
+            links.extend(l for s in sysv for l in sysv_links(root, s)
+                         if root.exists("/etc/init.d/" + s) and l not in links)
+            if not links:
+                continue
+            state, why = judge(root)
+        except RootError as e:
+            problems.append(str(e))
+            state, why = UNKNOWN, _unreadable(e)
+            if not links:
+                continue
+        active.append({"name": name, "units": list(units), "links": links, "port22": state, "why": why})
+    try:
+        if ufw_enabled(root):
+            state, why = _ufw_port(root)
+            active.append({"name": "ufw", "units": ["ufw.service"], "links": [], "port22": state,
+                           "why": why, "conf": UFW_CONF})
+        elif root.lexists(UFW_CONF):
+            installed.append("ufw")
+    except RootError as e:
+        problems.append(str(e))
+        active.append({"name": "ufw", "units": ["ufw.service"], "links": [], "port22": UNKNOWN,
+                       "why": _unreadable(e)})
+    return active, problems, installed
+
+
 class Firewall(Check):
     id = "firewall"
     title = "No host firewall at boot (or port 22 open)"
     item = "firewall"
     repair_item = "firewall"
+    refs = ("000",)
 
     def run(self, ctx):
-        root = ctx.root
-        active, problems, installed = [], [], []
-        for name, units, sysv, judge in FIREWALLS:
-            try:
-                links = []
-                for unit in units:
-                    # A link to a unit that is not installed (a removed package) starts nothing.
-                    if unit_installed(root, unit) and not masked(root, unit):
-                        links.extend(enabled_links(root, unit, ()))
-                if any(unit_installed(root, u) for u in units):
-                    installed.append(name)
-                links.extend(l for s in sysv for l in sysv_links(root, s)
-                             if root.exists("/etc/init.d/" + s) and l not in links)
-                if not links:
-                    continue
-                state, why = judge(root)
-            except RootError as e:
-                problems.append(str(e))
-                state, why, links = UNKNOWN, "cannot read its configuration: {}".format(e), links
-                if not links:
-                    continue
-            active.append({"name": name, "units": list(units), "links": links, "port22": state, "why": why})
-        try:
-            if ufw_enabled(root):
-                state, why = _ufw_port(root)
-                active.append({"name": "ufw", "units": ["ufw.service"], "links": [], "port22": state,
-                               "why": why, "conf": UFW_CONF})
-            elif root.lexists(UFW_CONF):
-                installed.append("ufw")
-        except RootError as e:
-            problems.append(str(e))
-            active.append({"name": "ufw", "units": ["ufw.service"], "links": [], "port22": UNKNOWN,
-                           "why": "cannot read its configuration: {}".format(e)})
-
+        active, problems, installed = active_firewalls(ctx.root)
         if not active:
-            summary = "no firewall starts at boot"
             if installed:
-                summary += " ({} installed but not enabled)".format(", ".join(sorted(set(installed))))
-            return self.passed(summary)
+                return self.passed(Message("no firewall starts at boot ({names} installed but not enabled)",
+                                           names=", ".join(sorted(set(installed)))), code="none")
+            return self.passed(Message("no firewall starts at boot"), code="none")
 
-        found = ["{} starts at boot; port 22: {}".format(a["name"], a["why"]) for a in active]
+        findings = [self.finding(Status.FAIL if a["port22"] == BLOCKED else Status.WARN,
+                                 "blocks-ssh" if a["port22"] == BLOCKED else "enabled",
+                                 Message("{name} starts at boot; port 22: {why}", name=a["name"], why=a["why"]),
+                                 a.get("conf") or (a["links"][0] if a["links"] else ""))
+                    for a in active]
+        hint = self._hint(active)
+        commands = self._commands(ctx, active)
+        data = {"active": active, "problems": problems}
+        result = self.results(findings, hint, commands=commands, paths=self._paths(active), data=data)
+        if any(a["port22"] == BLOCKED for a in active):
+            return result._replace(summary=Message("firewall blocks SSH: {findings}", findings=joined([f.text for f in findings], "; ")))
+        return result
+
+    @staticmethod
+    def _hint(active):
+        hint = [Message("ECS filters traffic with security groups; seed 000 asks for the host firewall to be "
+                        "disabled and for SSH (port 22) to be allowed. `guestprep fix --items firewall` "
+                        "disables {names} at boot (rollback re-enables it).",
+                        names=", ".join(a["name"] for a in active))]
+        if any(a["port22"] == BLOCKED for a in active):
+            hint.append(Message("If you keep the firewall, allow SSH instead, e.g. `firewall-cmd --permanent "
+                                "--add-service=ssh` or `ufw allow 22/tcp`, or an ACCEPT rule for tcp dport 22."))
+        elif any(a["port22"] == UNKNOWN for a in active):
+            hint.append(Message("guestprep could not tell whether port 22 is allowed: check the rules."))
+        return joined(hint, " ")
+
+    @staticmethod
+    def _commands(ctx, active):
+        root = ctx.root
         commands = []
         for a in active:
             if a["name"] == "ufw":
-                commands.append(ctx.in_guest("ufw disable") if ctx.root.is_host else
+                commands.append(ctx.in_guest("ufw disable") if root.is_host else
                                 "sed -i 's/^ENABLED=.*/ENABLED=no/' " + root.display(UFW_CONF))
-            elif ctx.root.is_host:
+            elif root.is_host:
                 commands.append(shell_command(ctx, ["systemctl", "disable", "--now"] + a["units"]))
             else:
                 commands.append("systemctl --root={} disable {}".format(root.path, " ".join(a["units"])))
-        names = ", ".join(a["name"] for a in active)
-        hint = ("ECS filters traffic with security groups; seed 000 asks for the host firewall to be "
-                "disabled and for SSH (port 22) to be allowed. `guestprep fix --items firewall` "
-                "disables {} at boot (rollback re-enables it).".format(names))
-        data = {"active": active, "problems": problems}
-        if any(a["port22"] == BLOCKED for a in active):
-            hint += (" If you keep the firewall, allow SSH instead, e.g. `firewall-cmd --permanent "
-                     "--add-service=ssh` or `ufw allow 22/tcp`, or an ACCEPT rule for tcp dport 22.")
-            return self.failed("firewall blocks SSH: " + "; ".join(found), hint, commands=commands,
-                               paths=self._paths(active), data=data)
-        if any(a["port22"] == UNKNOWN for a in active):
-            hint += " guestprep could not tell whether port 22 is allowed: check the rules."
-        return self.result(Status.WARN, "; ".join(found), hint, commands=commands,
-                           paths=self._paths(active), data=data)
+        return commands
 
     @staticmethod
     def _paths(active):

@@ -45,7 +45,7 @@ from agent.facts import boot, services
 from agent.facts.accounts import PASSWD, SHADOW, WEAK, passwd_entries, read_shadow
 from agent.facts.cloudinit import (CLOUD_CFG, DISABLED_MARKER, cloud_config, datasource_names, installed_version,
                                    masked_units, module_names)
-from agent.core.model import Check, Status
+from agent.core.model import Check, Message, Status, joined
 from agent.core.rootfs import MAX_READ, RootError
 
 HOME_DIRS = ("/root", "/home")
@@ -88,13 +88,13 @@ PACKAGE_CACHES = (("/var/cache/apt", ("archives/lock",), "apt-get clean"),
 MAIL_DIRS = ("/var/mail", "/var/spool/mail")
 CRON_DIRS = ("/var/spool/cron", "/var/spool/at")
 RANDOM_SEEDS = ("/var/lib/systemd/random-seed", "/var/lib/urandom/random-seed", "/var/lib/random-seed")
-SUBSCRIPTION_DIRS = (("/etc/pki/consumer", "RHSM consumer identity"),
-                     ("/etc/pki/entitlement", "RHSM entitlement certificates"),
-                     ("/var/lib/ubuntu-advantage/private", "Ubuntu Pro machine token"),
-                     ("/var/lib/landscape/client", "Landscape client identity"))
-SUBSCRIPTION_FILES = (("/etc/zypp/credentials.d/SCCcredentials", "SUSEConnect credentials"),
-                      ("/etc/SUSEConnect", "SUSEConnect configuration"),
-                      ("/etc/sysconfig/rhn/systemid", "RHN system id"))
+SUBSCRIPTION_DIRS = (("/etc/pki/consumer", Message("RHSM consumer identity")),
+                     ("/etc/pki/entitlement", Message("RHSM entitlement certificates")),
+                     ("/var/lib/ubuntu-advantage/private", Message("Ubuntu Pro machine token")),
+                     ("/var/lib/landscape/client", Message("Landscape client identity")))
+SUBSCRIPTION_FILES = (("/etc/zypp/credentials.d/SCCcredentials", Message("SUSEConnect credentials")),
+                      ("/etc/SUSEConnect", Message("SUSEConnect configuration")),
+                      ("/etc/sysconfig/rhn/systemid", Message("RHN system id")))
 LANDSCAPE_CONF = "/etc/landscape/client.conf"
 # What makes new SSH host keys at boot when they are missing.
 SSH_UNITS = ("ssh.service", "sshd.service")
@@ -196,34 +196,36 @@ def cloud_init_keygen(ctx):
     except RootError:
         installed = False
     if not installed:
-        return ["cloud-init is not installed"]
+        return [Message("cloud-init is not installed")]
     why = []
     if root.exists(DISABLED_MARKER):
-        why.append("cloud-init is disabled by " + DISABLED_MARKER)
+        why.append(Message("cloud-init is disabled by {path}", path=DISABLED_MARKER))
     masked = masked_units(root)
     if masked:
-        why.append("cloud-init units are masked ({})".format(", ".join(m.rsplit("/", 1)[1] for m in masked)))
+        why.append(Message("cloud-init units are masked ({units})",
+                           units=", ".join(m.rsplit("/", 1)[1] for m in masked)))
     elif not any(services.unit_enabled(root, u) for u in CLOUD_INIT_MAIN):
-        why.append("cloud-init.service is not enabled")
+        why.append(Message("cloud-init.service is not enabled"))
     if "cloud-init=disabled" in boot_cmdline(ctx):
-        why.append("cloud-init=disabled is on the kernel command line")
+        why.append(Message("cloud-init=disabled is on the kernel command line"))
     config = cloud_config(ctx)
     if config.problems:
-        why.append("cloud-init's configuration cannot be read ({})".format(config.problem_text()))
+        why.append(Message("cloud-init's configuration cannot be read ({problems})", problems=config.problem_text()))
         return why
     modules = config.get("cloud_init_modules")
     if modules is not None and "ssh" not in module_names(modules):
-        why.append("cloud_init_modules in {} has no ssh module".format(config.origin.get("cloud_init_modules", CLOUD_CFG)))
+        why.append(Message("cloud_init_modules in {path} has no ssh module",
+                           path=config.origin.get("cloud_init_modules", CLOUD_CFG)))
     if config.get("ssh_genkeytypes", None) == []:
-        why.append("ssh_genkeytypes is empty in " + config.origin.get("ssh_genkeytypes", CLOUD_CFG))
+        why.append(Message("ssh_genkeytypes is empty in {path}", path=config.origin.get("ssh_genkeytypes", CLOUD_CFG)))
     sources = config.get("datasource_list")
     if sources is not None:
         names = datasource_names(sources)
         others = [n for n in names if n != "None"]
         falls_back = "None" in names and (len(others) <= 1 or not any(root.exists(p) for p in DS_IDENTIFY))
         if not falls_back and not any(n in ECS_DATASOURCES for n in names):
-            why.append("datasource_list [{}] has no AliYun datasource, so cloud-init stays off on ECS".format(
-                ", ".join(names)))
+            why.append(Message("datasource_list [{names}] has no AliYun datasource, so cloud-init stays off on ECS",
+                               names=", ".join(names)))
     return why
 
 
@@ -238,10 +240,10 @@ def key_regenerator(ctx):
         except RootError:
             text = None
         if text and KEYGEN_EXEC.search(text):
-            return "{} itself (ExecStartPre)".format(unit), ""
+            return Message("{unit} itself (ExecStartPre)", unit=unit), ""
     for unit in KEYGEN_UNITS:
         if services.masked(root, unit) or any(services.masked(root, t) for t in KEYGEN_TEMPLATES if unit.endswith("@.service")):
-            why.append(unit + " is masked")
+            why.append(Message("{unit} is masked", unit=unit))
         elif services.unit_file(root, unit):
             return unit, ""
     has_systemd = any(root.exists(p) for p in ("/usr/lib/systemd/systemd", "/lib/systemd/systemd"))
@@ -255,10 +257,10 @@ def key_regenerator(ctx):
                 return script, ""
     cloud = cloud_init_keygen(ctx)
     if not cloud:
-        return "cloud-init (its ssh module, at the first boot of a new instance)", ""
+        return Message("cloud-init (its ssh module, at the first boot of a new instance)"), ""
     if not why:
-        why.append("no sshd-keygen unit and sshd's unit makes none")
-    return "", "; ".join(why + cloud)
+        why.append(Message("no sshd-keygen unit and sshd's unit makes none"))
+    return "", joined(why + cloud, "; ")
 
 
 # -- operations --------------------------------------------------------------------------
@@ -289,7 +291,7 @@ def find_accounts(env):
     try:
         shadow_text = root.read_text_or_none(SHADOW)
     except RootError as e:
-        return found("{} cannot be read ({}): passwords not checked".format(SHADOW, e.reason))
+        return found(Message("{path} cannot be read ({reason}): passwords not checked", path=SHADOW, reason=e.reason))
     if shadow_text is None:
         return None
     states = read_shadow(shadow_text)
@@ -299,23 +301,23 @@ def find_accounts(env):
     weak = sorted(n for n, s in states.items() if s in WEAK)
     texts = []
     if empty:
-        texts.append("accounts without a password: " + ", ".join(empty))
+        texts.append(Message("accounts without a password: {names}", names=", ".join(empty)))
     if weak:
-        texts.append("accounts with weak password hashes: " + ", ".join(weak))
+        texts.append(Message("accounts with weak password hashes: {names}", names=", ".join(weak)))
     if not texts:
         return None
-    return found("; ".join(texts), Status.FAIL if empty else Status.WARN, lock=empty,
-                 hint="Lock or set a password for the passwordless accounts." if empty else
-                 "Set new passwords for the accounts with weak hashes (passwd NAME).")
+    return found(joined(texts, "; "), Status.FAIL if empty else Status.WARN, lock=empty,
+                 hint=Message("Lock or set a password for the passwordless accounts.") if empty else
+                 Message("Set new passwords for the accounts with weak hashes (passwd NAME)."))
 
 
 def find_authorized_keys(env):
     keys = [p for p in AUTHORIZED_KEYS if env.root.isfile(p) and _size(env.root, p) > 0]
     if not keys:
         return None
-    return found("root's authorized keys: " + ", ".join(keys), remove=keys,
-                 hint="Without root's authorized keys only the key pair or password ECS sets at instance "
-                      "creation lets you in.")
+    return found(Message("root's authorized keys: {paths}", paths=", ".join(keys)), remove=keys,
+                 hint=Message("Without root's authorized keys only the key pair or password ECS sets at instance "
+                              "creation lets you in."))
 
 
 def find_history(env):
@@ -325,9 +327,10 @@ def find_history(env):
     hint = ""
     if env.ctx.live is not None:
         # bash writes the session's history at logout, after the fix removed the file.
-        hint = ("Your shell writes its history again when you log out: run `unset HISTFILE` "
-                "in the session that seals, or `history -c` before logging out.")
-    return found("{} shell history file(s): {}".format(len(history), _names(history)), remove=history, hint=hint)
+        hint = Message("Your shell writes its history again when you log out: run `unset HISTFILE` "
+                       "in the session that seals, or `history -c` before logging out.")
+    return found(Message("{count} shell history file(s): {names}", count=len(history), names=_names(history)),
+                 remove=history, hint=hint)
 
 
 def find_host_keys(env):
@@ -336,13 +339,14 @@ def find_host_keys(env):
         return None
     regen, why_not = key_regenerator(env.ctx)
     if regen:
-        return found("{} SSH host key file(s) in {} (every instance would share them; new ones are made at "
-                     "boot by {})".format(len(keys), SSH_DIR, regen), remove=keys, regenerator=regen, kept=[])
-    return found("{} SSH host key file(s) in {} kept: nothing makes new ones at the next boot ({})".format(
-        len(keys), SSH_DIR, why_not), regenerator="", kept=keys,
-        hint="Nothing in the image makes new SSH host keys at boot ({}): make cloud-init run at boot, or "
-             "remove the keys yourself just before capture and run `ssh-keygen -A` from a unit of your own, "
-             "or sshd will not start on any instance.".format(why_not))
+        return found(Message("{count} SSH host key file(s) in {path} (every instance would share them; new ones are "
+                             "made at boot by {regenerator})", count=len(keys), path=SSH_DIR, regenerator=regen),
+                     remove=keys, regenerator=regen, kept=[])
+    return found(Message("{count} SSH host key file(s) in {path} kept: nothing makes new ones at the next boot "
+                         "({why})", count=len(keys), path=SSH_DIR, why=why_not), regenerator="", kept=keys,
+                 hint=Message("Nothing in the image makes new SSH host keys at boot ({why}): make cloud-init run at "
+                              "boot, or remove the keys yourself just before capture and run `ssh-keygen -A` from "
+                              "a unit of your own, or sshd will not start on any instance.", why=why_not))
 
 
 def find_machine_id(env):
@@ -351,8 +355,12 @@ def find_machine_id(env):
     dbus_id = root.isfile(DBUS_MACHINE_ID) and not root.islink(DBUS_MACHINE_ID)
     if not machine_id and not dbus_id:
         return None
-    texts = [p + " is set" for p, on in ((MACHINE_ID, machine_id), (DBUS_MACHINE_ID, dbus_id)) if on]
-    return found(" and ".join(texts) + " (clones would share it)", empty=[MACHINE_ID] if machine_id else [],
+    if machine_id and dbus_id:
+        text = Message("{path} is set and {other} is set (clones would share it)", path=MACHINE_ID,
+                       other=DBUS_MACHINE_ID)
+    else:
+        text = Message("{path} is set (clones would share it)", path=MACHINE_ID if machine_id else DBUS_MACHINE_ID)
+    return found(text, empty=[MACHINE_ID] if machine_id else [],
                  remove=[DBUS_MACHINE_ID] if dbus_id else [])
 
 
@@ -360,7 +368,8 @@ def find_cloud_state(env):
     files, _more = _files_below(env.root, CLOUD_DIR, skip=CLOUD_KEEP)
     if not files:
         return None
-    return found("cloud-init state of this machine in {} ({} file(s))".format(CLOUD_DIR, len(files)), remove=files)
+    return found(Message("cloud-init state of this machine in {path} ({count} file(s))", path=CLOUD_DIR,
+                         count=len(files)), remove=files)
 
 
 def _numbered(name):
@@ -410,8 +419,8 @@ def find_logs(env):
     if not (rotated or current or large):
         return None
     total = sum(_size(root, p) for p in rotated + current + large)
-    return found("{} log file(s) in {} ({}){}".format(len(rotated + current + large), LOG_DIR, _mib(total),
-                                                      ", more not counted" if more else ""),
+    return found(Message("{count} log file(s) in {path} ({size}){more}", count=len(rotated + current + large),
+                         path=LOG_DIR, size=_mib(total), more=Message(", more not counted") if more else ""),
                  remove=rotated, empty=current, commands=commands, large=large)
 
 
@@ -422,7 +431,8 @@ def find_utmp(env):
         return None
     large = [p for p in files if _size(root, p) > MAX_LOG_BYTES]   # lastlog is sparse and can be huge
     small = [p for p in files if p not in large]
-    return found("login records: {} ({})".format(", ".join(files), _mib(sum(_size(root, p) for p in small))),
+    return found(Message("login records: {paths} ({size})", paths=", ".join(files),
+                         size=_mib(sum(_size(root, p) for p in small))),
                  empty=small, commands=_truncate_commands(env, large))
 
 
@@ -438,10 +448,10 @@ def _bounded(env, paths, label, commands=()):
         else:
             taken.append(path)
             size += one
-    text = "{}: {} file(s), {}".format(label, len(paths), _mib(size + left_size))
-    if left:
-        text += " ({} file(s), {}, beyond what guestprep backs up: the commands remove them)".format(
-            len(left), _mib(left_size))
+    beyond = Message(" ({count} file(s), {size}, beyond what guestprep backs up: the commands remove them)",
+                     count=len(left), size=_mib(left_size)) if left else ""
+    text = Message("{label}: {count} file(s), {size}{beyond}", label=label, count=len(paths),
+                   size=_mib(size + left_size), beyond=beyond)
     sizes = dict((p, _size(root, p)) for p in taken)
     return found(text, remove=taken, commands=list(commands) if left else [], sizes=sizes)
 
@@ -460,23 +470,24 @@ def find_dhcp(env):
                      if p.rsplit("/", 1)[1].startswith("lease-"))
     if not files:
         return None
-    return found("{} DHCP lease or NetworkManager per-device state file(s): {}".format(len(files), _names(files)),
-                 remove=files)
+    return found(Message("{count} DHCP lease or NetworkManager per-device state file(s): {names}", count=len(files),
+                         names=_names(files)), remove=files)
 
 
 def find_udev_net(env):
     files = _plain_files(env.root, UDEV_NET)
     if not files:
         return None
-    return found("udev rules that pin interface names to the build VM's MAC addresses: " + ", ".join(files),
-                 remove=files)
+    return found(Message("udev rules that pin interface names to the build VM's MAC addresses: {paths}",
+                         paths=", ".join(files)), remove=files)
 
 
 def find_passwd_backups(env):
     files = _plain_files(env.root, PASSWD_BACKUPS)
     if not files:
         return None
-    return found("account database backups (old password hashes): " + ", ".join(files), remove=files)
+    return found(Message("account database backups (old password hashes): {paths}", paths=", ".join(files)),
+                 remove=files)
 
 
 def find_tmp(env):
@@ -491,7 +502,7 @@ def find_tmp(env):
         files.extend(below)
     if not files:
         return None
-    return _bounded(env, files, "files in /tmp and /var/tmp",
+    return _bounded(env, files, Message("files in /tmp and /var/tmp"),
                     ["rm -rf {}/* {}/*".format(shlex.quote(root.display(TMP_DIRS[0])),
                                                shlex.quote(root.display(TMP_DIRS[1])))])
 
@@ -508,8 +519,9 @@ def find_package_cache(env):
                             "rm -rf {}/*".format(shlex.quote(root.display(top))))
     if not files:
         return None
-    result = _bounded(env, files, "package manager caches", commands)
-    result["hint"] = "A package install on an instance then starts with a refresh (apt-get update, dnf makecache)."
+    result = _bounded(env, files, Message("package manager caches"), commands)
+    result["hint"] = Message("A package install on an instance then starts with a refresh (apt-get update, "
+                             "dnf makecache).")
     return result
 
 
@@ -525,22 +537,22 @@ def find_mail(env):
     files = [p for p in _spool(env, MAIL_DIRS) if _size(env.root, p) > 0]
     if not files:
         return None
-    return found("{} mailbox(es): {}".format(len(files), _names(files)), remove=files)
+    return found(Message("{count} mailbox(es): {names}", count=len(files), names=_names(files)), remove=files)
 
 
 def find_cron(env):
     files = _spool(env, CRON_DIRS)
     if not files:
         return None
-    return found("{} user cron or at job file(s): {} (user data: keep them with seal:defaults,-cron-spool)".format(
-        len(files), _names(files)), remove=files)
+    return found(Message("{count} user cron or at job file(s): {names} (user data: keep them with "
+                         "seal:defaults,-cron-spool)", count=len(files), names=_names(files)), remove=files)
 
 
 def find_random_seed(env):
     files = _plain_files(env.root, RANDOM_SEEDS)
     if not files:
         return None
-    return found("random seed shared by every clone: " + ", ".join(files), remove=files)
+    return found(Message("random seed shared by every clone: {paths}", paths=", ".join(files)), remove=files)
 
 
 def find_subscription(env):
@@ -550,7 +562,7 @@ def find_subscription(env):
         below, _more = _files_below(root, top)
         if below:
             files.extend(below)
-            kinds.append("{} ({} file(s))".format(kind, len(below)))
+            kinds.append(Message("{kind} ({count} file(s))", kind=kind, count=len(below)))
     for path, kind in SUBSCRIPTION_FILES:
         if root.isfile(path) and not root.islink(path):
             files.append(path)
@@ -561,11 +573,12 @@ def find_subscription(env):
     except RootError:
         landscape = ""
     if re.search(r"^\s*(account_name|registration_key)\s*=", landscape, re.M):
-        hint = ("{} names a Landscape account: every instance registers to it at boot; remove those "
-                "lines if that is not wanted.".format(LANDSCAPE_CONF))
+        hint = Message("{path} names a Landscape account: every instance registers to it at boot; remove those "
+                       "lines if that is not wanted.", path=LANDSCAPE_CONF)
     if not files:
         return None
-    return found("registration identities of this machine: " + ", ".join(kinds), remove=files, hint=hint)
+    return found(Message("registration identities of this machine: {kinds}", kinds=joined(kinds, ", ")),
+                 remove=files, hint=hint)
 
 
 class Operation(object):
@@ -637,29 +650,55 @@ class Seal(Check):
     operation_names = OPERATION_NAMES
     parse_operations = staticmethod(parse_operations)
 
+    refs = ("004",)
+
     def run(self, ctx):
-        root = ctx.root
         env = Env(ctx)
+        chosen = selected_operations(ctx)
         results = {}
-        for op in selected_operations(ctx):
+        for op in chosen:
             one = op.find(env)
             if one is not None:
                 results[op.name] = one
-        findings = [(results[n]["status"], "{}: {}".format(n, results[n]["text"])) for n in OPERATION_NAMES
-                    if n in results]
-        runs = root.listdir(STATE_DIR + "/runs") if root.isdir(STATE_DIR + "/runs") else []
+        runs = ctx.root.listdir(STATE_DIR + "/runs") if ctx.root.isdir(STATE_DIR + "/runs") else []
+        findings = self._judge(results, runs)
+        data = {"ops": results}
+        if not findings:
+            return self.passed(Message("nothing of this machine found by: {operations}",
+                                       operations=", ".join(o.name for o in chosen)), data=data, code="clean")
+        hint, commands, paths = self._advice(results, runs)
+        result = self.results(findings, hint, commands=commands, paths=paths, data=data)
+        if not results:
+            # Right after seal's own fix: say first that the image is sealed, then what is left.
+            result = result._replace(summary=Message(
+                "nothing of this machine found by {count} operation(s); {findings}", count=len(chosen),
+                findings=joined([f.text for f in findings], "; ")))
+        return result
+
+    def _judge(self, results, runs):
+        """One finding per operation that found something (its name is the code), in the
+        operations' order, then guestprep's own backups."""
+        findings = [self.finding(results[n]["status"], n, Message("{operation}: {text}", operation=n,
+                                                                  text=results[n]["text"]))
+                    for n in OPERATION_NAMES if n in results]
         if runs:
             # INFO, not WARN: right after a fix they are expected (rollback needs them), and
             # seal's own fix leaves some; the command below removes them before capture.
-            findings.append((Status.INFO, "guestprep's own backups of {} run(s) in {} (copies of the files "
-                             "it changed): remove them before capture".format(len(runs), STATE_DIR)))
-        data = {"ops": results}
-        if not findings:
-            return self.passed("nothing of this machine found by: " + ", ".join(
-                o.name for o in selected_operations(ctx)), data=data)
-        hint = ["Before an image is shared or published (seed 004), and for any image cloned into many "
-                "instances, remove what belongs to this machine."]
+            findings.append(self.finding(Status.INFO, "guestprep-backups", Message(
+                "guestprep's own backups of {count} run(s) in {path} (copies of the files it changed): remove "
+                "them before capture", count=len(runs), path=STATE_DIR), STATE_DIR))
+        return findings
+
+    @staticmethod
+    def _advice(results, runs):
+        """(hint, commands, paths) of the operations that found something."""
         commands, paths = [], []
+        if not results:
+            hint = [Message("guestprep's backups are in the image: `guestprep clean --yes` removes them (rollback "
+                            "is then gone); run it before capture.")]
+        else:
+            hint = [Message("Before an image is shared or published (seed 004), and for any image cloned into many "
+                            "instances, remove what belongs to this machine.")]
         for name in OPERATION_NAMES:
             r = results.get(name)
             if r is None:
@@ -669,20 +708,11 @@ class Seal(Check):
             commands.extend(c for c in r["commands"] if c not in commands)
             paths.extend(r["remove"][:20] + r["empty"][:20] + r.get("kept", []))
         if any(r["remove"] or r["empty"] or r.get("lock") for r in results.values()):
-            hint.append("`guestprep fix --items seal` does this (only when named; never with --items all; "
-                        "seal:NAME,... for some operations, listed by `guestprep list`); rollback restores it "
-                        "until `guestprep clean --yes`, which you then must run before capture so the backups "
-                        "do not ship.")
+            hint.append(Message("`guestprep fix --items seal` does this (only when named; never with --items all; "
+                                "seal:NAME,... for some operations, listed by `guestprep list`); rollback restores "
+                                "it until `guestprep clean --yes`, which you then must run before capture so the "
+                                "backups do not ship."))
         if runs:
             # The report writes it with this run's --root and program (report.typable).
             commands.insert(0, "guestprep clean --yes")
-        status = Status.worst(s for s, _t in findings)
-        summary = "; ".join(t for _s, t in findings)
-        if not results:
-            # Right after seal's own fix: say first that the image is sealed, then what is left.
-            summary = "nothing of this machine found by {} operation(s); {}".format(
-                len(selected_operations(ctx)), summary)
-        if status == Status.INFO:
-            hint = ["guestprep's backups are in the image: `guestprep clean --yes` removes them (rollback is "
-                    "then gone); run it before capture."]
-        return self.result(status, summary, " ".join(hint), commands=commands, paths=paths, data=data)
+        return joined(hint, " "), commands, paths

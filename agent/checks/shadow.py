@@ -12,7 +12,7 @@ chpasswd, cloud-init's user creation), so their attributes matter too.
 
 The file contents are never read: /etc/shadow holds password hashes.
 """
-from agent.core.model import Check, Status
+from agent.core.model import Check, Message, Status, joined
 from agent.parsers import fstab
 from agent.core.rootfs import FS_APPEND_FL, FS_IMMUTABLE_FL, RootError
 
@@ -29,14 +29,12 @@ ST_RDONLY = 1
 
 def describe_flags(flags):
     """'immutable (+i)', 'append-only (+a)' or 'immutable and append-only (+ia)'."""
-    words, letters = [], ""
-    if flags & FS_IMMUTABLE_FL:
-        words.append("immutable")
-        letters += "i"
-    if flags & FS_APPEND_FL:
-        words.append("append-only")
-        letters += "a"
-    return "{} (+{})".format(" and ".join(words), letters)
+    immutable, append = bool(flags & FS_IMMUTABLE_FL), bool(flags & FS_APPEND_FL)
+    if immutable and append:
+        return Message("immutable and append-only (+ia)")
+    if immutable:
+        return Message("immutable (+i)")
+    return Message("append-only (+a)") if append else Message("(+)")
 
 
 def locked_files(root):
@@ -91,112 +89,166 @@ def fstab_readonly_entry(text):
     return covering if readonly else None
 
 
+_KINDS = {   # what is wrong with an account file -> (code, text)
+    "directory": ("not-a-file", "{path} is a directory, not a file"),
+    "dangling": ("dangling-symlink", "{path} is a dangling symlink"),
+    "special": ("not-a-file", "{path} is not a regular file"),
+    "missing": ("missing", "{path} does not exist"),
+}
+
+
+# Two whole sentences (a translation needs each), not one with a clause put in.
+_LOCKED_HINT = ("ECS rewrites the account files on first boot to set the root password "
+                "and keys; the kernel refuses that while the immutable or append-only "
+                "attribute is set, even for root. Clear it (guestprep fix --items shadow "
+                "does this reversibly). If a hardening tool set it, keep it from "
+                "setting it again before the image is captured.")
+_LOCKED_HINT_RO = ("ECS rewrites the account files on first boot to set the root password "
+                   "and keys; the kernel refuses that while the immutable or append-only "
+                   "attribute is set, even for root. Clear it (guestprep fix --items shadow "
+                   "does this reversibly, once the filesystem is writable). If a hardening tool "
+                   "set it, keep it from setting it again before the image is captured.")
+
+
+class Files(object):
+    """What shadow reads about the account files, gathered once: their kinds, inode
+    attributes, read-only mounts, and the fstab entry that mounts /etc."""
+
+    def __init__(self, root):
+        self.present, self.broken = [], []     # broken: [(path, kind)]
+        for path in FILES:
+            if root.isfile(path):
+                self.present.append(path)
+            elif root.isdir(path):
+                self.broken.append((path, "directory"))
+            elif root.lexists(path):
+                self.broken.append((path, "dangling" if root.islink(path) else "special"))
+            elif path in REQUIRED:
+                self.broken.append((path, "missing"))
+            # no gshadow: nothing for ECS to write there
+        self.readonly = readonly_files(root, self.present)
+        self.flags, self.unreadable = {}, []   # unreadable: [(path, reason)]
+        for path in self.present:
+            try:
+                self.flags[path] = root.get_flags(path)
+            except RootError as e:
+                self.unreadable.append((path, e.reason))
+        self.locked = [(p, self.flags[p]) for p in self.present
+                       if p in self.flags and self.flags[p] is not None and self.flags[p] & LOCKING_FLAGS]
+        self.unsupported = [p for p in self.present if p in self.flags and self.flags[p] is None]
+        try:
+            text, self.fstab_problem = root.read_config_or_none(FSTAB), ""
+        except RootError as e:
+            text, self.fstab_problem = None, e.reason
+        self.fstab_entry = fstab_readonly_entry(text) if text is not None else None
+
+
 class Shadow(Check):
     id = "shadow"
     title = "/etc/shadow writable by ECS"
     item = "shadow"
     repair_item = "shadow"
+    refs = ("000", "002")
 
     def run(self, ctx):
-        root = ctx.root
+        files = Files(ctx.root)
         fails, warns, infos, hints, commands, paths = [], [], [], [], [], []
-        present, broken = [], []
-        for path in FILES:
-            if root.isfile(path):
-                present.append(path)
-                continue
-            if root.isdir(path):
-                problem = "is a directory, not a file"
-            elif root.lexists(path):
-                problem = "is a dangling symlink" if root.islink(path) else "is not a regular file"
-            elif path in REQUIRED:
-                problem = "does not exist"
-            else:
-                continue   # no gshadow: nothing for ECS to write there
-            fails.append("{} {}".format(path, problem))
-            broken.append(path)
-        paths.extend(broken)
+        for judge in (self._broken, self._attributes, self._readonly, self._fstab):
+            judge(ctx, files, fails, warns, infos, hints, commands, paths)
+
+        data = {"locked": dict(files.locked), "readonly": bool(files.readonly),
+                "fstab_ro": files.fstab_entry is not None}
+        if fails or warns:
+            hint = joined(hints, " ") if hints else Message("Check the files named above.")
+            result = self.results(fails + warns + infos, hint, commands=commands, paths=paths, data=data)
+            if infos:
+                result = result._replace(summary=Message(
+                    "{problems} ({notes})", problems=joined([f.text for f in fails + warns], "; "),
+                    notes=joined([f.text for f in infos], "; ")))
+            return result
+        checked = ", ".join(files.present)
+        if infos:
+            result = self.results(infos, paths=files.present, data=data)
+            return result._replace(summary=Message("{files} writable; {notes}", files=checked,
+                                                   notes=joined([f.text for f in infos], "; ")))
+        return self.passed(Message("{files} writable: no immutable or append-only attribute, not mounted "
+                                   "read-only", files=checked), paths=files.present, data=data, code="writable")
+
+    # -- judging: each appends its findings, hints, commands and paths ----------------------
+
+    def _broken(self, ctx, files, fails, warns, infos, hints, commands, paths):
+        for path, kind in files.broken:
+            code, template = _KINDS[kind]
+            fails.append(self.finding(Status.FAIL, code, Message(template, path=path), path))
+            paths.append(path)
+        broken = [p for p, _kind in files.broken]
+        root = ctx.root
         if SHADOW in broken:
-            hints.append("ECS has nowhere to set the root password without a regular file {}: "
-                         "create it from /etc/passwd with pwconv.".format(SHADOW))
+            hints.append(Message("ECS has nowhere to set the root password without a regular file {path}: "
+                                 "create it from /etc/passwd with pwconv.", path=SHADOW))
             if root.isfile("/etc/passwd") and not root.lexists(SHADOW):
                 commands.append(" ".join(ctx.runner.command_line(("pwconv",))))
         others = [p for p in broken if p != SHADOW]
         if others:
-            hints.append("Restore {} from a backup or the distribution's package (grpconv "
-                         "recreates /etc/gshadow) before capturing the image.".format(", ".join(others)))
+            hints.append(Message("Restore {paths} from a backup or the distribution's package (grpconv "
+                                 "recreates /etc/gshadow) before capturing the image.", paths=", ".join(others)))
 
-        readonly = readonly_files(root, present)
-        where = "{} {}".format(", ".join(readonly), "is" if len(readonly) == 1 else "are")
-        locked, unsupported = [], []
-        for path in present:
-            try:
-                flags = root.get_flags(path)
-            except RootError as e:
-                warns.append("cannot read the attributes of {}: {}".format(path, e.reason))
-                paths.append(path)
-                continue
-            if flags is None:
-                unsupported.append(path)
-            elif flags & LOCKING_FLAGS:
-                locked.append((path, flags))
-        if locked:
-            fails.extend("{} is {}".format(path, describe_flags(flags)) for path, flags in locked)
-            paths.extend(path for path, _flags in locked)
-            hints.append("ECS rewrites the account files on first boot to set the root password "
-                         "and keys; the kernel refuses that while the immutable or append-only "
-                         "attribute is set, even for root. Clear it (guestprep fix --items shadow "
-                         "does this reversibly{}). If a hardening tool set it, keep it from "
-                         "setting it again before the image is captured.".format(
-                             ", once the filesystem is writable" if readonly else ""))
-            commands.append("chattr -i -a " + " ".join(root.display(p) for p, _f in locked))
-        if unsupported:
-            infos.append("inode attributes not supported here for {} (the filesystem has none, "
-                         "so none can be set)".format(", ".join(unsupported)))
+    def _attributes(self, ctx, files, fails, warns, infos, hints, commands, paths):
+        for path, reason in files.unreadable:
+            warns.append(self.finding(Status.WARN, "attributes-unreadable", Message(
+                "cannot read the attributes of {path}: {reason}", path=path, reason=reason), path))
+            paths.append(path)
+        if files.locked:
+            for path, flags in files.locked:
+                fails.append(self.finding(Status.FAIL, "locked", Message(
+                    "{path} is {flags}", path=path, flags=describe_flags(flags)), path))
+            paths.extend(path for path, _flags in files.locked)
+            hints.append(Message(_LOCKED_HINT_RO if files.readonly else _LOCKED_HINT))
+            commands.append("chattr -i -a " + " ".join(ctx.root.display(p) for p, _f in files.locked))
+        if files.unsupported:
+            infos.append(self.finding(Status.INFO, "attributes-unsupported", Message(
+                "inode attributes not supported here for {paths} (the filesystem has none, "
+                "so none can be set)", paths=", ".join(files.unsupported))))
 
-        if readonly:
-            paths.extend(p for p in readonly if p not in paths)
-            if ctx.offline:
-                # How the host mounted the image, not how ECS will: that is /etc/fstab's job.
-                warns.append("{} on a filesystem mounted read-only here".format(where))
-                hints.append("The image is mounted read-only on this host, so nothing in it can "
-                             "be fixed: remount it read-write (find the mount point with findmnt, "
-                             "then mount -o remount,rw MOUNTPOINT) and run guestprep again.")
-                commands.append("findmnt -T " + root.display(readonly[0]))
-            else:
-                fails.append("{} on a filesystem mounted read-only".format(where))
-                hints.append("ECS cannot write {} on a read-only filesystem. Remount it read-write "
-                             "(mount -o remount,rw /) and make sure /etc/fstab does not mount it "
-                             "with `ro`; guestprep does not change mounts itself.".format(SHADOW))
-                commands.append("mount -o remount,rw /")
+    def _readonly(self, ctx, files, fails, warns, infos, hints, commands, paths):
+        readonly = files.readonly
+        if not readonly:
+            return
+        paths.extend(p for p in readonly if p not in paths)
+        one = len(readonly) == 1
+        where = ", ".join(readonly)
+        if ctx.offline:
+            # How the host mounted the image, not how ECS will: that is /etc/fstab's job.
+            warns.append(self.finding(Status.WARN, "mounted-readonly-here", Message(
+                "{paths} is on a filesystem mounted read-only here" if one else
+                "{paths} are on a filesystem mounted read-only here", paths=where)))
+            hints.append(Message("The image is mounted read-only on this host, so nothing in it can "
+                                 "be fixed: remount it read-write (find the mount point with findmnt, "
+                                 "then mount -o remount,rw MOUNTPOINT) and run guestprep again."))
+            commands.append("findmnt -T " + ctx.root.display(readonly[0]))
+        else:
+            fails.append(self.finding(Status.FAIL, "mounted-readonly", Message(
+                "{paths} is on a filesystem mounted read-only" if one else
+                "{paths} are on a filesystem mounted read-only", paths=where)))
+            hints.append(Message("ECS cannot write {path} on a read-only filesystem. Remount it read-write "
+                                 "(mount -o remount,rw /) and make sure /etc/fstab does not mount it "
+                                 "with `ro`; guestprep does not change mounts itself.", path=SHADOW))
+            commands.append("mount -o remount,rw /")
 
-        try:
-            text = root.read_config_or_none(FSTAB)
-        except RootError as e:
-            text = None
-            warns.append("cannot read {} to see how / is mounted: {}".format(FSTAB, e.reason))
+    def _fstab(self, ctx, files, fails, warns, infos, hints, commands, paths):
+        if files.fstab_problem:
+            warns.append(self.finding(Status.WARN, "fstab-unreadable", Message(
+                "cannot read {path} to see how / is mounted: {reason}", path=FSTAB, reason=files.fstab_problem),
+                FSTAB))
             paths.append(FSTAB)
-        entry = fstab_readonly_entry(text) if text is not None else None
-        if entry is not None:
-            fails.append("{} mounts {} read-only (line {}: `ro`), so ECS cannot write {}".format(
-                FSTAB, entry.mountpoint, entry.lineno, SHADOW))
-            paths.append(FSTAB)
-            hints.append("Edit {}: in the options of the {} entry (line {}) replace `ro` with "
-                         "`rw` (or `defaults`); systemd remounts {} with these options at every "
-                         "boot. guestprep does not edit this line itself.".format(
-                             root.display(FSTAB), entry.mountpoint, entry.lineno, entry.mountpoint))
-
-        data = {"locked": dict(locked), "readonly": bool(readonly), "fstab_ro": entry is not None}
-        if fails or warns:
-            status = Status.FAIL if fails else Status.WARN
-            summary = "; ".join(fails + warns)
-            if infos:
-                summary += " ({})".format("; ".join(infos))
-            hint = " ".join(hints) or "Check the files named above."
-            return self.result(status, summary, hint, commands=commands, paths=paths, data=data)
-        checked = ", ".join(present)
-        if infos:
-            return self.result(Status.INFO, "{} writable; {}".format(checked, "; ".join(infos)),
-                               paths=present, data=data)
-        return self.passed("{} writable: no immutable or append-only attribute, not mounted "
-                           "read-only".format(checked), paths=present, data=data)
+        entry = files.fstab_entry
+        if entry is None:
+            return
+        fails.append(self.finding(Status.FAIL, "fstab-readonly", Message(
+            "{path} mounts {mountpoint} read-only (line {line}: `ro`), so ECS cannot write {shadow}",
+            path=FSTAB, mountpoint=entry.mountpoint, line=entry.lineno, shadow=SHADOW), FSTAB, entry.lineno))
+        paths.append(FSTAB)
+        hints.append(Message("Edit {path}: in the options of the {mountpoint} entry (line {line}) replace `ro` "
+                             "with `rw` (or `defaults`); systemd remounts {mountpoint} with these options at "
+                             "every boot. guestprep does not edit this line itself.",
+                             path=ctx.root.display(FSTAB), mountpoint=entry.mountpoint, line=entry.lineno))

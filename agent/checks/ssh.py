@@ -16,7 +16,7 @@ import re
 
 from agent.core.context import shell_command
 from agent.facts.services import enabled_links, masked, unit_installed
-from agent.core.model import Check, Status
+from agent.core.model import Check, Message, Status, either
 from agent.core.rootfs import RootError
 
 CONFIG = "/etc/ssh/sshd_config"
@@ -32,7 +32,7 @@ class SshdConfig(object):
     def __init__(self):
         self.ports = []            # (port string, path, lineno)
         self.listen = []           # (address, port or None, path, lineno)
-        self.problems = []         # human-readable
+        self.problems = []         # Messages (or RootError texts)
 
 
 def _split(line):
@@ -59,7 +59,7 @@ def parse_config(root, path=CONFIG, config=None, depth=0):
             continue
         keyword, value = _split(stripped)
         if keyword is None:
-            config.problems.append("{} line {}: cannot be parsed".format(path, lineno))
+            config.problems.append(Message("{path} line {line}: cannot be parsed", path=path, line=lineno))
             continue
         value = re.sub(r"\s+#.*$", "", value)
         if keyword == "match":
@@ -67,7 +67,8 @@ def parse_config(root, path=CONFIG, config=None, depth=0):
             continue
         if keyword == "include":
             if depth >= MAX_INCLUDE_DEPTH:
-                config.problems.append("{} line {}: Include nested too deeply".format(path, lineno))
+                config.problems.append(Message("{path} line {line}: Include nested too deeply", path=path,
+                                               line=lineno))
                 continue
             for pattern in value.split():
                 pattern = pattern.strip('"')
@@ -112,104 +113,125 @@ def _loopback(address):
     return address in ("localhost", "::1") or address.startswith("127.")
 
 
+class Sshd(object):
+    """What the check reads about sshd, once: the binary or package, the units and their
+    links, the configuration, and (live) whether port 22 is open."""
+
+    def __init__(self, ctx):
+        root = ctx.root
+        self.binaries = [b for b in BINARIES if root.exists(b)]
+        package = ctx.packages.any_of(PACKAGES) if ctx.packages.known else None
+        if package == "openssh" and not self.binaries:
+            package = None   # on RPM systems 'openssh' is the common part; sshd is elsewhere
+        self.package = package
+        self.installed = bool(self.binaries or package)
+        if not self.installed:
+            return
+        self.units = [u for u in UNITS if unit_installed(root, u)]
+        self.links = []
+        for unit in UNITS:
+            if not masked(root, unit):
+                self.links.extend(enabled_links(root, unit, ()))
+        for sysv in SYSV:
+            for level in "2345":
+                self.links.extend(root.glob("/etc/rc{}.d/S??{}".format(level, sysv)))
+                self.links.extend(root.glob("/etc/rc.d/rc{}.d/S??{}".format(level, sysv)))
+        self.masked = [u for u in UNITS if masked(root, u)]
+        self.config_problem = ""
+        try:
+            self.config = parse_config(root) if root.lexists(CONFIG) else None
+        except RootError as e:
+            self.config, self.config_problem = None, e.reason
+        self.listening = ctx.live.listening_tcp_ports() if ctx.live is not None else None
+
+
 class Ssh(Check):
     id = "ssh"
     title = "sshd installed, enabled and on port 22"
     item = "ssh"
     repair_item = ""
+    refs = ("000",)
 
     def run(self, ctx):
-        root = ctx.root
-        findings = []   # (status, text)
-        commands = []
-        paths = []
-
-        binaries = [b for b in BINARIES if root.exists(b)]
-        package = ctx.packages.any_of(PACKAGES) if ctx.packages.known else None
-        if package == "openssh" and not binaries:
-            package = None   # on RPM systems 'openssh' is the common part; sshd is elsewhere
-        installed = bool(binaries or package)
-        if not installed:
+        sshd = Sshd(ctx)
+        if not sshd.installed:
             install = ctx.package_manager()
-            commands.append(shell_command(ctx, install["install"] + ["openssh-server"]) if install
-                            else "install the OpenSSH server with the distribution's package manager")
+            commands = [shell_command(ctx, install["install"] + ["openssh-server"]) if install
+                        else "install the OpenSSH server with the distribution's package manager"]
             return self.result(
-                Status.WARN, "sshd is not installed (no {} and no openssh-server package)".format(
-                    " or ".join(BINARIES)),
-                "Without sshd the imported instance can be reached only through the ECS console's "
-                "VNC connection. Install openssh-server and enable it.", commands=commands)
+                Status.WARN, Message("sshd is not installed (no {first} or {second} and no openssh-server package)",
+                                     first=BINARIES[0], second=BINARIES[1]),
+                Message("Without sshd the imported instance can be reached only through the ECS console's "
+                        "VNC connection. Install openssh-server and enable it."), commands=commands,
+                code="not-installed")
 
-        units = [u for u in UNITS if unit_installed(root, u)]
-        links = []
-        for unit in UNITS:
-            if not masked(root, unit):
-                links.extend(enabled_links(root, unit, ()))
-        for sysv in SYSV:
-            for level in "2345":
-                links.extend(root.glob("/etc/rc{}.d/S??{}".format(level, sysv)))
-                links.extend(root.glob("/etc/rc.d/rc{}.d/S??{}".format(level, sysv)))
-        masked_units = [u for u in UNITS if masked(root, u)]
-        if masked_units:
-            findings.append((Status.FAIL, "{} masked".format(", ".join(masked_units))))
-            commands.append(self._systemctl(ctx, "unmask", masked_units[0]))
-        elif not links:
-            unit = units[0] if units else "sshd.service"
-            findings.append((Status.WARN, "sshd is not enabled at boot (no {} link)".format(
-                " or ".join(units or ["sshd.service"]))))
-            commands.append(self._systemctl(ctx, "enable", unit))
-
-        try:
-            config = parse_config(root) if root.lexists(CONFIG) else None
-        except RootError as e:
-            config = None
-            findings.append((Status.WARN, "{} cannot be read: {}".format(CONFIG, e.reason)))
-        ports = ["22"]
-        if config is not None:
+        findings, commands = self._judge_units(ctx, sshd)
+        paths = []
+        if sshd.config_problem:
+            findings.append(self.finding(Status.WARN, "config-unreadable", Message(
+                "{path} cannot be read: {reason}", path=CONFIG, reason=sshd.config_problem), CONFIG))
+        if sshd.config is not None:
             paths.append(CONFIG)
-            for problem in config.problems:
-                findings.append((Status.WARN, problem))
-            if config.ports:
-                ports = [p for p, _path, _n in config.ports]
-            effective = set()
-            if config.listen:
-                for addr, port, _path, _n in config.listen:
-                    for p in ([port] if port else ports):
-                        effective.add(p)
-            else:
-                effective = set(ports)
-            if "22" not in effective:
-                where = sorted(set(path for _p, path, _n in config.ports) |
-                               set(l[2] for l in config.listen if l[1]))
-                findings.append((Status.WARN, "sshd listens on port {}, not 22 ({})".format(
-                    ", ".join(sorted(effective)), ", ".join(where))))
-                paths.extend(p for p in where if p not in paths)
-            addresses = [l[0] for l in config.listen]
-            if addresses and all(_pinned(a) for a in addresses):
-                where = sorted(set(l[2] for l in config.listen))
-                paths.extend(p for p in where if p not in paths)
-                if all(_loopback(a) for a in addresses):
-                    findings.append((Status.FAIL, "sshd listens on loopback only (ListenAddress {} in {})".format(
-                        ", ".join(addresses), ", ".join(where))))
-                else:
-                    findings.append((Status.FAIL, "sshd is bound to ListenAddress {} ({}): an address the "
-                                     "instance will not have".format(", ".join(addresses), ", ".join(where))))
-
-        if ctx.live is not None:
-            listening = ctx.live.listening_tcp_ports()
-            if 22 not in listening:
-                findings.append((Status.WARN, "nothing listens on TCP port 22 on the running system"))
+            findings.extend(self._judge_config(sshd.config, paths))
+        if sshd.listening is not None and 22 not in sshd.listening:
+            findings.append(self.finding(Status.WARN, "not-listening", Message(
+                "nothing listens on TCP port 22 on the running system")))
 
         if not findings:
-            return self.passed("sshd is installed ({}), enabled at boot and configured for port 22".format(
-                package or binaries[0]), paths=paths)
-        status = Status.worst(s for s, _t in findings)
-        hint = ("Users reach an ECS instance by SSH on port 22 (seed 000: allow SSH port 22; security "
-                "groups open 22 by default). Enable sshd, set `Port 22` and remove `ListenAddress` "
-                "lines that name an address of the old network (or use 0.0.0.0) in {} and its "
-                "sshd_config.d files.".format(root.display(CONFIG)))
-        return self.result(status, "; ".join(t for _s, t in findings), hint,
-                           commands=commands + ([ctx.in_guest("sshd -t")] if config is not None else []),
-                           paths=paths)
+            return self.passed(Message("sshd is installed ({what}), enabled at boot and configured for port 22",
+                                       what=sshd.package or sshd.binaries[0]), paths=paths, code="ready")
+        hint = Message("Users reach an ECS instance by SSH on port 22 (seed 000: allow SSH port 22; security "
+                       "groups open 22 by default). Enable sshd, set `Port 22` and remove `ListenAddress` "
+                       "lines that name an address of the old network (or use 0.0.0.0) in {path} and its "
+                       "sshd_config.d files.", path=ctx.root.display(CONFIG))
+        return self.results(findings, hint,
+                            commands=commands + ([ctx.in_guest("sshd -t")] if sshd.config is not None else []),
+                            paths=paths)
+
+    def _judge_units(self, ctx, sshd):
+        if sshd.masked:
+            return [self.finding(Status.FAIL, "masked", Message("{units} masked", units=", ".join(sshd.masked)))], \
+                [self._systemctl(ctx, "unmask", sshd.masked[0])]
+        if not sshd.links:
+            unit = sshd.units[0] if sshd.units else "sshd.service"
+            return [self.finding(Status.WARN, "not-enabled", Message(
+                "sshd is not enabled at boot (no {units} link)", units=either(sshd.units or ["sshd.service"])))], \
+                [self._systemctl(ctx, "enable", unit)]
+        return [], []
+
+    def _judge_config(self, config, paths):
+        """Findings about Port and ListenAddress; the files they name go into `paths`."""
+        findings = []
+        for problem in config.problems:
+            findings.append(self.finding(Status.WARN, "config-problem", problem,
+                                         getattr(problem, "args", {}).get("path", ""),
+                                         getattr(problem, "args", {}).get("line", 0)))
+        ports = [p for p, _path, _n in config.ports] if config.ports else ["22"]
+        effective = set()
+        if config.listen:
+            for _addr, port, _path, _n in config.listen:
+                effective.update([port] if port else ports)
+        else:
+            effective = set(ports)
+        if "22" not in effective:
+            where = sorted(set(path for _p, path, _n in config.ports) | set(l[2] for l in config.listen if l[1]))
+            findings.append(self.finding(Status.WARN, "port", Message(
+                "sshd listens on port {ports}, not 22 ({paths})", ports=", ".join(sorted(effective)),
+                paths=", ".join(where))))
+            paths.extend(p for p in where if p not in paths)
+        addresses = [l[0] for l in config.listen]
+        if addresses and all(_pinned(a) for a in addresses):
+            where = sorted(set(l[2] for l in config.listen))
+            paths.extend(p for p in where if p not in paths)
+            if all(_loopback(a) for a in addresses):
+                findings.append(self.finding(Status.FAIL, "loopback-only", Message(
+                    "sshd listens on loopback only (ListenAddress {addresses} in {paths})",
+                    addresses=", ".join(addresses), paths=", ".join(where))))
+            else:
+                findings.append(self.finding(Status.FAIL, "listen-address", Message(
+                    "sshd is bound to ListenAddress {addresses} ({paths}): an address the instance will not have",
+                    addresses=", ".join(addresses), paths=", ".join(where))))
+        return findings
 
     @staticmethod
     def _systemctl(ctx, verb, unit):

@@ -6,6 +6,7 @@ Read once per run and shared by the cloudinit, growpart and seal checks and thei
 """
 import re
 
+from agent.core.model import Message, joined
 from agent.core.rootfs import RootError
 from agent.facts import elf, osinfo, services
 from agent.parsers import yamlsafe
@@ -31,7 +32,7 @@ def needs_minimum(ctx):
     applies to this target, or '': every ARM64 image, and CentOS Stream, Anolis,
     AlmaLinux and Rocky Linux."""
     if elf.architecture(ctx)["arch"] == "arm64":
-        return "an ARM64 image"
+        return Message("an ARM64 image")
     os_id = ctx.os.id
     if os_id in STRICT_IDS or osinfo.is_centos_stream(ctx.os):
         return ctx.os.name or os_id
@@ -159,7 +160,7 @@ class CloudConfig(object):
         return self.merged.get(key, default)
 
     def problem_text(self):
-        return "; ".join("{}: {}".format(path, reason) for path, reason in self.problems)
+        return joined([Message("{path}: {reason}", path=path, reason=reason) for path, reason in self.problems], "; ")
 
 
 def module_names(entries):
@@ -189,7 +190,7 @@ def installed_version(ctx):
     """(installed, version or '', where): from the package database, else cloud-init's own files."""
     if ctx.packages.known:
         if PACKAGE in ctx.packages:
-            return True, ctx.packages.version(PACKAGE) or "", "package " + PACKAGE
+            return True, ctx.packages.version(PACKAGE) or "", Message("package {name}", name=PACKAGE)
     for base in ("/usr/lib", "/usr/local/lib", "/usr/lib64"):
         for directory in ctx.root.glob(base + "/python*"):
             for sub in ("site-packages", "dist-packages"):

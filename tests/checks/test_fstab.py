@@ -511,3 +511,23 @@ def test_plain_directory_root_never_offers_findmnt_which_would_answer_for_the_ho
     assert "{} is not a mount point (a plain directory)".format(guest.ctx().root.path) in result.hint
     assert not any(c.startswith("findmnt") for c in result.commands)
     assert "blkid -s UUID -o value /dev/loopNpM   # the image's partition for /" in result.commands
+
+
+# -- findings as data (issue 13) ----------------------------------------------------------
+
+def test_findings_carry_stable_codes_and_the_entry_line(guest):
+    result = run(guest, VMWARE)
+    found = [(f.status, f.code, f.path, f.line) for f in result.findings]
+    assert found == [
+        (Status.FAIL, "fstab.device-name", "/etc/fstab", 5),
+        (Status.FAIL, "fstab.device-name", "/etc/fstab", 6),
+        (Status.FAIL, "fstab.data-disk", "/etc/fstab", 7),
+        (Status.WARN, "fstab.cd-drive", "/etc/fstab", 8),
+    ]
+    assert result.findings[2].refs == ("002",) and result.findings[0].refs == ("003",)
+    # The summary is the findings' texts, each a template a translation can render again.
+    data_disk = result.findings[2].text
+    assert data_disk.template == "line {line}: {what} is a data disk{note}"
+    assert str(data_disk) == "line 7: /dev/sdb1 on /data (ext4) is a data disk"
+    assert result.summary == "{}: {}{}".format(guest.ctx().root.display("/etc/fstab"),
+                                               "; ".join(str(f.text) for f in result.findings), OFFLINE)
