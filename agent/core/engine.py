@@ -9,7 +9,7 @@ from typing import List, NamedTuple, Optional
 from agent.core import faults
 from agent.core import journal as journal_mod
 from agent.facts.live import Unavailable
-from agent.core.model import Mode, Refused, RunCommand, Status, WriteFile, is_package_step
+from agent.core.model import Message, Mode, Refused, RunCommand, Status, WriteFile, is_package_step
 from agent.core.rootfs import RootError
 from agent.core.runner import describe_command
 
@@ -129,14 +129,15 @@ class Engine(object):
         try:
             result = check.run(ctx)
         except RootError as e:
-            return check.result(Status.ERROR, "could not read the target: {}".format(e),
-                                "Check that the file is a readable regular file inside the root.")
+            return check.result(Status.ERROR, Message("could not read the target: {error}", error=str(e)),
+                                Message("Check that the file is a readable regular file inside the root."))
         except Unavailable as e:  # an optional module is absent (the single-file build)
-            return check.result(Status.SKIP, "skipped: {}, which this check needs".format(e),
-                                "Install it to run this check; the other checks are unaffected.")
+            return check.result(Status.SKIP, Message("skipped: {module}, which this check needs", module=str(e)),
+                                Message("Install it to run this check; the other checks are unaffected."))
         except Exception as e:  # one broken check never stops the others
-            return check.result(Status.ERROR, "check failed unexpectedly: {}: {}".format(type(e).__name__, e),
-                                "This is a bug in guestprep; please report it with this message.")
+            return check.result(Status.ERROR, Message("check failed unexpectedly: {error}",
+                                                      error="{}: {}".format(type(e).__name__, e)),
+                                Message("This is a bug in guestprep; please report it with this message."))
         if result is None:
             return check.result(Status.ERROR, "check returned no result",
                                 "This is a bug in guestprep; please report it.")
@@ -145,10 +146,13 @@ class Engine(object):
     @staticmethod
     def not_applicable(ctx, check):
         if check.families is not None and ctx.os.family not in check.families:
-            return "applies to {} systems only (this is {})".format(
-                "/".join(check.families), ctx.os.family or "an unknown distribution")
+            if not ctx.os.family:
+                return Message("applies to {families} systems only (this is an unknown distribution)",
+                               families="/".join(check.families))
+            return Message("applies to {families} systems only (this is {family})",
+                           families="/".join(check.families), family=ctx.os.family)
         if check.live_only and ctx.offline:
-            return "needs the running system; not checked on a mounted image"
+            return Message("needs the running system; not checked on a mounted image")
         return ""
 
     def run_checks(self, ctx, checks=None):
@@ -182,15 +186,18 @@ class Engine(object):
                 continue
             if ctx.offline and not fix.offline_safe:
                 plans.append(Plan(check.id, check.repair_item, result, fix, [],
-                                  "cannot be applied to a mounted image; run guestprep on the VM itself"))
+                                  Message("cannot be applied to a mounted image; run guestprep on the VM itself")))
                 continue
             try:
                 steps = list(fix.plan(ctx, result))
             except RootError as e:
-                plans.append(Plan(check.id, check.repair_item, result, fix, [], "cannot plan: {}".format(e)))
+                plans.append(Plan(check.id, check.repair_item, result, fix, [],
+                                  Message("cannot plan: {error}", error=str(e))))
                 continue
             except Refused as e:
-                plans.append(Plan(check.id, check.repair_item, result, fix, [], str(e)))
+                # The reason as raised: a Message keeps its template for the translation.
+                reason = e.args[0] if len(e.args) == 1 and isinstance(e.args[0], str) else str(e)
+                plans.append(Plan(check.id, check.repair_item, result, fix, [], reason))
                 continue
             if ctx.offline:
                 steps = [s for s in steps if not (isinstance(s, RunCommand) and s.live_only)]
@@ -203,11 +210,11 @@ class Engine(object):
                     refusal = self.package_refusal(ctx, results)
                 if refusal:
                     plans.append(Plan(check.id, check.repair_item, result, fix, [],
-                                      "refused: it installs or removes packages, and the package manager is not "
-                                      "usable: " + refusal))
+                                      Message("refused: it installs or removes packages, and the package manager "
+                                              "is not usable: {reason}", reason=refusal)))
                     continue
             plans.append(Plan(check.id, check.repair_item, result, fix, steps,
-                              "" if steps else "nothing guestprep can change automatically; see the hint"))
+                              "" if steps else Message("nothing guestprep can change automatically; see the hint")))
         return plans
 
     # -- applying -------------------------------------------------------------
@@ -346,7 +353,7 @@ def _refused_commands(ctx, steps):
                 reason = how["refused"]
     if not programs:
         return ""
-    return "runs the image's {}: {}".format(", ".join(programs), reason)
+    return Message("runs the image's {programs}: {reason}", programs=", ".join(programs), reason=reason)
 
 
 def _rolled_back(ctx, journal, plan, error):

@@ -10,8 +10,10 @@ import sys
 import agent
 from agent.core import journal as journal_mod
 from agent.facts import osinfo
-from agent.output import report
+from agent.output import i18n, report
+from agent.output.i18n import t
 from agent.core.context import Context, Options
+from agent.core.model import Message
 from agent.core.engine import ROLLED_BACK, STILL_FAILING, Engine, UsageError
 from agent.core.rootfs import RootError
 from agent.core.runner import Runner
@@ -34,11 +36,14 @@ def build_parser():
                "remain, 4 a fix failed and was rolled back (or could not start: nothing changed), 5 rollback "
                "failed or its journal is not trusted, 6 busy: another guestprep run holds the target's lock.")
     parser.add_argument("--version", action="version", version="guestprep " + agent.__version__)
+    language(parser, None)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def add_command(name, help, description=None):
         # `guestprep fix --help` said nothing of what fix does: repeat the one-line help there.
-        return sub.add_parser(name, help=help, description=description or help[0].upper() + help[1:] + ".")
+        command = sub.add_parser(name, help=help, description=description or help[0].upper() + help[1:] + ".")
+        language(command, argparse.SUPPRESS)   # also after the command; not given there: the global one
+        return command
 
     def common(p, items=True, fmt=True, formats=("text", "json")):
         p.add_argument("--root", default="/", metavar="DIR",
@@ -151,6 +156,12 @@ def build_parser():
     return parser
 
 
+def language(parser, default):
+    parser.add_argument("--lang", choices=("ja", "zh_CN", "en"), default=default,
+                        help="language of the report: ja (Japanese), zh_CN (Chinese), en; default from "
+                        "LANGUAGE, LC_ALL, LC_MESSAGES, LANG. JSON keys, ids and codes stay English")
+
+
 def registries(with_fixes):
     from agent.checks import CHECKS
     if not with_fixes:
@@ -248,8 +259,8 @@ def _emit_json(data):
 
 def _error(message, prefix=""):
     """Say why a command stops on stderr; with --format json the envelope carries it too."""
-    _json_state["error"] = message
-    sys.stderr.write("guestprep: {}{}\n".format(prefix, message))
+    _json_state["error"] = str(message)   # JSON keeps the English
+    sys.stderr.write("guestprep: {}{}\n".format(t(prefix) if prefix else "", i18n.tr(message)))
 
 
 def _json_wanted(args, argv=None):
@@ -290,10 +301,9 @@ def cmd_bundle(args):
                            journals)
     except OSError as e:
         raise UsageError("-o {}: {}".format(args.output, e.strerror or e))
-    sys.stdout.write("Wrote {}: {} files ({} read by the checks), {} left out as secrets or unreadable; "
-                     "MANIFEST.json inside lists them.\n".format(
-                         args.output, len(doc["files"]) + 1, sum(1 for f in doc["files"] if f.get("source")),
-                         len(doc["left_out"])))
+    sys.stdout.write(t("Wrote {file}: {count} files ({read} read by the checks), {left_out} left out as secrets or "
+                       "unreadable; MANIFEST.json inside lists them.", file=args.output, count=len(doc["files"]) + 1,
+                       read=sum(1 for f in doc["files"] if f.get("source")), left_out=len(doc["left_out"])) + "\n")
     return report.EXIT_OK
 
 
@@ -310,23 +320,23 @@ def cmd_list(args):
     if args.format == "json":
         _emit_json({"format_version": report.FORMAT_VERSION, "checks": rows})
         return report.EXIT_OK
-    table = [("ITEM", "REPAIR ITEM", "FIX", "WHAT IS CHECKED")]
+    table = [(t("ITEM"), t("REPAIR ITEM"), t("FIX"), t("WHAT IS CHECKED"))]
     for r in rows:
         fix = r["fix"]
-        how = "-" if fix is None else fix["mode"] + ("" if fix["reversible"] else ", irreversible")
-        table.append((r["item"], r["repair_item"] or "-", how, r["title"]))
-    widths = [max(len(row[i]) for row in table) for i in range(3)]
+        how = "-" if fix is None else fix["mode"] + ("" if fix["reversible"] else t(", irreversible"))
+        table.append((r["item"], r["repair_item"] or "-", how, i18n.tr(r["title"])))
+    widths = [max(_cells(row[i]) for row in table) for i in range(3)]
     for row in table:
-        sys.stdout.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[3] + "\n")
+        sys.stdout.write("  ".join(cell + " " * (w - _cells(cell)) for cell, w in zip(row, widths)) + "  " + row[3] + "\n")
     for r in rows:
         if r["operations"]:
             # virt-sysprep --list-operations: each one selectable as --items seal:NAME,...
-            sys.stdout.write("\nOperations of {0} (--items {0} for all, {0}:NAME,... for some, "
-                             "{0}:defaults,-NAME for all but one):\n".format(r["repair_item"] or r["id"]))
+            sys.stdout.write("\n" + t("Operations of {item} (--items {item} for all, {item}:NAME,... for some, "
+                                       "{item}:defaults,-NAME for all but one):", item=r["repair_item"] or r["id"]) + "\n")
             width = max(len(o["name"]) for o in r["operations"])
             for o in r["operations"]:
                 sys.stdout.write("  {}:{}  {}\n".format(r["repair_item"] or r["id"], o["name"].ljust(width),
-                                                         o["description"]))
+                                                         i18n.tr(o["description"])))
     return report.EXIT_OK
 
 
@@ -436,7 +446,8 @@ def _confirm(plans, stream=None):
     if not count or not sys.stdin.isatty() or not sys.stdout.isatty():
         return True
     stream = stream or sys.stdout
-    stream.write("Apply {} change(s) for {}? [y/N] ".format(count, ", ".join(p.repair_item or p.check_id for p in plans if p.steps)))
+    stream.write(t("Apply {count} change(s) for {items}? [y/N] ", count=count,
+                   items=", ".join(p.repair_item or p.check_id for p in plans if p.steps)))
     stream.flush()
     answer = sys.stdin.readline().strip().lower()
     return answer in ("y", "yes")
@@ -501,7 +512,7 @@ def cmd_fix(args):
         if args.format == "json":
             _emit_json(report.envelope("fix", ctx, results, code, outcomes=[], confirmed=False))
         elif args.format == "text":
-            sys.stdout.write("Nothing changed.\n")
+            sys.stdout.write(t("Nothing changed.") + "\n")
             if code == report.EXIT_BLOCKING:
                 sys.stdout.write("\n".join(report.blocking_text(ctx.root, results, args.strict, args.backup_dir)) + "\n")
         return code
@@ -545,7 +556,7 @@ def cmd_fix(args):
                                       outcomes=outcomes))
     else:
         if not outcomes:
-            sys.stdout.write("Nothing to fix.\n")
+            sys.stdout.write(t("Nothing to fix.") + "\n")
         report.outcomes_text(outcomes, journal, sys.stdout, backup_dir=args.backup_dir)
         if code == report.EXIT_BLOCKING:
             sys.stdout.write("\n" + "\n".join(report.blocking_text(
@@ -582,14 +593,15 @@ def cmd_rollback(args):
                     "runs": [j.run_id for j in journals], "exit_code": code, "changes": rows})
         return code
     if not journals:
-        sys.stdout.write("Nothing to roll back: no run with changes that is not already rolled back.\n")
+        sys.stdout.write(t("Nothing to roll back: no run with changes that is not already rolled back.") + "\n")
     for row in rows:
         sys.stdout.write("{}  {}  {}  {}\n".format(row["outcome"].ljust(12), row["item"].ljust(10),
-                                                   row["target"], row["message"]))
+                                                   row["target"], i18n.tr(row["message"])))
     for journal in journals:
-        sys.stdout.write("Rolled back run {}.\n".format(journal.run_id))
+        sys.stdout.write(t("Rolled back run {run}.", run=journal.run_id) + "\n")
     if failed:
-        sys.stdout.write("Some changes could not be restored; see above. Backups stay in {}.\n".format(state.path))
+        sys.stdout.write(t("Some changes could not be restored; see above. Backups stay in {dir}.",
+                           dir=state.path) + "\n")
     return code
 
 
@@ -630,14 +642,15 @@ def cmd_at_shutdown(args):
     items = shutdown.armed_items(ctx.root)
     if args.action == "status":
         if items:
-            sys.stdout.write("Armed: {} (in {}).\n".format(",".join(items), ctx.root.display(shutdown.ARMED)))
+            sys.stdout.write(t("Armed: {items} (in {file}).", items=",".join(items),
+                               file=ctx.root.display(shutdown.ARMED)) + "\n")
         else:
-            sys.stdout.write("Nothing armed.\n")
+            sys.stdout.write(t("Nothing armed.") + "\n")
         return report.EXIT_OK
     if args.action == "disarm":
         was = shutdown.disarm(ctx.root)
         log.info("at-shutdown disarmed (was armed: %s)", ",".join(items) or "nothing")
-        sys.stdout.write("Disarmed.\n" if was else "Nothing was armed.\n")
+        sys.stdout.write((t("Disarmed.") if was else t("Nothing was armed.")) + "\n")
         return report.EXIT_OK
     if not items:
         sys.stdout.write("guestprep at-shutdown: nothing armed.\n")
@@ -693,7 +706,7 @@ def cmd_clean(args):
                         "state_dir": state.path, "removed_runs": [], "not_rolled_back": [],
                         "exit_code": report.EXIT_OK})
         else:
-            sys.stdout.write("Nothing to clean: no {}.\n".format(state.path))
+            sys.stdout.write(t("Nothing to clean: no {dir}.", dir=state.path) + "\n")
         return report.EXIT_OK
     state.lock()
     try:
@@ -712,10 +725,10 @@ def cmd_clean(args):
         if not args.yes:
             if not (sys.stdin.isatty() and sys.stdout.isatty()):
                 raise UsageError("clean deletes the backups rollback needs; add --yes to confirm")
-            sys.stdout.write("Remove them? [y/N] ")
+            sys.stdout.write(t("Remove them? [y/N] "))
             sys.stdout.flush()
             if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-                sys.stdout.write("Nothing removed.\n")
+                sys.stdout.write(t("Nothing removed.") + "\n")
                 return report.EXIT_OK
         for handler in list(log.handlers):
             if isinstance(handler, (logging.FileHandler, _LogFile)):
@@ -739,14 +752,20 @@ def cmd_clean(args):
                     "state_dir": state.path, "removed_runs": [j.run_id for j in runs],
                     "not_rolled_back": pending, "exit_code": report.EXIT_OK})
     else:
-        sys.stdout.write("Removed {} run(s) of backups and journal from {}; rollback is no longer possible.\n"
-                         .format(len(runs), state.path))
+        sys.stdout.write(t("Removed {count} run(s) of backups and journal from {dir}; rollback is no longer "
+                           "possible.", count=len(runs), dir=state.path) + "\n")
     return report.EXIT_OK
 
 
 COMMANDS = {"check": cmd_check, "plan": cmd_plan, "fix": cmd_fix, "rollback": cmd_rollback, "list": cmd_list,
             "bundle": cmd_bundle, "at-shutdown": cmd_at_shutdown, "report": cmd_report, "clean": cmd_clean,
             "boot-test": cmd_boot_test}
+
+
+def _cells(text):
+    """Terminal columns of text: CJK (wide) characters take two."""
+    import unicodedata
+    return sum(2 if unicodedata.east_asian_width(c) in ("W", "F") else 1 for c in text)
 
 
 def _tolerant_stdio():
@@ -774,6 +793,7 @@ def _tolerant_stdio():
 
 def main(argv=None):
     _tolerant_stdio()
+    i18n.set_language(i18n.ENGLISH)   # until the options are read (main() runs again in tests)
     _json_state.update(emitted=False, error=None, stdout_gone=False)
     # Suggested commands start guestprep the way this process was started (argv given: a test).
     if argv is None and sys.argv:
@@ -791,6 +811,7 @@ def main(argv=None):
             _emit_json(error_envelope(words[0] if words else None, None, code,
                                       _json_state["error"] or "usage error"))
         return code
+    i18n.set_language(i18n.choose(args.lang))
     if not args.command:
         parser.print_help(sys.stderr)
         return report.EXIT_USAGE
@@ -819,7 +840,7 @@ def _dispatch(args):
     try:
         return COMMANDS[args.command](args)
     except UsageError as e:
-        _error(str(e), "error: ")
+        _error(e.args[0] if len(e.args) == 1 and isinstance(e.args[0], str) else str(e), "error: ")
         return report.EXIT_USAGE
     except journal_mod.Busy as e:
         _error(str(e))
@@ -829,7 +850,7 @@ def _dispatch(args):
         _error(str(e), "error: ")
         return report.EXIT_ROLLBACK_FAILED if args.command == "rollback" else report.EXIT_INTERNAL
     except KeyboardInterrupt:
-        _error("interrupted")
+        _error(Message("interrupted"))
         return report.EXIT_INTERNAL
     except BrokenPipeError:
         # The reader went away (guestprep list | head): nothing to report to anyone. Point
@@ -840,7 +861,8 @@ def _dispatch(args):
     except Exception as e:
         if os.environ.get("GUESTPREP_DEBUG"):
             raise
-        _error("internal error: {}: {} (set GUESTPREP_DEBUG=1 for a traceback)".format(type(e).__name__, e))
+        _error(Message("internal error: {error} (set GUESTPREP_DEBUG=1 for a traceback)",
+                       error="{}: {}".format(type(e).__name__, e)))
         return report.EXIT_INTERNAL
 
 
