@@ -236,9 +236,13 @@ def check_text(ctx, results, stream, code):
     item_width = max([len(r.item) for r in results] + [4])
     status_width = max([len(r.status) for r in results] + [5])
     for r in results:
-        out.append("{}  {}  {}".format(style.status(r.status, status_width), r.item.ljust(item_width),
-                                       i18n.joined(r.findings, r.summary)))
         indent = " " * (status_width + 4 + item_width)
+        if i18n.english():
+            out.append("{}  {}  {}".format(style.status(r.status, status_width), r.item.ljust(item_width), r.summary))
+        else:
+            # The item's name as the ECS console shows it in this language, then what was found.
+            out.append("{}  {}  {}".format(style.status(r.status, status_width), r.item.ljust(item_width), tr(r.title)))
+            out.append(_wrap(i18n.joined(r.findings, r.summary), indent))
         if r.waiver:
             out.append(_wrap(waiver_text(r.waiver), indent))
         if r.status not in (Status.PASS, Status.SKIP, Status.WAIVED):
