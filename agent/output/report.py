@@ -531,7 +531,7 @@ def plan_text(ctx, plans, stream, left_out=()):
                               "   " + t("(IRREVERSIBLE)")))
                 out.append("     ({})".format(tr(info["runs"]["text"])))
                 if info["undo"]:
-                    out.append("     " + t("(to undo by hand: {command})", command=info["undo"]))
+                    out.append("     " + t("(to undo by hand: {command})", command=tr(info["undo"])))
                 if info.get("modifies"):
                     out.append("     " + t("(backed up first, restored by rollback: {paths})",
                                            paths=", ".join(ctx.root.display(p) for p in info["modifies"])))
