@@ -260,7 +260,10 @@ def test_json_keeps_english_and_adds_the_translation_beside_it(capsys, monkeypat
     assert "lang" not in english and all("summary_localized" not in r for r in english["results"])
     i18n.set_language("ja")
     for ours, theirs in zip(doc["results"], english["results"]):
-        assert ours["summary"] == theirs["summary"] and ours["id"] == theirs["id"] and ours["status"] == theirs["status"]
+        # (free_space's numbers move between two runs: the codes, not the texts, must agree)
+        assert ours["id"] == theirs["id"] and ours["status"] == theirs["status"]
+        assert [f["code"] for f in ours["findings"]] == [f["code"] for f in theirs["findings"]]
+        assert ours["summary"] == theirs["summary"] or ours["id"] == "free_space"
         assert ours["title"] == theirs["title"]
         assert ours["title_localized"] == i18n.tr(theirs["title"]) != theirs["title"]
         assert all("text_localized" in f for f in ours["findings"])

@@ -512,7 +512,7 @@ def plan_text(ctx, plans, stream, left_out=()):
                 out.append("   $ " + typable(command, ctx.root))
             out.append("")
             continue
-        out.append("   " + "; ".join(plan_flags(plan)))
+        out.append("   " + t("; ").join(plan_flags(plan)))
         if plan.remediation.note:
             out.append(_wrap(tr(plan.remediation.note), "   "))
         for step in plan.steps:
