@@ -15,12 +15,6 @@ from agent.parsers import comment_out, replace_line
 
 
 
-def joined(parts):
-    """Messages joined with "; " as one Message whose parts are translated one by one."""
-    names = ["part{}".format(i) for i in range(len(parts))]
-    return Message("; ".join("{" + n + "}" for n in names), **dict(zip(names, parts)))
-
-
 class FstabFix(Remediation):
     id = "fstab"
     mode = Mode.AUTO
@@ -51,4 +45,4 @@ class FstabFix(Remediation):
         left = [f.lineno for f in findings if not f.action and f.lineno]
         if left:
             why.append(Message("{lines} left for you (see the hint of `guestprep check`)", lines=line_numbers(left)))
-        return [WriteFile(FSTAB, new.encode("utf-8", "surrogateescape"), why=joined(why))]
+        return [WriteFile(FSTAB, new.encode("utf-8", "surrogateescape"), why=Message.join(why))]

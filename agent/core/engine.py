@@ -241,11 +241,11 @@ class Engine(object):
             short = journal_mod.space_shortfall(ctx.root, state, [s for p in todo for s in p.steps])
             journal = None if short else journal_mod.Journal.create(state, {
                 "root": ctx.root.path, "items": [p.check_id for p in todo], "argv": list(argv)})
-            message = "not started: {}; nothing was changed".format(short)
+            message = Message("not started: {reason}; nothing was changed", reason=short)
         except (OSError, journal_mod.JournalError) as e:
             # No journal, no change: every fix fails before it begins (a full or read-only disk).
-            journal, message = None, "failed: cannot write the journal in {}: {}; nothing was changed".format(
-                state.path, getattr(e, "strerror", None) or e)
+            journal, message = None, Message("failed: cannot write the journal in {dir}: {error}; nothing was changed",
+                                             dir=state.path, error=str(getattr(e, "strerror", None) or e))
         if journal is None:
             outcomes.extend(Outcome(p.check_id, p.repair_item, ROLLED_BACK, message, p.result) for p in todo)
             outcomes.sort(key=lambda o: order.index(o.check_id))
@@ -297,7 +297,7 @@ class Engine(object):
             journal.end("failed" if failed else "complete")
         except OSError as e:
             # Without its end record the run would look interrupted: undo it and say why.
-            reason = "cannot finish the journal in {}: {}".format(journal.dir, e.strerror or e)
+            reason = Message("cannot finish the journal in {dir}: {error}", dir=journal.dir, error=str(e.strerror or e))
             for plan in reversed(todo):
                 if plan.check_id not in failed:
                     failed.append(plan.check_id)
@@ -313,8 +313,8 @@ class Engine(object):
                 outcomes.append(Outcome(plan.check_id, plan.repair_item, STILL_FAILING, result.summary, result))
             else:
                 note = plan.remediation.note
-                outcomes.append(Outcome(plan.check_id, plan.repair_item, FIXED,
-                                        result.summary + (" — " + note if note else ""), result))
+                message = Message.join([result.summary, note], " — ") if note else result.summary
+                outcomes.append(Outcome(plan.check_id, plan.repair_item, FIXED, message, result))
         outcomes.sort(key=lambda o: order.index(o.check_id))
         return journal, outcomes
 
@@ -363,9 +363,11 @@ def _rolled_back(ctx, journal, plan, error):
     except journal_mod.JournalError as e:      # its own journal refused (damaged since)
         undone = [(None, "failed", str(e))]
     problems = [m for _r, o, m in undone if o in ("conflict", "failed")]
-    message = "failed: {}; its changes were rolled back".format(error)
     if problems:
-        message += " (rollback problems: {})".format("; ".join(problems))
+        message = Message("failed: {error}; its changes were rolled back (rollback problems: {problems})",
+                          error=error, problems="; ".join(problems))
+    else:
+        message = Message("failed: {error}; its changes were rolled back", error=error)
     return Outcome(plan.check_id, plan.repair_item, ROLLED_BACK, message, plan.result)
 
 
