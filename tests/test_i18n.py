@@ -345,3 +345,13 @@ def test_the_english_detector_finds_english():
             "FAIL   GUESTOS.Dhcp    静的IPアドレス\n"
             "                       $ systemctl enable the network service now\n")
     assert english_left(text, "x") == [("fstab", "mounts only the system disk"), ("fstab", "the image is not running")]
+
+
+def test_japanese_lines_wrap_by_columns_and_never_start_with_closing_punctuation():
+    from agent.output import report
+    text = "イメージのブートモードを確認してください。" * 6 + " see /etc/default/grub"
+    lines = report._wrap_wide(text, 30)
+    assert len(lines) > 3 and "".join(lines).replace(" ", "") == text.replace(" ", "")
+    assert all(report.cells(line) <= 32 for line in lines)   # 30, or one closing mark more
+    assert not [line for line in lines[1:] if line[0] in "。、）"]
+    assert report.cells("日本a") == 5

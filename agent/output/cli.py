@@ -325,9 +325,9 @@ def cmd_list(args):
         fix = r["fix"]
         how = "-" if fix is None else fix["mode"] + ("" if fix["reversible"] else t(", irreversible"))
         table.append((r["item"], r["repair_item"] or "-", how, i18n.tr(r["title"])))
-    widths = [max(_cells(row[i]) for row in table) for i in range(3)]
+    widths = [max(report.cells(row[i]) for row in table) for i in range(3)]
     for row in table:
-        sys.stdout.write("  ".join(cell + " " * (w - _cells(cell)) for cell, w in zip(row, widths)) + "  " + row[3] + "\n")
+        sys.stdout.write("  ".join(cell + " " * (w - report.cells(cell)) for cell, w in zip(row, widths)) + "  " + row[3] + "\n")
     for r in rows:
         if r["operations"]:
             # virt-sysprep --list-operations: each one selectable as --items seal:NAME,...
@@ -760,12 +760,6 @@ def cmd_clean(args):
 COMMANDS = {"check": cmd_check, "plan": cmd_plan, "fix": cmd_fix, "rollback": cmd_rollback, "list": cmd_list,
             "bundle": cmd_bundle, "at-shutdown": cmd_at_shutdown, "report": cmd_report, "clean": cmd_clean,
             "boot-test": cmd_boot_test}
-
-
-def _cells(text):
-    """Terminal columns of text: CJK (wide) characters take two."""
-    import unicodedata
-    return sum(2 if unicodedata.east_asian_width(c) in ("W", "F") else 1 for c in text)
 
 
 def _tolerant_stdio():

@@ -57,8 +57,41 @@ def _wrap(text, indent):
     width = _width() - len(indent)
     lines = []
     for paragraph in text.splitlines() or [""]:
-        lines.extend(textwrap.wrap(paragraph, width) or [""])
+        if i18n.english():
+            lines.extend(textwrap.wrap(paragraph, width) or [""])
+        else:
+            lines.extend(_wrap_wide(paragraph, width) or [""])
     return "\n".join(indent + line for line in lines)
+
+
+# Japanese and Chinese have no spaces between words: a line may break after any wide
+# character, but not before closing punctuation (kinsoku), and a wide character takes two
+# columns of the terminal.
+_TOKENS = re.compile(r"[\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef]|[^\s\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef]+|\s+")
+_NO_BREAK_BEFORE = set("、。，．,.；;：:！!？?）)」』】〕》”’ー")
+
+
+def cells(text):
+    """Terminal columns of text: a wide (CJK) character takes two."""
+    import unicodedata
+    return sum(2 if unicodedata.east_asian_width(c) in ("W", "F") else 1 for c in text)
+
+
+def _wrap_wide(paragraph, width):
+    lines, line, used = [], "", 0
+    for token in _TOKENS.findall(paragraph):
+        size = cells(token)
+        if token.isspace():
+            if line:
+                line, used = line + " ", used + 1
+            continue
+        if line and used + size > width and token[0] not in _NO_BREAK_BEFORE:
+            lines.append(line.rstrip())
+            line, used = "", 0
+        line, used = line + token, used + size
+    if line.strip():
+        lines.append(line.rstrip())
+    return lines
 
 
 # How this process was started, as a person types it again ("guestprep", or
