@@ -107,8 +107,8 @@ class Engine(object):
             return [c for c in self.checks if not self._by_name_only(c.id) or c.id in named]
         unknown = sorted(name for name in wanted if not self._resolve(name))
         if unknown:
-            raise UsageError("unknown item(s): {}; known (as `guestprep list` shows them): {}, or all".format(
-                ", ".join(unknown), ", ".join(self.names())))
+            raise UsageError(Message("unknown item(s): {unknown}; known (as `guestprep list` shows them): {known}, "
+                                     "or all", unknown=", ".join(unknown), known=", ".join(self.names())))
         ids = set(i for name in wanted for i in self._resolve(name))
         return [c for c in self.checks if c.id in ids]
 
@@ -329,10 +329,10 @@ class Engine(object):
         if run_id:
             match = [j for j in runs if j.run_id == run_id]
             if not match:
-                raise UsageError("no run {} in {}; runs: {}".format(
-                    run_id, state.runs_path, ", ".join(j.run_id for j in runs) or "none"))
+                raise UsageError(Message("no run {run} in {dir}; runs: {runs}", run=run_id, dir=state.runs_path,
+                                         runs=", ".join(j.run_id for j in runs) or Message("none")))
             if match[0].rolled_back:
-                raise UsageError("run {} was already rolled back".format(run_id))
+                raise UsageError(Message("run {run} was already rolled back", run=run_id))
             chosen = match
         else:
             pending = [j for j in reversed(runs) if j.changed_something and not j.rolled_back]

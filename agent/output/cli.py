@@ -11,7 +11,7 @@ import agent
 from agent.core import journal as journal_mod
 from agent.facts import osinfo
 from agent.output import i18n, report
-from agent.output.i18n import t
+from agent.output.i18n import N_, t
 from agent.core.context import Context, Options
 from agent.core.model import Message
 from agent.core.engine import ROLLED_BACK, STILL_FAILING, Engine, UsageError
@@ -199,8 +199,8 @@ def _parse_items(args):
                 name, _colon, first = word.partition(":")
                 check = with_ops.get(name.strip())
                 if check is None:
-                    raise UsageError("{}: only {} take operations after ':'".format(
-                        word, ", ".join(sorted(set(c.id for c in with_ops.values()))) or "no item"))
+                    raise UsageError(Message("{word}: only {items} take operations after ':'", word=word,
+                                             items=", ".join(sorted(set(c.id for c in with_ops.values()))) or Message("no item")))
                 current = check
                 items.append(check.id)
                 words.setdefault(check.id, []).append(first.strip())
@@ -224,13 +224,14 @@ def _context(args, execute=False):
     runner cannot start the image's programs (agent/core/runner.py ReadOnlyRunner)."""
     root = os.path.abspath(args.root)
     if not os.path.isdir(root):
-        raise UsageError("--root {}: not a directory".format(args.root))
+        raise UsageError(Message("--root {root}: not a directory", root=args.root))
     container = "chroot" if getattr(args, "unsafe_chroot", False) else getattr(args, "container", "auto")
     ctx = Context.for_root(root, options=Options(strict=getattr(args, "strict", False), verbose=args.verbose,
                                                  selections=_parse_items(args)[1]), execute=execute,
                            container=container)
     if not osinfo.looks_like_linux_root(ctx.root):
-        raise UsageError("--root {}: does not look like a Linux root (no /etc with /usr or /bin)".format(args.root))
+        raise UsageError(Message("--root {root}: does not look like a Linux root (no /etc with /usr or /bin)",
+                                 root=args.root))
     return ctx
 
 
@@ -499,10 +500,10 @@ def cmd_fix(args):
         # The plan made now must be the reviewed one, step for step and hash for hash.
         drifted = planfile.drift(planned, planfile.document(ctx, plans, items))
         if drifted:
-            _error("{} no longer matches the target; nothing was changed:\n{}\n"
-                   "Make and review the plan again: {}".format(
-                       args.plan, "\n".join("  " + d for d in drifted),
-                       report.guestprep_command(ctx.root, "plan --out " + args.plan)))
+            _error(Message("{plan} no longer matches the target; nothing was changed:\n{drift}\n"
+                           "Make and review the plan again: {command}", plan=args.plan,
+                           drift="\n".join("  " + d for d in drifted),
+                           command=report.guestprep_command(ctx.root, "plan --out " + args.plan)))
             return report.EXIT_BLOCKING
         args.yes = True   # the plan file was the review
     # The question goes where the answer is not a document: stdout for text, stderr otherwise.
@@ -524,8 +525,12 @@ def cmd_fix(args):
     except (OSError, RootError, journal_mod.JournalError) as e:
         where = args.backup_dir or ctx.root.display(journal_mod.STATE_DIR)
         reason = str(getattr(e, "strerror", None) or e)
-        _error("cannot keep backups and the journal in {}: {}; nothing was changed{}".format(
-            where, reason, "" if "--backup-dir" in reason else " (--backup-dir DIR puts them elsewhere)"))
+        if "--backup-dir" in reason:
+            _error(Message("cannot keep backups and the journal in {dir}: {error}; nothing was changed",
+                           dir=where, error=reason))
+        else:
+            _error(Message("cannot keep backups and the journal in {dir}: {error}; nothing was changed "
+                           "(--backup-dir DIR puts them elsewhere)", dir=where, error=reason))
         return report.EXIT_FIX_ROLLED_BACK
     try:
         _log_to(state)
@@ -608,24 +613,25 @@ def cmd_rollback(args):
 def _arm(args, engine, ctx):
     from agent.core import shutdown
     if args.items:
-        raise UsageError("--at-shutdown takes the items itself: --at-shutdown dhcp,fstab")
+        raise UsageError(Message("--at-shutdown takes the items itself: --at-shutdown dhcp,fstab"))
     items = [i.strip() for i in args.at_shutdown.split(",") if i.strip()]
     if not items:
-        raise UsageError("--at-shutdown needs at least one item")
+        raise UsageError(Message("--at-shutdown needs at least one item"))
     selected = engine.select(items)   # unknown items are a usage error now, not at shutdown
     sealed = [c.repair_item for c in selected if getattr(engine.remediations.get(c.id), "by_name_only", False)]
     if sealed:
-        raise UsageError("{} cannot be deferred to shutdown: the backups of what it removes would stay in the "
-                         "image. Run `{}` last, then `{}`, then power off.".format(
-                             ",".join(sealed), report.guestprep_command(ctx.root, "fix --items " + ",".join(sealed)),
-                             report.guestprep_command(ctx.root, "clean --yes", args.backup_dir)))
+        raise UsageError(Message("{items} cannot be deferred to shutdown: the backups of what it removes would stay "
+                                 "in the image. Run `{fix}` last, then `{clean}`, then power off.",
+                                 items=",".join(sealed),
+                                 fix=report.guestprep_command(ctx.root, "fix --items " + ",".join(sealed)),
+                                 clean=report.guestprep_command(ctx.root, "clean --yes", args.backup_dir)))
     state = journal_mod.StateDir(ctx.root, args.backup_dir)
     _log_to(state)
     try:
         lines = shutdown.arm(ctx, items, report.PROGRAM_ARGV)
     except shutdown.NotInstalled as e:
         # Not an internal error: this guestprep cannot arm here as asked (exit 2, like usage).
-        _error("cannot arm: {}".format(e))
+        _error(Message("cannot arm: {reason}", reason=str(e)))
         return report.EXIT_USAGE
     log.info("armed at shutdown: %s", ",".join(items))
     if args.format == "json":
@@ -724,7 +730,7 @@ def cmd_clean(args):
                     " (not rolled back: {})".format(", ".join(pending)) if pending else "")
         if not args.yes:
             if not (sys.stdin.isatty() and sys.stdout.isatty()):
-                raise UsageError("clean deletes the backups rollback needs; add --yes to confirm")
+                raise UsageError(Message("clean deletes the backups rollback needs; add --yes to confirm"))
             sys.stdout.write(t("Remove them? [y/N] "))
             sys.stdout.flush()
             if sys.stdin.readline().strip().lower() not in ("y", "yes"):
@@ -834,14 +840,14 @@ def _dispatch(args):
     try:
         return COMMANDS[args.command](args)
     except UsageError as e:
-        _error(e.args[0] if len(e.args) == 1 and isinstance(e.args[0], str) else str(e), "error: ")
+        _error(e.args[0] if len(e.args) == 1 and isinstance(e.args[0], str) else str(e), N_("error: "))
         return report.EXIT_USAGE
     except journal_mod.Busy as e:
         _error(str(e))
         return report.EXIT_BUSY
     except (journal_mod.JournalError, RootError) as e:
         # The state directory cannot be used (a symlink or loop planted in an image ...).
-        _error(str(e), "error: ")
+        _error(str(e), N_("error: "))
         return report.EXIT_ROLLBACK_FAILED if args.command == "rollback" else report.EXIT_INTERNAL
     except KeyboardInterrupt:
         _error(Message("interrupted"))
