@@ -177,7 +177,7 @@ def seed_legend(texts):
     if not cited:
         return ""
     return t("Seeds cited above are Alibaba Cloud ECS documents: {documents}.",
-             documents="; ".join(t("{number} '{title}'", number=n, title=tr(title))
+             documents=t("; ").join(t("{number} '{title}'", number=n, title=tr(title))
                                  for n, title in SEEDS if n in cited)) + "\n"
 
 
