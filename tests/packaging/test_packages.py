@@ -155,7 +155,7 @@ def test_rpm_contents_and_requirements():
     rpm = built("rpm")
     files = sh(["rpm", "-qlp", rpm]).stdout.split()
     assert "/usr/bin/guestprep" in files
-    assert "/usr/share/guestprep/agent/cli.py" in files and "/usr/share/guestprep/remediations/__init__.py" in files
+    assert "/usr/share/guestprep/agent/output/cli.py" in files and "/usr/share/guestprep/remediations/__init__.py" in files
     assert "/usr/lib/systemd/system/guestprep-check.service" in files
     assert "/usr/lib/systemd/system/guestprep-fix-at-shutdown.service" in files
     assert [f for f in files if f.startswith("/usr/share/man/man1/guestprep.1")]
@@ -227,7 +227,7 @@ def test_deb_installs_with_apt_and_runs_with_the_roots_own_python(debian):
     shutil.copy(deb, os.path.join(debian, "tmp"))
     done = chroot(debian, "apt-get", "install", "-y", "/tmp/" + os.path.basename(deb))
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    assert os.path.isfile(os.path.join(debian, "usr/share/guestprep/agent/cli.py"))
+    assert os.path.isfile(os.path.join(debian, "usr/share/guestprep/agent/output/cli.py"))
     assert not glob.glob(os.path.join(debian, "usr/lib/python3*/dist-packages/agent"))
     with proc_mounted(debian):
         done = chroot(debian, "guestprep", "check", "--format", "json")
