@@ -659,18 +659,21 @@ def cmd_at_shutdown(args):
         sys.stdout.write((t("Disarmed.") if was else t("Nothing was armed.")) + "\n")
         return report.EXIT_OK
     if not items:
-        sys.stdout.write("guestprep at-shutdown: nothing armed.\n")
+        sys.stdout.write("guestprep at-shutdown: " + t("nothing armed.") + "\n")
         shutdown.disarm(ctx.root)
         return report.EXIT_OK
     if not args.force:
         kind = shutdown.shutdown_kind(ctx.runner)
         if kind != shutdown.POWEROFF:
-            sys.stdout.write("guestprep at-shutdown: {}; {} stay armed for the poweroff before capture.\n".format(
-                "rebooting" if kind == shutdown.REBOOT else "not powering off", ",".join(items)))
+            if kind == shutdown.REBOOT:
+                said = t("rebooting; {items} stay armed for the poweroff before capture.", items=",".join(items))
+            else:
+                said = t("not powering off; {items} stay armed for the poweroff before capture.", items=",".join(items))
+            sys.stdout.write("guestprep at-shutdown: " + said + "\n")
             return report.EXIT_OK
     # Disarmed before applying: a crash or hang here must not repeat at every shutdown.
     shutdown.disarm(ctx.root)
-    sys.stdout.write("guestprep at-shutdown: applying {}\n".format(",".join(items)))
+    sys.stdout.write("guestprep at-shutdown: " + t("applying {items}", items=",".join(items)) + "\n")
     fix_args = argparse.Namespace(root=args.root, items=[",".join(items)], format="text", yes=True,
                                   strict=False, backup_dir=args.backup_dir, verbose=args.verbose, at_shutdown=None,
                                   plan=None, waivers=None)
