@@ -16,7 +16,7 @@ Permission-only changes are left to `rpm --setperms` (in the hint); /bin, /sbin,
 links are left too.
 """
 from agent.checks.critical_files import restore_argv
-from agent.core.model import Mode, Remediation, RemoveFile, RunCommand
+from agent.core.model import Message, Mode, Remediation, RemoveFile, RunCommand
 
 
 class CriticalFilesFix(Remediation):
@@ -24,7 +24,7 @@ class CriticalFilesFix(Remediation):
     mode = Mode.PROPOSE
     reversible = False
     offline_safe = True
-    note = "Reinstalling packages cannot be rolled back; the files it rewrote can."
+    note = Message("Reinstalling packages cannot be rolled back; the files it rewrote can.")
 
     def plan(self, ctx, result):
         modified = [m for m in (result.data or {}).get("modified", []) if not m.get("mode_only")]
@@ -41,22 +41,23 @@ class CriticalFilesFix(Remediation):
             # command's files through it as well).
             if change["package"] and ctx.root.lexists(change["path"]) and (
                     change["config"] or change.get("replaced") or ctx.root.islink(change["path"])):
-                steps.append(RemoveFile(change["path"], why="let {} put its own {} back".format(
-                    change["package"], change["path"])))
+                steps.append(RemoveFile(change["path"], why=Message("let {package} put its own {path} back",
+                                                                       package=change["package"], path=change["path"])))
                 absent.append(change["path"])
             elif change.get("missing"):
                 absent.append(change["path"])
         install = ctx.package_manager() or {}
         if ctx.packages.manager == "dpkg" and install.get("refresh"):
-            steps.append(RunCommand(tuple(install["refresh"]), why="refresh the package lists", network=True))
-        steps.append(RunCommand(tuple(argv), why="restore {} from {}".format(
-            ", ".join(m["path"] for m in modified), ", ".join(packages)),
-            undo_hint="rollback restores the files; the packages stay installed (same version)",
+            steps.append(RunCommand(tuple(install["refresh"]), why=Message("refresh the package lists"), network=True))
+        steps.append(RunCommand(tuple(argv), why=Message("restore {paths} from {packages}",
+                                                     paths=", ".join(m["path"] for m in modified),
+                                                     packages=", ".join(packages)),
+            undo_hint=Message("rollback restores the files; the packages stay installed (same version)"),
             modifies=tuple(sorted(set(m["path"] for m in modified))), network=True))
         # apt-get exits 0 when it cannot download the package ("Reinstallation of ... is not
         # possible"): a file still absent fails the fix, so the engine puts it back.
         # ls, not test -e: its message says which file, in the failure guestprep reports.
         for path in absent:
-            steps.append(RunCommand(("ls", "-d", "--", path), why="fail unless the package put {} back "
-                                    "(apt-get exits 0 when it cannot download it)".format(path)))
+            steps.append(RunCommand(("ls", "-d", "--", path), why=Message("fail unless the package put {path} back "
+                                                "(apt-get exits 0 when it cannot download it)", path=path)))
         return steps

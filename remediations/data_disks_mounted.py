@@ -5,7 +5,7 @@ system only, not a file guestprep can back up: it is not rolled back (the undo h
 says how to mount each one again), runs only on the running system, and is applied
 only when the user names the item. Deepest mount points go first.
 """
-from agent.core.model import Mode, Remediation, RunCommand
+from agent.core.model import Message, Mode, Remediation, RunCommand
 
 
 class DataDisksMountedFix(Remediation):
@@ -13,7 +13,7 @@ class DataDisksMountedFix(Remediation):
     mode = Mode.PROPOSE
     reversible = False
     offline_safe = False
-    note = "Unmounting is not rolled back: mount the filesystems again to undo."
+    note = Message("Unmounting is not rolled back: mount the filesystems again to undo.")
 
     def plan(self, ctx, result):
         if ctx.live is None:
@@ -24,7 +24,7 @@ class DataDisksMountedFix(Remediation):
             if mount["mountpoint"] not in current:
                 continue   # already unmounted: nothing to do
             steps.append(RunCommand(("umount", mount["mountpoint"]),
-                                    why="unmount {} (a data disk) before capture".format(mount["device"]),
+                                    why=Message("unmount {device} (a data disk) before capture", device=mount["device"]),
                                     undo_hint="mount {} {}".format(mount["device"], mount["mountpoint"]),
                                     live_only=True))
         return steps

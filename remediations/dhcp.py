@@ -25,7 +25,7 @@ import json
 
 from agent import netformats
 from agent.facts import boot
-from agent.core.model import Mode, Refused, Remediation, WriteFile
+from agent.core.model import Message, Mode, Refused, Remediation, WriteFile
 from agent.netformats import nm, udev
 
 
@@ -36,8 +36,8 @@ class DhcpFix(Remediation):
     offline_safe = True
     needs_reboot = True
     disrupts_network = True
-    note = ("Files only: networking is not restarted, so your SSH session stays up; "
-            "DHCP takes effect at the next boot.")
+    note = Message("Files only: networking is not restarted, so your SSH session stays up; "
+                   "DHCP takes effect at the next boot.")
 
     def plan(self, ctx, result):
         if not result.data or not (result.data.get("targets") or result.data.get("udev")):
@@ -46,8 +46,9 @@ class DhcpFix(Remediation):
         found = netformats.gather(ctx.root)
         broken = [p for p in found.problems if p.lineno]
         if broken:
-            raise Refused("not converting a half-understood network: {} (repair or remove it, then run "
-                          "the fix again)".format("; ".join("{} {}".format(p.path, p.message) for p in broken)))
+            raise Refused(Message("not converting a half-understood network: {problems} (repair or remove it, "
+                                  "then run the fix again)",
+                                  problems="; ".join("{} {}".format(p.path, p.message) for p in broken)))
         record = netformats.recorded(ctx.root)
         seen = netformats.assess(found, primary, record, boot.net_ifnames_off(ctx))
         by_path = {}
@@ -60,7 +61,7 @@ class DhcpFix(Remediation):
                 steps.extend(netformats.MODULES[configs[0].fmt].steps(
                     ctx.root, path, ctx.root.read_config(path), configs, primary))
             except ValueError as e:
-                raise Refused("{} cannot be converted safely: {}; nothing was changed".format(path, e))
+                raise Refused(Message("{path} cannot be converted safely: {error}; nothing was changed", path=path, error=str(e)))
         if seen.udev:
             steps.extend(udev.steps(ctx.root, udev.PATH, ctx.root.read_config(udev.PATH), seen.udev, primary))
         if seen.targets:
@@ -75,5 +76,5 @@ class DhcpFix(Remediation):
             keep["paths"] = sorted(set((record.get("paths") or []) + converted))
             steps.insert(0, WriteFile(netformats.MANIFEST_PATH,
                                       (json.dumps(keep, indent=2, sort_keys=True) + "\n").encode("utf-8"),
-                                      mode=0o600, why="record the old network settings before DHCP replaces them"))
+                                      mode=0o600, why=Message("record the old network settings before DHCP replaces them")))
         return steps

@@ -9,7 +9,7 @@ The running firewall is left alone: the change takes effect at the next boot.
 """
 from agent.checks.firewall import UFW_CONF
 from agent.facts.services import enabled_links
-from agent.core.model import Mode, Remediation, RemoveFile, WriteFile
+from agent.core.model import Message, Mode, Remediation, RemoveFile, WriteFile
 from agent.parsers import keyvalue
 
 
@@ -19,7 +19,7 @@ class FirewallFix(Remediation):
     reversible = True
     offline_safe = True
     needs_reboot = True
-    note = "The firewall stops starting at boot; a running one keeps running until the next boot."
+    note = Message("The firewall stops starting at boot; a running one keeps running until the next boot.")
 
     def plan(self, ctx, result):
         steps = []
@@ -31,7 +31,7 @@ class FirewallFix(Remediation):
                 new = keyvalue.set_value(text, "ENABLED", "no")
                 if new != text:
                     steps.append(WriteFile(UFW_CONF, new.encode("utf-8", "surrogateescape"),
-                                           why="ufw: ENABLED=no (what `ufw disable` writes)"))
+                                           why=Message("ufw: ENABLED=no (what `ufw disable` writes)")))
                 continue
             # Re-read the links: the plan must match the target as it is now.
             links = []
@@ -42,6 +42,6 @@ class FirewallFix(Remediation):
             links.extend(l for l in firewall["links"] if l.startswith("/etc/rc") and ctx.root.lexists(l)
                          and l not in links)
             for link in links:
-                steps.append(RemoveFile(link, why="{}: do not start at boot (as `systemctl disable`)".format(
-                    firewall["name"])))
+                steps.append(RemoveFile(link, why=Message("{name}: do not start at boot (as `systemctl disable`)",
+                                                            name=firewall["name"])))
         return steps

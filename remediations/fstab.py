@@ -10,8 +10,9 @@ one, commented out.
 /, /boot, /boot/efi and swap are never commented out: the hint proposes the edit instead.
 """
 from agent.checks.fstab import DISABLE, FSTAB, REWRITE, analyse, line_numbers
-from agent.core.model import Mode, Remediation, WriteFile
+from agent.core.model import Message, Mode, Remediation, WriteFile
 from agent.parsers import comment_out, replace_line
+
 
 
 class FstabFix(Remediation):
@@ -38,10 +39,10 @@ class FstabFix(Remediation):
             return []
         why = []
         if disable:
-            why.append("comment out " + line_numbers(disable) + " (not on the system disk)")
+            why.append(Message("comment out {lines} (not on the system disk)", lines=line_numbers(disable)))
         if rewrite:
-            why.append("mount " + line_numbers(n for n, _ in rewrite) + " by UUID=")
+            why.append(Message("mount {lines} by UUID=", lines=line_numbers(n for n, _ in rewrite)))
         left = [f.lineno for f in findings if not f.action and f.lineno]
         if left:
-            why.append(line_numbers(left) + " left for you (see the hint of `guestprep check`)")
-        return [WriteFile(FSTAB, new.encode("utf-8", "surrogateescape"), why="; ".join(why))]
+            why.append(Message("{lines} left for you (see the hint of `guestprep check`)", lines=line_numbers(left)))
+        return [WriteFile(FSTAB, new.encode("utf-8", "surrogateescape"), why=Message.join(why))]

@@ -4,7 +4,7 @@ Package installs cannot be rolled back: declared irreversible and proposed only 
 when the user names growpart). Changes to cloud-init's module list are left to the
 person (the hint shows the lines), since cloud.cfg is the distribution's file.
 """
-from agent.core.model import Mode, Remediation
+from agent.core.model import Message, Mode, Remediation
 from remediations.cloudinit import package_steps
 
 
@@ -13,8 +13,9 @@ class GrowpartFix(Remediation):
     mode = Mode.PROPOSE
     reversible = False
     offline_safe = True
-    note = "Package installs cannot be rolled back."
+    note = Message("Package installs cannot be rolled back.")
 
     def plan(self, ctx, result):
         missing = (result.data or {}).get("missing") or []
-        return package_steps(ctx, missing, "install " + ", ".join(missing) + " (GUESTOS.OnlineResizeFS)")
+        return package_steps(ctx, missing, Message("install {packages} (GUESTOS.OnlineResizeFS)",
+                                                    packages=", ".join(missing)))

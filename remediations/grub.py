@@ -25,7 +25,7 @@ import re
 
 from agent.checks.grub import offline_uuid
 from agent.facts.boot import DEFAULT_GRUB, regen_command
-from agent.core.model import Mode, Refused, Remediation, RunCommand, WriteFile
+from agent.core.model import Message, Mode, Refused, Remediation, RunCommand, WriteFile
 from agent.parsers import bootcfg, keyvalue, replace_line, split_ending, split_lines
 
 
@@ -87,8 +87,8 @@ class GrubFix(Remediation):
     reversible = False          # on the running system the regeneration rewrites grub.cfg
     offline_safe = True         # file edits only on a mounted image
     needs_reboot = True
-    note = ("The edited files are rolled back by `guestprep rollback`; a regenerated grub.cfg is not "
-            "(run the regeneration command again after a rollback).")
+    note = Message("The edited files are rolled back by `guestprep rollback`; a regenerated grub.cfg is not "
+                   "(run the regeneration command again after a rollback).")
 
     def plan(self, ctx, result):
         data = result.data or {}
@@ -99,8 +99,8 @@ class GrubFix(Remediation):
         if ctx.offline:
             uuid, why = offline_uuid(ctx)
             if uuid is None and devices:
-                raise Refused("the UUID of the image's root filesystem is unknown: {}; the check's hint "
-                              "gives the commands".format(why))
+                raise Refused(Message("the UUID of the image's root filesystem is unknown: {reason}; the check's "
+                                      "hint gives the commands", reason=why))
             uuids = dict((d, uuid) for d in devices)
         else:
             uuids = dict((d, _uuid(ctx, d)) for d in devices)
@@ -116,20 +116,21 @@ class GrubFix(Remediation):
             new = edit_lines(original, linenos, uuids)
             if new != original:
                 steps.append(WriteFile(path, new.encode("utf-8", "surrogateescape"),
-                                       why="GRUB legacy kernel lines: root= by UUID"))
+                                       why=Message("GRUB legacy kernel lines: root= by UUID")))
         grub2_roots = [r for r in data.get("roots", []) if r["path"] not in legacy]
         if ctx.offline:
             return steps + self._offline_edits(ctx, grub2_roots, uuids)
         if data.get("bls") and grub2_roots:
             for uuid in sorted(set(uuids.values()))[:1]:
                 steps.append(RunCommand(("grubby", "--update-kernel=ALL", "--args=root=UUID=" + uuid),
-                                        why="root= by UUID in every Boot Loader Spec entry",
+                                        why=Message("root= by UUID in every Boot Loader Spec entry"),
                                         undo_hint="grubby --update-kernel=ALL --args=root=" + devices[0]))
         regen = regen_command(ctx)
         wrote_default = any(s.writes == DEFAULT_GRUB for s in steps)
         if regen and (wrote_default or uuids and any(not r["path"].startswith("/boot/loader/") for r in grub2_roots)):
-            steps.append(RunCommand(regen, why="regenerate grub.cfg from {}".format(DEFAULT_GRUB),
-                                    undo_hint="after `guestprep rollback`, run {} again".format(" ".join(regen))))
+            steps.append(RunCommand(regen, why=Message("regenerate grub.cfg from {path}", path=DEFAULT_GRUB),
+                                    undo_hint=Message("after `guestprep rollback`, run {command} again",
+                                                      command=" ".join(regen))))
         return steps
 
     @staticmethod
@@ -149,7 +150,7 @@ class GrubFix(Remediation):
         if new == text:
             return []
         return [WriteFile(DEFAULT_GRUB, new.encode("utf-8", "surrogateescape"),
-                          why="name the root filesystem by UUID for grub-mkconfig")]
+                          why=Message("name the root filesystem by UUID for grub-mkconfig"))]
 
     @staticmethod
     def _offline_edits(ctx, roots, uuids):
@@ -166,9 +167,9 @@ class GrubFix(Remediation):
             else:   # grubenv's kernelopts (RHEL 8 entries say $kernelopts)
                 new = grubenv_with_uuid(original, uuids)
                 if new is None:
-                    raise Refused("{}: no room in the 1024-byte environment block for root=UUID=".format(path))
+                    raise Refused(Message("{path}: no room in the 1024-byte environment block for root=UUID=", path=path))
             if new != original:
                 steps.append(WriteFile(path, new.encode("utf-8", "surrogateescape"),
-                                       why="root= by UUID on the kernel lines of {} (grub-mkconfig cannot "
-                                       "run on a mounted image)".format(path)))
+                                       why=Message("root= by UUID on the kernel lines of {path} (grub-mkconfig "
+                                                   "cannot run on a mounted image)", path=path)))
         return steps

@@ -8,7 +8,7 @@ fix is declared irreversible: the engine applies it only when hypervisor-tools (
 is named, and each step says how to undo it by hand.
 """
 from agent.core.context import shell_command
-from agent.core.model import Mode, Remediation, RunCommand
+from agent.core.model import Message, Mode, Remediation, RunCommand
 
 
 class HypervisorToolsFix(Remediation):
@@ -16,7 +16,7 @@ class HypervisorToolsFix(Remediation):
     mode = Mode.AUTO
     reversible = False
     offline_safe = True
-    note = "Removed; reinstalling the tools is the only undo."
+    note = Message("Removed; reinstalling the tools is the only undo.")
 
     def plan(self, ctx, result):
         found = (result.data or {}).get("found") or []
@@ -25,11 +25,12 @@ class HypervisorToolsFix(Remediation):
         packages = [p for item in found for p in item["packages"]]
         if packages and manager:
             steps.append(RunCommand(tuple(manager["remove"] + packages),
-                                    why="remove the guest tools of the source hypervisor",
+                                    why=Message("remove the guest tools of the source hypervisor"),
                                     undo_hint=shell_command(ctx, manager["install"] + packages)))
         for item in found:
             if item["uninstaller"] and not item["packages"]:
                 steps.append(RunCommand(tuple(item["uninstaller"]),
-                                        why="the vendor's uninstaller removes " + item["vendor"],
-                                        undo_hint="install {} again from the vendor's package".format(item["vendor"])))
+                                        why=Message("the vendor's uninstaller removes {vendor}", vendor=item["vendor"]),
+                                        undo_hint=Message("install {vendor} again from the vendor's package",
+                                                          vendor=item["vendor"])))
         return steps

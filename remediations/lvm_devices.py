@@ -9,7 +9,7 @@ initramfs is rebuilt after the file is gone (one run_last command shared with vi
 nvme), or the copy still pins the old disks at the first boot.
 """
 from agent.checks.lvm_devices import DEVICES_FILE
-from agent.core.model import Mode, Remediation, RemoveFile
+from agent.core.model import Message, Mode, Remediation, RemoveFile
 from remediations.virtio import check_space, rebuild_steps
 
 
@@ -18,12 +18,14 @@ class LvmDevicesFix(Remediation):
     mode = Mode.AUTO
     reversible = True
     offline_safe = True
-    note = "After import, `vgimportdevices -a` on the instance writes a devices file for its own disks if you want one."
+    note = Message("After import, `vgimportdevices -a` on the instance writes a devices file for its own disks if you "
+                   "want one.")
 
     def plan(self, ctx, result):
         data = result.data or {}
-        steps = [RemoveFile(DEVICES_FILE, why="it pins {} device(s) by the build VM's disk ids ({})".format(
-            data.get("pinned", "?"), ", ".join(data.get("pinned_types") or [])))]
+        steps = [RemoveFile(DEVICES_FILE, why=Message("it pins {count} device(s) by the build VM's disk ids ({kinds})",
+                                                      count=data.get("pinned", "?"),
+                                                      kinds=", ".join(data.get("pinned_types") or [])))]
         if data.get("images"):
             rows = data.get("kernels") or []
             check_space(ctx, rows)

@@ -25,7 +25,7 @@ and /etc/default/grub carries them into every later regeneration.
 """
 import re
 
-from agent.core.model import Mode, Remediation, RunCommand, WriteFile
+from agent.core.model import Message, Mode, Remediation, RunCommand, WriteFile
 from agent.parsers import bootcfg, keyvalue
 from agent.parsers import split_lines
 from agent.facts import boot
@@ -74,11 +74,11 @@ def grub_steps(ctx, value, args, bad_sources):
                 t for t in others if not _is_timeout(t)))
         if DEFAULT_GRUB in bad_sources and new != text:
             steps.append(WriteFile(DEFAULT_GRUB, new.encode("utf-8", "surrogateescape"),
-                                   why="NVMe timeouts for every kernel grub-mkconfig writes"))
+                                   why=Message("NVMe timeouts for every kernel grub-mkconfig writes")))
     if grubby and bls:
         modifies = tuple(bls) + tuple(p for p in boot.GRUBENVS + (KERNEL_CMDLINE,) if root.isfile(p))
         steps.append(RunCommand((grubby, "--update-kernel=ALL", "--args=" + args),
-                                why="NVMe timeouts on every boot entry", modifies=modifies, run_last=True))
+                                why=Message("NVMe timeouts on every boot entry"), modifies=modifies, run_last=True))
         return steps
     if text is None:
         # No /etc/default/grub to regenerate from (an image whose GRUB config was written by
@@ -89,8 +89,8 @@ def grub_steps(ctx, value, args, bad_sources):
                 new = cfg_with_args(old, args)
                 if new != old:
                     steps.append(WriteFile(path, new.encode("utf-8", "surrogateescape"),
-                                           why="NVMe timeouts on the kernel lines of " + path +
-                                           " (no /etc/default/grub to regenerate it from)"))
+                                           why=Message("NVMe timeouts on the kernel lines of {path} (no /etc/default/grub to "
+                                                       "regenerate it from)", path=path)))
         return steps
     if not (steps or any(p != DEFAULT_GRUB for p in bad_sources)):
         return steps
@@ -100,11 +100,12 @@ def grub_steps(ctx, value, args, bad_sources):
             new = cfg_with_args(text, args)
             if new != text:
                 steps.append(WriteFile(path, new.encode("utf-8", "surrogateescape"),
-                                       why="NVMe timeouts on the kernel lines of " + path +
-                                       " (grub-mkconfig cannot run on a mounted image)"))
+                                       why=Message("NVMe timeouts on the kernel lines of {path} (grub-mkconfig cannot run on a "
+                                                   "mounted image)", path=path)))
         return steps
     for argv, modifies in boot.regenerate_every_cfg(ctx):
-        why = "regenerate grub.cfg from /etc/default/grub" if argv == ("update-grub",) else "regenerate " + modifies[0]
+        why = Message("regenerate grub.cfg from /etc/default/grub") if argv == ("update-grub",) else \
+            Message("regenerate {path}", path=modifies[0])
         steps.append(RunCommand(argv, why=why, modifies=modifies, run_last=True))
     return steps
 
@@ -114,7 +115,7 @@ class NvmeFix(Remediation):
     mode = Mode.AUTO
     reversible = True
     needs_reboot = True
-    note = ("Effective from the next boot; import the image with Features.NvmeSupport=supported.")
+    note = Message("Effective from the next boot; import the image with Features.NvmeSupport=supported.")
 
     def plan(self, ctx, result):
         data = result.data or {}

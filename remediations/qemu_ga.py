@@ -5,7 +5,7 @@ applies it only when the user names qemu-ga (or all), and the plan says so. Each
 shows how to undo it by hand.
 """
 from agent.core.context import shell_command
-from agent.core.model import Mode, Remediation, RunCommand
+from agent.core.model import Message, Mode, Remediation, RunCommand
 
 
 class QemuGaFix(Remediation):
@@ -13,7 +13,7 @@ class QemuGaFix(Remediation):
     mode = Mode.AUTO
     reversible = False
     offline_safe = True
-    note = "The QEMU guest agent package is removed; reinstalling it is the only undo."
+    note = Message("The QEMU guest agent package is removed; reinstalling it is the only undo.")
 
     def plan(self, ctx, result):
         data = result.data or {}
@@ -21,19 +21,19 @@ class QemuGaFix(Remediation):
         units = data.get("units") or []
         if data.get("running"):
             for unit in units:
-                steps.append(RunCommand(("systemctl", "stop", unit), why="stop the running agent",
+                steps.append(RunCommand(("systemctl", "stop", unit), why=Message("stop the running agent"),
                                         undo_hint=shell_command(ctx, ["systemctl", "start", unit]), live_only=True))
         # systemctl disable works in a chroot (it edits links, and runs update-rc.d for
         # SysV links); package removal would drop the links too, but only on success.
         if data.get("enabled") and any(ctx.root.exists(p) for p in ("/usr/bin/systemctl", "/bin/systemctl")):
             for unit in units:
-                steps.append(RunCommand(("systemctl", "disable", unit), why="do not start the agent at boot",
+                steps.append(RunCommand(("systemctl", "disable", unit), why=Message("do not start the agent at boot"),
                                         undo_hint=shell_command(ctx, ["systemctl", "enable", unit])))
         install = ctx.package_manager()
         packages = data.get("packages") or []
         if packages and install:
             steps.append(RunCommand(tuple(install["remove"] + packages),
-                                    why="remove the QEMU guest agent (seed 000)",
+                                    why=Message("remove the QEMU guest agent (seed 000)"),
                                     undo_hint=shell_command(ctx, install["install"] + packages),
                                     network=True))   # dnf and zypper load repository metadata to remove
         return steps

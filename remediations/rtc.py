@@ -4,7 +4,7 @@ Lines 1-2 (drift and calibration data) and the line ending stay byte-identical. 
 line is not kept as a comment: adjtime has no comment syntax, and only line 3 counts.
 """
 from agent.checks.rtc import ADJTIME, analyse, needs_fix
-from agent.core.model import Mode, Remediation, WriteFile
+from agent.core.model import Message, Mode, Remediation, WriteFile
 from agent.parsers import replace_line
 
 
@@ -13,7 +13,7 @@ class RtcFix(Remediation):
     mode = Mode.AUTO
     reversible = True
     offline_safe = True
-    note = "The hardware clock is read as UTC from the next boot on."
+    note = Message("The hardware clock is read as UTC from the next boot on.")
 
     def plan(self, ctx, result):
         text = ctx.root.read_config_or_none(ADJTIME)
@@ -23,4 +23,4 @@ class RtcFix(Remediation):
         if new == text:
             return []
         return [WriteFile(ADJTIME, new.encode("utf-8", "surrogateescape"),
-                          why="read the hardware clock as UTC, as ECS keeps it")]
+                          why=Message("read the hardware clock as UTC, as ECS keeps it"))]

@@ -20,37 +20,37 @@ Each operation of the check (agent/checks/seal.py OPERATIONS) plans from what it
 """
 from agent.facts.accounts import PASSWD, SHADOW
 from agent.checks.seal import OPERATION_NAMES
-from agent.core.model import Mode, Remediation, RemoveFile, RunCommand, WriteFile
+from agent.core.model import Message, Mode, Remediation, RemoveFile, RunCommand, WriteFile
 
 USERMOD_WRITES = (PASSWD, SHADOW, PASSWD + "-", SHADOW + "-")
 WHY = {
-    "authorized-keys": "root's authorized keys (ECS installs the instance's key pair)",
-    "history": "shell history",
-    "machine-id": "D-Bus falls back to /etc/machine-id",
-    "cloud-init-state": "cloud-init state of this machine (as `cloud-init clean`)",
-    "logfiles": "rotated log",
-    "dhcp-client-state": "DHCP lease or per-device state of the build VM",
-    "udev-persistent-net": "interface names pinned to the build VM's MAC addresses",
-    "passwd-backups": "backup of an account database (old password hashes)",
-    "tmp-files": "temporary file",
-    "package-manager-cache": "package manager cache",
-    "mail-spool": "local mailbox",
-    "cron-spool": "a user's cron or at jobs (user data; keep with seal:defaults,-cron-spool)",
-    "random-seed": "random seed every clone would share (systemd saves a new one)",
-    "subscription": "registration identity of the build VM: instances must register themselves; once "
+    "authorized-keys": Message("root's authorized keys (ECS installs the instance's key pair)"),
+    "history": Message("shell history"),
+    "machine-id": Message("D-Bus falls back to /etc/machine-id"),
+    "cloud-init-state": Message("cloud-init state of this machine (as `cloud-init clean`)"),
+    "logfiles": Message("rotated log"),
+    "dhcp-client-state": Message("DHCP lease or per-device state of the build VM"),
+    "udev-persistent-net": Message("interface names pinned to the build VM's MAC addresses"),
+    "passwd-backups": Message("backup of an account database (old password hashes)"),
+    "tmp-files": Message("temporary file"),
+    "package-manager-cache": Message("package manager cache"),
+    "mail-spool": Message("local mailbox"),
+    "cron-spool": Message("a user's cron or at jobs (user data; keep with seal:defaults,-cron-spool)"),
+    "random-seed": Message("random seed every clone would share (systemd saves a new one)"),
+    "subscription": Message("registration identity of the build VM: instances must register themselves; once "
                     "`guestprep clean` has run it cannot come back, and until then rollback restores "
-                    "this machine's identity",
+                    "this machine's identity"),
 }
 EMPTY_WHY = {
-    "machine-id": "empty machine-id: systemd makes a new one at boot",
-    "logfiles": "empty the log",
-    "utmp": "empty the login records",
+    "machine-id": Message("empty machine-id: systemd makes a new one at boot"),
+    "logfiles": Message("empty the log"),
+    "utmp": Message("empty the login records"),
 }
 
 
 def _why(base, sizes, path):
     size = sizes.get(path)
-    return base if size is None else "{} ({:.1f} KiB)".format(base, size / 1024.0)
+    return base if size is None else Message("{what} ({size} KiB)", what=base, size="{:.1f}".format(size / 1024.0))
 
 
 class SealFix(Remediation):
@@ -59,10 +59,10 @@ class SealFix(Remediation):
     reversible = True
     by_name_only = True
     offline_safe = True
-    note = ("Run it last. Backups of what seal removes stay in the journal (mode 0600) so rollback can "
-            "restore them: run `guestprep clean --yes` before capture, or they ship with the image. On "
-            "the running VM your SSH session stays up, but new SSH logins can be refused until the next "
-            "boot makes new host keys.")
+    note = Message("Run it last. Backups of what seal removes stay in the journal (mode 0600) so rollback can "
+                   "restore them: run `guestprep clean --yes` before capture, or they ship with the image. On "
+                   "the running VM your SSH session stays up, but new SSH logins can be refused until the next "
+                   "boot makes new host keys.")
 
     def plan(self, ctx, result):
         ops = (result.data or {}).get("ops") or {}
@@ -74,11 +74,12 @@ class SealFix(Remediation):
             for user in found.get("lock") or []:
                 # usermod rewrites passwd and shadow and keeps its own copies in passwd- and shadow-
                 steps.append(RunCommand(("usermod", "-L", user), modifies=USERMOD_WRITES,
-                                        why="lock {}, which has no password".format(user)))
+                                        why=Message("lock {user}, which has no password", user=user)))
             sizes = found.get("sizes") or {}
             for path in found.get("remove") or []:
                 if name == "ssh-hostkeys":
-                    why = "SSH host key; new ones are made at boot by " + found["regenerator"]
+                    why = Message("SSH host key; new ones are made at boot by {regenerator}",
+                                  regenerator=found["regenerator"])
                 else:
                     why = _why(WHY[name], sizes, path)
                 steps.append(RemoveFile(path, why=why))

@@ -6,7 +6,7 @@ says how): remounting is not a file change the journal could undo, and a read-on
 filesystem takes no attribute changes anyway.
 """
 from agent.checks.shadow import LOCKING_FLAGS, locked_files, readonly_files
-from agent.core.model import Mode, Remediation, SetFlags
+from agent.core.model import Message, Mode, Remediation, SetFlags
 
 
 class ShadowFix(Remediation):
@@ -14,12 +14,12 @@ class ShadowFix(Remediation):
     mode = Mode.AUTO
     reversible = True
     offline_safe = True
-    note = "ECS can now write the account files; rollback sets the attributes again."
+    note = Message("ECS can now write the account files; rollback sets the attributes again.")
 
     def plan(self, ctx, result):
         locked = locked_files(ctx.root)
         if not locked or readonly_files(ctx.root, [path for path, _flags in locked]):
             return []
         return [SetFlags(path, clear=LOCKING_FLAGS,
-                         why="clear chattr +i/+a so ECS can set the root password and keys")
+                         why=Message("clear chattr +i/+a so ECS can set the root password and keys"))
                 for path, _flags in locked]

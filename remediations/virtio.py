@@ -17,7 +17,7 @@ rolls it back (images included).
 """
 from agent.facts import initramfs_build, kernels
 from agent.facts.initramfs_build import initramfs_tool
-from agent.core.model import Mode, Refused, Remediation, RunCommand, WriteFile
+from agent.core.model import Message, Mode, Refused, Remediation, RunCommand, WriteFile
 from agent.parsers import keyvalue
 
 MODULES_FILE = "/etc/initramfs-tools/modules"
@@ -50,7 +50,7 @@ def config_step(ctx, modules, name, title):
         new += "# Added by guestprep: {} for Alibaba Cloud ECS\n".format(title)
         new += "".join(m + "\n" for m in add)
         return WriteFile(MODULES_FILE, new.encode("utf-8", "surrogateescape"), mode=0o644,
-                         why="load {} from the initramfs".format(", ".join(add)))
+                         why=Message("load {modules} from the initramfs", modules=", ".join(add)))
     if tool == "dracut":
         path = "/etc/dracut.conf.d/guestprep-{}.conf".format(name)
         old = ctx.root.read_config_or_none(path) or ""
@@ -64,8 +64,8 @@ def config_step(ctx, modules, name, title):
         if new == old:
             return None
         return WriteFile(path, new.encode("utf-8"), mode=0o644,
-                         why="put {} into every initramfs dracut builds".format(", ".join(modules)))
-    raise Refused("the target has neither initramfs-tools nor dracut to rebuild its initramfs with")
+                         why=Message("put {modules} into every initramfs dracut builds", modules=", ".join(modules)))
+    raise Refused(Message("the target has neither initramfs-tools nor dracut to rebuild its initramfs with"))
 
 
 GENERIC = {
@@ -86,13 +86,15 @@ def generic_steps(ctx):
         return []
     path, line = GENERIC[tool]
     if not ctx.root.isdir(path.rsplit("/", 1)[0]):
-        raise Refused("{} does not exist, so the initramfs cannot be made generic before the rebuild "
-                      "({} is set): create it, or change the setting by hand".format(
-                          path.rsplit("/", 1)[0], host["setting"]))
-    where = "{} line {}".format(host["path"], host["lineno"]) if host["path"] else "the default"
+        raise Refused(Message("{path} does not exist, so the initramfs cannot be made generic before the rebuild "
+                              "({setting} is set): create it, or change the setting by hand",
+                              path=path.rsplit("/", 1)[0], setting=host["setting"]))
+    where = Message("{path} line {line}", path=host["path"], line=host["lineno"]) if host["path"] else \
+        Message("the default")
     steps = [WriteFile(path, (GENERIC_HEADER + line).encode("utf-8"), mode=0o644,
-                       why="{} ({}) would build the initramfs for the machine running the rebuild: {} makes it "
-                       "generic".format(host["setting"], where, line.strip()))]
+                       why=Message("{setting} ({where}) would build the initramfs for the machine running the "
+                                   "rebuild: {line} makes it generic", setting=host["setting"], where=where,
+                                   line=line.strip()))]
     key = line.split("=", 1)[0]
     files = (initramfs_build.initramfs_tools_conf_files(ctx, path) if tool == "initramfs-tools"
              else initramfs_build.dracut_conf_files(ctx, path))
@@ -103,8 +105,8 @@ def generic_steps(ctx):
         new = keyvalue.comment_out_keys(text, lambda k: k == key)
         if new != text:
             steps.append(WriteFile(later, new.encode("utf-8", "surrogateescape"),
-                                   why="{} is read after {} and sets {}: commented out".format(
-                                       later, path, key)))
+                                   why=Message("{later} is read after {path} and sets {key}: commented out",
+                                               later=later, path=path, key=key)))
     return steps
 
 
@@ -116,8 +118,8 @@ def _free_bytes(ctx, path):
         st = ctx.root.statvfs(path)
         return st.f_bavail * st.f_frsize, ctx.root.stat(path).st_dev
     except OSError as e:
-        raise Refused("cannot tell how much space {} has ({}); the images are not rebuilt without "
-                      "room for their backups".format(path, e.strerror or e))
+        raise Refused(Message("cannot tell how much space {path} has ({error}); the images are not rebuilt "
+                              "without room for their backups", path=path, error=str(e.strerror or e)))
 
 
 def check_space(ctx, rows):
@@ -136,11 +138,14 @@ def check_space(ctx, rows):
     need_boot = new_images + created + (backups if state_dev == boot_dev else 0)
     mib = 1 << 20
     if boot_free < need_boot:
-        raise Refused("/boot has {} MiB free; rebuilding the initramfs images {}needs about {} MiB".format(
-            boot_free // mib, "and keeping their backups " if state_dev == boot_dev else "", need_boot // mib + 1))
+        if state_dev == boot_dev:
+            raise Refused(Message("/boot has {free} MiB free; rebuilding the initramfs images and keeping their "
+                                  "backups needs about {need} MiB", free=boot_free // mib, need=need_boot // mib + 1))
+        raise Refused(Message("/boot has {free} MiB free; rebuilding the initramfs images needs about {need} MiB",
+                              free=boot_free // mib, need=need_boot // mib + 1))
     if state_dev != boot_dev and state_free < backups:
-        raise Refused("{} has {} MiB free; the backups of the initramfs images need {} MiB".format(
-            STATE_DIR, state_free // mib, backups // mib + 1))
+        raise Refused(Message("{path} has {free} MiB free; the backups of the initramfs images need {need} MiB",
+                              path=STATE_DIR, free=state_free // mib, need=backups // mib + 1))
 
 
 def rebuild_steps(ctx, rows):
@@ -153,19 +158,19 @@ def rebuild_steps(ctx, rows):
             # update-initramfs also records each image's checksum under /var/lib/initramfs-tools.
             modifies = tuple(r["initramfs"] for r in existing) + tuple(
                 "/var/lib/initramfs-tools/" + r["version"] for r in existing)
-            steps.append(RunCommand(("update-initramfs", "-u", "-k", "all"), why="rebuild every initramfs",
+            steps.append(RunCommand(("update-initramfs", "-u", "-k", "all"), why=Message("rebuild every initramfs"),
                                     modifies=modifies, run_last=True))
         for row in rows:
             if not row.get("initramfs"):
                 steps.append(RunCommand(("update-initramfs", "-c", "-k", row["version"]),
-                                        why="create the missing initramfs of " + row["version"],
+                                        why=Message("create the missing initramfs of {version}", version=row["version"]),
                                         modifies=(row["initramfs_path"], "/var/lib/initramfs-tools/" + row["version"]),
                                         run_last=True))
     elif tool == "dracut":
         for row in rows:
             path = row.get("initramfs") or row["initramfs_path"]
             steps.append(RunCommand(("dracut", "-f", path, row["version"]),
-                                    why="rebuild the initramfs of " + row["version"],
+                                    why=Message("rebuild the initramfs of {version}", version=row["version"]),
                                     modifies=(path,), run_last=True))
     return steps
 
@@ -219,7 +224,7 @@ class VirtioFix(Remediation):
     mode = Mode.AUTO
     reversible = True        # the journal keeps every image it replaces
     needs_reboot = True
-    note = "The rebuilt initramfs images are used from the next boot on."
+    note = Message("The rebuilt initramfs images are used from the next boot on.")
 
     def plan(self, ctx, result):
         return plan_drivers(ctx, result, "virtio", "virtio drivers (GUESTOS.Virtio)")

@@ -32,6 +32,7 @@ stage() {  # stage DIR: the files the packages are built from, without caches or
   find agent remediations -name '*.py' -not -path '*/__pycache__/*' | while read -r f; do
     mkdir -p "$dir/$(dirname "$f")"; cp "$f" "$dir/$f"
   done
+  python3 tools/msgfmt.py "$dir/agent/locale" >/dev/null   # one guestprep.mo per language
   cp -r systemd README.md "$dir/"
   cp -r packaging/bin packaging/man "$dir/packaging/"
 }

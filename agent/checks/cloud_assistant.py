@@ -56,9 +56,9 @@ def install_argvs(ctx):
     else:
         fetch = ("curl", "-fsSL", "-o", local, BASE_URL + name)
     install = ("rpm", "-ivh", "--force", local) if kind == "rpm" else ("dpkg", "-i", local)
-    return [(fetch, "download the latest Cloud Assistant Agent ({})".format(name)),
-            (install, "install the Cloud Assistant Agent"),
-            (("rm", "-f", local), "remove the downloaded package")]
+    return [(fetch, Message("download the latest Cloud Assistant Agent ({file})", file=name)),
+            (install, Message("install the Cloud Assistant Agent")),
+            (("rm", "-f", local), Message("remove the downloaded package"))]
 
 
 class CloudAssistant(Check):

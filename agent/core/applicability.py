@@ -6,6 +6,7 @@ A check declares `applies_to` (Applies cases, any of which must match: distribut
 families, distributions, architectures) and `live_only` (it needs the running system's
 facts, so it is skipped on a mounted image).
 """
+from agent.core.model import Message
 from agent.facts import elf, osinfo
 
 # How a SKIP reason names what a check applies to (the declared id when not listed here).
@@ -18,7 +19,7 @@ NAMES = {
     "architectures": {"arm64": "ARM64", "x86_64": "x86-64", "i386": "32-bit x86"},
 }
 FIELDS = ("architectures", "distributions", "families")
-LIVE_ONLY = "needs the running system; not checked on a mounted image"
+LIVE_ONLY = Message("needs the running system; not checked on a mounted image")
 
 
 def _architecture(ctx):
@@ -44,15 +45,17 @@ def describe(applies_to):
             items.extend(named[0])
         else:
             items.append(" ".join("/".join(names) for names in named))
-    return ", ".join(items[:-1]) + " and " + items[-1] if len(items) > 1 else "".join(items)
+    if len(items) > 1:
+        return Message("{items} and {last}", items=", ".join(items[:-1]), last=items[-1])
+    return "".join(items)
 
 
 def not_applicable(ctx, check):
     """Why `check` does not apply to the target ('' when it does)."""
     if check.applies_to and not any(matches(ctx, applies) for applies in check.applies_to):
-        return "applies to {} images only (this is {}, {})".format(
-            describe(check.applies_to), ctx.os.name or "an unknown system",
-            _architecture(ctx) or "architecture unknown")
+        return Message("applies to {what} images only (this is {system}, {arch})",
+                       what=describe(check.applies_to), system=ctx.os.name or Message("an unknown system"),
+                       arch=_architecture(ctx) or Message("architecture unknown"))
     if check.live_only and ctx.offline:
         return LIVE_ONLY
     return ""

@@ -9,7 +9,7 @@ from typing import List, NamedTuple, Optional
 from agent.core import applicability, faults
 from agent.core import journal as journal_mod
 from agent.facts.live import Unavailable
-from agent.core.model import Mode, Refused, Status, is_package_step
+from agent.core.model import Message, Mode, Refused, Status, is_package_step
 from agent.core.rootfs import RootError
 from agent.core.runner import describe_command
 
@@ -86,8 +86,8 @@ class Engine(object):
             return [c for c in self.checks if not self._by_name_only(c.id) or c.id in named]
         unknown = sorted(name for name in wanted if not self._resolve(name))
         if unknown:
-            raise UsageError("unknown item(s): {}; known (as `guestprep list` shows them): {}, or all".format(
-                ", ".join(unknown), ", ".join(self.names())))
+            raise UsageError(Message("unknown item(s): {unknown}; known (as `guestprep list` shows them): {known}, "
+                                     "or all", unknown=", ".join(unknown), known=", ".join(self.names())))
         ids = set(i for name in wanted for i in self._resolve(name))
         return [c for c in self.checks if c.id in ids]
 
@@ -108,14 +108,15 @@ class Engine(object):
         try:
             result = check.run(ctx)
         except RootError as e:
-            return check.result(Status.ERROR, "could not read the target: {}".format(e),
-                                "Check that the file is a readable regular file inside the root.")
+            return check.result(Status.ERROR, Message("could not read the target: {error}", error=str(e)),
+                                Message("Check that the file is a readable regular file inside the root."))
         except Unavailable as e:  # an optional module is absent (the single-file build)
-            return check.result(Status.SKIP, "skipped: {}, which this check needs".format(e),
-                                "Install it to run this check; the other checks are unaffected.")
+            return check.result(Status.SKIP, Message("skipped: {module}, which this check needs", module=str(e)),
+                                Message("Install it to run this check; the other checks are unaffected."))
         except Exception as e:  # one broken check never stops the others
-            return check.result(Status.ERROR, "check failed unexpectedly: {}: {}".format(type(e).__name__, e),
-                                "This is a bug in guestprep; please report it with this message.")
+            return check.result(Status.ERROR, Message("check failed unexpectedly: {error}",
+                                                      error="{}: {}".format(type(e).__name__, e)),
+                                Message("This is a bug in guestprep; please report it with this message."))
         if result is None:
             return check.result(Status.ERROR, "check returned no result",
                                 "This is a bug in guestprep; please report it.")
@@ -157,15 +158,18 @@ class Engine(object):
                 continue
             if ctx.offline and not fix.offline_safe:
                 plans.append(Plan(check.id, check.repair_item, result, fix, [],
-                                  "cannot be applied to a mounted image; run guestprep on the VM itself"))
+                                  Message("cannot be applied to a mounted image; run guestprep on the VM itself")))
                 continue
             try:
                 steps = list(fix.plan(ctx, result))
             except RootError as e:
-                plans.append(Plan(check.id, check.repair_item, result, fix, [], "cannot plan: {}".format(e)))
+                plans.append(Plan(check.id, check.repair_item, result, fix, [],
+                                  Message("cannot plan: {error}", error=str(e))))
                 continue
             except Refused as e:
-                plans.append(Plan(check.id, check.repair_item, result, fix, [], str(e)))
+                # The reason as raised: a Message keeps its template for the translation.
+                reason = e.args[0] if len(e.args) == 1 and isinstance(e.args[0], str) else str(e)
+                plans.append(Plan(check.id, check.repair_item, result, fix, [], reason))
                 continue
             if ctx.offline:
                 steps = [s for s in steps if not s.live_only]
@@ -178,11 +182,11 @@ class Engine(object):
                     refusal = self.package_refusal(ctx, results)
                 if refusal:
                     plans.append(Plan(check.id, check.repair_item, result, fix, [],
-                                      "refused: it installs or removes packages, and the package manager is not "
-                                      "usable: " + refusal))
+                                      Message("refused: it installs or removes packages, and the package manager "
+                                              "is not usable: {reason}", reason=refusal)))
                     continue
             plans.append(Plan(check.id, check.repair_item, result, fix, steps,
-                              "" if steps else "nothing guestprep can change automatically; see the hint"))
+                              "" if steps else Message("nothing guestprep can change automatically; see the hint")))
         return plans
 
     # -- applying -------------------------------------------------------------
@@ -209,11 +213,11 @@ class Engine(object):
             short = journal_mod.space_shortfall(ctx.root, state, [s for p in todo for s in p.steps])
             journal = None if short else journal_mod.Journal.create(state, {
                 "root": ctx.root.path, "items": [p.check_id for p in todo], "argv": list(argv)})
-            message = "not started: {}; nothing was changed".format(short)
+            message = Message("not started: {reason}; nothing was changed", reason=short)
         except (OSError, journal_mod.JournalError) as e:
             # No journal, no change: every fix fails before it begins (a full or read-only disk).
-            journal, message = None, "failed: cannot write the journal in {}: {}; nothing was changed".format(
-                state.path, getattr(e, "strerror", None) or e)
+            journal, message = None, Message("failed: cannot write the journal in {dir}: {error}; nothing was changed",
+                                             dir=state.path, error=str(getattr(e, "strerror", None) or e))
         if journal is None:
             outcomes.extend(Outcome(p.check_id, p.repair_item, ROLLED_BACK, message, p.result) for p in todo)
             outcomes.sort(key=lambda o: order.index(o.check_id))
@@ -265,7 +269,7 @@ class Engine(object):
             journal.end("failed" if failed else "complete")
         except OSError as e:
             # Without its end record the run would look interrupted: undo it and say why.
-            reason = "cannot finish the journal in {}: {}".format(journal.dir, e.strerror or e)
+            reason = Message("cannot finish the journal in {dir}: {error}", dir=journal.dir, error=str(e.strerror or e))
             for plan in reversed(todo):
                 if plan.check_id not in failed:
                     failed.append(plan.check_id)
@@ -281,8 +285,8 @@ class Engine(object):
                 outcomes.append(Outcome(plan.check_id, plan.repair_item, STILL_FAILING, result.summary, result))
             else:
                 note = plan.remediation.note
-                outcomes.append(Outcome(plan.check_id, plan.repair_item, FIXED,
-                                        result.summary + (" — " + note if note else ""), result))
+                message = Message.join([result.summary, note], " — ") if note else result.summary
+                outcomes.append(Outcome(plan.check_id, plan.repair_item, FIXED, message, result))
         outcomes.sort(key=lambda o: order.index(o.check_id))
         return journal, outcomes
 
@@ -297,10 +301,10 @@ class Engine(object):
         if run_id:
             match = [j for j in runs if j.run_id == run_id]
             if not match:
-                raise UsageError("no run {} in {}; runs: {}".format(
-                    run_id, state.runs_path, ", ".join(j.run_id for j in runs) or "none"))
+                raise UsageError(Message("no run {run} in {dir}; runs: {runs}", run=run_id, dir=state.runs_path,
+                                         runs=", ".join(j.run_id for j in runs) or Message("none")))
             if match[0].rolled_back:
-                raise UsageError("run {} was already rolled back".format(run_id))
+                raise UsageError(Message("run {run} was already rolled back", run=run_id))
             chosen = match
         else:
             pending = [j for j in reversed(runs) if j.changed_something and not j.rolled_back]
@@ -321,7 +325,7 @@ def _refused_commands(ctx, steps):
                 reason = how["refused"]
     if not programs:
         return ""
-    return "runs the image's {}: {}".format(", ".join(programs), reason)
+    return Message("runs the image's {programs}: {reason}", programs=", ".join(programs), reason=reason)
 
 
 def _rolled_back(ctx, journal, plan, error):
@@ -331,9 +335,11 @@ def _rolled_back(ctx, journal, plan, error):
     except journal_mod.JournalError as e:      # its own journal refused (damaged since)
         undone = [(None, "failed", str(e))]
     problems = [m for _r, o, m in undone if o in ("conflict", "failed")]
-    message = "failed: {}; its changes were rolled back".format(error)
     if problems:
-        message += " (rollback problems: {})".format("; ".join(problems))
+        message = Message("failed: {error}; its changes were rolled back (rollback problems: {problems})",
+                          error=error, problems="; ".join(problems))
+    else:
+        message = Message("failed: {error}; its changes were rolled back", error=error)
     return Outcome(plan.check_id, plan.repair_item, ROLLED_BACK, message, plan.result)
 
 

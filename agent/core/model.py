@@ -51,6 +51,13 @@ class Message(str):
     def __reduce__(self):
         return (_message, (self.template, self.args))
 
+    @classmethod
+    def join(cls, parts, separator="; "):
+        """`parts` (Messages or str) joined with `separator` as one Message whose template is
+        only their fields ("{part0}; {part1}"): a translation translates each part."""
+        names = ["part{}".format(i) for i in range(len(parts))]
+        return cls(separator.join("{" + name + "}" for name in names), **dict(zip(names, parts)))
+
 
 def _message(template, args):
     return Message(template, **args)
@@ -191,7 +198,7 @@ class Check(object):
         summary their texts joined with "; "."""
         findings = tuple(findings)
         status = status or Status.worst(f.status for f in findings)
-        summary = "; ".join(str(f.text) for f in findings)
+        summary = Message.join([f.text for f in findings])
         return Result(self.id, self.item, self.repair_item, self.title, status, summary,
                       hint, tuple(commands), tuple(paths), data, None, findings)
 

@@ -29,6 +29,8 @@ import tempfile
 import time
 from typing import NamedTuple, Optional, Tuple
 
+from agent.core.model import Message
+
 DEFAULT_TIMEOUT = 1800   # a package install on a slow mirror
 STOP_GRACE = 10          # seconds between SIGTERM and SIGKILL of a timed-out command's group
 
@@ -69,9 +71,9 @@ ALL_CAPS = ("CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER"
             "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE")
 DROP_CAPS = tuple(c for c in ALL_CAPS if c not in KEEP_CAPS)
 
-NO_CONTAINER = ("guestprep runs a mounted image's programs only in a container, and neither "
-                "systemd-nspawn nor bwrap is installed on this machine: install systemd-container "
-                "(or bubblewrap), or pass --unsafe-chroot to run them chrooted, uncontained")
+NO_CONTAINER = Message("guestprep runs a mounted image's programs only in a container, and neither "
+                        "systemd-nspawn nor bwrap is installed on this machine: install systemd-container "
+                        "(or bubblewrap), or pass --unsafe-chroot to run them chrooted, uncontained")
 
 
 def nspawn_argv(tool, root, argv, network=False, env=None):
@@ -128,14 +130,17 @@ class Containment(NamedTuple):
     def describe(self, program, network=False):
         """One line for plan: how `program` (argv[0]) will run."""
         if self.tool == LIVE:
-            return "live: runs {} on this system".format(program)
+            return Message("live: runs {program} on this system", program=program)
         if self.refused:
-            return "refused: " + self.refused
+            return Message("refused: {reason}", reason=self.refused)
         if self.tool == CHROOT:
-            return "runs the image's {} chrooted, NOT contained (--unsafe-chroot): as root on this machine".format(
-                program)
-        return "runs the image's {} inside {}, network {}".format(program, TOOL_NAMES[self.tool],
-                                                                  "on" if network else "off")
+            return Message("runs the image's {program} chrooted, NOT contained (--unsafe-chroot): as root on "
+                           "this machine", program=program)
+        if network:
+            return Message("runs the image's {program} inside {tool}, network on", program=program,
+                           tool=TOOL_NAMES[self.tool])
+        return Message("runs the image's {program} inside {tool}, network off", program=program,
+                       tool=TOOL_NAMES[self.tool])
 
     def as_dict(self, program, network=False):
         return {"program": program, "from_image": self.tool != LIVE, "container": self.tool or None,
@@ -153,8 +158,8 @@ def containment(root_path, container="auto", which=None):
         path = which(container)
         if path:
             return Containment(container, path)
-        return Containment("", None, "{} is not installed on this machine: install {}".format(
-            container, PACKAGE_OF[container]))
+        return Containment("", None, Message("{tool} is not installed on this machine: install {package}",
+                                             tool=container, package=PACKAGE_OF[container]))
     for tool in (NSPAWN, BWRAP):
         path = which(tool)
         if path:

@@ -147,7 +147,8 @@ class WriteFile(_WriteFile, Step):
         return {"kind": "write", "path": self.path, "why": self.why, "diff": diff(ctx, self)}
 
     def plan_lines(self, ctx, info, fix_reversible):
-        return [info["diff"].rstrip("\n") or "   (no change to {})".format(self.path)]
+        from agent.core.model import Message   # the model imports this module: Message when used
+        return [info["diff"].rstrip("\n") or Message("   (no change to {path})", path=self.path)]
 
     def script_lines(self, ctx, script):
         path = ctx.root.guest(ctx.root.resolve(self.path))   # through symlinks, as fix does
@@ -341,14 +342,17 @@ class RunCommand(_RunCommand, Step):
                 "undo": self.undo_hint, "modifies": list(self.modifies), "run_last": self.run_last}
 
     def plan_lines(self, ctx, info, fix_reversible):
-        out = ["   $ " + " ".join(shlex.quote(a) for a in info["argv"])
-               + ("" if self.reversible or fix_reversible else "   (IRREVERSIBLE)"),
-               "     ({})".format(info["runs"]["text"])]
+        # Lines with words are Messages (the report shows them in the chosen language).
+        from agent.core.model import Message   # the model imports this module: Message when used
+        command = "   $ " + " ".join(shlex.quote(a) for a in info["argv"])
+        out = [command if self.reversible or fix_reversible else
+               Message("{command}   (IRREVERSIBLE)", command=command),
+               Message("     ({text})", text=info["runs"]["text"])]
         if info["undo"]:
-            out.append("     (to undo by hand: {})".format(info["undo"]))
+            out.append(Message("     (to undo by hand: {command})", command=info["undo"]))
         if info.get("modifies"):
-            out.append("     (backed up first, restored by rollback: {})".format(
-                ", ".join(ctx.root.display(p) for p in info["modifies"])))
+            out.append(Message("     (backed up first, restored by rollback: {paths})",
+                                paths=", ".join(ctx.root.display(p) for p in info["modifies"])))
         return out
 
     def script_lines(self, ctx, script):

@@ -21,7 +21,7 @@ import ipaddress
 import re
 from typing import NamedTuple, Optional, Tuple
 
-from agent.core.model import WriteFile
+from agent.core.model import Message, WriteFile
 from agent.core.rootfs import RootError
 from agent.parsers import netplan
 
@@ -204,6 +204,11 @@ def read_each(root, pattern, read_file, problems):
     for path in glob(root, pattern, problems):
         configs.extend(read_file(root, path, problems))
     return configs
+
+
+def nic(primary):
+    """The primary NIC's name for a step's why, or a Message saying "the primary NIC"."""
+    return primary or Message("the primary NIC")
 
 
 def write_if_changed(path, old, new, why):

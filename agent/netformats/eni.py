@@ -17,6 +17,7 @@ import re
 import shlex
 
 from agent.core.rootfs import RootError
+from agent.core.model import Message
 from agent.netformats import common
 from agent.parsers import DISABLED_PREFIX, eni, split_ending, split_lines
 
@@ -208,7 +209,7 @@ def convert(text, configs, primary):
 
 def steps(root, path, text, configs, primary):
     return common.write_if_changed(path, text, convert(text, configs, primary),
-                                   "{} to DHCP on any NIC name (ifupdown)".format(primary or "the primary NIC"))
+                                   Message("{nic} to DHCP on any NIC name (ifupdown)", nic=common.nic(primary)))
 
 
 def commands(display, configs, primary, live):

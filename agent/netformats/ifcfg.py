@@ -11,6 +11,7 @@ no-auto-default=* from NetworkManager.conf.
 import re
 import shlex
 
+from agent.core.model import Message
 from agent.netformats import common
 from agent.parsers import keyvalue
 
@@ -144,8 +145,8 @@ def ecs_name(config):
 def steps(root, path, text, configs, primary):
     config = configs[0]
     new = to_dhcp(text, alias=config.ref == "alias", device=ecs_name(config) if config.ref != "alias" else None)
-    return common.write_if_changed(path, text, new, "{} to DHCP as {} (ifcfg)".format(
-        primary or "the primary NIC", ecs_name(config)))
+    return common.write_if_changed(path, text, new, Message("{nic} to DHCP as {name} (ifcfg)",
+                                                                  nic=common.nic(primary), name=ecs_name(config)))
 
 
 def commands(display, configs, primary, live):

@@ -12,6 +12,7 @@ not.
 """
 import shlex
 
+from agent.core.model import Message
 from agent.netformats import common
 from agent.parsers import netplan
 
@@ -104,7 +105,7 @@ def convert(text, configs, primary):
 
 def steps(root, path, text, configs, primary):
     return common.write_if_changed(path, text, convert(text, configs, primary),
-                                   "{} to DHCP on any NIC name (netplan)".format(primary or "the primary NIC"))
+                                   Message("{nic} to DHCP on any NIC name (netplan)", nic=common.nic(primary)))
 
 
 def commands(display, configs, primary, live):

@@ -9,6 +9,7 @@ take veth pairs). A bond, bridge or VLAN keeps its own [Match].
 """
 import shlex
 
+from agent.core.model import Message
 from agent.netformats import common
 from agent.parsers import comment_out, ini, replace_line
 
@@ -130,7 +131,7 @@ def convert(text, configs, primary):
 
 def steps(root, path, text, configs, primary):
     return common.write_if_changed(path, text, convert(text, configs, primary),
-                                   "{} to DHCP on any NIC name (systemd-networkd)".format(primary or "the primary NIC"))
+                                   Message("{nic} to DHCP on any NIC name (systemd-networkd)", nic=common.nic(primary)))
 
 
 def commands(display, configs, primary, live):

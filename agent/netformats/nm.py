@@ -11,6 +11,7 @@ no profile matches: the fix comments it out, so even a NIC the profiles miss
 import re
 import shlex
 
+from agent.core.model import Message
 from agent.netformats import common
 from agent.parsers import ini
 
@@ -135,7 +136,7 @@ def convert(text, configs, primary):
 
 def steps(root, path, text, configs, primary):
     return common.write_if_changed(path, text, convert(text, configs, primary),
-                                   "{} to DHCP on any NIC (NetworkManager)".format(primary or "the primary NIC"))
+                                   Message("{nic} to DHCP on any NIC (NetworkManager)", nic=common.nic(primary)))
 
 
 def _no_auto_default(section, key, value):
@@ -171,7 +172,7 @@ def auto_default_steps(root, problems):
             continue
         new = ini.comment_out_entries(text, _no_auto_default)
         found.extend(common.write_if_changed(path, text, new,
-                                             "let NetworkManager give any new NIC DHCP (no-auto-default=*)"))
+                                             Message("let NetworkManager give any new NIC DHCP (no-auto-default=*)")))
     return found
 
 

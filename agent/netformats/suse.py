@@ -10,7 +10,7 @@ exists already, the file is converted where it is and the report says so.
 import shlex
 import stat
 
-from agent.core.model import RemoveFile, WriteFile
+from agent.core.model import Message, RemoveFile, WriteFile
 from agent.netformats import common, ifcfg
 from agent.parsers import comment_out
 
@@ -67,15 +67,15 @@ def steps(root, path, text, configs, primary):
     config = configs[0]
     if config.fmt == ROUTES_FMT:
         return common.write_if_changed(path, text, comment_out(text, [c.lineno for c in configs]),
-                                       "drop the old default gateway (SUSE routes)")
+                                       Message("drop the old default gateway (SUSE routes)"))
     new = ifcfg.to_dhcp(text, suse=True, alias=config.ref == "alias")
     target = DIR + "/ifcfg-" + common.ECS_NAME
     if config.kind == "ethernet" and config.ref != "alias" and path != target and not root.lexists(target):
         return [WriteFile(target, new.encode("utf-8", "surrogateescape"), mode=stat.S_IMODE(root.stat(path).st_mode),
-                          why="{} to DHCP as {} (SUSE ifcfg names the NIC by the file)".format(
-                              primary or "the primary NIC", common.ECS_NAME)),
-                RemoveFile(path, why="moved to " + target)]
-    return common.write_if_changed(path, text, new, "{} to DHCP (SUSE ifcfg)".format(primary or "the primary NIC"))
+                          why=Message("{nic} to DHCP as {name} (SUSE ifcfg names the NIC by the file)",
+                                      nic=common.nic(primary), name=common.ECS_NAME)),
+                RemoveFile(path, why=Message("moved to {path}", path=target))]
+    return common.write_if_changed(path, text, new, Message("{nic} to DHCP (SUSE ifcfg)", nic=common.nic(primary)))
 
 
 def commands(display, configs, primary, live):

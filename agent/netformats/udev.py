@@ -8,6 +8,7 @@ lines included; udev writes fresh rules at the next boot where it still can.
 """
 import shlex
 
+from agent.core.model import Message
 from agent.netformats import common
 from agent.parsers import comment_out, udev_rules
 
@@ -36,7 +37,7 @@ def unpinned(text):
 
 
 def steps(root, path, text, configs, primary):
-    return common.write_if_changed(path, text, unpinned(text), "unpin interface names from the old MAC addresses")
+    return common.write_if_changed(path, text, unpinned(text), Message("unpin interface names from the old MAC addresses"))
 
 
 def commands(display, configs, primary, live):

@@ -18,7 +18,7 @@ import re
 import shlex
 
 from agent.facts import boot, disks, elf, kernels, osinfo, versions
-from agent.core.model import Status
+from agent.core.model import Message, Status
 
 GIB = 1024 ** 3
 FORMATS = ("RAW", "VHD", "QCOW2", "VMDK")
@@ -69,14 +69,17 @@ def compute(ctx, results, today=None):
     notes = []
     platform, support = osinfo.platform_of(ctx.os) if ctx.os.id else (osinfo.OTHERS, "unsupported")
     if support == "unsupported":
-        notes.append("The distribution is not a standard ECS platform: \"{}\" means ECS does not configure the "
-                     "instance; \"{}\" needs Alibaba's configuration scripts in the image (seed 001).".format(
-                         osinfo.OTHERS, osinfo.CUSTOMIZED))
+        notes.append(Message("The distribution is not a standard ECS platform: \"{others}\" means ECS does not "
+                             "configure the instance; \"{customized}\" needs Alibaba's configuration scripts in the "
+                             "image (seed 001).", others=osinfo.OTHERS, customized=osinfo.CUSTOMIZED))
 
     arch = elf.architecture(ctx)["arch"]
     if arch not in elf.IMPORT_ARCHITECTURES:
-        notes.append("Architecture: {} — pick it yourself (ECS takes x86_64, i386, arm64).".format(
-            "could not be read" if arch is None else arch + " cannot be imported"))
+        if arch is None:
+            notes.append(Message("Architecture: could not be read — pick it yourself (ECS takes x86_64, i386, arm64)."))
+        else:
+            notes.append(Message("Architecture: {arch} cannot be imported — pick it yourself (ECS takes x86_64, "
+                                 "i386, arm64).", arch=arch))
         arch_value = None
     else:
         arch_value = arch
@@ -85,37 +88,39 @@ def compute(ctx, results, today=None):
     if arch == "arm64":
         mode = "UEFI"
     if mode is None:
-        notes.append("BootMode: no boot loader found; choose the mode the image boots with.")
+        notes.append(Message("BootMode: no boot loader found; choose the mode the image boots with."))
 
     kernel = boot.default_kernel(ctx)["version"] or kernels.running_kernel(ctx)
     if not kernel:
-        notes.append("No kernel found: the image name carries no kernel version.")
+        notes.append(Message("No kernel found: the image name carries no kernel version."))
 
     disk = disks.system_disk(ctx)
     size = disk_size_gib(disk.get("size_bytes")) if disk.get("known") else None
-    size_note = ("{} rounded up to GiB".format(disk["disk"]) if size else
-                 "the virtual size of the exported disk, rounded up to GiB (qemu-img info shows it), 1-2,048 GiB")
+    size_note = (Message("{disk} rounded up to GiB", disk=disk["disk"]) if size else
+                 Message("the virtual size of the exported disk, rounded up to GiB (qemu-img info shows it), "
+                         "1-2,048 GiB"))
 
     nvme = _result(results, "nvme")
     nvme_ok = nvme is not None and nvme.status == Status.PASS
     if nvme is None:
-        notes.append("Features.NvmeSupport: the NVMe check did not run, so it is left out.")
+        notes.append(Message("Features.NvmeSupport: the NVMe check did not run, so it is left out."))
     elif not nvme_ok:
-        notes.append("Features.NvmeSupport is left out: GUESTOS.Nvme did not pass.")
+        notes.append(Message("Features.NvmeSupport is left out: GUESTOS.Nvme did not pass."))
 
     name = image_name(ctx.os, kernel, arch_value, today)
     params = [
-        ("ImageName", name, "seed 004's community image form"),
+        ("ImageName", name, Message("seed 004's community image form")),
         ("OSType", "linux", ""),
-        ("Platform", platform, ctx.os.name or "unknown distribution"),
+        ("Platform", platform, ctx.os.name or Message("unknown distribution")),
         ("Architecture", arch_value, elf.architecture(ctx)["source"]),
         ("BootMode", mode, "; ".join(boot.boot_mode(ctx)["evidence"])),
         ("DiskDeviceMapping.1.DiskImageSize", size, size_note),
-        ("DiskDeviceMapping.1.Format", None, "the format of the uploaded file: " + ", ".join(FORMATS)),
-        ("DetectionStrategy", "Standard", "runs the image check (seed 003) on import"),
+        ("DiskDeviceMapping.1.Format", None, Message("the format of the uploaded file: {formats}",
+                                                      formats=", ".join(FORMATS))),
+        ("DetectionStrategy", "Standard", Message("runs the image check (seed 003) on import")),
     ]
     if nvme_ok:
-        params.append(("Features.NvmeSupport", "supported", "GUESTOS.Nvme passed"))
+        params.append(("Features.NvmeSupport", "supported", Message("GUESTOS.Nvme passed")))
     command = command_line(dict((k, v) for k, v, _ in params))
     return {
         "parameters": [{"name": k, "value": v, "source": s} for k, v, s in params],
@@ -158,16 +163,17 @@ def refs(advice):
 
 def text(advice):
     """The advice as the lines printed after the check report."""
-    out = ["What to enter on ImportImage"]
+    from agent.output.i18n import t, tr
+    out = [t("What to enter on ImportImage")]
     width = max(len(p["name"]) for p in advice["parameters"])
     for p in advice["parameters"]:
         shown = p["value"] if p["value"] not in (None, "") else "?"
         line = "  {}  {}".format(p["name"].ljust(width), shown)
         if p["source"]:
-            line += "  ({})".format(p["source"])
+            line += "  ({})".format(tr(p["source"]))
         out.append(line)
     for note in advice["notes"]:
-        out.append("  note: " + note)
-    out.append("  Equivalent command (fill in the <...> values):")
+        out.append("  " + t("note: {note}", note=tr(note)))
+    out.append("  " + t("Equivalent command (fill in the <...> values):"))
     out.append("  $ " + advice["command"])
     return "\n".join(out) + "\n"

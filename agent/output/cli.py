@@ -10,8 +10,10 @@ import sys
 import agent
 from agent.core import journal as journal_mod
 from agent.facts import osinfo
-from agent.output import report
+from agent.output import i18n, report
+from agent.output.i18n import N_, t
 from agent.core.context import Context, Options
+from agent.core.model import Message
 from agent.core.engine import ROLLED_BACK, STILL_FAILING, Engine, UsageError
 from agent.core.rootfs import RootError
 from agent.core.runner import Runner
@@ -34,11 +36,14 @@ def build_parser():
                "remain, 4 a fix failed and was rolled back (or could not start: nothing changed), 5 rollback "
                "failed or its journal is not trusted, 6 busy: another guestprep run holds the target's lock.")
     parser.add_argument("--version", action="version", version="guestprep " + agent.__version__)
+    language(parser, None)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def add_command(name, help, description=None):
         # `guestprep fix --help` said nothing of what fix does: repeat the one-line help there.
-        return sub.add_parser(name, help=help, description=description or help[0].upper() + help[1:] + ".")
+        command = sub.add_parser(name, help=help, description=description or help[0].upper() + help[1:] + ".")
+        language(command, argparse.SUPPRESS)   # also after the command; not given there: the global one
+        return command
 
     def common(p, items=True, fmt=True, formats=("text", "json")):
         p.add_argument("--root", default="/", metavar="DIR",
@@ -151,6 +156,12 @@ def build_parser():
     return parser
 
 
+def language(parser, default):
+    parser.add_argument("--lang", choices=("ja", "zh_CN", "en"), default=default,
+                        help="language of the report: ja (Japanese), zh_CN (Chinese), en; default from "
+                        "LANGUAGE, LC_ALL, LC_MESSAGES, LANG. JSON keys, ids and codes stay English")
+
+
 def registries(with_fixes):
     from agent.checks import CHECKS
     if not with_fixes:
@@ -188,8 +199,8 @@ def _parse_items(args):
                 name, _colon, first = word.partition(":")
                 check = with_ops.get(name.strip())
                 if check is None:
-                    raise UsageError("{}: only {} take operations after ':'".format(
-                        word, ", ".join(sorted(set(c.id for c in with_ops.values()))) or "no item"))
+                    raise UsageError(Message("{word}: only {items} take operations after ':'", word=word,
+                                             items=", ".join(sorted(set(c.id for c in with_ops.values()))) or Message("no item")))
                 current = check
                 items.append(check.id)
                 words.setdefault(check.id, []).append(first.strip())
@@ -213,13 +224,14 @@ def _context(args, execute=False):
     runner cannot start the image's programs (agent/core/runner.py ReadOnlyRunner)."""
     root = os.path.abspath(args.root)
     if not os.path.isdir(root):
-        raise UsageError("--root {}: not a directory".format(args.root))
+        raise UsageError(Message("--root {root}: not a directory", root=args.root))
     container = "chroot" if getattr(args, "unsafe_chroot", False) else getattr(args, "container", "auto")
     ctx = Context.for_root(root, options=Options(strict=getattr(args, "strict", False), verbose=args.verbose,
                                                  selections=_parse_items(args)[1]), execute=execute,
                            container=container)
     if not osinfo.looks_like_linux_root(ctx.root):
-        raise UsageError("--root {}: does not look like a Linux root (no /etc with /usr or /bin)".format(args.root))
+        raise UsageError(Message("--root {root}: does not look like a Linux root (no /etc with /usr or /bin)",
+                                 root=args.root))
     return ctx
 
 
@@ -248,8 +260,8 @@ def _emit_json(data):
 
 def _error(message, prefix=""):
     """Say why a command stops on stderr; with --format json the envelope carries it too."""
-    _json_state["error"] = message
-    sys.stderr.write("guestprep: {}{}\n".format(prefix, message))
+    _json_state["error"] = str(message)   # JSON keeps the English
+    sys.stderr.write("guestprep: {}{}\n".format(t(prefix) if prefix else "", i18n.tr(message)))
 
 
 def _json_wanted(args, argv=None):
@@ -290,10 +302,9 @@ def cmd_bundle(args):
                            journals)
     except OSError as e:
         raise UsageError("-o {}: {}".format(args.output, e.strerror or e))
-    sys.stdout.write("Wrote {}: {} files ({} read by the checks), {} left out as secrets or unreadable; "
-                     "MANIFEST.json inside lists them.\n".format(
-                         args.output, len(doc["files"]) + 1, sum(1 for f in doc["files"] if f.get("source")),
-                         len(doc["left_out"])))
+    sys.stdout.write(t("Wrote {file}: {count} files ({read} read by the checks), {left_out} left out as secrets or "
+                       "unreadable; MANIFEST.json inside lists them.", file=args.output, count=len(doc["files"]) + 1,
+                       read=sum(1 for f in doc["files"] if f.get("source")), left_out=len(doc["left_out"])) + "\n")
     return report.EXIT_OK
 
 
@@ -310,23 +321,23 @@ def cmd_list(args):
     if args.format == "json":
         _emit_json({"format_version": report.FORMAT_VERSION, "checks": rows})
         return report.EXIT_OK
-    table = [("ITEM", "REPAIR ITEM", "FIX", "WHAT IS CHECKED")]
+    table = [(t("ITEM"), t("REPAIR ITEM"), t("FIX"), t("WHAT IS CHECKED"))]
     for r in rows:
         fix = r["fix"]
-        how = "-" if fix is None else fix["mode"] + ("" if fix["reversible"] else ", irreversible")
-        table.append((r["item"], r["repair_item"] or "-", how, r["title"]))
-    widths = [max(len(row[i]) for row in table) for i in range(3)]
+        how = "-" if fix is None else fix["mode"] + ("" if fix["reversible"] else t(", irreversible"))
+        table.append((r["item"], r["repair_item"] or "-", how, i18n.tr(r["title"])))
+    widths = [max(report.cells(row[i]) for row in table) for i in range(3)]
     for row in table:
-        sys.stdout.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[3] + "\n")
+        sys.stdout.write("  ".join(cell + " " * (w - report.cells(cell)) for cell, w in zip(row, widths)) + "  " + row[3] + "\n")
     for r in rows:
         if r["operations"]:
             # virt-sysprep --list-operations: each one selectable as --items seal:NAME,...
-            sys.stdout.write("\nOperations of {0} (--items {0} for all, {0}:NAME,... for some, "
-                             "{0}:defaults,-NAME for all but one):\n".format(r["repair_item"] or r["id"]))
+            sys.stdout.write("\n" + t("Operations of {item} (--items {item} for all, {item}:NAME,... for some, "
+                                       "{item}:defaults,-NAME for all but one):", item=r["repair_item"] or r["id"]) + "\n")
             width = max(len(o["name"]) for o in r["operations"])
             for o in r["operations"]:
                 sys.stdout.write("  {}:{}  {}\n".format(r["repair_item"] or r["id"], o["name"].ljust(width),
-                                                         o["description"]))
+                                                         i18n.tr(o["description"])))
     return report.EXIT_OK
 
 
@@ -436,7 +447,8 @@ def _confirm(plans, stream=None):
     if not count or not sys.stdin.isatty() or not sys.stdout.isatty():
         return True
     stream = stream or sys.stdout
-    stream.write("Apply {} change(s) for {}? [y/N] ".format(count, ", ".join(p.repair_item or p.check_id for p in plans if p.steps)))
+    stream.write(t("Apply {count} change(s) for {items}? [y/N] ", count=count,
+                   items=", ".join(p.repair_item or p.check_id for p in plans if p.steps)))
     stream.flush()
     answer = sys.stdin.readline().strip().lower()
     return answer in ("y", "yes")
@@ -488,10 +500,10 @@ def cmd_fix(args):
         # The plan made now must be the reviewed one, step for step and hash for hash.
         drifted = planfile.drift(planned, planfile.document(ctx, plans, items))
         if drifted:
-            _error("{} no longer matches the target; nothing was changed:\n{}\n"
-                   "Make and review the plan again: {}".format(
-                       args.plan, "\n".join("  " + d for d in drifted),
-                       report.guestprep_command(ctx.root, "plan --out " + args.plan)))
+            _error(Message("{plan} no longer matches the target; nothing was changed:\n{drift}\n"
+                           "Make and review the plan again: {command}", plan=args.plan,
+                           drift="\n".join("  " + d for d in drifted),
+                           command=report.guestprep_command(ctx.root, "plan --out " + args.plan)))
             return report.EXIT_BLOCKING
         args.yes = True   # the plan file was the review
     # The question goes where the answer is not a document: stdout for text, stderr otherwise.
@@ -501,7 +513,7 @@ def cmd_fix(args):
         if args.format == "json":
             _emit_json(report.envelope("fix", ctx, results, code, outcomes=[], confirmed=False))
         elif args.format == "text":
-            sys.stdout.write("Nothing changed.\n")
+            sys.stdout.write(t("Nothing changed.") + "\n")
             if code == report.EXIT_BLOCKING:
                 sys.stdout.write("\n".join(report.blocking_text(ctx.root, results, args.strict, args.backup_dir)) + "\n")
         return code
@@ -513,8 +525,12 @@ def cmd_fix(args):
     except (OSError, RootError, journal_mod.JournalError) as e:
         where = args.backup_dir or ctx.root.display(journal_mod.STATE_DIR)
         reason = str(getattr(e, "strerror", None) or e)
-        _error("cannot keep backups and the journal in {}: {}; nothing was changed{}".format(
-            where, reason, "" if "--backup-dir" in reason else " (--backup-dir DIR puts them elsewhere)"))
+        if "--backup-dir" in reason:
+            _error(Message("cannot keep backups and the journal in {dir}: {error}; nothing was changed",
+                           dir=where, error=reason))
+        else:
+            _error(Message("cannot keep backups and the journal in {dir}: {error}; nothing was changed "
+                           "(--backup-dir DIR puts them elsewhere)", dir=where, error=reason))
         return report.EXIT_FIX_ROLLED_BACK
     try:
         _log_to(state)
@@ -545,7 +561,7 @@ def cmd_fix(args):
                                       outcomes=outcomes))
     else:
         if not outcomes:
-            sys.stdout.write("Nothing to fix.\n")
+            sys.stdout.write(t("Nothing to fix.") + "\n")
         report.outcomes_text(outcomes, journal, sys.stdout, backup_dir=args.backup_dir)
         if code == report.EXIT_BLOCKING:
             sys.stdout.write("\n" + "\n".join(report.blocking_text(
@@ -582,38 +598,40 @@ def cmd_rollback(args):
                     "runs": [j.run_id for j in journals], "exit_code": code, "changes": rows})
         return code
     if not journals:
-        sys.stdout.write("Nothing to roll back: no run with changes that is not already rolled back.\n")
+        sys.stdout.write(t("Nothing to roll back: no run with changes that is not already rolled back.") + "\n")
     for row in rows:
         sys.stdout.write("{}  {}  {}  {}\n".format(row["outcome"].ljust(12), row["item"].ljust(10),
-                                                   row["target"], row["message"]))
+                                                   row["target"], i18n.tr(row["message"])))
     for journal in journals:
-        sys.stdout.write("Rolled back run {}.\n".format(journal.run_id))
+        sys.stdout.write(t("Rolled back run {run}.", run=journal.run_id) + "\n")
     if failed:
-        sys.stdout.write("Some changes could not be restored; see above. Backups stay in {}.\n".format(state.path))
+        sys.stdout.write(t("Some changes could not be restored; see above. Backups stay in {dir}.",
+                           dir=state.path) + "\n")
     return code
 
 
 def _arm(args, engine, ctx):
     from agent.core import shutdown
     if args.items:
-        raise UsageError("--at-shutdown takes the items itself: --at-shutdown dhcp,fstab")
+        raise UsageError(Message("--at-shutdown takes the items itself: --at-shutdown dhcp,fstab"))
     items = [i.strip() for i in args.at_shutdown.split(",") if i.strip()]
     if not items:
-        raise UsageError("--at-shutdown needs at least one item")
+        raise UsageError(Message("--at-shutdown needs at least one item"))
     selected = engine.select(items)   # unknown items are a usage error now, not at shutdown
     sealed = [c.repair_item for c in selected if getattr(engine.remediations.get(c.id), "by_name_only", False)]
     if sealed:
-        raise UsageError("{} cannot be deferred to shutdown: the backups of what it removes would stay in the "
-                         "image. Run `{}` last, then `{}`, then power off.".format(
-                             ",".join(sealed), report.guestprep_command(ctx.root, "fix --items " + ",".join(sealed)),
-                             report.guestprep_command(ctx.root, "clean --yes", args.backup_dir)))
+        raise UsageError(Message("{items} cannot be deferred to shutdown: the backups of what it removes would stay "
+                                 "in the image. Run `{fix}` last, then `{clean}`, then power off.",
+                                 items=",".join(sealed),
+                                 fix=report.guestprep_command(ctx.root, "fix --items " + ",".join(sealed)),
+                                 clean=report.guestprep_command(ctx.root, "clean --yes", args.backup_dir)))
     state = journal_mod.StateDir(ctx.root, args.backup_dir)
     _log_to(state)
     try:
         lines = shutdown.arm(ctx, items, report.PROGRAM_ARGV)
     except shutdown.NotInstalled as e:
         # Not an internal error: this guestprep cannot arm here as asked (exit 2, like usage).
-        _error("cannot arm: {}".format(e))
+        _error(Message("cannot arm: {reason}", reason=str(e)))
         return report.EXIT_USAGE
     log.info("armed at shutdown: %s", ",".join(items))
     if args.format == "json":
@@ -630,28 +648,32 @@ def cmd_at_shutdown(args):
     items = shutdown.armed_items(ctx.root)
     if args.action == "status":
         if items:
-            sys.stdout.write("Armed: {} (in {}).\n".format(",".join(items), ctx.root.display(shutdown.ARMED)))
+            sys.stdout.write(t("Armed: {items} (in {file}).", items=",".join(items),
+                               file=ctx.root.display(shutdown.ARMED)) + "\n")
         else:
-            sys.stdout.write("Nothing armed.\n")
+            sys.stdout.write(t("Nothing armed.") + "\n")
         return report.EXIT_OK
     if args.action == "disarm":
         was = shutdown.disarm(ctx.root)
         log.info("at-shutdown disarmed (was armed: %s)", ",".join(items) or "nothing")
-        sys.stdout.write("Disarmed.\n" if was else "Nothing was armed.\n")
+        sys.stdout.write((t("Disarmed.") if was else t("Nothing was armed.")) + "\n")
         return report.EXIT_OK
     if not items:
-        sys.stdout.write("guestprep at-shutdown: nothing armed.\n")
+        sys.stdout.write("guestprep at-shutdown: " + t("nothing armed.") + "\n")
         shutdown.disarm(ctx.root)
         return report.EXIT_OK
     if not args.force:
         kind = shutdown.shutdown_kind(ctx.runner)
         if kind != shutdown.POWEROFF:
-            sys.stdout.write("guestprep at-shutdown: {}; {} stay armed for the poweroff before capture.\n".format(
-                "rebooting" if kind == shutdown.REBOOT else "not powering off", ",".join(items)))
+            if kind == shutdown.REBOOT:
+                said = t("rebooting; {items} stay armed for the poweroff before capture.", items=",".join(items))
+            else:
+                said = t("not powering off; {items} stay armed for the poweroff before capture.", items=",".join(items))
+            sys.stdout.write("guestprep at-shutdown: " + said + "\n")
             return report.EXIT_OK
     # Disarmed before applying: a crash or hang here must not repeat at every shutdown.
     shutdown.disarm(ctx.root)
-    sys.stdout.write("guestprep at-shutdown: applying {}\n".format(",".join(items)))
+    sys.stdout.write("guestprep at-shutdown: " + t("applying {items}", items=",".join(items)) + "\n")
     fix_args = argparse.Namespace(root=args.root, items=[",".join(items)], format="text", yes=True,
                                   strict=False, backup_dir=args.backup_dir, verbose=args.verbose, at_shutdown=None,
                                   plan=None, waivers=None)
@@ -693,7 +715,7 @@ def cmd_clean(args):
                         "state_dir": state.path, "removed_runs": [], "not_rolled_back": [],
                         "exit_code": report.EXIT_OK})
         else:
-            sys.stdout.write("Nothing to clean: no {}.\n".format(state.path))
+            sys.stdout.write(t("Nothing to clean: no {dir}.", dir=state.path) + "\n")
         return report.EXIT_OK
     state.lock()
     try:
@@ -711,11 +733,11 @@ def cmd_clean(args):
                     " (not rolled back: {})".format(", ".join(pending)) if pending else "")
         if not args.yes:
             if not (sys.stdin.isatty() and sys.stdout.isatty()):
-                raise UsageError("clean deletes the backups rollback needs; add --yes to confirm")
-            sys.stdout.write("Remove them? [y/N] ")
+                raise UsageError(Message("clean deletes the backups rollback needs; add --yes to confirm"))
+            sys.stdout.write(t("Remove them? [y/N] "))
             sys.stdout.flush()
             if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-                sys.stdout.write("Nothing removed.\n")
+                sys.stdout.write(t("Nothing removed.") + "\n")
                 return report.EXIT_OK
         for handler in list(log.handlers):
             if isinstance(handler, (logging.FileHandler, _LogFile)):
@@ -739,8 +761,8 @@ def cmd_clean(args):
                     "state_dir": state.path, "removed_runs": [j.run_id for j in runs],
                     "not_rolled_back": pending, "exit_code": report.EXIT_OK})
     else:
-        sys.stdout.write("Removed {} run(s) of backups and journal from {}; rollback is no longer possible.\n"
-                         .format(len(runs), state.path))
+        sys.stdout.write(t("Removed {count} run(s) of backups and journal from {dir}; rollback is no longer "
+                           "possible.", count=len(runs), dir=state.path) + "\n")
     return report.EXIT_OK
 
 
@@ -774,6 +796,7 @@ def _tolerant_stdio():
 
 def main(argv=None):
     _tolerant_stdio()
+    i18n.set_language(i18n.ENGLISH)   # until the options are read (main() runs again in tests)
     _json_state.update(emitted=False, error=None, stdout_gone=False)
     # Suggested commands start guestprep the way this process was started (argv given: a test).
     if argv is None and sys.argv:
@@ -791,6 +814,7 @@ def main(argv=None):
             _emit_json(error_envelope(words[0] if words else None, None, code,
                                       _json_state["error"] or "usage error"))
         return code
+    i18n.set_language(i18n.choose(args.lang))
     if not args.command:
         parser.print_help(sys.stderr)
         return report.EXIT_USAGE
@@ -819,17 +843,17 @@ def _dispatch(args):
     try:
         return COMMANDS[args.command](args)
     except UsageError as e:
-        _error(str(e), "error: ")
+        _error(e.args[0] if len(e.args) == 1 and isinstance(e.args[0], str) else str(e), N_("error: "))
         return report.EXIT_USAGE
     except journal_mod.Busy as e:
         _error(str(e))
         return report.EXIT_BUSY
     except (journal_mod.JournalError, RootError) as e:
         # The state directory cannot be used (a symlink or loop planted in an image ...).
-        _error(str(e), "error: ")
+        _error(str(e), N_("error: "))
         return report.EXIT_ROLLBACK_FAILED if args.command == "rollback" else report.EXIT_INTERNAL
     except KeyboardInterrupt:
-        _error("interrupted")
+        _error(Message("interrupted"))
         return report.EXIT_INTERNAL
     except BrokenPipeError:
         # The reader went away (guestprep list | head): nothing to report to anyone. Point
@@ -840,7 +864,8 @@ def _dispatch(args):
     except Exception as e:
         if os.environ.get("GUESTPREP_DEBUG"):
             raise
-        _error("internal error: {}: {} (set GUESTPREP_DEBUG=1 for a traceback)".format(type(e).__name__, e))
+        _error(Message("internal error: {error} (set GUESTPREP_DEBUG=1 for a traceback)",
+                       error="{}: {}".format(type(e).__name__, e)))
         return report.EXIT_INTERNAL
 
 

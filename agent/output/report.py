@@ -12,6 +12,9 @@ import textwrap
 
 import agent
 from agent.core.model import Status
+from agent.output import i18n
+from agent.output.i18n import N_, t, tr
+
 
 FORMAT_VERSION = 1
 
@@ -53,8 +56,41 @@ def _wrap(text, indent):
     width = _width() - len(indent)
     lines = []
     for paragraph in text.splitlines() or [""]:
-        lines.extend(textwrap.wrap(paragraph, width) or [""])
+        if i18n.english():
+            lines.extend(textwrap.wrap(paragraph, width) or [""])
+        else:
+            lines.extend(_wrap_wide(paragraph, width) or [""])
     return "\n".join(indent + line for line in lines)
+
+
+# Japanese and Chinese have no spaces between words: a line may break after any wide
+# character, but not before closing punctuation (kinsoku), and a wide character takes two
+# columns of the terminal.
+_TOKENS = re.compile(r"[\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef]|[^\s\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef]+|\s+")
+_NO_BREAK_BEFORE = set("、。，．,.；;：:！!？?）)」』】〕》”’ー")
+
+
+def cells(text):
+    """Terminal columns of text: a wide (CJK) character takes two."""
+    import unicodedata
+    return sum(2 if unicodedata.east_asian_width(c) in ("W", "F") else 1 for c in text)
+
+
+def _wrap_wide(paragraph, width):
+    lines, line, used = [], "", 0
+    for token in _TOKENS.findall(paragraph):
+        size = cells(token)
+        if token.isspace():
+            if line:
+                line, used = line + " ", used + 1
+            continue
+        if line and used + size > width and token[0] not in _NO_BREAK_BEFORE:
+            lines.append(line.rstrip())
+            line, used = "", 0
+        line, used = line + token, used + size
+    if line.strip():
+        lines.append(line.rstrip())
+    return lines
 
 
 # How this process was started, as a person types it again ("guestprep", or
@@ -122,11 +158,11 @@ def typable(text, root, backup_dir=None):
 # The Alibaba Cloud ECS documents findings follow (Finding.refs, "000".."004"): named once at
 # the end of a report, so a reader can look them up.
 SEEDS = (
-    ("000", "Instructions for importing images"),
-    ("001", "Import a custom image"),
-    ("002", "Create a custom image from a snapshot"),
-    ("003", "Image check"),
-    ("004", "Community images"),
+    ("000", N_("Instructions for importing images")),
+    ("001", N_("Import a custom image")),
+    ("002", N_("Create a custom image from a snapshot")),
+    ("003", N_("Image check")),
+    ("004", N_("Community images")),
 )
 # FALLBACK, to go once every check builds its results from findings with refs (fnd1's and
 # fnd2's conversions, issue 13): a result whose findings are plain strings (not Messages)
@@ -156,16 +192,17 @@ def seed_legend(refs):
     cited = set(refs)
     if not cited:
         return ""
-    return "Seeds cited above are Alibaba Cloud ECS documents: {}.\n".format(
-        "; ".join("{} '{}'".format(n, title) for n, title in SEEDS if n in cited))
+    return t("Seeds cited above are Alibaba Cloud ECS documents: {documents}.",
+             documents=t("; ").join(t("{number} '{title}'", number=n, title=tr(title))
+                                 for n, title in SEEDS if n in cited)) + "\n"
 
 
 # Optional modules (the single-file build vendors none): module, package, what goes without it.
 OPTIONAL_MODULES = (
-    ("psutil", "python3-psutil", "facts of the running system (processes, mounts, NICs, ports) "
-                                 "are read from /proc and /sys instead"),
-    ("yaml", "python3-yaml or python3-pyyaml", "netplan files are not read and cloud-init's "
-                                                             "YAML is read line by line"),
+    ("psutil", "python3-psutil", N_("facts of the running system (processes, mounts, NICs, ports) "
+                                    "are read from /proc and /sys instead")),
+    ("yaml", "python3-yaml or python3-pyyaml", N_("netplan files are not read and cloud-init's "
+                                                  "YAML is read line by line")),
 )
 
 
@@ -207,7 +244,28 @@ def envelope(command, ctx, results, code, run_id=None, **extra):
     if missing:
         data["missing_modules"] = missing
     data.update(extra)
+    if not i18n.english():
+        localize(data, results)
     return data
+
+
+def localize(data, results):
+    """The translations beside the English of a JSON report (a language other than English was
+    chosen): `lang`, and `*_localized` next to each text; keys, ids and codes stay English."""
+    data["lang"] = i18n.language()
+    for result, item in zip(results, data["results"]):
+        item["title_localized"] = tr(result.title)
+        item["summary_localized"] = i18n.joined(result.findings, result.summary)
+        if result.hint:
+            item["hint_localized"] = tr(result.hint)
+        for finding, shown in zip(result.findings, item.get("findings", ())):
+            shown["text_localized"] = tr(finding.text)
+    for plan in data.get("plans") or ():
+        if plan.get("skipped"):
+            plan["skipped_localized"] = tr(plan["skipped"])
+        for step in plan.get("steps", ()):
+            if step.get("why"):
+                step["why_localized"] = tr(step["why"])
 
 
 def to_json(data):
@@ -219,39 +277,59 @@ def to_json(data):
 def check_text(ctx, results, stream, code):
     style = Style(stream)
     out = []
-    where = "the running system" if not ctx.offline else ctx.root.path + " (mounted image; live checks skipped)"
-    out.append("guestprep {} — checking {}: {}".format(agent.__version__, where, ctx.os.name or "unknown OS"))
+    where = t("the running system") if not ctx.offline else \
+        t("{root} (mounted image; live checks skipped)", root=ctx.root.path)
+    out.append(t("guestprep {version} — checking {target}: {os}", version=agent.__version__, target=where,
+                 os=ctx.os.name or t("unknown OS")))
     out.append("")
     item_width = max([len(r.item) for r in results] + [4])
     status_width = max([len(r.status) for r in results] + [5])
     for r in results:
-        out.append("{}  {}  {}".format(style.status(r.status, status_width), r.item.ljust(item_width), r.summary))
         indent = " " * (status_width + 4 + item_width)
+        if i18n.english():
+            out.append("{}  {}  {}".format(style.status(r.status, status_width), r.item.ljust(item_width), r.summary))
+        else:
+            # The item's name as the ECS console shows it in this language, then what was found.
+            out.append("{}  {}  {}".format(style.status(r.status, status_width), r.item.ljust(item_width), tr(r.title)))
+            out.append(_wrap(i18n.joined(r.findings, r.summary), indent))
         if r.waiver:
             out.append(_wrap(waiver_text(r.waiver), indent))
         if r.status not in (Status.PASS, Status.SKIP, Status.WAIVED):
             if r.hint:
-                out.append(_wrap(typable(r.hint, ctx.root), indent))
+                out.append(_wrap(typable(tr(r.hint), ctx.root), indent))
             for command in r.commands:
                 out.append(indent + "$ " + typable(command, ctx.root))
     out.append("")
     counts = ", ".join("{} {}".format(sum(1 for r in results if r.status == s), s)
                        for s in reversed(Status.ORDER) if any(r.status == s for r in results))
-    out.append("{} check{}: {}.".format(len(results), "" if len(results) == 1 else "s", counts))
+    if len(results) == 1:
+        out.append(t("1 check: {counts}.", counts=counts))
+    else:
+        out.append(t("{count} checks: {counts}.", count=len(results), counts=counts))
     for m in missing_modules(ctx):
-        out.append("Without {} ({}): {}.".format(m["module"], m["package"], m["effect"]))
+        out.append(t("Without {module} ({package}): {effect}.", module=m["module"], package=m["package"],
+                     effect=tr(m["effect"])))
     if code == EXIT_BLOCKING:
         out.extend(blocking_text(ctx.root, results, ctx.options.strict))
     else:
-        out.append("Nothing blocks the import.")
+        out.append(t("Nothing blocks the import."))
     stream.write("\n".join(out) + "\n")
 
 
 def waiver_text(waiver):
     """The waiver of a result; of a finding code, one line per finding it names."""
-    return "\n".join("{}{} waived by {} until {}{}: {} ({})".format(
-        w["code"] + ": " if w.get("code") else "", w["status"], w["by"], w["expires"],
-        ", EXPIRED" if w["expired"] else "", w["reason"], w["file"]) for w in waiver.get("findings") or [waiver])
+    lines = []
+    for w in waiver.get("findings") or [waiver]:
+        if w["expired"]:
+            text = t("{status} waived by {by} until {expires}, EXPIRED: {reason} ({file})", **_waiver_fields(w))
+        else:
+            text = t("{status} waived by {by} until {expires}: {reason} ({file})", **_waiver_fields(w))
+        lines.append((w["code"] + ": " if w.get("code") else "") + text)
+    return "\n".join(lines)
+
+
+def _waiver_fields(waiver):
+    return dict((k, waiver[k]) for k in ("status", "by", "expires", "reason", "file"))
 
 
 def blocking_text(root, results, strict=False, backup_dir=None):
@@ -261,15 +339,16 @@ def blocking_text(root, results, strict=False, backup_dir=None):
     blocking = [r for r in results if r.status in statuses]
     items = sorted(set(r.repair_item for r in blocking if r.repair_item))
     manual = [r.item for r in blocking if not r.repair_item]
-    lines = ["Blocking: {}.".format(", ".join("{} ({})".format(r.item, r.status) for r in blocking))]
+    lines = [t("Blocking: {items}.", items=", ".join("{} ({})".format(r.item, r.status) for r in blocking))]
     if items:
         named = ",".join(items)
-        lines.append("`{}` shows the changes; `{}` applies them.".format(
-            guestprep_command(root, "plan --items " + named, backup_dir),
-            guestprep_command(root, "fix --items " + named, backup_dir)))
-    if manual:
-        lines.append("No fix in guestprep for {}: follow the hint{} above.".format(
-            ", ".join(manual), "" if len(manual) == 1 else "s"))
+        lines.append(t("`{plan}` shows the changes; `{fix}` applies them.",
+                       plan=guestprep_command(root, "plan --items " + named, backup_dir),
+                       fix=guestprep_command(root, "fix --items " + named, backup_dir)))
+    if len(manual) == 1:
+        lines.append(t("No fix in guestprep for {items}: follow the hint above.", items=manual[0]))
+    elif manual:
+        lines.append(t("No fix in guestprep for {items}: follow the hints above.", items=", ".join(manual)))
     return lines
 
 
@@ -278,7 +357,7 @@ def import_image_text(advice, stream):
     if not advice:
         return
     if advice.get("error"):
-        stream.write("\nWhat to enter on ImportImage: not available ({})\n".format(advice["error"]))
+        stream.write("\n" + t("What to enter on ImportImage: not available ({error})", error=advice["error"]) + "\n")
         return
     from agent.output import advice as advice_mod
     stream.write("\n" + advice_mod.text(advice))
@@ -442,16 +521,16 @@ def plan_flags(plan):
     fix = plan.remediation
     undoable = [step_reversible(s) for s in plan.steps]
     if plan_reversible(plan):
-        flags = ["reversible"]
+        flags = [t("reversible")]
     elif any(undoable):
         # A package fix that also unmasks units: say which part rollback cannot undo.
-        flags = ["partly reversible: rollback restores the files, not the commands marked IRREVERSIBLE"]
+        flags = [t("partly reversible: rollback restores the files, not the commands marked IRREVERSIBLE")]
     else:
-        flags = ["IRREVERSIBLE (rollback cannot undo it)"]
+        flags = [t("IRREVERSIBLE (rollback cannot undo it)")]
     if fix.needs_reboot:
-        flags.append("needs a reboot")
+        flags.append(t("needs a reboot"))
     if fix.disrupts_network:
-        flags.append("files only, takes effect at the next boot")
+        flags.append(t("files only, takes effect at the next boot"))
     return flags
 
 
@@ -459,33 +538,34 @@ def plan_text(ctx, plans, stream, left_out=()):
     style = Style(stream)
     out = []
     if not plans:
-        out.append("Nothing to fix among the selected items.")
+        out.append(t("Nothing to fix among the selected items."))
     for plan in plans:
         r = plan.result
-        out.append("== {} ({}) — {}".format(plan.repair_item or plan.check_id, r.item, r.summary))
+        out.append("== {} ({}) — {}".format(plan.repair_item or plan.check_id, r.item,
+                                            i18n.joined(r.findings, r.summary)))
         if plan.skipped:
-            out.append("   not applied: " + plan.skipped)
+            out.append("   " + t("not applied: {reason}", reason=tr(plan.skipped)))
             if r.hint:
-                out.append(_wrap(typable(r.hint, ctx.root), "   "))
+                out.append(_wrap(typable(tr(r.hint), ctx.root), "   "))
             for command in r.commands:
                 out.append("   $ " + typable(command, ctx.root))
             out.append("")
             continue
-        out.append("   " + "; ".join(plan_flags(plan)))
+        out.append("   " + t("; ").join(plan_flags(plan)))
         if plan.remediation.note:
-            out.append(_wrap(plan.remediation.note, "   "))
+            out.append(_wrap(tr(plan.remediation.note), "   "))
         for step in plan.steps:
             info = step_dict(ctx, step)
             if info.get("why"):
-                out.append("   # " + info["why"])
-            out.extend(step.plan_lines(ctx, info, plan.remediation.reversible))
+                out.append("   # " + tr(info["why"]))
+            out.extend(tr(line) for line in step.plan_lines(ctx, info, plan.remediation.reversible))
         out.append("")
     legend = seed_legend(set(ref for p in plans for ref in result_refs(p.result))
                          | _cited([p.skipped for p in plans] + [p.remediation.note for p in plans]))
     if left_out:
         names = ",".join(sorted(set(r.repair_item or r.check_id for r in left_out)))
-        out.append("Also found, with fixes applied only when named (they install or remove packages, "
-                   "change the boot loader or firewall, or remove keys and history): {}".format(names))
+        out.append(t("Also found, with fixes applied only when named (they install or remove packages, "
+                     "change the boot loader or firewall, or remove keys and history): {items}", items=names))
         out.append("   $ " + guestprep_command(ctx.root, "plan --items " + names))
     if legend:
         if out and out[-1] != "":
@@ -506,21 +586,21 @@ def outcomes_text(outcomes, journal, stream, backup_dir=None):
     style = Style(stream)
     out = []
     for o in outcomes:
-        out.append("{}  {}  {}".format(style.status(o.outcome, 13), (o.repair_item or o.check_id).ljust(10), o.message))
+        out.append("{}  {}  {}".format(style.status(o.outcome, 13), (o.repair_item or o.check_id).ljust(10),
+                                       tr(o.message)))
     # Only FIXED and STILL FAILING items leave changes behind: failed ones were rolled back.
     if journal is not None and not any(o.outcome in ("FIXED", "STILL FAILING") for o in outcomes):
         out.append("")
-        out.append("Nothing was left changed: what run {} began was rolled back.".format(journal.run_id))
+        out.append(t("Nothing was left changed: what run {run} began was rolled back.", run=journal.run_id))
     elif journal is not None:
         out.append("")
         root = journal.state.root
         backup_dir = journal.state.path if backup_dir else None   # absolute: cwd may change
-        out.append("Run {} recorded in {}; undo it with: {}".format(
-            journal.run_id, journal.dir,
-            guestprep_command(root, "rollback --run " + journal.run_id, backup_dir)))
-        out.append("Its backups hold copies of the files it changed: once the image is right, "
-                   "`{}` removes them (and rollback with them) before capture.".format(
-                       guestprep_command(root, "clean --yes", backup_dir)))
+        out.append(t("Run {run} recorded in {dir}; undo it with: {command}", run=journal.run_id, dir=journal.dir,
+                     command=guestprep_command(root, "rollback --run " + journal.run_id, backup_dir)))
+        out.append(t("Its backups hold copies of the files it changed: once the image is right, "
+                     "`{command}` removes them (and rollback with them) before capture.",
+                     command=guestprep_command(root, "clean --yes", backup_dir)))
     stream.write("\n".join(out) + "\n")
 
 
@@ -552,11 +632,11 @@ def _xml_text(text):
 def _details(result):
     lines = []
     if result.hint:
-        lines.append(result.hint)
+        lines.append(tr(result.hint))
     for command in result.commands:
         lines.append("$ " + command)
     for path in result.paths:
-        lines.append("path: " + path)
+        lines.append(t("path: {path}", path=path))
     return "\n".join(lines)
 
 
@@ -565,7 +645,7 @@ def finding_line(finding):
     where = ""
     if finding.path:
         where = " ({} line {})".format(finding.path, finding.line) if finding.line else " ({})".format(finding.path)
-    return "  {} {}: {}{}".format(finding.status, finding.code, finding.text, where)
+    return "  {} {}: {}{}".format(finding.status, finding.code, tr(finding.text), where)
 
 
 def junit(command, ctx, results, code, strict=False, outcomes=(), hostname=None):
@@ -578,17 +658,18 @@ def junit(command, ctx, results, code, strict=False, outcomes=(), hostname=None)
     cases = []
     for r in results:
         case = ET.Element("testcase", {"classname": _xml_text("guestprep." + r.item),
-                                       "name": _xml_text("{} ({})".format(r.check_id, r.title)),
+                                       "name": _xml_text("{} ({})".format(r.check_id, tr(r.title))),
                                        "time": "0"})
         outcome = by_outcome.get(r.check_id)
-        out = ["{}: {}".format(r.status, r.summary)]
+        summary = i18n.joined(r.findings, r.summary)
+        out = ["{}: {}".format(r.status, summary)]
         if len(r.findings) > 1 or any(f.status == Status.WAIVED for f in r.findings):
             # Each finding on its own line, with its code (for a waiver) and where it is.
             out.extend(finding_line(f) for f in r.findings)
         if r.waiver:
             out.append(waiver_text(r.waiver))
         if outcome is not None:
-            out.insert(0, "fix: {}: {}".format(outcome.outcome, outcome.message))
+            out.insert(0, t("fix: {outcome}: {message}", outcome=outcome.outcome, message=tr(outcome.message)))
         if outcome is not None and outcome.outcome == "ROLLED BACK":
             kind = "error"
         elif r.status == Status.ERROR:
@@ -601,12 +682,12 @@ def junit(command, ctx, results, code, strict=False, outcomes=(), hostname=None)
             kind = ""
         if kind == "skipped":
             # A waived finding is accepted, not passed: CI systems show skipped cases apart.
-            message = waiver_text(r.waiver) if r.status == Status.WAIVED else r.summary
+            message = waiver_text(r.waiver) if r.status == Status.WAIVED else summary
             ET.SubElement(case, "skipped", {"message": _xml_text(message)})
             counts["skipped"] += 1
         elif kind:
-            message = outcome.message if kind == "error" and outcome is not None and \
-                outcome.outcome == "ROLLED BACK" else r.summary
+            message = tr(outcome.message) if kind == "error" and outcome is not None and \
+                outcome.outcome == "ROLLED BACK" else summary
             element = ET.SubElement(case, kind, {"message": _xml_text(message), "type": r.status})
             element.text = _xml_text(_details(r))
             counts["failures" if kind == "failure" else "errors"] += 1

@@ -3,7 +3,7 @@
 #
 #   packaging/zipapp/build.sh [OUT]      (default: dist/guestprep.pyz)
 #
-# It holds agent/ and remediations/ only. psutil, distro and PyYAML are not vendored:
+# It holds agent/ and remediations/ only (with agent/locale/*/guestprep.mo). psutil, distro and PyYAML are not vendored:
 # they hold compiled code or belong to the distribution, and the VM's own python3-psutil
 # and python3-yaml are used when installed; without them guestprep says which checks it
 # skipped and why.
@@ -19,6 +19,8 @@ find agent remediations -name '*.py' -not -path '*/__pycache__/*' | LC_ALL=C sor
   mkdir -p "$stage/$(dirname "$f")"
   cp "$f" "$stage/$f"
 done
+# The message catalogues, compiled (read through the zip's loader: agent/output/i18n.py).
+"$PY" tools/msgfmt.py "$stage/agent/locale" >/dev/null
 # The entry point loads the modules' compiled code from a cache outside the archive
 # (agent/core/pyzcache.py): bytecode is per Python version, the archive is for all of them.
 cp packaging/zipapp/__main__.py "$stage/__main__.py"

@@ -105,6 +105,26 @@ def test_pyz_runs_without_site_packages(pyz, image, which):
 
 
 @pytest.mark.parametrize("which", ["3.6", "newest"])
+def test_pyz_speaks_japanese_and_chinese_from_its_compiled_catalogues(pyz, image, which):
+    """One guestprep.mo per language inside the zip (no .po), read through the zip's loader."""
+    import zipfile
+    names = zipfile.ZipFile(pyz).namelist()
+    assert "agent/locale/ja/guestprep.mo" in names and "agent/locale/zh_CN/guestprep.mo" in names
+    assert not [n for n in names if n.endswith(".po")]
+    python = pyenv_python("3.6") if which == "3.6" else pyenv_python("3.")
+    if python is None:
+        pytest.skip("pyenv has no Python " + which)
+    env = dict(os.environ, LANG="ja_JP.UTF-8")
+    env.pop("LC_ALL", None), env.pop("LC_MESSAGES", None), env.pop("LANGUAGE", None)
+    done = sh([python, "-I", "-S", pyz, "check", "--root", image], env=env)
+    assert done.returncode == 3, done.stderr
+    assert "セキュリティ強化Linux (SELinux) がイメージに対して無効になっているかどうか" in done.stdout
+    assert "インポートを妨げる項目: " in done.stdout
+    done = sh([python, "-I", "-S", pyz, "list", "--lang", "zh_CN"], env=dict(env, LANG="C"))
+    assert done.returncode == 0 and "镜像是否关闭了SELinux" in done.stdout, done.stderr
+
+
+@pytest.mark.parametrize("which", ["3.6", "newest"])
 def test_pyz_on_the_running_system_without_psutil_skips_and_says_why(pyz, which):
     python = pyenv_python("3.6") if which == "3.6" else pyenv_python("3.")
     if python is None:
@@ -172,6 +192,8 @@ def test_rpm_contents_and_requirements():
     assert "/usr/lib/systemd/system/guestprep-check.service" in files
     assert "/usr/lib/systemd/system/guestprep-fix-at-shutdown.service" in files
     assert [f for f in files if f.startswith("/usr/share/man/man1/guestprep.1")]
+    for lang in ("ja", "zh_CN"):   # the message catalogues, compiled
+        assert "/usr/share/guestprep/agent/locale/{}/guestprep.mo".format(lang) in files
     assert not [f for f in files if "site-packages" in f or "__pycache__" in f]
     requires = sh(["rpm", "-qp", "--requires", rpm]).stdout.splitlines()
     for name in ("python3 >= 3.6", "python3-psutil", "python3-distro", "python3-pyyaml"):
@@ -249,6 +271,10 @@ def test_deb_installs_with_apt_and_runs_with_the_roots_own_python(debian):
     assert qemu["status"] == "FAIL" and "qemu-guest-agent" in qemu["summary"]
     assert "missing_modules" not in data   # the root's python3-psutil and python3-yaml were used
     assert chroot(debian, "guestprep", "--version").stdout.strip() == "guestprep " + VERSION
+    for lang in ("ja", "zh_CN"):
+        assert os.path.isfile(os.path.join(debian, "usr/share/guestprep/agent/locale", lang, "guestprep.mo"))
+    listed = chroot(debian, "guestprep", "list", "--lang", "ja")
+    assert "virtioドライバがイメージにインストールされているかどうか" in listed.stdout, listed.stderr
     assert os.path.exists(os.path.join(debian, "usr/share/man/man1/guestprep.1.gz"))
     # The units, verified by the root's own systemd (man-db is not in a minimal root).
     units = ["/lib/systemd/system/guestprep-check.service", "/lib/systemd/system/guestprep-fix-at-shutdown.service"]
