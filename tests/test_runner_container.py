@@ -213,7 +213,7 @@ from agent.core.runner import Runner
 state = StateDir(Root({root!r}))
 state.lock()
 runner = Runner("/")
-runner.lock_fd = state.lock_fd
+runner.lock_fds = state.lock_fds
 print("locked", flush=True)
 runner.run(["sh", "-c", "touch {started}; sleep 4"])
 """

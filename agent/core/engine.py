@@ -8,10 +8,10 @@ from typing import List, NamedTuple, Optional
 
 from agent.core import applicability, faults
 from agent.core import journal as journal_mod
-from agent.facts.live import Unavailable
 from agent.core.model import Message, Mode, Refused, Status, is_package_step
 from agent.core.rootfs import RootError
 from agent.core.runner import describe_command
+from agent.facts.live import Unavailable
 
 
 class UsageError(Exception):
@@ -200,11 +200,11 @@ class Engine(object):
             return None, outcomes
         # Every command inherits the state lock: it stays held until the last one exits.
         executor = ctx.executor
-        executor.lock_fd = getattr(state, "lock_fd", None)
+        executor.lock_fds = tuple(getattr(state, "lock_fds", ()))
         try:
             return self._apply(ctx, todo, outcomes, state, argv)
         finally:
-            executor.lock_fd = None
+            executor.lock_fds = ()
 
     def _apply(self, ctx, todo, outcomes, state, argv):
         order = [c.id for c in self.checks]

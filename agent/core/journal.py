@@ -92,6 +92,8 @@ class StateDir(object):
 
     @property
     def lock_fds(self):
+        """The root's and the backup directory's locked descriptors: the runner hands both to
+        every child, so both stay held until the last one exits, even if guestprep is killed."""
         return tuple(fd for fd in (self.lock_fd, self._lock_fd) if fd is not None)
 
     def ensure(self):
@@ -188,12 +190,6 @@ class StateDir(object):
                 pass
             os.close(fd)
             self._root_lock = None
-
-    @property
-    def lock_fd(self):
-        """The locked descriptor (None when not locked): the runner hands it to every child,
-        so the lock stays held until the last one exits, even if guestprep is killed."""
-        return self._lock_fd
 
     def unlock(self):
         if self._lock_fd is not None:

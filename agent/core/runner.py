@@ -10,7 +10,7 @@ packages, and only the capabilities a package manager and initramfs tools need. 
 neither tool exists they are refused, or run chrooted when the operator says so
 (--unsafe-chroot). Host binaries are never asked questions about the guest.
 
-Every child inherits the state lock's descriptor (lock_fd) and runs in its own process
+Every child inherits the state locks' descriptors (lock_fds) and runs in its own process
 group: the flock stays held until the last child exits, even when guestprep itself is
 killed, and a timeout stops the whole group.
 
@@ -228,9 +228,10 @@ class Runner(object):
         self.root_path = root_path
         self.container = container
         self._containment = None
-        # The state lock's descriptor while a fix holds it (the engine sets it): every child
-        # inherits it, so the lock is held until the last one exits (issue 12).
-        self.lock_fd = None
+        # The root's and the backup directory's lock descriptors while a fix holds them (the
+        # engine sets them): every child inherits them, so the locks are held until the last
+        # one exits (issue 12).
+        self.lock_fds = ()
 
     def containment(self):
         if self._containment is None:
@@ -268,10 +269,9 @@ class Runner(object):
         return (how.path, self.root_path) + tuple(argv), environment
 
     def _popen(self, full, **kw):
-        """Start `full` in its own process group, holding the state lock's descriptor."""
-        fds = ()
-        if self.lock_fd is not None:
-            fds = (self.lock_fd,)
+        """Start `full` in its own process group, holding the state locks' descriptors."""
+        fds = tuple(self.lock_fds)
+        if fds:
             if self.containment().tool in (BWRAP, CHROOT):
                 # bwrap and chroot hand every open descriptor to the image's program, which
                 # must not get a writable host file: the host's own sh holds the lock while

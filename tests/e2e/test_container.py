@@ -74,7 +74,7 @@ def test_hostile_programs_run_only_inside_the_container(debian, tmp_path, tool):
     # command holds it (issue 12), but the image's program never gets its descriptor.
     lock = os.open(str(host / "lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     fcntl.flock(lock, fcntl.LOCK_EX)
-    runner.lock_fd = lock
+    runner.lock_fds = (lock,)
     for name in PROGRAMS:
         done = runner.run([name, "--version"], network=name in ("apt-get", "dnf", "zypper"))
         assert done.returncode == 0, (name, done.stderr)

@@ -156,14 +156,14 @@ from agent.core.rootfs import Root
 state = StateDir(Root(sys.argv[2]))
 state.lock()
 # A command that inherits the root's lock fd (what the runner hands its children) ...
-child = subprocess.Popen(["sleep", "60"], pass_fds=(state.lock_fd,), stdout=subprocess.DEVNULL,
+child = subprocess.Popen(["sleep", "60"], pass_fds=state.lock_fds, stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL)
 print(child.pid, flush=True)
 os._exit(0)     # ... outlives guestprep, killed before it could unlock
 """
 
 
-def test_a_command_left_running_keeps_the_target_busy(mini):
+def test_a_command_left_running_keeps_the_target_busy(mini, tmp_path):
     holder = subprocess.run([sys.executable, "-c", CHILD_HOLDS_THE_LOCK, safetylib.REPO, mini],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
     assert holder.returncode == 0, holder
@@ -172,6 +172,11 @@ def test_a_command_left_running_keeps_the_target_busy(mini):
         busy = guestprep("rollback", "--root", mini)
         assert busy.returncode == 6, busy
         assert "which has exited; a command it started still holds the lock" in busy.err, busy
+        # The command holds the root's own lock too, not only the backup directory's: a run
+        # with its backups elsewhere is just as busy (it held only the latter before).
+        elsewhere = guestprep("fix", "--root", mini, "--yes", "--items", "selinux",
+                              "--backup-dir", str(tmp_path / "elsewhere"))
+        assert elsewhere.returncode == 6, elsewhere
     finally:
         os.kill(child, signal.SIGKILL)
         time.sleep(0.2)
