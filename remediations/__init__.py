@@ -1,9 +1,24 @@
 """The fixes: one module per check it repairs, with the same name and id. Registered here."""
-from remediations import cloudinit, dhcp, fstab, growpart, qemu_ga, rtc, selinux, shadow
-from remediations import grub, hypervisor_tools
-from remediations import nvme, virtio
-from remediations import cloud_assistant, critical_files, data_disks_mounted, firewall
-from remediations import lvm_devices, seal
+from remediations import (
+    cloud_assistant,
+    cloudinit,
+    critical_files,
+    data_disks_mounted,
+    dhcp,
+    firewall,
+    fstab,
+    growpart,
+    grub,
+    hypervisor_tools,
+    lvm_devices,
+    nvme,
+    qemu_ga,
+    rtc,
+    seal,
+    selinux,
+    shadow,
+    virtio,
+)
 
 REMEDIATIONS = (
     fstab.FstabFix,

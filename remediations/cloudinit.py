@@ -7,8 +7,8 @@ cloud.cfg.d file that puts AliYun in front of the effective datasource_list.
 """
 from agent.checks.cloudinit import upgrade_argv
 from agent.core.context import shell_command
-from agent.facts.cloudinit import ALIYUN_CFG, PACKAGE
 from agent.core.model import Message, Mode, Remediation, RemoveFile, RunCommand, WriteFile
+from agent.facts.cloudinit import ALIYUN_CFG, PACKAGE
 
 
 def package_steps(ctx, packages, why, upgrade=False):

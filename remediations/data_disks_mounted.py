@@ -24,7 +24,8 @@ class DataDisksMountedFix(Remediation):
             if mount["mountpoint"] not in current:
                 continue   # already unmounted: nothing to do
             steps.append(RunCommand(("umount", mount["mountpoint"]),
-                                    why=Message("unmount {device} (a data disk) before capture", device=mount["device"]),
+                                    why=Message("unmount {device} (a data disk) before capture",
+                                                device=mount["device"]),
                                     undo_hint="mount {} {}".format(mount["device"], mount["mountpoint"]),
                                     live_only=True))
         return steps

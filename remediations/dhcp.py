@@ -24,8 +24,8 @@ NIC with another name on RHEL 8/9.
 import json
 
 from agent import netformats
-from agent.facts import boot
 from agent.core.model import Message, Mode, Refused, Remediation, WriteFile
+from agent.facts import boot
 from agent.netformats import nm, udev
 
 
@@ -61,7 +61,8 @@ class DhcpFix(Remediation):
                 steps.extend(netformats.MODULES[configs[0].fmt].steps(
                     ctx.root, path, ctx.root.read_config(path), configs, primary))
             except ValueError as e:
-                raise Refused(Message("{path} cannot be converted safely: {error}; nothing was changed", path=path, error=str(e)))
+                raise Refused(Message("{path} cannot be converted safely: {error}; nothing was changed",
+                                      path=path, error=str(e)))
         if seen.udev:
             steps.extend(udev.steps(ctx.root, udev.PATH, ctx.root.read_config(udev.PATH), seen.udev, primary))
         if seen.targets:
@@ -76,5 +77,6 @@ class DhcpFix(Remediation):
             keep["paths"] = sorted(set((record.get("paths") or []) + converted))
             steps.insert(0, WriteFile(netformats.MANIFEST_PATH,
                                       (json.dumps(keep, indent=2, sort_keys=True) + "\n").encode("utf-8"),
-                                      mode=0o600, why=Message("record the old network settings before DHCP replaces them")))
+                                      mode=0o600,
+                                      why=Message("record the old network settings before DHCP replaces them")))
         return steps

@@ -8,8 +8,8 @@ For ufw the switch is ENABLED=no in /etc/ufw/ufw.conf (what `ufw disable` persis
 The running firewall is left alone: the change takes effect at the next boot.
 """
 from agent.checks.firewall import UFW_CONF
-from agent.facts.services import enabled_links
 from agent.core.model import Message, Mode, Remediation, RemoveFile, WriteFile
+from agent.facts.services import enabled_links
 from agent.parsers import keyvalue
 
 

@@ -14,7 +14,6 @@ from agent.core.model import Message, Mode, Remediation, WriteFile
 from agent.parsers import comment_out, replace_line
 
 
-
 class FstabFix(Remediation):
     id = "fstab"
     mode = Mode.AUTO

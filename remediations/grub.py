@@ -24,8 +24,8 @@ Missing kernels and unresolvable UUIDs are left to a person: the hint says how.
 import re
 
 from agent.checks.grub import offline_uuid
-from agent.facts.boot import DEFAULT_GRUB, regen_command
 from agent.core.model import Message, Mode, Refused, Remediation, RunCommand, WriteFile
+from agent.facts.boot import DEFAULT_GRUB, regen_command
 from agent.parsers import bootcfg, keyvalue, replace_line, split_ending, split_lines
 
 
@@ -167,7 +167,8 @@ class GrubFix(Remediation):
             else:   # grubenv's kernelopts (RHEL 8 entries say $kernelopts)
                 new = grubenv_with_uuid(original, uuids)
                 if new is None:
-                    raise Refused(Message("{path}: no room in the 1024-byte environment block for root=UUID=", path=path))
+                    raise Refused(Message("{path}: no room in the 1024-byte environment block for root=UUID=",
+                                          path=path))
             if new != original:
                 steps.append(WriteFile(path, new.encode("utf-8", "surrogateescape"),
                                        why=Message("root= by UUID on the kernel lines of {path} (grub-mkconfig "

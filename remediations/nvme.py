@@ -15,7 +15,8 @@ the next boot takes them from:
 Without grub-mkconfig/update-grub in the target (a root assembled before its boot loader
 is installed), /etc/default/grub is edited and nothing regenerated: grub-mkconfig reads
 the file when the boot loader is installed. Without /etc/default/grub, the kernel lines of
-the generated grub.cfg files are edited directly: there is nothing to regenerate them from. Every command declares the files it rewrites,
+the generated grub.cfg files are edited directly: there is nothing to regenerate them from.
+Every command declares the files it rewrites,
 so rollback restores them.
 
 On a mounted image (--root) grub-mkconfig cannot run: grub-probe inside the chroot finds
@@ -26,10 +27,9 @@ and /etc/default/grub carries them into every later regeneration.
 import re
 
 from agent.core.model import Message, Mode, Remediation, RunCommand, WriteFile
-from agent.parsers import bootcfg, keyvalue
-from agent.parsers import split_lines
 from agent.facts import boot
 from agent.facts.boot import DEFAULT_GRUB, KERNEL_CMDLINE
+from agent.parsers import bootcfg, keyvalue, split_lines
 from remediations.virtio import plan_drivers, verify_images
 
 NAMES = ("nvme_core.io_timeout", "nvme_core.admin_timeout")
@@ -89,8 +89,8 @@ def grub_steps(ctx, value, args, bad_sources):
                 new = cfg_with_args(old, args)
                 if new != old:
                     steps.append(WriteFile(path, new.encode("utf-8", "surrogateescape"),
-                                           why=Message("NVMe timeouts on the kernel lines of {path} (no /etc/default/grub to "
-                                                       "regenerate it from)", path=path)))
+                                           why=Message("NVMe timeouts on the kernel lines of {path} (no "
+                                                       "/etc/default/grub to regenerate it from)", path=path)))
         return steps
     if not (steps or any(p != DEFAULT_GRUB for p in bad_sources)):
         return steps
@@ -100,8 +100,8 @@ def grub_steps(ctx, value, args, bad_sources):
             new = cfg_with_args(text, args)
             if new != text:
                 steps.append(WriteFile(path, new.encode("utf-8", "surrogateescape"),
-                                       why=Message("NVMe timeouts on the kernel lines of {path} (grub-mkconfig cannot run on a "
-                                                   "mounted image)", path=path)))
+                                       why=Message("NVMe timeouts on the kernel lines of {path} (grub-mkconfig "
+                                                   "cannot run on a mounted image)", path=path)))
         return steps
     for argv, modifies in boot.regenerate_every_cfg(ctx):
         why = Message("regenerate grub.cfg from /etc/default/grub") if argv == ("update-grub",) else \

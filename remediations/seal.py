@@ -18,9 +18,9 @@ Each operation of the check (agent/checks/seal.py OPERATIONS) plans from what it
   rollback puts the build VM's identity back
 - every other operation: its files removed (backed up, bounded by the check's MAX_OP_BYTES)
 """
-from agent.facts.accounts import PASSWD, SHADOW
 from agent.checks.seal import OPERATION_NAMES
 from agent.core.model import Message, Mode, Remediation, RemoveFile, RunCommand, WriteFile
+from agent.facts.accounts import PASSWD, SHADOW
 
 USERMOD_WRITES = (PASSWD, SHADOW, PASSWD + "-", SHADOW + "-")
 WHY = {

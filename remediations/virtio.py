@@ -15,9 +15,9 @@ journaled like every edit. After the rebuild every image is read again with gues
 own initramfs reader; a wanted driver missing from one fails the fix, and the engine
 rolls it back (images included).
 """
+from agent.core.model import Message, Mode, Refused, Remediation, RunCommand, WriteFile
 from agent.facts import initramfs_build, kernels
 from agent.facts.initramfs_build import initramfs_tool
-from agent.core.model import Message, Mode, Refused, Remediation, RunCommand, WriteFile
 from agent.parsers import keyvalue
 
 MODULES_FILE = "/etc/initramfs-tools/modules"
@@ -163,7 +163,8 @@ def rebuild_steps(ctx, rows):
         for row in rows:
             if not row.get("initramfs"):
                 steps.append(RunCommand(("update-initramfs", "-c", "-k", row["version"]),
-                                        why=Message("create the missing initramfs of {version}", version=row["version"]),
+                                        why=Message("create the missing initramfs of {version}",
+                                                    version=row["version"]),
                                         modifies=(row["initramfs_path"], "/var/lib/initramfs-tools/" + row["version"]),
                                         run_last=True))
     elif tool == "dracut":

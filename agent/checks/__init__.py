@@ -3,13 +3,40 @@
 Order is the order of the report: what stops the image booting first, then what stops it
 being managed. Never import remediations from here: checking loads no code that writes.
 """
-from agent.checks import cloudinit, dhcp, fstab, growpart, qemu_ga, rtc, selinux, shadow
-from agent.checks import architecture, boot_mode, grub, kernel_version, moc_instance_types
-from agent.checks import os_version, platform, system_image
-from agent.checks import nvme, virtio
-from agent.checks import cloud_assistant, critical_files, data_disks_mounted, firewall, free_space
-from agent.checks import fw_cfg, hypervisor_tools, lvm_devices, nic, root_account, security_center_agent, ssh
-from agent.checks import package_manager, seal
+from agent.checks import (
+    architecture,
+    boot_mode,
+    cloud_assistant,
+    cloudinit,
+    critical_files,
+    data_disks_mounted,
+    dhcp,
+    firewall,
+    free_space,
+    fstab,
+    fw_cfg,
+    growpart,
+    grub,
+    hypervisor_tools,
+    kernel_version,
+    lvm_devices,
+    moc_instance_types,
+    nic,
+    nvme,
+    os_version,
+    package_manager,
+    platform,
+    qemu_ga,
+    root_account,
+    rtc,
+    seal,
+    security_center_agent,
+    selinux,
+    shadow,
+    ssh,
+    system_image,
+    virtio,
+)
 
 CHECKS = (
     fstab.Fstab,

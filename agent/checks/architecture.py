@@ -9,9 +9,8 @@ on an x86_64 host is told apart without running anything.
 """
 import shlex
 
-from agent.facts import elf, kernels
-
 from agent.core.model import Check, Message, Status
+from agent.facts import elf, kernels
 
 
 class Architecture(Check):

@@ -8,9 +8,8 @@ evidence of the other mode live), an EFI system partition in /etc/fstab with EFI
 shim packages means UEFI, and GRUB's i386-pc modules, grub-pc or GRUB legacy mean BIOS.
 On a GPT disk, BIOS GRUB also needs a BIOS boot partition (checked live).
 """
-from agent.facts import boot
 from agent.core.model import Check, Message, Status
-
+from agent.facts import boot
 
 # Each distribution's own package names (x86: arm64 images are UEFI whatever is found),
 # since grub-pc, grub2-pc and grub2-i386-pc are the same thing on Debian, RHEL and SUSE.

@@ -12,8 +12,8 @@ its unit aliyun.service. The install commands are the ones of the ECS documentat
 "Install the Cloud Assistant Agent" (download the latest package from the
 aliyun-client-assist bucket, then `rpm -ivh --force` or `dpkg -i`).
 """
-from agent.facts import services
 from agent.core.model import Check, Message, Status, joined
+from agent.facts import services
 
 PACKAGES = ("aliyun_assist", "aliyun-assist")
 DIRECTORIES = ("/usr/local/share/aliyun-assist", "/opt/local/share/aliyun-assist")

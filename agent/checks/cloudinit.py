@@ -17,8 +17,17 @@ import re
 
 from agent.core.context import shell_command
 from agent.core.model import Check, Message, Status, joined
-from agent.facts.cloudinit import (ALIYUN_CFG, CLOUD_CFG, DISABLED_MARKER, PACKAGE, cloud_config, datasource_names,
-                                   installed_version, masked_units, needs_minimum)
+from agent.facts.cloudinit import (
+    ALIYUN_CFG,
+    CLOUD_CFG,
+    DISABLED_MARKER,
+    PACKAGE,
+    cloud_config,
+    datasource_names,
+    installed_version,
+    masked_units,
+    needs_minimum,
+)
 from agent.facts.versions import compare_versions, upstream_version
 
 MINIMUM = "19.1.18"

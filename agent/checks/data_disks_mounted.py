@@ -13,8 +13,8 @@ the system disk's own partitions (/boot, /boot/efi) are left out; bind mounts of
 disk's filesystem are listed with it, deepest mount point first, so the umount commands
 work in the order shown.
 """
-from agent.facts import disks as disk_facts
 from agent.core.model import Check, Message, Status, joined
+from agent.facts import disks as disk_facts
 
 VIRTUAL_FS = ("proc", "sysfs", "devtmpfs", "devpts", "tmpfs", "cgroup", "cgroup2", "pstore", "bpf",
               "securityfs", "debugfs", "tracefs", "configfs", "fusectl", "mqueue", "hugetlbfs",

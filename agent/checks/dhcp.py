@@ -18,9 +18,9 @@ one with the configured gateway.
 import shlex
 
 from agent import netformats
+from agent.core.model import Check, Message, Status, both, joined
 from agent.facts import boot
 from agent.parsers import netplan
-from agent.core.model import Check, Message, Status, both, joined
 
 FIX_NOTE = ("`guestprep fix --items dhcp` converts {who} to DHCP in every file that configures it, "
             "in that file's own format, keeping every other line, and makes it match whatever name the "

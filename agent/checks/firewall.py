@@ -20,9 +20,9 @@ import xml.etree.ElementTree as ElementTree
 
 from agent.core.context import shell_command
 from agent.core.model import Check, Message, Status, either, joined
-from agent.parsers import keyvalue
 from agent.core.rootfs import RootError
 from agent.facts.services import enabled_links, masked, sysv_links, unit_installed
+from agent.parsers import keyvalue
 
 UFW_CONF = "/etc/ufw/ufw.conf"
 UFW_DEFAULTS = "/etc/default/ufw"
@@ -315,7 +315,8 @@ class Firewall(Check):
         data = {"active": active, "problems": problems}
         result = self.results(findings, hint, commands=commands, paths=self._paths(active), data=data)
         if any(a["port22"] == BLOCKED for a in active):
-            return result._replace(summary=Message("firewall blocks SSH: {findings}", findings=joined([f.text for f in findings], "; ")))
+            return result._replace(summary=Message("firewall blocks SSH: {findings}",
+                                                   findings=joined([f.text for f in findings], "; ")))
         return result
 
     @staticmethod

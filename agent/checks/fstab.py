@@ -13,11 +13,11 @@ the UUID for certain.
 import re
 from typing import List, NamedTuple
 
-from agent.facts import disks
 from agent.core.model import Check, Message, Status, joined
+from agent.core.rootfs import RootError
+from agent.facts import disks
 from agent.parsers import DISABLED_PREFIX, split_ending, split_lines
 from agent.parsers import fstab as fstab_parser
-from agent.core.rootfs import RootError
 
 FSTAB = "/etc/fstab"
 
@@ -524,4 +524,5 @@ class Fstab(Check):
         result = self.results([self.finding(f.status, f.code, f.text, FSTAB, f.lineno, _REFS.get(f.code, ("002",)))
                                for f in findings],
                               hint, commands=commands, paths=[FSTAB], data=data)
-        return result._replace(summary=Message("{path}: {findings}{notes}", path=path, findings=joined([f.text for f in findings], "; "), notes=notes))
+        return result._replace(summary=Message("{path}: {findings}{notes}", path=path,
+                                               findings=joined([f.text for f in findings], "; "), notes=notes))

@@ -8,10 +8,10 @@ resize2fs from e2fsprogs; xfs_growfs for XFS). When one is missing the instance 
 image's size and the rest of the disk is unused.
 """
 from agent.core.context import shell_command
-from agent.facts.cloudinit import cloud_config, installed_version, module_names
 from agent.core.model import Check, Message, Status, joined
-from agent.parsers import fstab
 from agent.core.rootfs import RootError
+from agent.facts.cloudinit import cloud_config, installed_version, module_names
+from agent.parsers import fstab
 
 FSTAB = "/etc/fstab"
 GROWPART_PACKAGES = {"debian": "cloud-guest-utils", "rhel": "cloud-utils-growpart", "suse": "growpart"}

@@ -21,12 +21,12 @@ GRUB_CMDLINE_LINUX* lines of /etc/default/grub and RHEL 8's `kernelopts` in grub
 import re
 from typing import NamedTuple
 
+from agent.core.model import Check, Message, Status, joined
+from agent.core.rootfs import RootError
 from agent.facts import boot, disks, versions
 from agent.facts.boot import DEFAULT_GRUB
-from agent.core.model import Check, Message, Status, joined
 from agent.parsers import bootcfg, keyvalue
 from agent.parsers import fstab as fstab_parser
-from agent.core.rootfs import RootError
 
 GRUB_PACKAGES = ("grub", "grub2", "grub-pc", "grub2-common", "grub-common", "grub-legacy")
 MIN_GRUB = (1, 99)

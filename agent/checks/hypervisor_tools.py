@@ -16,8 +16,8 @@ the files tarball installers leave (/etc/vmware-tools/locations and
 No program of the image is started.
 """
 from agent.core.context import shell_command
-from agent.facts.versions import version_key
 from agent.core.model import Check, Message, Status
+from agent.facts.versions import version_key
 
 # (vendor, packages, tarball markers, uninstaller argv of the tarball install)
 VENDORS = (

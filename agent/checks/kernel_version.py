@@ -8,8 +8,8 @@ running kernel (live) with the default boot entry (GRUB's default, the newest BL
 or the newest kernel in /boot) and reports both; the image check tags the image with the
 kernel version it finds (seed 003).
 """
-from agent.facts import boot, kernels
 from agent.core.model import Check, Message, Status
+from agent.facts import boot, kernels
 
 
 class KernelVersion(Check):

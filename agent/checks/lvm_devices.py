@@ -17,10 +17,9 @@ lvm module the devices file), so the fix rebuilds it when it holds one.
 """
 import re
 
-from agent.facts import disks, initramfs, kernels
-
 from agent.core.model import Check, Message, Status
 from agent.core.rootfs import RootError
+from agent.facts import disks, initramfs, kernels
 
 DEVICES_FILE = "/etc/lvm/devices/system.devices"
 LVM_CONF = "/etc/lvm/lvm.conf"

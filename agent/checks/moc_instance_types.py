@@ -11,8 +11,8 @@ nvme? Driver availability is computed here from /boot/config-<ver> or modules.bu
 modules.dep; whether each initramfs holds them is the GUESTOS.Virtio and GUESTOS.Nvme
 checks' job.
 """
-from agent.facts import boot, kernels, osinfo, versions
 from agent.core.model import Check, Message, Status
+from agent.facts import boot, kernels, osinfo, versions
 
 OS_FLOORS = {"centos": (5, 11), "rhel": (5, 11)}
 KERNEL_FLOOR = (2, 6, 24)

@@ -12,9 +12,9 @@ agent.facts.kernels.byte_sized_nvme_timeouts. The arguments are read from every 
 next boot takes them from: /etc/default/grub, grub.cfg (BIOS and EFI), Boot Loader Spec
 entries (with $kernelopts from grubenv) and /etc/kernel/cmdline.
 """
+from agent.core.model import Check, Message, Status, joined
 from agent.facts import boot, kernels
 from agent.facts import drivers as driver_facts
-from agent.core.model import Check, Message, Status, joined
 from agent.parsers import bootcfg
 
 REQUIRED = ("nvme", "nvme_core")

@@ -8,8 +8,9 @@ Alibaba publishes as public images today, so guestprep accepts them and says so;
 ones, and versions it cannot read, are warnings: the image check may not know them
 (seed 003, GUESTOS.OSVersion).
 """
-from agent.facts import osinfo
 from agent.core.model import Check, Message, Status
+from agent.facts import osinfo
+
 
 def judge(os_info):
     """(status, text) for the version of `os_info`."""

@@ -12,9 +12,9 @@ says which ImportImage `Platform` value to pick.
 """
 import re
 
-from agent.facts import osinfo
 from agent.core.model import Check, Message, Status
 from agent.core.rootfs import RootError
+from agent.facts import osinfo
 
 ISSUE = "/etc/issue"
 

@@ -20,10 +20,10 @@ line of /etc/shadow.
 """
 import shlex
 
-from agent.facts.cloudinit import needs_minimum
 from agent.core.model import Check, Message, Status, joined
 from agent.core.rootfs import RootError
 from agent.facts.accounts import PASSWD, SHADOW, WEAK, read_passwd, read_shadow
+from agent.facts.cloudinit import needs_minimum
 
 LOGIN_DEFS = "/etc/login.defs"
 

@@ -16,8 +16,8 @@ import re
 from typing import NamedTuple, Optional
 
 from agent.core.model import Check, Message, Status
-from agent.parsers import split_ending, split_lines
 from agent.core.rootfs import RootError
+from agent.parsers import split_ending, split_lines
 
 ADJTIME = "/etc/adjtime"
 STANDARD = "0.0 0 0.0\n0\nUTC\n"

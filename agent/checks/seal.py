@@ -41,12 +41,19 @@ history.
 import re
 import shlex
 
-from agent.facts import boot, services
-from agent.facts.accounts import PASSWD, SHADOW, WEAK, passwd_entries, read_shadow
-from agent.facts.cloudinit import (CLOUD_CFG, DISABLED_MARKER, cloud_config, datasource_names, installed_version,
-                                   masked_units, module_names)
 from agent.core.model import Check, Message, Status, joined
 from agent.core.rootfs import MAX_READ, RootError
+from agent.facts import boot, services
+from agent.facts.accounts import PASSWD, SHADOW, WEAK, passwd_entries, read_shadow
+from agent.facts.cloudinit import (
+    CLOUD_CFG,
+    DISABLED_MARKER,
+    cloud_config,
+    datasource_names,
+    installed_version,
+    masked_units,
+    module_names,
+)
 
 HOME_DIRS = ("/root", "/home")
 HISTORY_FILES = (".bash_history", ".zsh_history", ".history", ".sh_history", ".ash_history",
@@ -242,7 +249,8 @@ def key_regenerator(ctx):
         if text and KEYGEN_EXEC.search(text):
             return Message("{unit} itself (ExecStartPre)", unit=unit), ""
     for unit in KEYGEN_UNITS:
-        if services.masked(root, unit) or any(services.masked(root, t) for t in KEYGEN_TEMPLATES if unit.endswith("@.service")):
+        templates = KEYGEN_TEMPLATES if unit.endswith("@.service") else ()
+        if services.masked(root, unit) or any(services.masked(root, t) for t in templates):
             why.append(Message("{unit} is masked", unit=unit))
         elif services.unit_file(root, unit):
             return unit, ""

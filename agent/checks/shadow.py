@@ -13,8 +13,8 @@ chpasswd, cloud-init's user creation), so their attributes matter too.
 The file contents are never read: /etc/shadow holds password hashes.
 """
 from agent.core.model import Check, Message, Status, joined
-from agent.parsers import fstab
 from agent.core.rootfs import FS_APPEND_FL, FS_IMMUTABLE_FL, RootError
+from agent.parsers import fstab
 
 SHADOW = "/etc/shadow"
 REQUIRED = ("/etc/shadow", "/etc/passwd", "/etc/group")

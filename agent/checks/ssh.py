@@ -15,9 +15,9 @@ Report only: guestprep does not rewrite sshd_config.
 import re
 
 from agent.core.context import shell_command
-from agent.facts.services import enabled_links, masked, unit_installed
 from agent.core.model import Check, Message, Status, either
 from agent.core.rootfs import RootError
+from agent.facts.services import enabled_links, masked, unit_installed
 
 CONFIG = "/etc/ssh/sshd_config"
 BINARIES = ("/usr/sbin/sshd", "/sbin/sshd")

@@ -11,9 +11,9 @@ ISO or an empty image), so a kernel and initramfs must be in /boot.
 On a mounted image (--root) the disk, its partition table and the ext4 superblock are
 not visible from the directory: those facts are said to be unknown, never guessed.
 """
+from agent.core.model import Check, Message, Status, joined
 from agent.facts import disks, kernels
 from agent.facts.initramfs_build import initramfs_tool
-from agent.core.model import Check, Message, Status, joined
 
 GIB = 1024 ** 3
 MIN_GIB, MAX_GIB = 5, 2048

@@ -16,8 +16,8 @@ hypervisor's, or the helper machine's when the image is mounted there. That is a
 warning even when today's images hold virtio, because the next kernel update before the
 import drops it (shared with GUESTOS.Nvme through agent.facts.drivers).
 """
-from agent.facts import drivers
 from agent.core.model import Check, Status
+from agent.facts import drivers
 
 REQUIRED = ("virtio_blk", "virtio_pci", "virtio_net", "virtio_scsi")
 OPTIONAL = ("virtio_console",)

@@ -1,9 +1,9 @@
 """The context handed to every check and remediation: no globals anywhere else."""
 import shlex
 
-from agent.facts import osinfo, packages
 from agent.core.rootfs import Root
 from agent.core.runner import ReadOnlyRunner, Runner
+from agent.facts import osinfo, packages
 
 
 class Options(object):

@@ -7,8 +7,7 @@ from typing import NamedTuple, Optional, Tuple
 
 # Change steps: each kind is a class in agent/core/steps.py that owns how it is shown,
 # journaled and undone; re-exported for the remediations and tests that import them here.
-from agent.core.steps import (  # noqa: F401
-    PACKAGE_TOOLS, RemoveFile, RunCommand, SetFlags, Step, WriteFile, is_package_step)
+from agent.core.steps import PACKAGE_TOOLS, RemoveFile, RunCommand, SetFlags, Step, WriteFile, is_package_step  # noqa: F401
 
 
 class Status(object):

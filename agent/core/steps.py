@@ -147,7 +147,7 @@ class WriteFile(_WriteFile, Step):
         return {"kind": "write", "path": self.path, "why": self.why, "diff": diff(ctx, self)}
 
     def plan_lines(self, ctx, info, fix_reversible):
-        from agent.core.model import Message   # the model imports this module: Message when used
+        from agent.core.model import Message  # the model imports this module: Message when used
         return [info["diff"].rstrip("\n") or Message("   (no change to {path})", path=self.path)]
 
     def script_lines(self, ctx, script):
@@ -343,7 +343,7 @@ class RunCommand(_RunCommand, Step):
 
     def plan_lines(self, ctx, info, fix_reversible):
         # Lines with words are Messages (the report shows them in the chosen language).
-        from agent.core.model import Message   # the model imports this module: Message when used
+        from agent.core.model import Message  # the model imports this module: Message when used
         command = "   $ " + " ".join(shlex.quote(a) for a in info["argv"])
         out = [command if self.reversible or fix_reversible else
                Message("{command}   (IRREVERSIBLE)", command=command),
@@ -401,7 +401,7 @@ class RunCommand(_RunCommand, Step):
 
 
 def _describe_command(runner, argv, network):
-    from agent.core.runner import describe_command    # not loaded by importing the model
+    from agent.core.runner import describe_command  # not loaded by importing the model
     return describe_command(runner, argv, network)
 
 

@@ -15,6 +15,7 @@ import struct
 from agent.core.rootfs import RootError
 from agent.parsers import fstab as fstab_parser
 
+
 def fstab_entries(ctx):
     def compute():
         try:

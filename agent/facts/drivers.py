@@ -6,7 +6,6 @@ rebuild (agent.facts.initramfs_build). Both checks ask here, so neither imports 
 from agent.core.model import Message, Status
 from agent.facts import initramfs_build, kernels
 
-
 NO_KERNEL = Message("no installed kernel found (no /boot/vmlinuz-* with /lib/modules/<version>)")
 NO_KERNEL_HINT = Message("An image without a kernel cannot boot on ECS. Install the distribution's kernel package in "
                          "the image, then run guestprep check again.")

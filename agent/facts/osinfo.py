@@ -9,9 +9,9 @@ opens the files with the host's open(): an absolute symlink in an image
 import re
 from typing import NamedTuple, Tuple
 
+from agent.core.rootfs import RootError
 from agent.facts.versions import numeric_version
 from agent.parsers import keyvalue
-from agent.core.rootfs import RootError
 
 FAMILIES = {
     "rhel": ("rhel", "centos", "fedora", "rocky", "almalinux", "alinux", "anolis", "ol",

@@ -7,8 +7,8 @@ running system (--root /), where the VM's own tools are trusted, a database the 
 cannot read is asked of `rpm -qa` as before. Checks ask the resulting PackageSet, never
 the package manager, so a full check costs one read however many packages it asks about.
 """
-from agent.facts import rpmdb
 from agent.core.rootfs import RootError
+from agent.facts import rpmdb
 
 DPKG_STATUS = "/var/lib/dpkg/status"
 RPM_DBS = ("/var/lib/rpm", "/usr/lib/sysimage/rpm")

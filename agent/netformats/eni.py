@@ -16,8 +16,8 @@ loads virtio_net in the initramfs.
 import re
 import shlex
 
-from agent.core.rootfs import RootError
 from agent.core.model import Message
+from agent.core.rootfs import RootError
 from agent.netformats import common
 from agent.parsers import DISABLED_PREFIX, eni, split_ending, split_lines
 

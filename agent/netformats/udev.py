@@ -37,7 +37,8 @@ def unpinned(text):
 
 
 def steps(root, path, text, configs, primary):
-    return common.write_if_changed(path, text, unpinned(text), Message("unpin interface names from the old MAC addresses"))
+    return common.write_if_changed(path, text, unpinned(text),
+                                   Message("unpin interface names from the old MAC addresses"))
 
 
 def commands(display, configs, primary, live):

@@ -17,8 +17,8 @@ import math
 import re
 import shlex
 
-from agent.facts import boot, disks, elf, kernels, osinfo, versions
 from agent.core.model import Message, Status
+from agent.facts import boot, disks, elf, kernels, osinfo, versions
 
 GIB = 1024 ** 3
 FORMATS = ("RAW", "VHD", "QCOW2", "VMDK")

@@ -9,14 +9,13 @@ import sys
 
 import agent
 from agent.core import journal as journal_mod
+from agent.core.context import Context, Options
+from agent.core.engine import ROLLED_BACK, STILL_FAILING, Engine, UsageError
+from agent.core.model import Message
+from agent.core.rootfs import RootError
 from agent.facts import osinfo
 from agent.output import i18n, report
 from agent.output.i18n import N_, t
-from agent.core.context import Context, Options
-from agent.core.model import Message
-from agent.core.engine import ROLLED_BACK, STILL_FAILING, Engine, UsageError
-from agent.core.rootfs import RootError
-from agent.core.runner import Runner
 
 log = logging.getLogger("guestprep")
 
@@ -199,8 +198,9 @@ def _parse_items(args):
                 name, _colon, first = word.partition(":")
                 check = with_ops.get(name.strip())
                 if check is None:
+                    named = ", ".join(sorted(set(c.id for c in with_ops.values())))
                     raise UsageError(Message("{word}: only {items} take operations after ':'", word=word,
-                                             items=", ".join(sorted(set(c.id for c in with_ops.values()))) or Message("no item")))
+                                             items=named or Message("no item")))
                 current = check
                 items.append(check.id)
                 words.setdefault(check.id, []).append(first.strip())
@@ -281,7 +281,7 @@ def error_envelope(command, root, code, message):
 
 def cmd_boot_test(args):
     """Boot a disk image under qemu; host binaries on a host file, no guest root involved."""
-    from agent.host import boottest   # only this command needs it
+    from agent.host import boottest  # only this command needs it
     code = boottest.main(args)
     _json_state["emitted"] = args.format == "json"   # its result, printed by boottest.main itself
     return code
@@ -328,12 +328,14 @@ def cmd_list(args):
         table.append((r["item"], r["repair_item"] or "-", how, i18n.tr(r["title"])))
     widths = [max(report.cells(row[i]) for row in table) for i in range(3)]
     for row in table:
-        sys.stdout.write("  ".join(cell + " " * (w - report.cells(cell)) for cell, w in zip(row, widths)) + "  " + row[3] + "\n")
+        cells = "  ".join(cell + " " * (w - report.cells(cell)) for cell, w in zip(row, widths))
+        sys.stdout.write(cells + "  " + row[3] + "\n")
     for r in rows:
         if r["operations"]:
             # virt-sysprep --list-operations: each one selectable as --items seal:NAME,...
-            sys.stdout.write("\n" + t("Operations of {item} (--items {item} for all, {item}:NAME,... for some, "
-                                       "{item}:defaults,-NAME for all but one):", item=r["repair_item"] or r["id"]) + "\n")
+            heading = t("Operations of {item} (--items {item} for all, {item}:NAME,... for some, "
+                        "{item}:defaults,-NAME for all but one):", item=r["repair_item"] or r["id"])
+            sys.stdout.write("\n" + heading + "\n")
             width = max(len(o["name"]) for o in r["operations"])
             for o in r["operations"]:
                 sys.stdout.write("  {}:{}  {}\n".format(r["repair_item"] or r["id"], o["name"].ljust(width),
@@ -515,7 +517,8 @@ def cmd_fix(args):
         elif args.format == "text":
             sys.stdout.write(t("Nothing changed.") + "\n")
             if code == report.EXIT_BLOCKING:
-                sys.stdout.write("\n".join(report.blocking_text(ctx.root, results, args.strict, args.backup_dir)) + "\n")
+                blocking = report.blocking_text(ctx.root, results, args.strict, args.backup_dir)
+                sys.stdout.write("\n".join(blocking) + "\n")
         return code
     try:
         state = journal_mod.StateDir(ctx.root, args.backup_dir)
@@ -683,7 +686,8 @@ def cmd_at_shutdown(args):
 def cmd_report(args):
     from agent.host import fleet
     if args.report_command != "merge":
-        raise UsageError("report needs an action: guestprep report merge REPORT.json... --markdown OUT.md --html OUT.html")
+        raise UsageError("report needs an action: "
+                         "guestprep report merge REPORT.json... --markdown OUT.md --html OUT.html")
     merged = fleet.merge(args.reports)
     outputs = [(args.markdown, fleet.markdown), (args.html, fleet.html_page)]
     if not args.markdown and not args.html:

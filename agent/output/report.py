@@ -15,7 +15,6 @@ from agent.core.model import Status
 from agent.output import i18n
 from agent.output.i18n import N_, t, tr
 
-
 FORMAT_VERSION = 1
 
 EXIT_OK = 0
@@ -535,7 +534,6 @@ def plan_flags(plan):
 
 
 def plan_text(ctx, plans, stream, left_out=()):
-    style = Style(stream)
     out = []
     if not plans:
         out.append(t("Nothing to fix among the selected items."))
