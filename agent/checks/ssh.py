@@ -50,7 +50,7 @@ def parse_config(root, path=CONFIG, config=None, depth=0):
     except RootError as e:
         if depth == 0:
             raise
-        config.problems.append(str(e))
+        config.problems.append(e.message)
         return config
     in_match = False
     for lineno, line in enumerate(text.splitlines(), 1):
@@ -80,7 +80,7 @@ def parse_config(root, path=CONFIG, config=None, depth=0):
                     else:
                         names = [pattern] if root.lexists(pattern) else []
                 except RootError as e:
-                    config.problems.append(str(e))
+                    config.problems.append(e.message)
                     continue
                 for name in names:
                     parse_config(root, name, config, depth + 1)

@@ -220,6 +220,6 @@ def commands(display, configs, primary, live):
             "sed -i '/^\\s*iface {0} inet /,/^\\s*\\(iface\\|auto\\|allow-\\|mapping\\|source\\)/"
             "{{s/^\\(\\s*iface {0} inet\\) .*/\\1 dhcp/;s/^\\s*\\(address\\|netmask\\|gateway\\|broadcast"
             "\\|network\\|pointopoint\\|hwaddress\\|dns-\\)/# &/}}' {1}".format(name, path))
-        found.append("sed -i 's/^\\(auto\\|allow-hotplug\\) {0}$/auto \\/e*\\/1={0}/' {1}  "
-                     "# up on the first NIC whatever its name".format(name, path))
+        found.append(Message("sed -i 's/^\\(auto\\|allow-hotplug\\) {name}$/auto \\/e*\\/1={name}/' {path}  "
+                             "# up on the first NIC whatever its name", name=name, path=path))
     return found

@@ -11,7 +11,7 @@ import agent
 from agent.core import journal as journal_mod
 from agent.core.context import Context, Options
 from agent.core.engine import ROLLED_BACK, STILL_FAILING, Engine, UsageError
-from agent.core.model import Message
+from agent.core.model import Message, joined
 from agent.core.rootfs import RootError
 from agent.facts import osinfo
 from agent.output import i18n, report
@@ -496,15 +496,15 @@ def cmd_fix(args):
         try:
             planned = planfile.load(args.plan, ctx)
         except planfile.PlanFileError as e:
-            raise UsageError(str(e))
+            raise UsageError(e.args[0])
     items, checks, results, plans, left_out = _plans(args, engine, ctx, planned["items"] if planned else None)
     if planned is not None:
         # The plan made now must be the reviewed one, step for step and hash for hash.
         drifted = planfile.drift(planned, planfile.document(ctx, plans, items))
         if drifted:
-            _error(Message("{plan} no longer matches the target; nothing was changed:\n{drift}\n"
+            _error(Message("{plan} no longer matches the target; nothing was changed:\n  {drift}\n"
                            "Make and review the plan again: {command}", plan=args.plan,
-                           drift="\n".join("  " + d for d in drifted),
+                           drift=joined(drifted, "\n  "),
                            command=report.guestprep_command(ctx.root, "plan --out " + args.plan)))
             return report.EXIT_BLOCKING
         args.yes = True   # the plan file was the review
