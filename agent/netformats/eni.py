@@ -24,7 +24,7 @@ from agent.parsers import DISABLED_PREFIX, eni, split_ending, split_lines
 PATH = "/etc/network/interfaces"
 FMT = "ifupdown"
 LABEL = "ifupdown"
-LOOKED_AT = "ifupdown (" + PATH + " and the files it sources)"
+LOOKED_AT = Message("ifupdown ({path} and the files it sources)", path=PATH)
 # The first interface whose name starts with e: eth0, ens*, enp*, eno*.
 PATTERN = "/e*/1"
 
