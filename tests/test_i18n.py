@@ -385,3 +385,24 @@ def test_japanese_lines_wrap_by_columns_and_never_start_with_closing_punctuation
     assert all(report.cells(line) <= 32 for line in lines)   # 30, or one closing mark more
     assert not [line for line in lines[1:] if line[0] in "。、）"]
     assert report.cells("日本a") == 5
+
+
+@pytest.mark.parametrize("lang,changed", [("ja", "計画の作成後に変更されています"), ("zh_CN", "在生成计划后已被修改")])
+def test_a_plan_file_refusal_is_translated(lang, changed, tmp_path, capsys, monkeypatch):
+    root = str(tmp_path / "centos7")
+    shutil.copytree(os.path.join(ROOTS, "centos7"), root, symlinks=True)
+    plan = str(tmp_path / "plan.json")
+    cli.main(["--lang", lang, "plan", "--root", root, "--items", "selinux", "--out", plan])
+    written = capsys.readouterr().err
+    assert plan in written and not english_sentences(written), written
+    with open(os.path.join(root, "etc/selinux/config"), "a") as handle:
+        handle.write("# edited after the review\n")
+    code = cli.main(["--lang", lang, "fix", "--root", root, "--plan", plan])
+    err = capsys.readouterr().err
+    assert code == 3 and changed in err and "/etc/selinux/config" in err
+    other = str(tmp_path / "other")
+    shutil.copytree(root, other, symlinks=True)
+    code = cli.main(["--lang", lang, "fix", "--root", other, "--plan", plan])
+    err += capsys.readouterr().err
+    assert code == 2 and os.path.realpath(root) in err
+    assert not english_sentences(err), err

@@ -406,8 +406,8 @@ def cmd_plan(args):
             planfile.write(args.out, planfile.document(ctx, plans, items))
         except OSError as e:
             raise UsageError("--out {}: {}".format(args.out, e.strerror))
-        log.warning("plan file written to %s: apply it with `%s`", args.out, report.guestprep_command(
-            ctx.root, "fix --plan " + args.out))
+        log.warning("%s", t("plan file written to {path}: apply it with `{command}`", path=args.out,
+                            command=report.guestprep_command(ctx.root, "fix --plan " + args.out)))
     if args.format == "json":
         _emit_json(report.envelope("plan", ctx, results, code, plans=report.plans_json(ctx, plans),
                                    not_selected=[r.check_id for r in left_out]))
