@@ -8,7 +8,7 @@ evidence of the other mode live), an EFI system partition in /etc/fstab with EFI
 shim packages means UEFI, and GRUB's i386-pc modules, grub-pc or GRUB legacy mean BIOS.
 On a GPT disk, BIOS GRUB also needs a BIOS boot partition (checked live).
 """
-from agent.core.model import Check, Message, Status
+from agent.core.model import Check, Message, Status, joined
 from agent.facts import boot
 
 # Each distribution's own package names (x86: arm64 images are UEFI whatever is found),
@@ -36,7 +36,7 @@ class BootMode(Check):
         found = boot.boot_mode(ctx)
         mode = found["mode"]
         data = dict(found)
-        evidence = "; ".join(found["evidence"])
+        evidence = joined(found["evidence"])
         if mode is None:
             if evidence:
                 summary = Message("neither a BIOS nor a UEFI boot loader was found ({evidence})", evidence=evidence)
@@ -46,7 +46,7 @@ class BootMode(Check):
         if found["problems"]:
             return self.result(Status.WARN, Message(
                 "import with BootMode={mode}, but {problems} ({evidence})",
-                mode=mode, problems="; ".join(found["problems"]), evidence=evidence),
+                mode=mode, problems=joined(found["problems"]), evidence=evidence),
                 Message("Seed 001: choose the boot mode the image really boots with, or instances fail to start."),
                 data=data, code="doubtful", refs=("001",))
         return self.result(Status.INFO, Message("import with BootMode={mode} ({evidence})", mode=mode,

@@ -215,8 +215,8 @@ def boot_mode(ctx):
         booted = None
         if ctx.live is not None:
             booted = "UEFI" if ctx.root.isdir("/sys/firmware/efi") else "BIOS"
-            evidence.append("booted via {} now (/sys/firmware/efi {})".format(
-                booted, "present" if booted == "UEFI" else "absent"))
+            evidence.append(Message("booted via UEFI now (/sys/firmware/efi present)") if booted == "UEFI"
+                            else Message("booted via BIOS now (/sys/firmware/efi absent)"))
         esp = esp_entry(ctx)
         pk = ctx.packages
         efi_pkgs = [p for p in EFI_PACKAGES if p in pk]
@@ -224,22 +224,23 @@ def boot_mode(ctx):
         bios_dirs = [d for d in BIOS_DIRS if ctx.root.isdir(d)]
         legacy = [c.path for c in boot_configs(ctx) if c.kind == "legacy" and not c.problem]
         if esp is not None:
-            evidence.append("an EFI system partition in /etc/fstab ({} on {})".format(esp.spec, esp.mountpoint))
+            evidence.append(Message("an EFI system partition in /etc/fstab ({spec} on {mountpoint})", spec=esp.spec,
+                                    mountpoint=esp.mountpoint))
         if efi_pkgs:
-            evidence.append("EFI boot packages: " + ", ".join(efi_pkgs))
+            evidence.append(Message("EFI boot packages: {packages}", packages=", ".join(efi_pkgs)))
         if bios_pkgs or bios_dirs:
-            evidence.append("BIOS GRUB: " + ", ".join(bios_pkgs + bios_dirs))
+            evidence.append(Message("BIOS GRUB: {found}", found=", ".join(bios_pkgs + bios_dirs)))
         if legacy:
-            evidence.append("GRUB legacy ({}), which boots with BIOS only".format(", ".join(legacy)))
+            evidence.append(Message("GRUB legacy ({paths}), which boots with BIOS only", paths=", ".join(legacy)))
         efi = booted == "UEFI" or (esp is not None and bool(efi_pkgs))
         bios = booted == "BIOS" or bool(bios_dirs) or bool(legacy) or bool(bios_pkgs)
         if esp is None and efi_pkgs and booted != "UEFI":
-            problems.append("EFI packages are installed but /etc/fstab mounts no EFI system partition")
+            problems.append(Message("EFI packages are installed but /etc/fstab mounts no EFI system partition"))
         arch = elf.architecture(ctx)["arch"]
         if arch == "arm64":
             mode = "UEFI"
             if not efi:
-                problems.append("arm64 instances boot with UEFI only, and no UEFI boot loader was found")
+                problems.append(Message("arm64 instances boot with UEFI only, and no UEFI boot loader was found"))
         elif efi and bios:
             mode = "UEFI-Preferred"
         elif efi:
@@ -251,8 +252,8 @@ def boot_mode(ctx):
         disk = disks.system_disk(ctx)
         if (mode in ("BIOS", "UEFI-Preferred") and disk.get("known") and disk.get("table") == "gpt"
                 and disks.BIOS_BOOT_GUID not in disk.get("part_types", [])):
-            problems.append("{} has a GPT partition table without a BIOS boot partition, so GRUB "
-                            "cannot boot it with BIOS".format(disk["disk"]))
+            problems.append(Message("{disk} has a GPT partition table without a BIOS boot partition, so GRUB "
+                                    "cannot boot it with BIOS", disk=disk["disk"]))
             if efi:
                 mode = "UEFI"
         return {"mode": mode, "efi": efi, "bios": bios, "booted": booted, "evidence": evidence,
