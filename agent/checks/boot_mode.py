@@ -8,20 +8,20 @@ evidence of the other mode live), an EFI system partition in /etc/fstab with EFI
 shim packages means UEFI, and GRUB's i386-pc modules, grub-pc or GRUB legacy mean BIOS.
 On a GPT disk, BIOS GRUB also needs a BIOS boot partition (checked live).
 """
-from agent.core.model import Check, Message, Status, both, joined
+from agent.core.model import Check, Message, Status, joined, things
 from agent.facts import boot
 
 # Each distribution's own package names (x86: arm64 images are UEFI whatever is found),
 # since grub-pc, grub2-pc and grub2-i386-pc are the same thing on Debian, RHEL and SUSE.
 _LOADER_PACKAGES = {
-    "debian": ("grub-pc", both(["grub-efi-amd64", "shim-signed"])),
-    "rhel": ("grub2-pc", both(["grub2-efi-x64", "shim-x64"])),
-    "suse": ("grub2-i386-pc", both(["grub2-x86_64-efi", "shim"])),
+    "debian": ("grub-pc", things(["grub-efi-amd64", "shim-signed"])),
+    "rhel": ("grub2-pc", things(["grub2-efi-x64", "shim-x64"])),
+    "suse": ("grub2-i386-pc", things(["grub2-x86_64-efi", "shim"])),
 }
 
 
 def _install_hint(ctx):
-    bios, uefi = _LOADER_PACKAGES.get(ctx.os.family, ("grub-pc / grub2-pc", both(["grub-efi / grub2-efi", "shim"])))
+    bios, uefi = _LOADER_PACKAGES.get(ctx.os.family, ("grub-pc / grub2-pc", things(["grub-efi / grub2-efi", "shim"])))
     return Message("Install GRUB for the boot mode the image uses ({bios} for BIOS; {uefi} with an EFI system "
                    "partition for UEFI) and choose that BootMode on import.", bios=bios, uefi=uefi)
 

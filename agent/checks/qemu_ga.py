@@ -9,7 +9,7 @@ whether or not its unit is enabled: the package has to go, not only the service.
 import re
 
 from agent.core.context import shell_command
-from agent.core.model import Check, Message, Status, both, either, joined
+from agent.core.model import Check, Message, Status, either, joined, things
 from agent.facts import services
 
 PACKAGES = ("qemu-guest-agent", "qemu-ga")      # qemu-ga: SUSE's older name
@@ -86,9 +86,9 @@ class QemuGa(Check):
                 "{} {}".format(p, packages.version(p) or "").strip() for p in installed)))
         elif files and not packages.known:
             found.append(Message("package database unknown ({error}); {files} present", error=packages.error,
-                                 files=both(files)))
+                                 files=things(files)))
         elif files:
-            found.append(Message("{files} present", files=both(files)))
+            found.append(Message("{files} present", files=things(files)))
         if links:
             found.append(Message("enabled at boot by {links}", links=", ".join(_compact(links))))
         elif installed or files:
