@@ -163,9 +163,8 @@ SEEDS = (
     ("003", N_("Image check")),
     ("004", N_("Community images")),
 )
-# FALLBACK, to go once every check builds its results from findings with refs (fnd1's and
-# fnd2's conversions, issue 13): a result whose findings are plain strings (not Messages)
-# has its seeds recovered from its prose, as before.
+# A fix's note and a skipped plan's reason are prose, not findings: the seeds they name are
+# read from their wording (a check's citations are its findings' refs, result_refs).
 _SEED_CITE = re.compile(r"\b[Ss]eeds? (00[0-4](?:(?:, | and | or )00[0-4])*)|\((00[0-4](?:, 00[0-4])*)\)")
 
 
@@ -177,13 +176,9 @@ def _cited(texts):
     return cited
 
 
-def result_refs(result, hint_shown=True):
-    """The seeds a result cites: the refs of its findings (a result of a check not yet converted
-    to Message findings: the seeds its summary and shown hint name, the fallback above)."""
-    refs = set(result.refs())
-    if not result.findings or not all(hasattr(f.text, "template") for f in result.findings):
-        refs.update(_cited([result.summary] + ([result.hint] if hint_shown else [])))
-    return refs
+def result_refs(result):
+    """The seeds a result cites: the refs of its findings, never read from its wording."""
+    return set(result.refs())
 
 
 def seed_legend(refs):
