@@ -330,6 +330,21 @@ def test_importing_the_facts_package_imports_none_of_its_modules():
     assert out.strip() == "[]"
 
 
+_DOC_CITE = re.compile(r"[Ss]eeds? 00[0-4](?:(?:, | and | or |/)00[0-4])*|\(00[0-4](?:, 00[0-4])*\)")
+
+
+def test_a_check_whose_docstring_cites_seeds_declares_refs():
+    """The seeds a check follows are data (Check.refs, every finding's refs by default), so
+    the report's legend names them whatever a finding's wording says (issue 13)."""
+    offenders = []
+    for cls in CHECKS:
+        doc = __import__(cls.__module__, fromlist=["_"]).__doc__ or ""
+        cited = set(re.findall(r"00[0-4]", " ".join(m.group(0) for m in _DOC_CITE.finditer(doc))))
+        if cited and not (set(cls.refs) & cited):
+            offenders.append("{}: docstring cites {}, refs {}".format(cls.id, sorted(cited), cls.refs))
+    assert offenders == []
+
+
 def test_every_checks_findings_on_the_fixture_roots_have_stable_codes_and_seed_refs(tmp_path):
     """Issue 13: findings are data a waiver, a translation and the seed legend rely on. Every
     check over every fixture root: codes "<check id>.<slug>" ([a-z0-9-]+), no finding twice,

@@ -68,6 +68,7 @@ class Growpart(Check):
     title = "root partition and filesystem grow on first boot (growpart, resize tool, cloud-init modules)"
     item = "GUESTOS.OnlineResizeFS"
     repair_item = "growpart"
+    refs = ("000", "003")
 
     def run(self, ctx):
         family = ctx.os.family
