@@ -12,7 +12,7 @@ import re
 import stat
 import struct
 
-from agent.core.rootfs import RootError
+from agent.core.rootfs import RootError, read_up_to
 from agent.parsers import fstab as fstab_parser
 
 
@@ -63,14 +63,7 @@ def read_device(path, offset, length):
         if not stat.S_ISBLK(os.fstat(fd).st_mode):
             raise ValueError("{} is not a block device".format(path))
         os.lseek(fd, offset, os.SEEK_SET)
-        chunks, left = [], length
-        while left > 0:
-            chunk = os.read(fd, left)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            left -= len(chunk)
-        return b"".join(chunks)
+        return read_up_to(fd, length)
     finally:
         os.close(fd)
 

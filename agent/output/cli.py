@@ -357,7 +357,7 @@ def cmd_check(args):
         report.check_text(ctx, results, sys.stdout, code)
         advice = _import_image(ctx, results)
         report.import_image_text(advice, sys.stdout)
-        refs = set(ref for r in results for ref in report.result_refs(r, r.status not in ("PASS", "SKIP")))
+        refs = set(ref for r in results for ref in report.result_refs(r))
         if advice and not advice.get("error"):
             from agent.output import advice as advice_mod
             refs.update(advice_mod.refs(advice))
