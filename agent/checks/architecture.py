@@ -18,6 +18,7 @@ class Architecture(Check):
     title = "architecture importable"
     item = "GUESTOS.Architecture"
     repair_item = ""
+    refs = ("000", "001")
 
     def run(self, ctx):
         found = elf.architecture(ctx)

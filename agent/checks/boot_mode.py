@@ -31,6 +31,7 @@ class BootMode(Check):
     title = "boot mode to import with"
     item = "GUESTOS.BootMode"
     repair_item = ""
+    refs = ("000", "001")
 
     def run(self, ctx):
         found = boot.boot_mode(ctx)

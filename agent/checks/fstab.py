@@ -180,7 +180,7 @@ _REFS = {"device-missing": ("003",), "device-name": ("003",), "invalid-line": ("
 
 def _finding(entry, status, kind, text_key, action="", new_line="", **fields):
     template = _TEXTS[text_key]
-    if "{what}" in template:   # a Message holds the fields its template names, no other
+    if "{what}" in template:
         fields.setdefault("what", _what(entry))
     text = Message(template, line=entry.lineno, **fields)
     return Finding(entry.lineno, status, kind, text, action, entry.spec, _mountpoint(entry), new_line,

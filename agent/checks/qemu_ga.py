@@ -53,6 +53,7 @@ class QemuGa(Check):
     title = "QEMU guest agent not installed"
     item = "qemu-ga"
     repair_item = "qemu-ga"
+    refs = ("000",)
 
     def run(self, ctx):
         root = ctx.root

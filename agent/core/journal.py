@@ -33,7 +33,7 @@ import time
 
 from agent.core import faults
 from agent.core.model import Message, joined
-from agent.core.rootfs import FS_USER_FLAGS, RootError, fsync_dir, read_xattrs, write_all
+from agent.core.rootfs import FS_USER_FLAGS, RootError, fsync_dir, read_up_to, read_xattrs, write_all
 from agent.core.steps import BACKUP_RE, Step, check_begin, kind_of
 
 log = logging.getLogger("guestprep")
@@ -446,14 +446,7 @@ class Journal(object):
     def _read_backup(self, before):
         fd, size = self._open_backup(before)
         try:
-            chunks, left = [], size
-            while left > 0:
-                chunk = os.read(fd, min(left, 1 << 20))
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                left -= len(chunk)
-            return b"".join(chunks)
+            return read_up_to(fd, size)
         finally:
             os.close(fd)
 

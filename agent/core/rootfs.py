@@ -396,6 +396,19 @@ def write_all(fd, data):
         view = view[os.write(fd, view):]
 
 
+def read_up_to(fd, length, chunk=1 << 20):
+    """`length` bytes read from `fd` at its offset (fewer at the end of the file), in reads
+    of at most `chunk` bytes."""
+    chunks, left = [], length
+    while left > 0:
+        data = os.read(fd, min(left, chunk))
+        if not data:
+            break
+        chunks.append(data)
+        left -= len(data)
+    return b"".join(chunks)
+
+
 def fsync_dir(directory):
     try:
         fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)

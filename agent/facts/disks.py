@@ -13,7 +13,7 @@ import stat
 import struct
 
 from agent.core.model import Message
-from agent.core.rootfs import RootError
+from agent.core.rootfs import RootError, read_up_to
 from agent.parsers import fstab as fstab_parser
 
 
@@ -64,14 +64,7 @@ def read_device(path, offset, length):
         if not stat.S_ISBLK(os.fstat(fd).st_mode):
             raise ValueError("{} is not a block device".format(path))
         os.lseek(fd, offset, os.SEEK_SET)
-        chunks, left = [], length
-        while left > 0:
-            chunk = os.read(fd, left)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            left -= len(chunk)
-        return b"".join(chunks)
+        return read_up_to(fd, length)
     finally:
         os.close(fd)
 

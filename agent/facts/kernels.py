@@ -47,8 +47,8 @@ class KernelModules(NamedTuple):
     problems: Tuple[str, ...] = ()
 
 
-def running_version(ctx):
-    """uname -r of the running system (live only): /proc/sys/kernel/osrelease of the root."""
+def running_kernel(ctx):
+    """uname -r of the running system (live only), else None: /proc/sys/kernel/osrelease of the root."""
     if ctx.live is None:
         return None
     try:
@@ -67,7 +67,7 @@ def installed(ctx):
 
 def _installed(ctx):
     root = ctx.root
-    running = running_version(ctx)
+    running = running_kernel(ctx)
     moddirs = {}
     for base in MODULE_DIRS:
         for version in root.listdir(base):
@@ -292,11 +292,6 @@ def initramfs_for(ctx, version):
     kernel = _kernel(ctx, version)
     return kernel.initramfs if kernel else None
 
-
-
-def running_kernel(ctx):
-    """The running kernel's release (live only), else None."""
-    return running_version(ctx)
 
 
 

@@ -169,8 +169,8 @@ SEEDS = (
     ("003", N_("Image check")),
     ("004", N_("Community images")),
 )
-# Seeds a remediation's note or refusal names in its prose ("seed 000", "(003)"): plan text
-# cites them in its legend. Results cite through their findings' refs (result_refs).
+# A fix's note and a skipped plan's reason are prose, not findings: the seeds they name are
+# read from their wording (a check's citations are its findings' refs, result_refs).
 _SEED_CITE = re.compile(r"\b[Ss]eeds? (00[0-4](?:(?:, | and | or )00[0-4])*)|\((00[0-4](?:, 00[0-4])*)\)")
 
 
@@ -183,7 +183,7 @@ def _cited(texts):
 
 
 def result_refs(result):
-    """The seeds a result cites: the refs of its findings (never read from its wording)."""
+    """The seeds a result cites: the refs of its findings, never read from its wording."""
     return set(result.refs())
 
 
@@ -789,27 +789,23 @@ def _in_root_function():
             text = text.replace(mark, "'" + value + "'")
         return text.replace("''", "")
 
+    def by_network(builder, tool, prefix):
+        return ['    if [ "$net" = 1 ]; then', "      " + prefix + line(builder, tool, True),
+                "    else", "      " + prefix + line(builder, tool, False), "    fi"]
+
     out = ["# The image's programs run in a container (systemd-nspawn, else bubblewrap), as guestprep",
            "# fix runs them: a root process in a plain chroot is not contained.",
            "in_root() {",
            "  net=$1; shift",
            "  if [ -z \"$ROOT\" ]; then \"$@\"; return; fi",
-           "  if command -v systemd-nspawn >/dev/null 2>&1; then",
-           "    if [ \"$net\" = 1 ]; then",
-           "      SYSTEMD_NSPAWN_LOCK=0 " + line(runner.nspawn_argv, "systemd-nspawn", True),
-           "    else",
-           "      SYSTEMD_NSPAWN_LOCK=0 " + line(runner.nspawn_argv, "systemd-nspawn", False),
-           "    fi",
-           "  elif command -v bwrap >/dev/null 2>&1; then",
-           "    if [ \"$net\" = 1 ]; then",
-           "      " + line(runner.bwrap_argv, "bwrap", True),
-           "    else",
-           "      " + line(runner.bwrap_argv, "bwrap", False),
-           "    fi",
-           "  else",
-           "    die \"the image's $1 runs only in a container: install systemd-container or bubblewrap\"",
-           "  fi",
-           "}"]
+           "  if command -v systemd-nspawn >/dev/null 2>&1; then"]
+    out.extend(by_network(runner.nspawn_argv, "systemd-nspawn", "SYSTEMD_NSPAWN_LOCK=0 "))
+    out.append("  elif command -v bwrap >/dev/null 2>&1; then")
+    out.extend(by_network(runner.bwrap_argv, "bwrap", ""))
+    out += ["  else",
+            "    die \"the image's $1 runs only in a container: install systemd-container or bubblewrap\"",
+            "  fi",
+            "}"]
     return "\n".join(out)
 
 
