@@ -354,7 +354,7 @@ def _root_uuid_command(ctx):
     is a plain directory findmnt would answer for the host's filesystem: blkid on the image's
     partition then."""
     if ctx.offline and disks.image_root(ctx).get("plain_directory"):
-        return "blkid -s UUID -s TYPE /dev/loopNpM   # the image's root partition"
+        return Message("blkid -s UUID -s TYPE /dev/loopNpM   # the image's root partition")   # comment translated
     return "findmnt -no UUID,FSTYPE " + ctx.root.path
 
 

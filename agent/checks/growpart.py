@@ -8,7 +8,7 @@ resize2fs from e2fsprogs; xfs_growfs for XFS). When one is missing the instance 
 image's size and the rest of the disk is unused.
 """
 from agent.core.context import shell_command
-from agent.core.model import Check, Message, Status, joined
+from agent.core.model import Check, Message, Status, joined, things
 from agent.core.rootfs import RootError
 from agent.facts.cloudinit import cloud_config, installed_version, module_names
 from agent.parsers import fstab
@@ -91,7 +91,7 @@ class Growpart(Check):
         if missing:
             hints.insert(0, Message("Install {packages} so the root partition and filesystem grow to the ECS "
                                     "system disk's size (guestprep fix --items growpart runs the commands below).",
-                                    packages=" and ".join(missing)))
+                                    packages=things(missing)))
             if install:
                 if install["refresh"]:
                     commands.append(shell_command(ctx, install["refresh"]))

@@ -154,6 +154,12 @@ def typable(text, root, backup_dir=None):
     return _MENTION.sub(lambda m: guestprep_command(root, m.group(1), backup_dir), text)
 
 
+def shown_command(command):
+    """A result's command as printed: a Message (a command with a `# comment` that says what
+    to edit) has its comment translated; the command itself is never translated."""
+    return tr(command) if hasattr(command, "template") else command
+
+
 # The Alibaba Cloud ECS documents findings follow (Finding.refs, "000".."004"): named once at
 # the end of a report, so a reader can look them up.
 SEEDS = (
@@ -292,7 +298,7 @@ def check_text(ctx, results, stream, code):
             if r.hint:
                 out.append(_wrap(typable(tr(r.hint), ctx.root), indent))
             for command in r.commands:
-                out.append(indent + "$ " + typable(command, ctx.root))
+                out.append(indent + "$ " + typable(shown_command(command), ctx.root))
     out.append("")
     counts = ", ".join("{} {}".format(sum(1 for r in results if r.status == s), s)
                        for s in reversed(Status.ORDER) if any(r.status == s for r in results))
@@ -541,7 +547,7 @@ def plan_text(ctx, plans, stream, left_out=()):
             if r.hint:
                 out.append(_wrap(typable(tr(r.hint), ctx.root), "   "))
             for command in r.commands:
-                out.append("   $ " + typable(command, ctx.root))
+                out.append("   $ " + typable(shown_command(command), ctx.root))
             out.append("")
             continue
         out.append("   " + t("; ").join(plan_flags(plan)))
@@ -627,7 +633,7 @@ def _details(result):
     if result.hint:
         lines.append(tr(result.hint))
     for command in result.commands:
-        lines.append("$ " + command)
+        lines.append("$ " + shown_command(command))
     for path in result.paths:
         lines.append(t("path: {path}", path=path))
     return "\n".join(lines)
@@ -637,7 +643,8 @@ def finding_line(finding):
     """'  FAIL grub.devname: TEXT (PATH line N)': one finding of a result, for JUnit's output."""
     where = ""
     if finding.path:
-        where = " ({} line {})".format(finding.path, finding.line) if finding.line else " ({})".format(finding.path)
+        where = " ({})".format(t("{path} line {line}", path=finding.path, line=finding.line) if finding.line
+                               else finding.path)
     return "  {} {}: {}{}".format(finding.status, finding.code, tr(finding.text), where)
 
 
