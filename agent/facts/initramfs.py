@@ -434,7 +434,8 @@ def iter_names(root, path, runner=None, info=None):
             except InitramfsError as e:
                 if stream is not None:
                     stream.close()
-                    raise InitramfsError(Message("{error} ({failure})", error=e.message, failure=_tool_failure(stream, name)))
+                    raise InitramfsError(Message("{error} ({failure})", error=e.message,
+                                                 failure=_tool_failure(stream, name)))
                 raise
             if stream is not None and stream.close() and not found_any:
                 raise InitramfsError(_tool_failure(stream, name))
