@@ -200,6 +200,10 @@ class Stream(object):
     def read(self, n):
         return self.proc.stdout.read(n)
 
+    def read1(self, n):
+        """At most n bytes, from one read(2) of the pipe (b'' at its end): no copy through a buffer."""
+        return os.read(self.proc.stdout.fileno(), n)
+
     def close(self):
         """Stop the command if it still runs; its exit status, or None when it was stopped."""
         if self.proc.stdout is not None and not self.proc.stdout.closed:

@@ -8,7 +8,6 @@ import stat
 import sys
 
 import agent
-from agent.core import journal as journal_mod
 from agent.core.context import Context, Options
 from agent.core.engine import ROLLED_BACK, STILL_FAILING, Engine, UsageError
 from agent.core.model import Message
@@ -18,6 +17,12 @@ from agent.output import i18n, report
 from agent.output.i18n import N_, t
 
 log = logging.getLogger("guestprep")
+
+
+def _journal():
+    """agent.core.journal: only the commands that keep backups import it (check never does)."""
+    from agent.core import journal
+    return journal
 
 
 class _Parser(argparse.ArgumentParser):
@@ -294,7 +299,7 @@ def cmd_bundle(args):
     results = engine.run_checks(ctx)
     code = report.exit_code(results)
     plans = engine.plan(ctx, engine.select(["all"], default_fixes=True), results)
-    state = journal_mod.StateDir(ctx.root, args.backup_dir)
+    state = _journal().StateDir(ctx.root, args.backup_dir)
     journals = [(rid, os.path.join(state.runs_path, rid, "journal.jsonl")) for rid in state.run_ids()]
     try:
         doc = bundle.write(args.output, ctx, report.envelope("check", ctx, results, code),
@@ -477,7 +482,7 @@ def _log_to(state):
         fd = os.open(os.path.join(state.path, "guestprep.log"),
                      os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         handler = _LogFile(os.fdopen(fd, "a", encoding="utf-8", errors="replace"))
-    except (OSError, journal_mod.JournalError):
+    except (OSError, _journal().JournalError):
         return
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(handler)
@@ -521,12 +526,12 @@ def cmd_fix(args):
                 sys.stdout.write("\n".join(blocking) + "\n")
         return code
     try:
-        state = journal_mod.StateDir(ctx.root, args.backup_dir)
+        state = _journal().StateDir(ctx.root, args.backup_dir)
         state.lock()
-    except journal_mod.Busy:
+    except _journal().Busy:
         raise
-    except (OSError, RootError, journal_mod.JournalError) as e:
-        where = args.backup_dir or ctx.root.display(journal_mod.STATE_DIR)
+    except (OSError, RootError, _journal().JournalError) as e:
+        where = args.backup_dir or ctx.root.display(_journal().STATE_DIR)
         reason = str(getattr(e, "strerror", None) or e)
         if "--backup-dir" in reason:
             _error(Message("cannot keep backups and the journal in {dir}: {error}; nothing was changed",
@@ -574,7 +579,7 @@ def cmd_fix(args):
 
 def cmd_rollback(args):
     ctx = _context(args)
-    state = journal_mod.StateDir(ctx.root, args.backup_dir)
+    state = _journal().StateDir(ctx.root, args.backup_dir)
     if not os.path.isdir(state.runs_path):
         sys.stderr.write("guestprep: nothing to roll back (no journal in {})\n".format(state.path))
         if args.format == "json":
@@ -628,7 +633,7 @@ def _arm(args, engine, ctx):
                                  items=",".join(sealed),
                                  fix=report.guestprep_command(ctx.root, "fix --items " + ",".join(sealed)),
                                  clean=report.guestprep_command(ctx.root, "clean --yes", args.backup_dir)))
-    state = journal_mod.StateDir(ctx.root, args.backup_dir)
+    state = _journal().StateDir(ctx.root, args.backup_dir)
     _log_to(state)
     try:
         lines = shutdown.arm(ctx, items, report.PROGRAM_ARGV)
@@ -711,7 +716,7 @@ def cmd_clean(args):
     """Remove the runs (backups, which may hold /etc/shadow, and journals) and the log file."""
     import shutil
     ctx = _context(args)
-    state = journal_mod.StateDir(ctx.root, args.backup_dir)
+    state = _journal().StateDir(ctx.root, args.backup_dir)
     runs, pending = [], []
     if not os.path.isdir(state.path):
         if args.format == "json":
@@ -726,11 +731,11 @@ def cmd_clean(args):
         runs = []
         for rid in state.run_ids():
             try:
-                runs.append(journal_mod.Journal.load(state, rid))
-            except journal_mod.JournalError as e:
+                runs.append(_journal().Journal.load(state, rid))
+            except _journal().JournalError as e:
                 # A damaged or hostile journal: clean is the way to be rid of it.
                 log.warning("%s", e)
-                runs.append(journal_mod.Journal(state, rid))
+                runs.append(_journal().Journal(state, rid))
         pending = [j.run_id for j in runs if j.changed_something and not j.rolled_back]
         log.warning("warning: removing the backups and journal in %s: rollback of %s is then gone%s", state.path,
                     "{} run(s)".format(len(runs)) if runs else "any run",
@@ -849,10 +854,10 @@ def _dispatch(args):
     except UsageError as e:
         _error(e.args[0] if len(e.args) == 1 and isinstance(e.args[0], str) else str(e), N_("error: "))
         return report.EXIT_USAGE
-    except journal_mod.Busy as e:
+    except _journal().Busy as e:
         _error(str(e))
         return report.EXIT_BUSY
-    except (journal_mod.JournalError, RootError) as e:
+    except (_journal().JournalError, RootError) as e:
         # The state directory cannot be used (a symlink or loop planted in an image ...).
         _error(str(e), N_("error: "))
         return report.EXIT_ROLLBACK_FAILED if args.command == "rollback" else report.EXIT_INTERNAL
