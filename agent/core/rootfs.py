@@ -12,7 +12,6 @@ import logging
 import os
 import stat
 import struct
-import tempfile
 
 from agent.core import faults
 
@@ -273,6 +272,7 @@ class Root(object):
         if xattrs is None:
             xattrs = read_xattrs(host) if old is not None else {}
         old_flags = _host_flags(host) if old is not None else None
+        import tempfile   # only writes need it (check never does)
         fd, tmp = tempfile.mkstemp(prefix="." + base + ".", suffix=".guestprep-tmp", dir=directory)
         try:
             # Before the data: +c and the like act on what is written after them.

@@ -2,7 +2,6 @@
 
 JSON goes alone to stdout; colour only when stdout is a terminal.
 """
-import difflib
 import json
 import os
 import re
@@ -65,7 +64,8 @@ def _wrap(text, indent):
 # Japanese and Chinese have no spaces between words: a line may break after any wide
 # character, but not before closing punctuation (kinsoku), and a wide character takes two
 # columns of the terminal.
-_TOKENS = re.compile(r"[\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef]|[^\s\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef]+|\s+")
+# Compiled at the first wide text (its Unicode classes take 2 ms to compile; JSON never needs it).
+_TOKENS = r"[\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef]|[^\s\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef]+|\s+"
 _NO_BREAK_BEFORE = set("、。，．,.；;：:！!？?）)」』】〕》”’ー")
 
 
@@ -77,7 +77,7 @@ def cells(text):
 
 def _wrap_wide(paragraph, width):
     lines, line, used = [], "", 0
-    for token in _TOKENS.findall(paragraph):
+    for token in re.findall(_TOKENS, paragraph):
         size = cells(token)
         if token.isspace():
             if line:
@@ -464,6 +464,7 @@ def unified_diff(old_lines, new_lines, fromfile, tofile):
     """difflib.unified_diff (3 lines of context), in linear time for large files: the common
     head and tail are context, everything between one hunk (correct, if not minimal)."""
     if min(len(old_lines), len(new_lines)) <= DIFFLIB_MAX_LINES:
+        import difflib      # only plans show diffs
         for line in difflib.unified_diff(old_lines, new_lines, fromfile=fromfile, tofile=tofile):
             yield line
         return
