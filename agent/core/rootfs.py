@@ -8,7 +8,6 @@ files or block forever.
 import errno
 import fcntl
 import fnmatch
-import logging
 import os
 import stat
 import struct
@@ -361,6 +360,7 @@ def _carry_flags(fd, old_flags, guest_path):
         except (OSError, IOError):
             lost.append(flag)
     if lost:
+        import logging      # only a fix gets here
         logging.getLogger("guestprep").warning(
             "%s: the filesystem refused inode flag(s) %s on the rewritten file", guest_path,
             ", ".join("0x{:x}".format(f) for f in lost))

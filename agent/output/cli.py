@@ -2,7 +2,6 @@
 import argparse
 import codecs
 import io
-import logging
 import os
 import stat
 import sys
@@ -16,11 +15,51 @@ from agent.facts import osinfo
 from agent.output import i18n, report
 from agent.output.i18n import N_, t
 
-log = logging.getLogger("guestprep")
+
+
+class _Log(object):
+    """logging's "guestprep" logger, made at its first use: importing logging costs more than
+    most checks, and a check run rarely logs. main() calls setup() with where messages go."""
+
+    def __init__(self):
+        self._stderr = None
+        self._verbose = False
+        self._logger = None
+
+    def setup(self, verbose):
+        """From now on stderr gets warnings (or progress when verbose); an earlier run's handlers go.
+        Made now when logging is already imported (another module may log through it)."""
+        self._stderr, self._verbose, self._logger = sys.stderr, verbose, None
+        if "logging" in sys.modules:
+            self.logger()
+
+    def logger(self):
+        if self._logger is None:
+            import logging
+            logger = logging.getLogger("guestprep")
+            for handler in list(logger.handlers):
+                logger.removeHandler(handler)
+                handler.close()
+            handler = logging.StreamHandler(self._stderr or sys.stderr)
+            handler.setLevel(logging.INFO if self._verbose else logging.WARNING)
+            handler.setFormatter(logging.Formatter("guestprep: %(message)s"))
+            logger.addHandler(handler)
+            logger.setLevel(logging.INFO)
+            logger.propagate = False
+            self._logger = logger
+        return self._logger
+
+    def __getattr__(self, name):
+        return getattr(self.logger(), name)
+
+
+log = _Log()
 
 
 def _journal():
-    """agent.core.journal: only the commands that keep backups import it (check never does)."""
+    """agent.core.journal: only the commands that keep backups import it (check never does).
+    It logs through logging directly, so the logger is made first."""
+    log.logger()
     from agent.core import journal
     return journal
 
@@ -461,18 +500,28 @@ def _confirm(plans, stream=None):
     return answer in ("y", "yes")
 
 
-class _LogFile(logging.StreamHandler):
-    def handleError(self, record):
-        # A log file that cannot be written (a full or read-only disk) must not print a
-        # traceback or stop a fix; the journal, not the log, is what rollback needs.
-        pass
+def _log_file_handler(stream):
+    """A handler writing the log of fix/rollback to `stream`, marked `guestprep_log_file`."""
+    import logging
 
-    def close(self):
-        try:
-            self.stream.close()
-        except OSError:
+    class _LogFile(logging.StreamHandler):
+        guestprep_log_file = True
+
+        def handleError(self, record):
+            # A log file that cannot be written (a full or read-only disk) must not print a
+            # traceback or stop a fix; the journal, not the log, is what rollback needs.
             pass
-        logging.StreamHandler.close(self)
+
+        def close(self):
+            try:
+                self.stream.close()
+            except OSError:
+                pass
+            logging.StreamHandler.close(self)
+
+    handler = _LogFile(stream)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    return handler
 
 
 def _log_to(state):
@@ -481,10 +530,9 @@ def _log_to(state):
         # O_NOFOLLOW: a guestprep.log symlink planted in an image must not append to a host file.
         fd = os.open(os.path.join(state.path, "guestprep.log"),
                      os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        handler = _LogFile(os.fdopen(fd, "a", encoding="utf-8", errors="replace"))
+        handler = _log_file_handler(os.fdopen(fd, "a", encoding="utf-8", errors="replace"))
     except (OSError, _journal().JournalError):
         return
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(handler)
 
 
@@ -748,8 +796,9 @@ def cmd_clean(args):
             if sys.stdin.readline().strip().lower() not in ("y", "yes"):
                 sys.stdout.write(t("Nothing removed.") + "\n")
                 return report.EXIT_OK
+        import logging
         for handler in list(log.handlers):
-            if isinstance(handler, (logging.FileHandler, _LogFile)):
+            if isinstance(handler, logging.FileHandler) or getattr(handler, "guestprep_log_file", False):
                 log.removeHandler(handler)
                 handler.close()
         if os.path.isdir(state.runs_path):
@@ -830,15 +879,7 @@ def main(argv=None):
     if getattr(args, "fail_on", None):
         args.strict = args.fail_on == "warn"   # --fail-on, when given, decides over --strict
     # stderr gets warnings (or progress with -v); the log file of fix/rollback gets everything.
-    for handler in list(log.handlers):
-        log.removeHandler(handler)
-        handler.close()
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setLevel(logging.INFO if getattr(args, "verbose", False) else logging.WARNING)
-    handler.setFormatter(logging.Formatter("guestprep: %(message)s"))
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    log.propagate = False
+    log.setup(getattr(args, "verbose", False))
     code = _dispatch(args)
     if _json_wanted(args) and not _json_state["emitted"] and not _json_state.get("stdout_gone"):
         root = getattr(args, "root", None)
