@@ -67,7 +67,7 @@ def _firewalld_port(root):
         if "<!ENTITY" in text or "<!DOCTYPE" in text:
             # Zone files never declare entities; an image is untrusted input.
             return UNKNOWN, Message("{path} declares a DTD; not parsed", path=path)
-        import xml.etree.ElementTree as ElementTree   # only images with a firewalld zone file
+        import xml.etree.ElementTree as ElementTree  # only images with a firewalld zone file
         try:
             tree = ElementTree.fromstring(text)
         except Exception as e:   # ParseError, or expat's own errors

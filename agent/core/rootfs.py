@@ -271,7 +271,7 @@ class Root(object):
         if xattrs is None:
             xattrs = read_xattrs(host) if old is not None else {}
         old_flags = _host_flags(host) if old is not None else None
-        import tempfile   # only writes need it (check never does)
+        import tempfile  # only writes need it (check never does)
         fd, tmp = tempfile.mkstemp(prefix="." + base + ".", suffix=".guestprep-tmp", dir=directory)
         try:
             # Before the data: +c and the like act on what is written after them.
@@ -360,7 +360,7 @@ def _carry_flags(fd, old_flags, guest_path):
         except (OSError, IOError):
             lost.append(flag)
     if lost:
-        import logging      # only a fix gets here
+        import logging  # only a fix gets here
         logging.getLogger("guestprep").warning(
             "%s: the filesystem refused inode flag(s) %s on the rewritten file", guest_path,
             ", ".join("0x{:x}".format(f) for f in lost))

@@ -311,7 +311,7 @@ class Runner(object):
         out, never all in memory: for decompressing a large file with the target's own tool."""
         full, environment = self.container_argv(argv, False, env)
         # stderr to a file, not a pipe: a chatty command must not block on a pipe nobody reads.
-        import tempfile   # only when a command runs
+        import tempfile  # only when a command runs
         errors = tempfile.TemporaryFile()
         try:
             proc = subprocess.Popen(full, stdin=stdin_fd if stdin_fd is not None else subprocess.DEVNULL,
@@ -386,7 +386,7 @@ def host_stream(argv, stdin_fd):
         raise OSError(errno.ENOENT, "no {} on this machine".format(argv[0]))
     full = (path,) + tuple(argv[1:])
     environment = {"LC_ALL": "C", "LANG": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
-    import tempfile   # not at startup: check of a gzip image never needs it
+    import tempfile  # not at startup: check of a gzip image never needs it
     errors = tempfile.TemporaryFile()
     try:
         proc = subprocess.Popen(full, stdin=stdin_fd, stdout=subprocess.PIPE, stderr=errors,

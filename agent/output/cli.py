@@ -16,7 +16,6 @@ from agent.output import i18n, report
 from agent.output.i18n import N_, t
 
 
-
 class _Log(object):
     """logging's "guestprep" logger, made at its first use: importing logging costs more than
     most checks, and a check run rarely logs. main() calls setup() with where messages go."""

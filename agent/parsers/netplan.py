@@ -19,7 +19,7 @@ import json
 import re
 from typing import NamedTuple
 
-from agent.parsers import ParseProblem, join_lines, split_ending, split_lines, yamlsafe
+from agent.parsers import LazyPattern, ParseProblem, join_lines, split_ending, split_lines, yamlsafe
 
 # Optional in the single-file build: without it netplan files are reported unread. Imported at
 # the first netplan file (yamlsafe.resolve), not with this module.
@@ -328,7 +328,7 @@ def _converted(doc, section, key, new_name=None, any_name=None):
 # does not understand; to_dhcp then falls back to a rewrite. The result is
 # verified by loading it, so the editor may be simple rather than complete.
 
-_KEY_RE = re.compile(
+_KEY_RE = LazyPattern(
     r"""^(?P<indent> *)"""
     # a double-quoted, single-quoted or plain key (a plain one may start with
     # `-` only when no blank follows, or it would be a sequence item)
