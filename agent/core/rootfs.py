@@ -158,8 +158,9 @@ class Root(object):
         """Guest paths matching a pattern whose wildcards are in the last component only."""
         directory, base = pattern.rsplit("/", 1)
         directory = directory or "/"
-        return [directory.rstrip("/") + "/" + name
-                for name in self.listdir(directory) if fnmatch.fnmatchcase(name, base)]
+        # fnmatch.filter: the pattern compiled once, not per name (fnmatchcase); on POSIX it is
+        # as case-sensitive as fnmatchcase.
+        return [directory.rstrip("/") + "/" + name for name in fnmatch.filter(self.listdir(directory), base)]
 
     def read_bytes(self, guest_path, limit=MAX_READ):
         """Contents of a regular file. Raises RootError for anything else, with a reason."""
