@@ -23,7 +23,6 @@ import errno
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import time
 from typing import NamedTuple, Optional, Tuple
@@ -273,6 +272,7 @@ class Runner(object):
 
     def _popen(self, full, **kw):
         """Start `full` in its own process group, holding the state locks' descriptors."""
+        import subprocess  # only when a program runs (not at startup)
         fds = tuple(self.lock_fds)
         if fds:
             if self.containment().tool in (BWRAP, CHROOT):
@@ -287,6 +287,7 @@ class Runner(object):
         """Run argv inside the target. Never raises for a failing command: see returncode.
         `network`: the command downloads packages (a mounted image's container gets the
         host's network only then)."""
+        import subprocess  # only when a program runs (not at startup)
         try:
             full, environment = self.container_argv(argv, network, env)
         except OSError as e:
@@ -309,6 +310,7 @@ class Runner(object):
         """Start argv inside the target with `stdin_fd` (an open file, read from its current
         offset) as standard input; return a Stream of its standard output. Bytes in, bytes
         out, never all in memory: for decompressing a large file with the target's own tool."""
+        import subprocess  # only when a program runs (not at startup)
         full, environment = self.container_argv(argv, False, env)
         # stderr to a file, not a pipe: a chatty command must not block on a pipe nobody reads.
         import tempfile  # only when a command runs
@@ -381,6 +383,7 @@ def host_stream(argv, stdin_fd):
     chrooted) with `stdin_fd` (an open file of the image, from its current offset) as input;
     a Stream of its output. For decompressing an initramfs: the bytes are the image's, the
     code is the host's. Raises OSError(ENOENT) when the host has no such program."""
+    import subprocess  # only when a program runs (not at startup)
     path = host_tool(argv[0])
     if path is None:
         raise OSError(errno.ENOENT, "no {} on this machine".format(argv[0]))
@@ -453,6 +456,7 @@ class HostProcess(object):
     """A long-running host process whose output goes to a file; stop() always ends it."""
 
     def __init__(self, argv, output_path):
+        import subprocess  # only when a program runs (not at startup)
         self.argv = tuple(argv)
         self._output = open(output_path, "wb")
         try:
@@ -471,6 +475,7 @@ class HostProcess(object):
 
     def stop(self, grace=5.0):
         """SIGTERM, then SIGKILL after `grace` seconds; returns the exit status."""
+        import subprocess  # only when a program runs (not at startup)
         try:
             if self.proc.poll() is None:
                 self.proc.terminate()
@@ -493,6 +498,7 @@ class HostRunner(object):
 
     def run(self, argv, timeout=120):
         """Run argv on the host; never raises for a failing command (see returncode)."""
+        import subprocess  # only when a program runs (not at startup)
         argv = tuple(argv)
         environment = dict(os.environ, LC_ALL="C", LANG="C")
         try:
