@@ -57,6 +57,18 @@ def cfg_with_args(text, args):
     return "".join(out)
 
 
+def _cfg_edits(ctx, paths, args, why):
+    """WriteFile steps putting `args` on the kernel lines of each grub.cfg in `paths` that
+    lacks them; `why(path)` is the step's reason."""
+    steps = []
+    for path in paths:
+        old = ctx.root.read_config(path)
+        new = cfg_with_args(old, args)
+        if new != old:
+            steps.append(WriteFile(path, new.encode("utf-8", "surrogateescape"), why=why(path)))
+    return steps
+
+
 def grub_steps(ctx, value, args, bad_sources):
     root = ctx.root
     steps = []
@@ -83,26 +95,15 @@ def grub_steps(ctx, value, args, bad_sources):
     if text is None:
         # No /etc/default/grub to regenerate from (an image whose GRUB config was written by
         # hand or by another tool): the generated files are all there is, so edit them.
-        for path in boot.generated_grub_cfgs(ctx):
-            if path in bad_sources:
-                old = root.read_config(path)
-                new = cfg_with_args(old, args)
-                if new != old:
-                    steps.append(WriteFile(path, new.encode("utf-8", "surrogateescape"),
-                                           why=Message("NVMe timeouts on the kernel lines of {path} (no "
-                                                       "/etc/default/grub to regenerate it from)", path=path)))
-        return steps
+        return steps + _cfg_edits(ctx, [p for p in boot.generated_grub_cfgs(ctx) if p in bad_sources], args,
+                                  lambda path: Message("NVMe timeouts on the kernel lines of {path} (no "
+                                                       "/etc/default/grub to regenerate it from)", path=path))
     if not (steps or any(p != DEFAULT_GRUB for p in bad_sources)):
         return steps
     if ctx.offline and boot.grub_tools(ctx) & {"update-grub", "grub2-mkconfig", "grub-mkconfig"}:
-        for path in boot.generated_grub_cfgs(ctx):
-            text = root.read_config(path)
-            new = cfg_with_args(text, args)
-            if new != text:
-                steps.append(WriteFile(path, new.encode("utf-8", "surrogateescape"),
-                                       why=Message("NVMe timeouts on the kernel lines of {path} (grub-mkconfig "
-                                                   "cannot run on a mounted image)", path=path)))
-        return steps
+        return steps + _cfg_edits(ctx, boot.generated_grub_cfgs(ctx), args,
+                                  lambda path: Message("NVMe timeouts on the kernel lines of {path} (grub-mkconfig "
+                                                       "cannot run on a mounted image)", path=path))
     for argv, modifies in boot.regenerate_every_cfg(ctx):
         why = Message("regenerate grub.cfg from /etc/default/grub") if argv == ("update-grub",) else \
             Message("regenerate {path}", path=modifies[0])

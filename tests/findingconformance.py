@@ -1,5 +1,5 @@
 """What every check's findings must be (issue 13): stable public codes, seed refs from the
-list, and (for the checks converted to findings) Message templates with named fields that a
+list, and Message templates with named fields that a
 translation can render again.
 
 `assert_conforming` is called on every Result a check returns in the unit tests (conftest.py
@@ -13,12 +13,6 @@ from agent.core.model import Message, Status
 
 SLUG = re.compile(r"[a-z0-9-]+\Z")
 SEEDS = ("000", "001", "002", "003", "004")
-
-# Checks whose results are not built from Message findings yet (converted by the fnd2
-# branch, issue 13): their codes and refs are checked, not their texts. Empty it when that
-# branch is merged.
-PENDING = frozenset(("fstab", "seal", "shadow", "root_account", "critical_files", "dhcp", "ssh", "firewall",
-                     "cloudinit"))
 
 
 def fields(template):
@@ -63,9 +57,9 @@ def assert_conforming(check, result, texts=True):
         key = (f.code, f.path, f.line, str(f.text))
         assert key not in seen, "{}: the same finding twice: {}".format(what, key)
         seen.add(key)
-        if texts and check.id not in PENDING:
+        if texts:
             assert_message(f.text, "{} finding {}".format(check.id, f.code))
-    if texts and check.id not in PENDING:
+    if texts:
         if result.hint:
             assert_message(result.hint, "{} hint".format(check.id))
         assert isinstance(result.summary, Message) or result.summary == "; ".join(

@@ -218,6 +218,99 @@ def test_a_remediation_imports_no_check_but_its_own():
     assert offenders == []
 
 
+# The layers of the packages (README "Architecture"): what each may import of agent/ and
+# remediations/. A package imports its own modules; `agent` itself holds only __version__.
+# Whether a check imports another check, or a fix another check than its own, is tested above.
+LAYERS = {
+    "parsers": set(),
+    "core": set(),                          # but for CORE_READS_FACTS below
+    "facts": {"core", "parsers"},
+    "netformats": {"core", "parsers"},
+    "checks": {"core", "facts", "parsers", "netformats"},
+    "remediations": {"core", "facts", "parsers", "netformats", "checks"},
+    "output": {"core", "facts", "parsers", "netformats", "checks", "remediations", "host"},
+    "host": {"core", "facts", "parsers", "output"},
+}
+# The few places the core must ask the facts layer, each for a reason: the context holds the
+# run's OS and package facts and its lazy live facts; the engine turns a missing optional
+# module (facts.live.Unavailable) into a SKIP; the shutdown unit is installed where unit
+# files live; applicability is judged on the OS family and the architecture.
+CORE_READS_FACTS = {
+    "agent/core/context.py": {"agent.facts.osinfo", "agent.facts.packages", "agent.facts.live"},
+    "agent/core/engine.py": {"agent.facts.live"},
+    "agent/core/shutdown.py": {"agent.facts.services"},
+    "agent/core/applicability.py": {"agent.facts.osinfo", "agent.facts.elf"},
+}
+# What makes a parser impure: it reads text it is given, it never opens, lists or runs.
+IO_MODULES = FORBIDDEN_MODULES | {"stat", "fcntl", "socket"}
+
+
+def _layer(module):
+    """The layer of a dotted module name ('agent.facts.boot' -> 'facts'), None outside the
+    project, 'agent' for the package itself."""
+    parts = module.split(".")
+    if parts[0] == "remediations":
+        return "remediations"
+    if parts[0] != "agent":
+        return None
+    return parts[1] if len(parts) > 1 and parts[1] != "__main__" else "agent"
+
+
+def test_every_package_of_agent_has_a_layer():
+    packages = sorted(m.name for m in pkgutil.iter_modules(agent.__path__) if m.ispkg)
+    assert sorted(set(packages) - {"locale"}) == sorted(set(LAYERS) - {"remediations"})
+
+
+def test_each_layer_imports_only_the_layers_below_it():
+    offenders = []
+    for path in _shipped_files():
+        rel = os.path.relpath(path, HERE)
+        layer = _layer(rel[:-3].replace(os.sep, "."))
+        if layer == "agent":         # agent/__init__ and __main__ (the entry: output's cli)
+            continue
+        for lineno, module in _imports(path):
+            target = _layer(module)
+            if target in (None, "agent", layer) or target in LAYERS[layer]:
+                continue
+            named = ".".join(module.split(".")[:3])
+            if layer == "core" and target == "facts" and (
+                    module == "agent.facts" or named in CORE_READS_FACTS.get(rel, ())):
+                continue
+            offenders.append("{}:{} ({}) imports {} ({})".format(rel, lineno, layer, module, target))
+    assert sorted(set(offenders)) == []
+
+
+def test_the_cores_imports_of_facts_are_exactly_the_listed_ones():
+    """CORE_READS_FACTS stays small and true: an entry the code no longer needs goes."""
+    found = {}
+    for rel in CORE_READS_FACTS:
+        for _lineno, module in _imports(os.path.join(HERE, rel)):
+            if _layer(module) == "facts" and module != "agent.facts":
+                found.setdefault(rel, set()).add(".".join(module.split(".")[:3]))
+    assert found == CORE_READS_FACTS
+
+
+def test_parsers_are_pure_text_functions():
+    """agent/parsers read the text they are given: no file, process or root access, and no
+    module of agent but parsers (so facts, netformats, checks and fixes share them freely)."""
+    offenders = []
+    directory = os.path.join(HERE, "agent", "parsers")
+    for name in sorted(os.listdir(directory)):
+        if not name.endswith(".py"):
+            continue
+        path = os.path.join(directory, name)
+        rel = os.path.relpath(path, HERE)
+        for lineno, module in _imports(path):
+            if module.split(".")[0] in IO_MODULES or _layer(module) not in (None, "parsers"):
+                offenders.append("{}:{} imports {}".format(rel, lineno, module))
+        with open(path) as handle:
+            tree = ast.parse(handle.read(), path)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in FORBIDDEN_CALLS:
+                offenders.append("{}:{} calls {}()".format(rel, node.lineno, node.func.id))
+    assert offenders == []
+
+
 # Knowledge the facts layer holds alone: where unit files live, /etc/default/grub, the ELF
 # header. A second definition is a copy that drifts (issue 13).
 FACT_CONSTANTS = {"UNIT_DIRS", "DEFAULT_GRUB", "GRUBENV", "GRUBENVS", "GRUB_CFGS", "GRUB2_CFGS", "ELF_MACHINES",
@@ -267,6 +360,21 @@ def test_importing_the_facts_package_imports_none_of_its_modules():
     code = "import sys, agent.facts; print(sorted(m for m in sys.modules if m.startswith('agent.facts.')))"
     out = subprocess.check_output([sys.executable, "-c", code], cwd=HERE, universal_newlines=True)
     assert out.strip() == "[]"
+
+
+_DOC_CITE = re.compile(r"[Ss]eeds? 00[0-4](?:(?:, | and | or |/)00[0-4])*|\(00[0-4](?:, 00[0-4])*\)")
+
+
+def test_a_check_whose_docstring_cites_seeds_declares_refs():
+    """The seeds a check follows are data (Check.refs, every finding's refs by default), so
+    the report's legend names them whatever a finding's wording says (issue 13)."""
+    offenders = []
+    for cls in CHECKS:
+        doc = __import__(cls.__module__, fromlist=["_"]).__doc__ or ""
+        cited = set(re.findall(r"00[0-4]", " ".join(m.group(0) for m in _DOC_CITE.finditer(doc))))
+        if cited and not (set(cls.refs) & cited):
+            offenders.append("{}: docstring cites {}, refs {}".format(cls.id, sorted(cited), cls.refs))
+    assert offenders == []
 
 
 def test_every_checks_findings_on_the_fixture_roots_have_stable_codes_and_seed_refs(tmp_path):

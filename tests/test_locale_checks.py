@@ -1,7 +1,8 @@
-"""The checks' catalogues (agent/locale/<lang>/checks.<id>.po, issue 15): for every check that
-has one, every Message template of its module (and of the code that phrases its results:
-nvme's drivers are judged by virtio's) has a translation that keeps each {field}. A template
-changed in the code without its catalogue fails here."""
+"""The checks' catalogues (agent/locale/<lang>/checks.<id>.po, issue 15): every check has one
+in both languages, and every Message template of its module (literal, conditional, a module
+constant or a template table; and of the code that phrases its results: nvme's drivers are
+judged by virtio's) has a translation that keeps each {field}. A template changed in the code
+without its catalogue fails here."""
 import ast
 import os
 import re
@@ -16,18 +17,39 @@ LANGS = ("ja", "zh_CN")
 PHRASED_BY = {"nvme": ("virtio",)}
 
 
+def _literal(node):
+    value = node.value if isinstance(node, getattr(ast, "Constant", ())) else getattr(node, "s", None)
+    return value if isinstance(value, str) else None
+
+
 def templates(check_id):
-    """The literal first arguments of Message(...) in the check's module(s)."""
+    """The templates the check's module(s) give Message(...): literal first arguments, both
+    branches of a conditional one, module constants passed by name, and the values of the
+    template tables (_TEXTS, _KINDS: {key: template} or {key: (status, template)})."""
     found = []
     for module in (check_id,) + PHRASED_BY.get(check_id, ()):
         with open(os.path.join(AGENT, "checks", module + ".py"), encoding="utf-8") as handle:
             tree = ast.parse(handle.read())
+        consts = dict((n.targets[0].id, n.value) for n in tree.body
+                      if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name))
+
+        def value(node):
+            if isinstance(node, ast.Name) and node.id in consts:
+                return value(consts[node.id])
+            return _literal(node)
+
+        candidates = []
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Message" and node.args:
-                arg = node.args[0]
-                value = arg.value if isinstance(arg, getattr(ast, "Constant", ())) else getattr(arg, "s", None)
-                if isinstance(value, str) and value not in found:
-                    found.append(value)
+                first = node.args[0]
+                candidates.extend((first.body, first.orelse) if isinstance(first, ast.IfExp) else (first,))
+        for name in ("_TEXTS", "_KINDS"):
+            if isinstance(consts.get(name), ast.Dict):
+                candidates.extend(v.elts[1] if isinstance(v, ast.Tuple) else v for v in consts[name].values)
+        for candidate in candidates:
+            text = value(candidate)
+            if text is not None and text not in found:
+                found.append(text)
     return found
 
 
@@ -80,7 +102,15 @@ def test_every_message_of_a_catalogued_check_is_translated_keeping_its_fields(ch
             assert not english.search(re.sub(r"`[^`]*`|\{\w+\}|\"[^\"]*\"", "", text)), (path, text)
 
 
-def test_the_catalogues_cover_checks_that_exist():
+def test_the_catalogues_cover_checks_that_exist_and_every_check_has_one():
+    from agent.checks import CHECKS
     assert CATALOGUED, "no check catalogue found"
     for check_id in CATALOGUED:
         assert os.path.isfile(os.path.join(AGENT, "checks", check_id + ".py")), check_id
+    assert sorted(c.id for c in CHECKS) == CATALOGUED
+
+
+def test_the_scan_finds_constants_conditionals_and_tables():
+    found = templates("fstab")
+    assert "line {line}: {name}'s device {spec} does not exist{note}" in found     # _TEXTS
+    assert len(found) > 20

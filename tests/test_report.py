@@ -33,13 +33,13 @@ def test_the_legend_comes_from_the_findings_refs_not_from_the_wording():
         report.result_refs(both))
 
 
-def test_a_result_of_plain_strings_still_has_its_citations_read_from_its_prose():
-    # The fallback for checks not converted to Message findings yet (goes when all are).
+def test_a_result_of_plain_strings_has_no_citations_read_from_its_prose():
+    # Every check's findings are Messages with refs (findingconformance): the prose fallback
+    # went with the last conversion, so wording alone cites nothing.
     check = _Cites()
     old = check.result(Status.WARN, "Seeds 000 and 002 warn", "a single root partition (003)", code="old")
-    assert report.result_refs(old) == {"000", "002", "003"}
-    assert report.result_refs(old, hint_shown=False) == {"000", "002"}
-    assert report.result_refs(check.result(Status.PASS, "version 10.0.0 (20240101)")) == set()
+    assert report.result_refs(old) == set()
+    assert report.result_refs(check.result(Status.WARN, "Seed 000", code="cited", refs=("000",))) == {"000"}
 
 
 def test_guestprep_command_adds_root_and_backup_dir_only_when_needed(tmp_path):

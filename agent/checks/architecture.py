@@ -9,7 +9,7 @@ on an x86_64 host is told apart without running anything.
 """
 import shlex
 
-from agent.core.model import Check, Message, Status
+from agent.core.model import Check, Message, Status, joined
 from agent.facts import elf, kernels
 
 
@@ -18,6 +18,7 @@ class Architecture(Check):
     title = "architecture importable"
     item = "GUESTOS.Architecture"
     repair_item = ""
+    refs = ("000", "001")
 
     def run(self, ctx):
         found = elf.architecture(ctx)
@@ -25,7 +26,7 @@ class Architecture(Check):
         data = {"arch": arch, "bits": found["bits"], "source": source}
         if arch is None:
             if found["problems"]:
-                problems = "; ".join(found["problems"])
+                problems = joined(found["problems"])
             else:
                 problems = Message("none of {candidates} exists", candidates=", ".join(elf.ELF_CANDIDATES))
             # Point `file` at something the image has: /bin/sh may be the file that is missing.

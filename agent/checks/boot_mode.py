@@ -8,20 +8,20 @@ evidence of the other mode live), an EFI system partition in /etc/fstab with EFI
 shim packages means UEFI, and GRUB's i386-pc modules, grub-pc or GRUB legacy mean BIOS.
 On a GPT disk, BIOS GRUB also needs a BIOS boot partition (checked live).
 """
-from agent.core.model import Check, Message, Status
+from agent.core.model import Check, Message, Status, joined, things
 from agent.facts import boot
 
 # Each distribution's own package names (x86: arm64 images are UEFI whatever is found),
 # since grub-pc, grub2-pc and grub2-i386-pc are the same thing on Debian, RHEL and SUSE.
 _LOADER_PACKAGES = {
-    "debian": ("grub-pc", "grub-efi-amd64 and shim-signed"),
-    "rhel": ("grub2-pc", "grub2-efi-x64 and shim-x64"),
-    "suse": ("grub2-i386-pc", "grub2-x86_64-efi and shim"),
+    "debian": ("grub-pc", things(["grub-efi-amd64", "shim-signed"])),
+    "rhel": ("grub2-pc", things(["grub2-efi-x64", "shim-x64"])),
+    "suse": ("grub2-i386-pc", things(["grub2-x86_64-efi", "shim"])),
 }
 
 
 def _install_hint(ctx):
-    bios, uefi = _LOADER_PACKAGES.get(ctx.os.family, ("grub-pc / grub2-pc", "grub-efi / grub2-efi and shim"))
+    bios, uefi = _LOADER_PACKAGES.get(ctx.os.family, ("grub-pc / grub2-pc", things(["grub-efi / grub2-efi", "shim"])))
     return Message("Install GRUB for the boot mode the image uses ({bios} for BIOS; {uefi} with an EFI system "
                    "partition for UEFI) and choose that BootMode on import.", bios=bios, uefi=uefi)
 
@@ -31,12 +31,13 @@ class BootMode(Check):
     title = "boot mode to import with"
     item = "GUESTOS.BootMode"
     repair_item = ""
+    refs = ("000", "001")
 
     def run(self, ctx):
         found = boot.boot_mode(ctx)
         mode = found["mode"]
         data = dict(found)
-        evidence = "; ".join(found["evidence"])
+        evidence = joined(found["evidence"])
         if mode is None:
             if evidence:
                 summary = Message("neither a BIOS nor a UEFI boot loader was found ({evidence})", evidence=evidence)
@@ -46,7 +47,7 @@ class BootMode(Check):
         if found["problems"]:
             return self.result(Status.WARN, Message(
                 "import with BootMode={mode}, but {problems} ({evidence})",
-                mode=mode, problems="; ".join(found["problems"]), evidence=evidence),
+                mode=mode, problems=joined(found["problems"]), evidence=evidence),
                 Message("Seed 001: choose the boot mode the image really boots with, or instances fail to start."),
                 data=data, code="doubtful", refs=("001",))
         return self.result(Status.INFO, Message("import with BootMode={mode} ({evidence})", mode=mode,

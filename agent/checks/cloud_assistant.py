@@ -66,6 +66,7 @@ class CloudAssistant(Check):
     title = "Cloud Assistant Agent installed"
     item = "GUESTOS.CloudAssistant"
     repair_item = "assist"
+    refs = ("003",)
 
     def run(self, ctx):
         root = ctx.root

@@ -41,6 +41,7 @@ class DataDisksMounted(Check):
     title = "No data disks mounted"
     item = "data-disks-mounted"
     repair_item = "data-disks-mounted"
+    refs = ("002",)
     live_only = True
 
     def run(self, ctx):

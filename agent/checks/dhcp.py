@@ -216,7 +216,7 @@ class Dhcp(Check):
                                 "has no YAML module: install python3-yaml (python3-pyyaml on RHEL/SUSE) "
                                 "and run the check again."))
         if not found.configs:
-            hint.append(Message("Looked at: {places}.", places="; ".join(netformats.LOOKED_AT)))
+            hint.append(Message("Looked at: {places}.", places=joined(netformats.LOOKED_AT)))
         if not (seen.targets or seen.udev):
             hint.append(Message("The fix has nothing to change on {who}; when it has, it converts {who} to DHCP in "
                                 "the files' own formats, changes files only and never restarts networking, so "

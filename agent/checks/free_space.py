@@ -33,6 +33,7 @@ class FreeSpace(Check):
     title = "Free space and inodes on /"
     item = "free-space"
     repair_item = ""
+    refs = ("000", "002")
 
     def run(self, ctx):
         try:

@@ -179,8 +179,10 @@ _REFS = {"device-missing": ("003",), "device-name": ("003",), "invalid-line": ("
 
 
 def _finding(entry, status, kind, text_key, action="", new_line="", **fields):
-    fields.setdefault("what", _what(entry))
-    text = Message(_TEXTS[text_key], line=entry.lineno, **fields)
+    template = _TEXTS[text_key]
+    if "{what}" in template:
+        fields.setdefault("what", _what(entry))
+    text = Message(template, line=entry.lineno, **fields)
     return Finding(entry.lineno, status, kind, text, action, entry.spec, _mountpoint(entry), new_line,
                    entry.fstype == "swap", _CODES.get(text_key, text_key))
 
@@ -352,7 +354,7 @@ def _root_uuid_command(ctx):
     is a plain directory findmnt would answer for the host's filesystem: blkid on the image's
     partition then."""
     if ctx.offline and disks.image_root(ctx).get("plain_directory"):
-        return "blkid -s UUID -s TYPE /dev/loopNpM   # the image's root partition"
+        return Message("blkid -s UUID -s TYPE /dev/loopNpM   # the image's root partition")   # comment translated
     return "findmnt -no UUID,FSTYPE " + ctx.root.path
 
 

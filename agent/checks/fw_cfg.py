@@ -26,6 +26,7 @@ class FwCfg(Check):
     title = "Kernel supports fw_cfg (CONFIG_FW_CFG_SYSFS)"
     item = "fw-cfg"
     repair_item = ""
+    refs = ("000",)
     # Seed 000 names these for the fw_cfg requirement; the engine SKIPs the others.
     applies_to = (Applies(architectures=("arm64",)),
                   Applies(distributions=("centos-stream", "anolis", "almalinux", "rocky")))

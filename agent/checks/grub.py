@@ -259,6 +259,7 @@ class Grub(Check):
     title = "boot loader configuration resolves"
     item = "GUESTOS.Grub"
     repair_item = "grub"
+    refs = ("000", "002", "003")
 
     def run(self, ctx):
         configs = boot.boot_configs(ctx)

@@ -17,6 +17,7 @@ class KernelVersion(Check):
     title = "default boot kernel is the running kernel"
     item = "GUESTOS.KernelVersion"
     repair_item = ""
+    refs = ("002", "003")
 
     def run(self, ctx):
         default = boot.default_kernel(ctx)

@@ -26,6 +26,7 @@ class MocInstanceTypes(Check):
     title = "ready for SHENLONG instance families"
     item = "GUESTOS.SupportMocInstanceTypes"
     repair_item = ""
+    refs = ("000", "003")
 
     def run(self, ctx):
         problems, warnings, notes = [], [], []   # problems and warnings: (code, text, refs)

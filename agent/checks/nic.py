@@ -41,6 +41,7 @@ class Nic(Check):
     title = "One network interface"
     item = "nic"
     repair_item = ""
+    refs = ("000",)
 
     def run(self, ctx):
         found = netformats.gather(ctx.root)

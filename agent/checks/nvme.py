@@ -61,6 +61,7 @@ class Nvme(Check):
     title = "NVMe driver in every kernel's initramfs, nvme_core timeouts"
     item = "GUESTOS.Nvme"
     repair_item = "nvme"
+    refs = ("003",)
 
     def run(self, ctx):
         states = driver_facts.survey(ctx, REQUIRED)

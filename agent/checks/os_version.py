@@ -56,6 +56,7 @@ class OsVersion(Check):
     title = "distribution version supported"
     item = "GUESTOS.OSVersion"
     repair_item = ""
+    refs = ("000", "003")
 
     def run(self, ctx):
         status, code, text, refs = judged(ctx.os)

@@ -51,6 +51,7 @@ class Platform(Check):
     title = "distribution identifiable and supported"
     item = "GUESTOS.Platform"
     repair_item = ""
+    refs = ("000", "001")
 
     def run(self, ctx):
         info = ctx.os

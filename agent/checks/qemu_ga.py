@@ -9,7 +9,7 @@ whether or not its unit is enabled: the package has to go, not only the service.
 import re
 
 from agent.core.context import shell_command
-from agent.core.model import Check, Message, Status, joined
+from agent.core.model import Check, Message, Status, either, joined, things
 from agent.facts import services
 
 PACKAGES = ("qemu-guest-agent", "qemu-ga")      # qemu-ga: SUSE's older name
@@ -53,6 +53,7 @@ class QemuGa(Check):
     title = "QEMU guest agent not installed"
     item = "qemu-ga"
     repair_item = "qemu-ga"
+    refs = ("000",)
 
     def run(self, ctx):
         root = ctx.root
@@ -77,7 +78,7 @@ class QemuGa(Check):
                     commands=["rm " + " ".join(root.display(p) for p in links)], paths=links, code="leftover-links")
             if not packages.known:
                 return self.passed(Message("package database unknown ({error}); no qemu-ga binary in {binaries}",
-                                           error=packages.error, binaries=" or ".join(BINARIES)), code="absent")
+                                           error=packages.error, binaries=either(BINARIES)), code="absent")
             return self.passed(Message("qemu-guest-agent is not installed"), code="absent")
 
         found = []
@@ -86,9 +87,9 @@ class QemuGa(Check):
                 "{} {}".format(p, packages.version(p) or "").strip() for p in installed)))
         elif files and not packages.known:
             found.append(Message("package database unknown ({error}); {files} present", error=packages.error,
-                                 files=" and ".join(files)))
+                                 files=things(files)))
         elif files:
-            found.append(Message("{files} present", files=" and ".join(files)))
+            found.append(Message("{files} present", files=things(files)))
         if links:
             found.append(Message("enabled at boot by {links}", links=", ".join(_compact(links))))
         elif installed or files:
@@ -114,7 +115,7 @@ class QemuGa(Check):
             hint = Message("ECS cannot use some of its services while the QEMU guest agent is in the image (seed "
                            "000). Stop and disable it and remove the package; guestprep fix --items qemu-ga does this "
                            "(package removal cannot be rolled back). No installed package owns {files}: remove it by "
-                           "hand.", files=" or ".join(files))
+                           "hand.", files=either(files))
         else:
             hint = Message("ECS cannot use some of its services while the QEMU guest agent is in the image (seed "
                            "000). Stop and disable it and remove the package; guestprep fix --items qemu-ga does this "

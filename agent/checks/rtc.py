@@ -70,6 +70,7 @@ class Rtc(Check):
     title = "hardware clock (RTC) read as UTC"
     item = "GUESTOS.RtcTimeMode"
     repair_item = "rtc"
+    refs = ("003",)
 
     def run(self, ctx):
         root = ctx.root

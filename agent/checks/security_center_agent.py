@@ -26,6 +26,7 @@ class SecurityCenterAgent(Check):
     title = "Security Center agent installed"
     item = "GUESTOS.SecurityCenterAgent"
     repair_item = "aegis"
+    refs = ("003",)
 
     def run(self, ctx):
         installed = ctx.root.isdir(DIRECTORY)

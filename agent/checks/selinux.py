@@ -24,6 +24,7 @@ class Selinux(Check):
     title = "SELinux disabled"
     item = "GUESTOS.Selinux"
     repair_item = "selinux"
+    refs = ("000", "002")
 
     def run(self, ctx):
         text = ctx.root.read_config_or_none(CONFIG)

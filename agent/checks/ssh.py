@@ -32,7 +32,7 @@ class SshdConfig(object):
     def __init__(self):
         self.ports = []            # (port string, path, lineno)
         self.listen = []           # (address, port or None, path, lineno)
-        self.problems = []         # Messages (or RootError texts)
+        self.problems = []         # Messages
 
 
 def _split(line):
@@ -50,7 +50,7 @@ def parse_config(root, path=CONFIG, config=None, depth=0):
     except RootError as e:
         if depth == 0:
             raise
-        config.problems.append(str(e))
+        config.problems.append(Message("{path}: {reason}", path=e.path, reason=e.reason))
         return config
     in_match = False
     for lineno, line in enumerate(text.splitlines(), 1):
@@ -80,7 +80,7 @@ def parse_config(root, path=CONFIG, config=None, depth=0):
                     else:
                         names = [pattern] if root.lexists(pattern) else []
                 except RootError as e:
-                    config.problems.append(str(e))
+                    config.problems.append(Message("{path}: {reason}", path=e.path, reason=e.reason))
                     continue
                 for name in names:
                     parse_config(root, name, config, depth + 1)
@@ -204,8 +204,8 @@ class Ssh(Check):
         findings = []
         for problem in config.problems:
             findings.append(self.finding(Status.WARN, "config-problem", problem,
-                                         getattr(problem, "args", {}).get("path", ""),
-                                         getattr(problem, "args", {}).get("line", 0)))
+                                         problem.args.get("path", ""),
+                                         problem.args.get("line", 0)))
         ports = [p for p, _path, _n in config.ports] if config.ports else ["22"]
         effective = set()
         if config.listen:

@@ -150,6 +150,7 @@ class SystemImage(Check):
     title = "system disk layout importable"
     item = "GUESTOS.SystemImage"
     repair_item = ""
+    refs = ("000", "002", "003")
 
     def run(self, ctx):
         findings, notes = [], []

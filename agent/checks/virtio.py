@@ -28,6 +28,7 @@ class Virtio(Check):
     title = "virtio drivers in every kernel's initramfs"
     item = "GUESTOS.Virtio"
     repair_item = "virtio"
+    refs = ("000", "003")
 
     def run(self, ctx):
         states = drivers.survey(ctx, REQUIRED + OPTIONAL)

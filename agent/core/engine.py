@@ -7,7 +7,7 @@ be tested with toy units.
 from typing import List, NamedTuple, Optional
 
 from agent.core import applicability, faults
-from agent.core.model import Message, Mode, Refused, Status, is_package_step
+from agent.core.model import Message, Mode, Refused, Status, is_package_step, joined
 from agent.core.rootfs import RootError
 from agent.core.runner import describe_command
 from agent.facts.live import Unavailable
@@ -335,6 +335,7 @@ def _refused_commands(ctx, steps):
 
 def _rolled_back(ctx, journal, plan, error):
     """Roll one item's changes back; its ROLLED BACK outcome saying why and how it went."""
+    error = getattr(error, "message", None) or error   # StepFailed and RootError say it as a Message
     try:
         undone = journal.rollback(ctx, item=plan.check_id)
     except _journal().JournalError as e:      # its own journal refused (damaged since)
@@ -342,7 +343,7 @@ def _rolled_back(ctx, journal, plan, error):
     problems = [m for _r, o, m in undone if o in ("conflict", "failed")]
     if problems:
         message = Message("failed: {error}; its changes were rolled back (rollback problems: {problems})",
-                          error=error, problems="; ".join(problems))
+                          error=error, problems=joined(problems))
     else:
         message = Message("failed: {error}; its changes were rolled back", error=error)
     return Outcome(plan.check_id, plan.repair_item, ROLLED_BACK, message, plan.result)

@@ -32,7 +32,8 @@ import tempfile
 import time
 
 from agent.core import faults
-from agent.core.rootfs import FS_USER_FLAGS, RootError, fsync_dir, read_xattrs, write_all
+from agent.core.model import Message, joined
+from agent.core.rootfs import FS_USER_FLAGS, RootError, fsync_dir, read_up_to, read_xattrs, write_all
 from agent.core.steps import BACKUP_RE, Step, check_begin, kind_of
 
 log = logging.getLogger("guestprep")
@@ -55,7 +56,11 @@ class Busy(JournalError):
 
 
 class StepFailed(JournalError):
-    pass
+    """A step that did not complete; `message` says why as a Message (translated in reports)."""
+
+    def __init__(self, message):
+        JournalError.__init__(self, message)
+        self.message = message
 
 
 def sha256(data):
@@ -441,14 +446,7 @@ class Journal(object):
     def _read_backup(self, before):
         fd, size = self._open_backup(before)
         try:
-            chunks, left = [], size
-            while left > 0:
-                chunk = os.read(fd, min(left, 1 << 20))
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                left -= len(chunk)
-            return b"".join(chunks)
+            return read_up_to(fd, size)
         finally:
             os.close(fd)
 
@@ -570,8 +568,11 @@ class Journal(object):
         self.append(finished)
         if not done.ok:
             tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-8:])
-            raise StepFailed("{} exited with {}{}".format(" ".join(argv), done.returncode,
-                                                          ":\n" + tail if tail else " (no output)"))
+            if tail:
+                raise StepFailed(Message("{command} exited with {code}:\n{output}", command=" ".join(argv),
+                                         code=done.returncode, output=tail))
+            raise StepFailed(Message("{command} exited with {code} (no output)", command=" ".join(argv),
+                                     code=done.returncode))
 
     _last_seq = 0
 
@@ -615,9 +616,11 @@ class Journal(object):
         if record.get("files"):
             return self._undo_files(ctx.root, record, self._after(record["seq"]) if completed else None)
         if not completed:
-            return "unchanged", "never ran"
-        return "irreversible", "cannot be undone automatically" + (
-            "; to undo: " + record["undo_hint"] if record.get("undo_hint") else "")
+            return "unchanged", Message("never ran")
+        if record.get("undo_hint"):
+            return "irreversible", Message("cannot be undone automatically; to undo: {command}",
+                                           command=record["undo_hint"])
+        return "irreversible", Message("cannot be undone automatically")
 
     def undo_flags(self, ctx, record):
         """Put back the inode flags the record changed, keeping any other flag as it is now."""
@@ -625,17 +628,17 @@ class Journal(object):
         path = record["path"]
         if root.islink(path):
             # Flags are set through an open file: never on what a link made since points to.
-            return "conflict", "now a symbolic link to {}, which guestprep did not make; left in place".format(
-                root.readlink(path))
+            return "conflict", Message("now a symbolic link to {target}, which guestprep did not make; left in "
+                                       "place", target=root.readlink(path))
         current = root.get_flags(path)
         if current is None:
             raise JournalError("{}: cannot read inode flags".format(path))
         changed = (record["flags_before"] ^ record["flags_after"]) & USER_FLAGS
         wanted = (current & ~changed) | (record["flags_before"] & changed)
         if wanted == current:
-            return "unchanged", "flags already as before"
+            return "unchanged", Message("flags already as before")
         root.set_flags(path, wanted)
-        return "restored", "inode flags restored"
+        return "restored", Message("inode flags restored")
 
     def undo_file(self, ctx, record, after_sha256):
         """Put the record's path back as its "before" state says, when it still holds what
@@ -650,27 +653,29 @@ class Journal(object):
         if current not in ours and _is_link(current) and current != _link(before):
             # A link made since the run (systemd's /var/lib/dbus/machine-id -> /etc/machine-id):
             # writing the original back would go through it to the file it names.
-            return "conflict", "now a symbolic link to {}, which guestprep did not make; left in place{}".format(
-                current[len("link:"):], self._original_in(before))
+            return "conflict", Message("now a symbolic link to {target}, which guestprep did not make; left in "
+                                       "place{original}", target=current[len("link:"):],
+                                       original=self._original_in(before))
         if before["kind"] == "missing":
             if current is None:
-                return "unchanged", "already absent"
+                return "unchanged", Message("already absent")
             if current in ours:
                 root.remove(path)
-                return "restored", "removed the file guestprep created"
-            return "conflict", "changed since guestprep created it; left in place"
+                return "restored", Message("removed the file guestprep created")
+            return "conflict", Message("changed since guestprep created it; left in place")
         if before["kind"] == "symlink":
             if current == _link(before):
-                return "unchanged", "symlink already in place"
+                return "unchanged", Message("symlink already in place")
             if current not in ours and current is not None:
-                return "conflict", "changed since guestprep touched it; left in place"
+                return "conflict", Message("changed since guestprep touched it; left in place")
             if current is not None:
                 root.remove(path)
             root.symlink(before["target"], path)
-            return "restored", "symlink restored"
+            return "restored", Message("symlink restored")
         # A regular file: bytes, mode, owner, xattrs, then flags.
         if current not in ours and current != before["sha256"]:
-            return "conflict", "changed since guestprep wrote it; left in place{}".format(self._original_in(before))
+            return "conflict", Message("changed since guestprep wrote it; left in place{original}",
+                                       original=self._original_in(before))
         data = self._read_backup(before)
         if sha256(data) != before["sha256"]:
             raise JournalError("backup {} is damaged".format(before["backup"]))
@@ -680,18 +685,18 @@ class Journal(object):
                 and (st.st_uid, st.st_gid) == (before["uid"], before["gid"])):
             # The bytes may be back from a rollback that died before it set the flags again.
             if self._restore_flags(root, path, before):
-                return "restored", "inode flags restored"
-            return "unchanged", "already the original"
+                return "restored", Message("inode flags restored")
+            return "unchanged", Message("already the original")
         if root.islink(path):
             raise JournalError("{} became a symbolic link while being rolled back; left in place".format(path))
         root.atomic_write(path, data, mode=before["mode"], owner=(before["uid"], before["gid"]), xattrs=xattrs)
         self._restore_flags(root, path, before)
-        return "restored", "original bytes, mode and owner restored"
+        return "restored", Message("original bytes, mode and owner restored")
 
     def _original_in(self, before):
         if before.get("kind") != "file":
             return ""
-        return " (original in {})".format(os.path.join(self.dir, before["backup"]))
+        return Message(" (original in {path})", path=os.path.join(self.dir, before["backup"]))
 
     @staticmethod
     def _restore_flags(root, path, before):
@@ -862,13 +867,16 @@ class Journal(object):
             restored.append(path)
         left = self._remove_command_leftovers(root, record, after is not None)
         if left:
-            restored.append("removed " + ", ".join(left))
+            restored.append(Message("removed {paths}", paths=", ".join(left)))
+        if conflicts and restored:
+            return "conflict", Message("changed since the command ran, left in place: {paths}; restored {restored}",
+                                       paths=", ".join(conflicts), restored=joined(restored, ", "))
         if conflicts:
-            return "conflict", "changed since the command ran, left in place: {}{}".format(
-                ", ".join(conflicts), "; restored " + ", ".join(restored) if restored else "")
+            return "conflict", Message("changed since the command ran, left in place: {paths}",
+                                       paths=", ".join(conflicts))
         if restored:
-            return "restored", "restored what the command changed: " + ", ".join(restored)
-        return "unchanged", "the files the command changes are as before"
+            return "restored", Message("restored what the command changed: {paths}", paths=joined(restored, ", "))
+        return "unchanged", Message("the files the command changes are as before")
 
     def _remove_command_leftovers(self, root, record, completed):
         """Remove the entries a command added next to the files it modifies and that are named

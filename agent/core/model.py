@@ -89,6 +89,17 @@ def both(parts):
     return _chain("{first} and {second}", parts)
 
 
+def things(parts):
+    """'A and B and C' naming things (packages, files), where both() joins clauses: the same
+    English, but a language joins nouns differently ("AとB", "A和B"), so its own template
+    (the field names make it another msgid)."""
+    parts = list(parts)
+    text = parts[0] if parts else ""
+    for part in parts[1:]:
+        text = Message("{one} and {other}", one=text, other=part)
+    return text
+
+
 class Finding(NamedTuple):
     """One thing a check found: the unit of a Result (and of a waiver, a translation, a seed
     reference). `code` is stable and public ("<check id>.<slug>", e.g. "selinux.enforcing");

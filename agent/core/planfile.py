@@ -16,6 +16,7 @@ import json
 import os
 
 import agent
+from agent.core.model import Message, joined
 from agent.core.rootfs import RootError
 
 FORMAT = "guestprep-plan"
@@ -83,16 +84,19 @@ def load(path, ctx):
             data = handle.read(1 << 24)
         doc = json.loads(data.decode("utf-8"))
     except (OSError, ValueError) as e:
-        raise PlanFileError("{}: cannot be read as a plan: {}".format(path, getattr(e, "strerror", None) or e))
+        raise PlanFileError(Message("{path}: cannot be read as a plan: {error}", path=path,
+                                    error=str(getattr(e, "strerror", None) or e)))
     if not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(doc.get("plans"), list):
-        raise PlanFileError("{}: not a guestprep plan (made by `guestprep plan --out FILE`)".format(path))
+        raise PlanFileError(Message("{path}: not a guestprep plan (made by `guestprep plan --out FILE`)", path=path))
     if doc.get("format_version") != FORMAT_VERSION or doc.get("guestprep_version") != agent.__version__:
-        raise PlanFileError("{}: made by guestprep {} (plan format {}); this is guestprep {}: make the plan "
-                            "again with this version".format(path, doc.get("guestprep_version"),
-                                                             doc.get("format_version"), agent.__version__))
+        raise PlanFileError(Message("{path}: made by guestprep {version} (plan format {format}); this is guestprep "
+                                    "{ours}: make the plan again with this version", path=path,
+                                    version=doc.get("guestprep_version"), format=doc.get("format_version"),
+                                    ours=agent.__version__))
     here = os.path.realpath(ctx.root.path)
     if doc.get("root") != here:
-        raise PlanFileError("{}: made for the root {}, not {}".format(path, doc.get("root"), here))
+        raise PlanFileError(Message("{path}: made for the root {planned}, not {root}", path=path,
+                                    planned=doc.get("root"), root=here))
     return doc
 
 
@@ -100,20 +104,21 @@ def drift(planned, now):
     """What differs between the plan file and the plan made now: a list of sentences."""
     problems = []
     if planned.get("packages_sha256") != now["packages_sha256"]:
-        problems.append("the installed packages changed")
+        problems.append(Message("the installed packages changed"))
     old = dict((p.get("id"), p) for p in planned["plans"] if isinstance(p, dict))
     new = dict((p["id"], p) for p in now["plans"])
     for item in sorted(set(old) | set(new)):
         if item not in new:
-            problems.append("{}: planned, but nothing to do now".format(item))
+            problems.append(Message("{item}: planned, but nothing to do now", item=item))
             continue
         if item not in old:
-            problems.append("{}: not in the plan, but needs a fix now".format(item))
+            problems.append(Message("{item}: not in the plan, but needs a fix now", item=item))
             continue
         if old[item] == new[item]:
             continue
         paths = _paths_that_differ(old[item].get("steps") or [], new[item]["steps"])
-        problems.append("{}: {}".format(item, "; ".join(paths) if paths else "its steps changed"))
+        problems.append(Message("{item}: {what}", item=item,
+                                what=joined(paths) if paths else Message("its steps changed")))
     return problems
 
 
@@ -136,19 +141,19 @@ def _paths_that_differ(old_steps, new_steps):
         before = [s.get("before", s) for s in new.get(path, [])]
         was = [s.get("before", s) for s in old.get(path, [])]
         if before and was and before[0] != was[0]:
-            out.append("{} changed since the plan ({})".format(path, _describe(was[0], before[0])))
+            out.append(Message("{path} changed since the plan ({what})", path=path, what=_describe(was[0], before[0])))
         else:
-            out.append("{}: the change to it differs from the plan".format(path))
+            out.append(Message("{path}: the change to it differs from the plan", path=path))
     return out
 
 
 def _describe(was, now):
     if now.get("absent"):
-        return "now missing"
+        return Message("now missing")
     if was.get("absent"):
-        return "now present"
+        return Message("now present")
     if was.get("sha256") != now.get("sha256"):
-        return "content"
+        return Message("content")
     if was.get("mode") != now.get("mode"):
-        return "mode {} -> {}".format(was.get("mode"), now.get("mode"))
-    return "type"
+        return Message("mode {was} -> {now}", was=was.get("mode"), now=now.get("mode"))
+    return Message("type")

@@ -13,6 +13,7 @@ import stat
 import struct
 
 from agent.core import faults
+from agent.core.model import Message
 
 MAX_READ = 16 * 1024 * 1024
 # A configuration file guestprep parses (fstab, network configs, grub, udev rules ...):
@@ -44,6 +45,12 @@ class RootError(Exception):
         Exception.__init__(self, "{}: {}".format(path, reason))
         self.path = path
         self.reason = reason
+
+    @property
+    def message(self):
+        """'path: reason' as a Message, so that a report translates the reason."""
+        from agent.core.model import Message
+        return Message("{path}: {reason}", path=self.path, reason=self.reason)
 
 
 def _parts(path):
@@ -77,7 +84,7 @@ class Root(object):
         With follow=False the last component is not followed (for lstat, readlink, remove).
         """
         if not guest_path.startswith("/"):
-            raise RootError(guest_path, "not an absolute guest path")
+            raise RootError(guest_path, Message("not an absolute guest path"))
         todo = _parts(guest_path)
         todo.reverse()          # popped from the end: the next component is todo[-1]
         done = []
@@ -103,7 +110,7 @@ class Root(object):
                 if link:
                     links += 1
                     if links > MAX_SYMLINKS:
-                        raise RootError(guest_path, "too many levels of symbolic links (a loop?)")
+                        raise RootError(guest_path, Message("too many levels of symbolic links (a loop?)"))
                     target = os.readlink(candidate)
                     if target.startswith("/"):
                         done = []
@@ -185,9 +192,9 @@ class Root(object):
         try:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
-                raise RootError(guest_path, "not a regular file ({})".format(_kind(st.st_mode)))
+                raise RootError(guest_path, Message("not a regular file ({kind})", kind=_kind(st.st_mode)))
             if st.st_size > limit:
-                raise RootError(guest_path, "too large ({} bytes)".format(st.st_size))
+                raise RootError(guest_path, Message("too large ({size} bytes)", size=st.st_size))
             chunks = []
             size = 0
             while True:
@@ -196,7 +203,7 @@ class Root(object):
                     break
                 size += len(chunk)
                 if size > limit:
-                    raise RootError(guest_path, "too large (over {} bytes)".format(limit))
+                    raise RootError(guest_path, Message("too large (over {size} bytes)", size=limit))
                 chunks.append(chunk)
             return b"".join(chunks)
         except OSError as e:
@@ -208,7 +215,7 @@ class Root(object):
         """A text file as str. Bytes that are not UTF-8 survive a round trip (surrogateescape)."""
         data = self.read_bytes(guest_path, limit)
         if b"\x00" in data:
-            raise RootError(guest_path, "binary data where a text file was expected")
+            raise RootError(guest_path, Message("binary data where a text file was expected"))
         return data.decode("utf-8", "surrogateescape")
 
     def read_text_or_none(self, guest_path, limit=MAX_READ):
@@ -222,8 +229,8 @@ class Root(object):
         text = self.read_text(guest_path, MAX_CONFIG_BYTES)
         lines = text.count("\n")
         if lines > MAX_CONFIG_LINES:
-            raise RootError(guest_path, "too many lines ({}, more than the {} a configuration file is read "
-                                        "up to)".format(lines, MAX_CONFIG_LINES))
+            raise RootError(guest_path, Message("too many lines ({lines}, more than the {limit} a configuration "
+                                                "file is read up to)", lines=lines, limit=MAX_CONFIG_LINES))
         return text
 
     def read_config_or_none(self, guest_path):
@@ -275,7 +282,7 @@ class Root(object):
         except OSError:
             pass
         if old is not None and not stat.S_ISREG(old.st_mode):
-            raise RootError(guest_path, "not a regular file ({})".format(_kind(old.st_mode)))
+            raise RootError(guest_path, Message("not a regular file ({kind})", kind=_kind(old.st_mode)))
         if mode is None:
             mode = stat.S_IMODE(old.st_mode) if old is not None else 0o644
         if owner is None and old is not None:
@@ -386,22 +393,35 @@ def _only_regular(guest_path, host, directories=False):
     except OSError as e:
         raise RootError(guest_path, os.strerror(e.errno))
     if not (stat.S_ISREG(st.st_mode) or (directories and stat.S_ISDIR(st.st_mode))):
-        raise RootError(guest_path, "not a regular file ({})".format(_kind(st.st_mode)))
+        raise RootError(guest_path, Message("not a regular file ({kind})", kind=_kind(st.st_mode)))
 
 
 def _kind(mode):
-    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
-                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-                       (stat.S_ISSOCK, "a socket"), (stat.S_ISLNK, "a symlink")):
+    for test, name in ((stat.S_ISDIR, Message("a directory")), (stat.S_ISFIFO, Message("a FIFO")),
+                       (stat.S_ISCHR, Message("a character device")), (stat.S_ISBLK, Message("a block device")),
+                       (stat.S_ISSOCK, Message("a socket")), (stat.S_ISLNK, Message("a symlink"))):
         if test(mode):
             return name
-    return "not a regular file"
+    return Message("not a regular file")
 
 
 def write_all(fd, data):
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
+
+
+def read_up_to(fd, length, chunk=1 << 20):
+    """`length` bytes read from `fd` at its offset (fewer at the end of the file), in reads
+    of at most `chunk` bytes."""
+    chunks, left = [], length
+    while left > 0:
+        data = os.read(fd, min(left, chunk))
+        if not data:
+            break
+        chunks.append(data)
+        left -= len(data)
+    return b"".join(chunks)
 
 
 def fsync_dir(directory):

@@ -32,14 +32,14 @@ nothing: the findings count, and the result's summary says the waiver expired.
 import datetime
 import json
 import os
+import re
 
 from agent.core.model import Status
-from agent.parsers import LazyPattern
 
 DEFAULT_PATHS = ("/etc/guestprep/waivers.ini", "/etc/guestprep/waivers.json")
 FIELDS = ("reason", "by", "expires")
 MAX_SIZE = 1 << 20
-_CODE = LazyPattern(r"([a-z0-9_]+)\.([a-z0-9-]+)\Z")
+_CODE = re.compile(r"([a-z0-9_]+)\.([a-z0-9-]+)\Z")
 _WAIVABLE = (Status.WARN, Status.FAIL, Status.ERROR)
 
 

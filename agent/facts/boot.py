@@ -8,6 +8,7 @@ which kernel the boot loader starts by default, which tool regenerates grub.cfg,
 boot mode (BIOS, UEFI) the image can start with. Each fact is cached on the context
 (`ctx.fact(name, compute)`), so every check reads the same answer once per run.
 """
+from agent.core.model import Message
 from agent.core.rootfs import RootError
 from agent.facts import disks, elf
 from agent.facts.kernels import installed_kernels, is_rescue, kernel_version_of
@@ -150,10 +151,11 @@ def default_kernel(ctx):
             chosen = None
             if saved and grub_default == "saved":
                 chosen = next((e for e in entries if e.entry_id == saved), None)
-            how = "BLS entry {} ({} in {})".format(chosen.entry_id, "saved_entry", env_path) if chosen else ""
+            how = Message("BLS entry {entry} (saved_entry in {path})", entry=chosen.entry_id, path=env_path) \
+                if chosen else ""
             if chosen is None:
                 chosen = next((e for e in entries if not is_rescue(kernel_version_of(e.kernel.kernel))), entries[0])
-                how = "the newest Boot Loader Spec entry ({}.conf)".format(chosen.entry_id)
+                how = Message("the newest Boot Loader Spec entry ({entry}.conf)", entry=chosen.entry_id)
             return {"version": kernel_version_of(chosen.kernel.kernel), "how": how}
         for config in configs:
             if config.kind != "grub2" or not config.entries:
@@ -162,12 +164,13 @@ def default_kernel(ctx):
             source = "GRUB_DEFAULT={}".format(grub_default)
             if grub_default == "saved":
                 wanted = env.get("saved_entry", "") or "0"
-                source = "saved_entry={} in {}".format(wanted, env_path) if env.get("saved_entry") else \
-                    "GRUB_DEFAULT=saved, nothing saved"
+                source = Message("saved_entry={entry} in {path}", entry=wanted, path=env_path) \
+                    if env.get("saved_entry") else Message("GRUB_DEFAULT=saved, nothing saved")
             entry = _pick(config.entries, wanted) or config.entries[0]
             if entry.kernel is not None and kernel_version_of(entry.kernel.kernel):
                 return {"version": kernel_version_of(entry.kernel.kernel),
-                        "how": "menu entry '{}' of {} ({})".format(entry.title, config.path, source)}
+                        "how": Message("menu entry '{title}' of {path} ({source})", title=entry.title,
+                                       path=config.path, source=source)}
         for config in configs:
             if config.kind != "legacy" or not config.entries:
                 continue
@@ -175,12 +178,12 @@ def default_kernel(ctx):
             entry = entry or config.entries[0]
             if entry.kernel is not None and kernel_version_of(entry.kernel.kernel):
                 return {"version": kernel_version_of(entry.kernel.kernel),
-                        "how": "entry '{}' of {} (default={})".format(entry.title, config.path,
-                                                                       config.default or "0")}
+                        "how": Message("entry '{title}' of {path} (default={default})", title=entry.title,
+                                       path=config.path, default=config.default or "0")}
         kernels = installed_kernels(ctx)
         if kernels:
-            return {"version": kernels[-1], "how": "the newest kernel in /boot (no boot menu entry found)"}
-        return {"version": None, "how": "no kernel found in /boot"}
+            return {"version": kernels[-1], "how": Message("the newest kernel in /boot (no boot menu entry found)")}
+        return {"version": None, "how": Message("no kernel found in /boot")}
     return ctx.fact("default_kernel", compute)
 
 
@@ -212,8 +215,8 @@ def boot_mode(ctx):
         booted = None
         if ctx.live is not None:
             booted = "UEFI" if ctx.root.isdir("/sys/firmware/efi") else "BIOS"
-            evidence.append("booted via {} now (/sys/firmware/efi {})".format(
-                booted, "present" if booted == "UEFI" else "absent"))
+            evidence.append(Message("booted via UEFI now (/sys/firmware/efi present)") if booted == "UEFI"
+                            else Message("booted via BIOS now (/sys/firmware/efi absent)"))
         esp = esp_entry(ctx)
         pk = ctx.packages
         efi_pkgs = [p for p in EFI_PACKAGES if p in pk]
@@ -221,22 +224,23 @@ def boot_mode(ctx):
         bios_dirs = [d for d in BIOS_DIRS if ctx.root.isdir(d)]
         legacy = [c.path for c in boot_configs(ctx) if c.kind == "legacy" and not c.problem]
         if esp is not None:
-            evidence.append("an EFI system partition in /etc/fstab ({} on {})".format(esp.spec, esp.mountpoint))
+            evidence.append(Message("an EFI system partition in /etc/fstab ({spec} on {mountpoint})", spec=esp.spec,
+                                    mountpoint=esp.mountpoint))
         if efi_pkgs:
-            evidence.append("EFI boot packages: " + ", ".join(efi_pkgs))
+            evidence.append(Message("EFI boot packages: {packages}", packages=", ".join(efi_pkgs)))
         if bios_pkgs or bios_dirs:
-            evidence.append("BIOS GRUB: " + ", ".join(bios_pkgs + bios_dirs))
+            evidence.append(Message("BIOS GRUB: {found}", found=", ".join(bios_pkgs + bios_dirs)))
         if legacy:
-            evidence.append("GRUB legacy ({}), which boots with BIOS only".format(", ".join(legacy)))
+            evidence.append(Message("GRUB legacy ({paths}), which boots with BIOS only", paths=", ".join(legacy)))
         efi = booted == "UEFI" or (esp is not None and bool(efi_pkgs))
         bios = booted == "BIOS" or bool(bios_dirs) or bool(legacy) or bool(bios_pkgs)
         if esp is None and efi_pkgs and booted != "UEFI":
-            problems.append("EFI packages are installed but /etc/fstab mounts no EFI system partition")
+            problems.append(Message("EFI packages are installed but /etc/fstab mounts no EFI system partition"))
         arch = elf.architecture(ctx)["arch"]
         if arch == "arm64":
             mode = "UEFI"
             if not efi:
-                problems.append("arm64 instances boot with UEFI only, and no UEFI boot loader was found")
+                problems.append(Message("arm64 instances boot with UEFI only, and no UEFI boot loader was found"))
         elif efi and bios:
             mode = "UEFI-Preferred"
         elif efi:
@@ -248,8 +252,8 @@ def boot_mode(ctx):
         disk = disks.system_disk(ctx)
         if (mode in ("BIOS", "UEFI-Preferred") and disk.get("known") and disk.get("table") == "gpt"
                 and disks.BIOS_BOOT_GUID not in disk.get("part_types", [])):
-            problems.append("{} has a GPT partition table without a BIOS boot partition, so GRUB "
-                            "cannot boot it with BIOS".format(disk["disk"]))
+            problems.append(Message("{disk} has a GPT partition table without a BIOS boot partition, so GRUB "
+                                    "cannot boot it with BIOS", disk=disk["disk"]))
             if efi:
                 mode = "UEFI"
         return {"mode": mode, "efi": efi, "bios": bios, "booted": booted, "evidence": evidence,

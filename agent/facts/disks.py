@@ -12,7 +12,8 @@ import re
 import stat
 import struct
 
-from agent.core.rootfs import RootError
+from agent.core.model import Message
+from agent.core.rootfs import RootError, read_up_to
 from agent.parsers import fstab as fstab_parser
 
 
@@ -37,7 +38,7 @@ def root_filesystem(ctx):
             roots = [m for m in mounts if m[1] == "/"]
             if roots:
                 device, _mp, fstype, _opts = roots[-1]
-                return {"device": device, "fstype": fstype, "source": "the mount table", "spec": device}
+                return {"device": device, "fstype": fstype, "source": Message("the mount table"), "spec": device}
         for entry in fstab_entries(ctx):
             if (entry.mountpoint.rstrip("/") or "/") == "/":
                 device = None
@@ -63,14 +64,7 @@ def read_device(path, offset, length):
         if not stat.S_ISBLK(os.fstat(fd).st_mode):
             raise ValueError("{} is not a block device".format(path))
         os.lseek(fd, offset, os.SEEK_SET)
-        chunks, left = [], length
-        while left > 0:
-            chunk = os.read(fd, left)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            left -= len(chunk)
-        return b"".join(chunks)
+        return read_up_to(fd, length)
     finally:
         os.close(fd)
 
@@ -163,12 +157,12 @@ def system_disk(ctx):
     """Facts of the disk holding / on the running system; {'known': False, 'why'} otherwise."""
     def compute():
         if ctx.live is None:
-            return {"known": False, "why": "the image is not running"}
+            return {"known": False, "why": Message("the image is not running")}
         rootfs = root_filesystem(ctx)
         name = kernel_name(ctx, rootfs["device"])
         if not name or not ctx.root.exists("/sys/class/block/" + name):
-            return {"known": False, "why": "the root device {} is not a block device guestprep can "
-                    "follow in /sys".format(rootfs["device"] or "(unknown)")}
+            return {"known": False, "why": Message("the root device {device} is not a block device guestprep "
+                                                  "can follow in /sys", device=rootfs["device"] or "?")}
         disks = sorted(underlying_disks(ctx, name))
         facts = {"known": True, "root_device": "/dev/" + name, "disks": disks,
                  "lvm": name.startswith("dm-")}
@@ -208,16 +202,16 @@ def root_ext_features(ctx):
     """(features dict or None, why not) of the root filesystem's superblock (live only)."""
     def compute():
         if ctx.live is None:
-            return None, "the superblock of a mounted image's filesystem is out of reach from --root"
+            return None, Message("the superblock of a mounted image's filesystem is out of reach from --root")
         name = kernel_name(ctx, root_filesystem(ctx)["device"])
         if not name:
-            return None, "the root device is not known"
+            return None, Message("the root device is not known")
         data, why = _read_device("/dev/" + name, 1024, 1024)
         if data is None:
-            return None, "cannot read the superblock ({})".format(why)
+            return None, Message("cannot read the superblock ({error})", error=why)
         features = ext_features(data)
         if features is None:
-            return None, "/dev/{} does not hold an ext2/3/4 superblock".format(name)
+            return None, Message("{device} does not hold an ext2/3/4 superblock", device="/dev/" + name)
         return features, ""
     return ctx.fact("root_ext_features", compute)
 
@@ -344,29 +338,32 @@ def image_root(ctx):
     def compute():
         path = ctx.root.path
         if ctx.live is not None:
-            return {"known": False, "why": "the image is the running system"}
+            return {"known": False, "why": Message("the image is the running system")}
         text = _host_text(MOUNTINFO)
         if text is None:
-            return {"known": False, "why": "cannot read " + MOUNTINFO}
+            return {"known": False, "why": Message("cannot read {path}", path=MOUNTINFO)}
         mounts = [m for m in parse_mountinfo(text) if m["mountpoint"] == path]
         if not mounts:
             return {"known": False, "plain_directory": True,
-                    "why": "{} is not a mount point (a plain directory), so guestprep cannot "
-                    "tell which filesystem it came from".format(path)}
+                    "why": Message("{path} is not a mount point (a plain directory), so guestprep cannot "
+                                   "tell which filesystem it came from", path=path)}
         mount = mounts[-1]
         # A btrfs subvolume (/@, /root) is mounted from inside its filesystem, whose UUID
         # is the one root= and fstab name; anything else mounted from a subdirectory is a
         # bind mount of some other filesystem's directory.
         if mount["root"] != "/" and mount["fstype"] != "btrfs":
-            return {"known": False, "why": "{} is a bind mount of {} inside {}, not the root of a "
-                    "filesystem".format(path, mount["root"], mount["source"])}
+            return {"known": False, "why": Message("{path} is a bind mount of {directory} inside {source}, not the "
+                                                  "root of a filesystem", path=path, directory=mount["root"],
+                                                  source=mount["source"])}
         name = _block_name(mount["dev"][0], mount["dev"][1], mount["source"])
         if name is None:
-            return {"known": False, "why": "{} is mounted from {} ({}), which is not a block device on this "
-                    "host".format(path, mount["source"], mount["fstype"])}
+            return {"known": False, "why": Message("{path} is mounted from {source} ({fstype}), which is not a block "
+                                                  "device on this host", path=path, source=mount["source"],
+                                                  fstype=mount["fstype"])}
         fstype, uuid, why = _device_uuid(name)
         if uuid is None:
-            return {"known": False, "why": "cannot read the UUID of /dev/{}: {}".format(name, why)}
+            return {"known": False, "why": Message("cannot read the UUID of {device}: {error}", device="/dev/" + name,
+                                                  error=why)}
         facts = {"known": True, "why": "", "device": "/dev/" + name, "fstype": fstype, "uuid": uuid,
                  "partition": _partition_number(name), "disk": None, "siblings": {}}
         if facts["partition"] is not None:

@@ -8,6 +8,7 @@ them as they are: nobody translates.
 """
 import struct
 
+from agent.core.model import Message
 from agent.core.rootfs import RootError
 
 ELF_MACHINES = {2: "sparc", 3: "i386", 8: "mips", 20: "ppc", 21: "ppc64", 22: "s390x", 40: "arm",
@@ -20,15 +21,15 @@ ELF_CANDIDATES = ("/bin/sh", "/usr/bin/env", "/bin/bash", "/usr/bin/bash", "/sbi
 def parse_elf(data):
     """(architecture or None, bits, problem) from the first bytes of an ELF file."""
     if len(data) < 20 or data[:4] != b"\x7fELF":
-        return None, 0, "not an ELF file"
+        return None, 0, Message("not an ELF file")
     bits = {1: 32, 2: 64}.get(data[4], 0)
     order = {1: "<", 2: ">"}.get(data[5])
     if not bits or not order:
-        return None, bits, "unknown ELF class or byte order"
+        return None, bits, Message("unknown ELF class or byte order")
     machine = struct.unpack(order + "H", data[18:20])[0]
     name = ELF_MACHINES.get(machine)
     if name is None:
-        return None, bits, "unknown ELF machine {}".format(machine)
+        return None, bits, Message("unknown ELF machine {machine}", machine=machine)
     if name == "x86_64" and bits == 32:
         name = "x32"
     return name, bits, ""
@@ -44,11 +45,11 @@ def architecture(ctx):
             try:
                 data = ctx.root.read_bytes(path)[:64]
             except RootError as e:
-                problems.append(str(e))
+                problems.append(e.message)
                 continue
             arch, bits, problem = parse_elf(data)
             if arch:
                 return {"arch": arch, "bits": bits, "source": path, "problems": problems}
-            problems.append("{}: {}".format(path, problem))
+            problems.append(Message("{path}: {reason}", path=path, reason=problem))
         return {"arch": None, "bits": 0, "source": "", "problems": problems}
     return ctx.fact("architecture", compute)

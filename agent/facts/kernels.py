@@ -12,6 +12,7 @@ debris) is not a kernel that can boot and is ignored; so is the rescue kernel of
 """
 from typing import FrozenSet, NamedTuple, Optional, Tuple
 
+from agent.core.model import Message
 from agent.core.rootfs import RootError
 from agent.facts.versions import major_minor, version_key  # noqa: F401 (kernels.version_key)
 
@@ -46,8 +47,8 @@ class KernelModules(NamedTuple):
     problems: Tuple[str, ...] = ()
 
 
-def running_version(ctx):
-    """uname -r of the running system (live only): /proc/sys/kernel/osrelease of the root."""
+def running_kernel(ctx):
+    """uname -r of the running system (live only), else None: /proc/sys/kernel/osrelease of the root."""
     if ctx.live is None:
         return None
     try:
@@ -66,7 +67,7 @@ def installed(ctx):
 
 def _installed(ctx):
     root = ctx.root
-    running = running_version(ctx)
+    running = running_kernel(ctx)
     moddirs = {}
     for base in MODULE_DIRS:
         for version in root.listdir(base):
@@ -212,9 +213,9 @@ def read_initramfs_modules(ctx, path, needed):
     try:
         return frozenset(initramfs.find_modules(ctx.root, path, needed, ctx.runner)), ""
     except initramfs.InitramfsError as e:
-        return frozenset(), "cannot read {}: {}".format(path, e)
+        return frozenset(), Message("cannot read {path}: {error}", path=path, error=str(e))
     except (OSError, RootError) as e:
-        return frozenset(), "cannot read {}: {}".format(path, e)
+        return frozenset(), Message("cannot read {path}: {error}", path=path, error=str(e))
 
 
 def initramfs_modules(ctx, kernel, needed):
@@ -225,7 +226,7 @@ def initramfs_modules(ctx, kernel, needed):
     """
     def compute():
         if kernel.initramfs is None:
-            return frozenset(), "no initramfs (expected {})".format(kernel.initramfs_path)
+            return frozenset(), Message("no initramfs (expected {path})", path=kernel.initramfs_path)
         return read_initramfs_modules(ctx, kernel.initramfs, needed)
     fact = getattr(ctx, "fact", None)
     key = "kernels.initramfs:{}:{}".format(kernel.version, ",".join(sorted(needed)))
@@ -291,11 +292,6 @@ def initramfs_for(ctx, version):
     kernel = _kernel(ctx, version)
     return kernel.initramfs if kernel else None
 
-
-
-def running_kernel(ctx):
-    """The running kernel's release (live only), else None."""
-    return running_version(ctx)
 
 
 

@@ -13,6 +13,7 @@ here writes: steps are data the engine applies through the journal.
 import json
 from typing import NamedTuple
 
+from agent.core.model import Message
 from agent.netformats import common, eni, ifcfg, netplan, networkd, nm, suse, udev
 from agent.netformats.common import Found, IfaceConfig, Problem, order_key  # noqa: F401 (the API)
 
@@ -62,30 +63,32 @@ def choose_primary(found, live=None, record=None):
     if live is not None:
         name = live.default_route_interface()
         if name:
-            return name, "the interface of the running system's default route"
+            return name, Message("the interface of the running system's default route")
     if record:
-        return record["primary"], "the interface guestprep's fix converted, recorded in " + MANIFEST_PATH
+        return record["primary"], Message("the interface guestprep's fix converted, recorded in {path}",
+                                          path=MANIFEST_PATH)
     named = [c for c in found.configs if c.name and c.fmt != "udev"]
 
     def first(configs):
         return sorted(configs, key=lambda c: order_key(c.name))[0]
 
-    prefix = "no default route on the running system, so chosen" if live is not None else "chosen offline"
+    prefix = Message("no default route on the running system, so chosen") if live is not None \
+        else Message("chosen offline")
     with_gateway = [c for c in named if c.gateway]
     if with_gateway:
         chosen = first(with_gateway)
-        return chosen.name, "{}: the interface with the configured default gateway, in {}".format(
-            prefix, chosen.path)
+        return chosen.name, Message("{how}: the interface with the configured default gateway, in {path}",
+                                    how=prefix, path=chosen.path)
     addressed = [c for c in named if c.method != "none"]
     if addressed or named:
         chosen = first(addressed or named)
-        return chosen.name, prefix + ": no default gateway is configured, so the first configured interface " \
-                                     "in the order eth0, eth*, ens*, enp*"
+        return chosen.name, Message("{how}: no default gateway is configured, so the first configured interface "
+                                    "in the order eth0, eth*, ens*, enp*", how=prefix)
     pinned = [c for c in found.configs if c.fmt == "udev"]
     if pinned:
         chosen = first(pinned)
-        return chosen.name, prefix + ": the first interface named in " + UDEV_RULES
-    return None, prefix + ": no configuration names an interface"
+        return chosen.name, Message("{how}: the first interface named in {path}", how=prefix, path=UDEV_RULES)
+    return None, Message("{how}: no configuration names an interface", how=prefix)
 
 
 def bound_to_old_name(config, eth0_stable=False):

@@ -24,7 +24,7 @@ from agent.parsers import DISABLED_PREFIX, eni, split_ending, split_lines
 PATH = "/etc/network/interfaces"
 FMT = "ifupdown"
 LABEL = "ifupdown"
-LOOKED_AT = "ifupdown (" + PATH + " and the files it sources)"
+LOOKED_AT = Message("ifupdown ({path} and the files it sources)", path=PATH)
 # The first interface whose name starts with e: eth0, ens*, enp*, eno*.
 PATTERN = "/e*/1"
 
@@ -220,6 +220,6 @@ def commands(display, configs, primary, live):
             "sed -i '/^\\s*iface {0} inet /,/^\\s*\\(iface\\|auto\\|allow-\\|mapping\\|source\\)/"
             "{{s/^\\(\\s*iface {0} inet\\) .*/\\1 dhcp/;s/^\\s*\\(address\\|netmask\\|gateway\\|broadcast"
             "\\|network\\|pointopoint\\|hwaddress\\|dns-\\)/# &/}}' {1}".format(name, path))
-        found.append("sed -i 's/^\\(auto\\|allow-hotplug\\) {0}$/auto \\/e*\\/1={0}/' {1}  "
-                     "# up on the first NIC whatever its name".format(name, path))
+        found.append(Message("sed -i 's/^\\(auto\\|allow-hotplug\\) {name}$/auto \\/e*\\/1={name}/' {path}  "
+                             "# up on the first NIC whatever its name", name=name, path=path))
     return found

@@ -109,6 +109,7 @@ def steps(root, path, text, configs, primary):
 
 
 def commands(display, configs, primary, live):
-    return ["vi {}  # {}: dhcp4: true; match: {{name: \"{}\"}}; remove addresses, gateway4, default routes, "
-            "nameservers, macaddress, set-name; then netplan generate".format(
-                shlex.quote(display), ", ".join(c.ref for c in configs), ANY_NAME)]
+    # A Message: the report translates the comment, the command stays as it is.
+    return [Message("vi {path}  # {names}: dhcp4: true; match: {{name: \"{pattern}\"}}; remove addresses, gateway4, "
+                    "default routes, nameservers, macaddress, set-name; then netplan generate",
+                    path=shlex.quote(display), names=", ".join(c.ref for c in configs), pattern=ANY_NAME)]

@@ -135,5 +135,6 @@ def steps(root, path, text, configs, primary):
 
 
 def commands(display, configs, primary, live):
-    return ["vi {}  # [Network] DHCP=yes; remove Address=, Gateway=, [Address] and default [Route]; "
-            "[Match] Name={} instead of the old Name= or MACAddress=".format(shlex.quote(display), ANY_NAMES)]
+    return [Message("vi {path}  # [Network] DHCP=yes; remove Address=, Gateway=, [Address] and default [Route]; "
+                    "[Match] Name={names} instead of the old Name= or MACAddress=", path=shlex.quote(display),
+                    names=ANY_NAMES)]

@@ -182,5 +182,5 @@ def commands(display, configs, primary, live):
         return ["nmcli connection modify {} ipv4.method auto ipv4.addresses '' ipv4.gateway '' "
                 "connection.interface-name '' ethernet.mac-address '' ethernet.cloned-mac-address ''".format(
                     shlex.quote(config.ref))]
-    return ["vi {}  # [ipv4] method=auto; remove address1=, gateway=; [connection] remove interface-name=; "
-            "[ethernet] remove mac-address=, cloned-mac-address=".format(shlex.quote(display))]
+    return [Message("vi {path}  # [ipv4] method=auto; remove address1=, gateway=; [connection] remove "
+                    "interface-name=; [ethernet] remove mac-address=, cloned-mac-address=", path=shlex.quote(display))]

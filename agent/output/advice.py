@@ -17,7 +17,7 @@ import math
 import re
 import shlex
 
-from agent.core.model import Message, Status
+from agent.core.model import Message, Status, joined
 from agent.facts import boot, disks, elf, kernels, osinfo, versions
 
 GIB = 1024 ** 3
@@ -113,7 +113,7 @@ def compute(ctx, results, today=None):
         ("OSType", "linux", ""),
         ("Platform", platform, ctx.os.name or Message("unknown distribution")),
         ("Architecture", arch_value, elf.architecture(ctx)["source"]),
-        ("BootMode", mode, "; ".join(boot.boot_mode(ctx)["evidence"])),
+        ("BootMode", mode, joined(boot.boot_mode(ctx)["evidence"])),
         ("DiskDeviceMapping.1.DiskImageSize", size, size_note),
         ("DiskDeviceMapping.1.Format", None, Message("the format of the uploaded file: {formats}",
                                                       formats=", ".join(FORMATS))),

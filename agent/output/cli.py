@@ -9,7 +9,7 @@ import sys
 import agent
 from agent.core.context import Context, Options
 from agent.core.engine import ROLLED_BACK, STILL_FAILING, Engine, UsageError
-from agent.core.model import Message
+from agent.core.model import Message, joined
 from agent.core.rootfs import RootError
 from agent.facts import osinfo
 from agent.output import i18n, report
@@ -400,7 +400,7 @@ def cmd_check(args):
         report.check_text(ctx, results, sys.stdout, code)
         advice = _import_image(ctx, results)
         report.import_image_text(advice, sys.stdout)
-        refs = set(ref for r in results for ref in report.result_refs(r, r.status not in ("PASS", "SKIP")))
+        refs = set(ref for r in results for ref in report.result_refs(r))
         if advice and not advice.get("error"):
             from agent.output import advice as advice_mod
             refs.update(advice_mod.refs(advice))
@@ -449,8 +449,8 @@ def cmd_plan(args):
             planfile.write(args.out, planfile.document(ctx, plans, items))
         except OSError as e:
             raise UsageError("--out {}: {}".format(args.out, e.strerror))
-        log.warning("plan file written to %s: apply it with `%s`", args.out, report.guestprep_command(
-            ctx.root, "fix --plan " + args.out))
+        log.warning("%s", t("plan file written to {path}: apply it with `{command}`", path=args.out,
+                            command=report.guestprep_command(ctx.root, "fix --plan " + args.out)))
     if args.format == "json":
         _emit_json(report.envelope("plan", ctx, results, code, plans=report.plans_json(ctx, plans),
                                    not_selected=[r.check_id for r in left_out]))
@@ -548,15 +548,15 @@ def cmd_fix(args):
         try:
             planned = planfile.load(args.plan, ctx)
         except planfile.PlanFileError as e:
-            raise UsageError(str(e))
+            raise UsageError(e.args[0])
     items, checks, results, plans, left_out = _plans(args, engine, ctx, planned["items"] if planned else None)
     if planned is not None:
         # The plan made now must be the reviewed one, step for step and hash for hash.
         drifted = planfile.drift(planned, planfile.document(ctx, plans, items))
         if drifted:
-            _error(Message("{plan} no longer matches the target; nothing was changed:\n{drift}\n"
+            _error(Message("{plan} no longer matches the target; nothing was changed:\n  {drift}\n"
                            "Make and review the plan again: {command}", plan=args.plan,
-                           drift="\n".join("  " + d for d in drifted),
+                           drift=joined(drifted, "\n  "),
                            command=report.guestprep_command(ctx.root, "plan --out " + args.plan)))
             return report.EXIT_BLOCKING
         args.yes = True   # the plan file was the review

@@ -155,6 +155,12 @@ def typable(text, root, backup_dir=None):
     return _MENTION.sub(lambda m: guestprep_command(root, m.group(1), backup_dir), text)
 
 
+def shown_command(command):
+    """A result's command as printed: a Message (a command with a `# comment` that says what
+    to edit) has its comment translated; the command itself is never translated."""
+    return tr(command) if hasattr(command, "template") else command
+
+
 # The Alibaba Cloud ECS documents findings follow (Finding.refs, "000".."004"): named once at
 # the end of a report, so a reader can look them up.
 SEEDS = (
@@ -164,9 +170,8 @@ SEEDS = (
     ("003", N_("Image check")),
     ("004", N_("Community images")),
 )
-# FALLBACK, to go once every check builds its results from findings with refs (fnd1's and
-# fnd2's conversions, issue 13): a result whose findings are plain strings (not Messages)
-# has its seeds recovered from its prose, as before.
+# A fix's note and a skipped plan's reason are prose, not findings: the seeds they name are
+# read from their wording (a check's citations are its findings' refs, result_refs).
 _SEED_CITE = re.compile(r"\b[Ss]eeds? (00[0-4](?:(?:, | and | or )00[0-4])*)|\((00[0-4](?:, 00[0-4])*)\)")
 
 
@@ -178,13 +183,9 @@ def _cited(texts):
     return cited
 
 
-def result_refs(result, hint_shown=True):
-    """The seeds a result cites: the refs of its findings (a result of a check not yet converted
-    to Message findings: the seeds its summary and shown hint name, the fallback above)."""
-    refs = set(result.refs())
-    if not result.findings or not all(hasattr(f.text, "template") for f in result.findings):
-        refs.update(_cited([result.summary] + ([result.hint] if hint_shown else [])))
-    return refs
+def result_refs(result):
+    """The seeds a result cites: the refs of its findings, never read from its wording."""
+    return set(result.refs())
 
 
 def seed_legend(refs):
@@ -298,7 +299,7 @@ def check_text(ctx, results, stream, code):
             if r.hint:
                 out.append(_wrap(typable(tr(r.hint), ctx.root), indent))
             for command in r.commands:
-                out.append(indent + "$ " + typable(command, ctx.root))
+                out.append(indent + "$ " + typable(shown_command(command), ctx.root))
     out.append("")
     counts = ", ".join("{} {}".format(sum(1 for r in results if r.status == s), s)
                        for s in reversed(Status.ORDER) if any(r.status == s for r in results))
@@ -548,7 +549,7 @@ def plan_text(ctx, plans, stream, left_out=()):
             if r.hint:
                 out.append(_wrap(typable(tr(r.hint), ctx.root), "   "))
             for command in r.commands:
-                out.append("   $ " + typable(command, ctx.root))
+                out.append("   $ " + typable(shown_command(command), ctx.root))
             out.append("")
             continue
         out.append("   " + t("; ").join(plan_flags(plan)))
@@ -634,7 +635,7 @@ def _details(result):
     if result.hint:
         lines.append(tr(result.hint))
     for command in result.commands:
-        lines.append("$ " + command)
+        lines.append("$ " + shown_command(command))
     for path in result.paths:
         lines.append(t("path: {path}", path=path))
     return "\n".join(lines)
@@ -644,7 +645,8 @@ def finding_line(finding):
     """'  FAIL grub.devname: TEXT (PATH line N)': one finding of a result, for JUnit's output."""
     where = ""
     if finding.path:
-        where = " ({} line {})".format(finding.path, finding.line) if finding.line else " ({})".format(finding.path)
+        where = " ({})".format(t("{path} line {line}", path=finding.path, line=finding.line) if finding.line
+                               else finding.path)
     return "  {} {}: {}{}".format(finding.status, finding.code, tr(finding.text), where)
 
 
@@ -789,27 +791,23 @@ def _in_root_function():
             text = text.replace(mark, "'" + value + "'")
         return text.replace("''", "")
 
+    def by_network(builder, tool, prefix):
+        return ['    if [ "$net" = 1 ]; then', "      " + prefix + line(builder, tool, True),
+                "    else", "      " + prefix + line(builder, tool, False), "    fi"]
+
     out = ["# The image's programs run in a container (systemd-nspawn, else bubblewrap), as guestprep",
            "# fix runs them: a root process in a plain chroot is not contained.",
            "in_root() {",
            "  net=$1; shift",
            "  if [ -z \"$ROOT\" ]; then \"$@\"; return; fi",
-           "  if command -v systemd-nspawn >/dev/null 2>&1; then",
-           "    if [ \"$net\" = 1 ]; then",
-           "      SYSTEMD_NSPAWN_LOCK=0 " + line(runner.nspawn_argv, "systemd-nspawn", True),
-           "    else",
-           "      SYSTEMD_NSPAWN_LOCK=0 " + line(runner.nspawn_argv, "systemd-nspawn", False),
-           "    fi",
-           "  elif command -v bwrap >/dev/null 2>&1; then",
-           "    if [ \"$net\" = 1 ]; then",
-           "      " + line(runner.bwrap_argv, "bwrap", True),
-           "    else",
-           "      " + line(runner.bwrap_argv, "bwrap", False),
-           "    fi",
-           "  else",
-           "    die \"the image's $1 runs only in a container: install systemd-container or bubblewrap\"",
-           "  fi",
-           "}"]
+           "  if command -v systemd-nspawn >/dev/null 2>&1; then"]
+    out.extend(by_network(runner.nspawn_argv, "systemd-nspawn", "SYSTEMD_NSPAWN_LOCK=0 "))
+    out.append("  elif command -v bwrap >/dev/null 2>&1; then")
+    out.extend(by_network(runner.bwrap_argv, "bwrap", ""))
+    out += ["  else",
+            "    die \"the image's $1 runs only in a container: install systemd-container or bubblewrap\"",
+            "  fi",
+            "}"]
     return "\n".join(out)
 
 
