@@ -205,6 +205,40 @@ def test_zstd_goes_through_the_hosts_tool_never_the_images(image):
     assert runner.refused == [] and not os.path.exists(marker)
 
 
+@pytest.mark.skipif(not shutil.which("zstd"), reason="no zstd on this machine")
+def test_zstd_stops_reading_once_every_wanted_module_is_seen_and_reaps_the_decompressor(image):
+    import os
+    from agent.core import runner as runner_mod
+    # The wanted modules first, then 8 MiB of firmware: once both are seen nothing more is read,
+    # and the host's zstd, still writing, is killed and waited for (no zombie, no stray process).
+    firmware = [("usr/lib/firmware/blob-{}.bin".format(i), os.urandom(1 << 20)) for i in range(8)]
+    root, path = image(EARLY + _tool("zstd", ["-q", "-c"], newc(FILES[:5] + firmware)))
+    streams, taken = [], []
+
+    class Counting(ReadOnlyRunner):
+        def host_stream(self, argv, stdin_fd):
+            stream = runner_mod.host_stream(argv, stdin_fd)
+            streams.append(stream)
+            read = stream.read1 if hasattr(stream, "read1") else stream.read
+
+            def counted(n):
+                data = read(n)
+                taken.append(len(data))
+                return data
+            stream.read1 = stream.read = counted
+            return stream
+
+    found = initramfs.find_modules(root, path, {"virtio_blk", "virtio_net"}, Counting(root.path))
+    assert found == {"virtio_blk", "virtio_net"}
+    assert len(streams) == 1 and streams[0].proc.returncode is not None   # stopped and reaped
+    assert sum(taken) < 1 << 20
+    # One module that is not there: the whole image is read, to the trailer.
+    streams[:], taken[:] = [], []
+    found = initramfs.find_modules(root, path, {"virtio_blk", "virtio_console"}, Counting(root.path))
+    assert found == {"virtio_blk"}
+    assert sum(taken) > 8 << 20 and streams[0].proc.returncode is not None
+
+
 @pytest.mark.skipif(not shutil.which("lz4"), reason="no lz4 on this machine")
 def test_lz4_legacy_frame_goes_through_the_hosts_tool(image):
     import os

@@ -7,11 +7,16 @@ be tested with toy units.
 from typing import List, NamedTuple, Optional
 
 from agent.core import applicability, faults
-from agent.core import journal as journal_mod
 from agent.core.model import Message, Mode, Refused, Status, is_package_step, joined
 from agent.core.rootfs import RootError
 from agent.core.runner import describe_command
 from agent.facts.live import Unavailable
+
+
+def _journal():
+    """agent.core.journal, imported when a fix or rollback needs it (check never does)."""
+    from agent.core import journal
+    return journal
 
 
 class UsageError(Exception):
@@ -210,11 +215,11 @@ class Engine(object):
         order = [c.id for c in self.checks]
         try:
             # Before the first change: a disk that fills up halfway leaves work for rollback.
-            short = journal_mod.space_shortfall(ctx.root, state, [s for p in todo for s in p.steps])
-            journal = None if short else journal_mod.Journal.create(state, {
+            short = _journal().space_shortfall(ctx.root, state, [s for p in todo for s in p.steps])
+            journal = None if short else _journal().Journal.create(state, {
                 "root": ctx.root.path, "items": [p.check_id for p in todo], "argv": list(argv)})
             message = Message("not started: {reason}; nothing was changed", reason=short)
-        except (OSError, journal_mod.JournalError) as e:
+        except (OSError, _journal().JournalError) as e:
             # No journal, no change: every fix fails before it begins (a full or read-only disk).
             journal, message = None, Message("failed: cannot write the journal in {dir}: {error}; nothing was changed",
                                              dir=state.path, error=str(getattr(e, "strerror", None) or e))
@@ -237,7 +242,7 @@ class Engine(object):
                     step = _combine_appends(ctx, written, step)
                     journal.apply(ctx, plan.check_id, step)
                     faults.point("between-steps", plan.check_id)
-            except (OSError, RootError, journal_mod.JournalError) as e:
+            except (OSError, RootError, _journal().JournalError) as e:
                 failed.append(plan.check_id)
                 outcomes.append(_rolled_back(ctx, journal, plan, e))
         for step, items in last:
@@ -246,7 +251,7 @@ class Engine(object):
                 continue
             try:
                 journal.apply(ctx, items[0], step, also=items[1:])
-            except (OSError, RootError, journal_mod.JournalError) as e:
+            except (OSError, RootError, _journal().JournalError) as e:
                 # Newest item first: a later plan's edit sits on top of an earlier one's.
                 for item in reversed(items):
                     plan = next(p for p in todo if p.check_id == item)
@@ -294,7 +299,7 @@ class Engine(object):
 
     @staticmethod
     def journals_to_roll_back(state, run_id=None, every=False):
-        runs = [journal_mod.Journal.load(state, rid) for rid in state.run_ids()]
+        runs = [_journal().Journal.load(state, rid) for rid in state.run_ids()]
         # Oldest first by the time each run started: ids of runs within the same second
         # differ only in a random suffix, so their names do not tell which came last.
         runs.sort(key=lambda j: (_started(j), j.run_id))
@@ -333,7 +338,7 @@ def _rolled_back(ctx, journal, plan, error):
     error = getattr(error, "message", None) or error   # StepFailed and RootError say it as a Message
     try:
         undone = journal.rollback(ctx, item=plan.check_id)
-    except journal_mod.JournalError as e:      # its own journal refused (damaged since)
+    except _journal().JournalError as e:      # its own journal refused (damaged since)
         undone = [(None, "failed", str(e))]
     problems = [m for _r, o, m in undone if o in ("conflict", "failed")]
     if problems:
@@ -378,7 +383,7 @@ def _replan_if_rewritten(ctx, written, plan):
     try:
         steps = list(plan.remediation.plan(ctx, plan.result))
     except Refused as e:
-        raise journal_mod.JournalError("cannot plan again over {}: {}".format(", ".join(rewritten), e))
+        raise _journal().JournalError("cannot plan again over {}: {}".format(", ".join(rewritten), e))
     for path in rewritten:
         # The new plan starts from the file as it is now: nothing left to combine.
         written[path] = (written[path][1], written[path][1])

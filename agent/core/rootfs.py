@@ -8,11 +8,9 @@ files or block forever.
 import errno
 import fcntl
 import fnmatch
-import logging
 import os
 import stat
 import struct
-import tempfile
 
 from agent.core import faults
 from agent.core.model import Message
@@ -88,26 +86,40 @@ class Root(object):
         if not guest_path.startswith("/"):
             raise RootError(guest_path, Message("not an absolute guest path"))
         todo = _parts(guest_path)
+        todo.reverse()          # popped from the end: the next component is todo[-1]
         done = []
         links = 0
+        # The host path of `done`, kept as a string (os.path.join per component and
+        # os.path.islink's extra call cost more than the lstat: this runs thousands of times).
+        base = self.path.rstrip("/")
+        current = base
+        lstat, is_link = os.lstat, stat.S_ISLNK
         while todo:
-            name = todo.pop(0)
+            name = todo.pop()
             if name == "..":
                 if done:
                     done.pop()
+                    current = base + "/" + "/".join(done) if done else base
                 continue
-            candidate = os.path.join(self.path, *(done + [name]))
-            if (todo or follow) and os.path.islink(candidate):
-                links += 1
-                if links > MAX_SYMLINKS:
-                    raise RootError(guest_path, Message("too many levels of symbolic links (a loop?)"))
-                target = os.readlink(candidate)
-                if target.startswith("/"):
-                    done = []
-                todo = _parts(target) + todo
-                continue
+            candidate = current + "/" + name
+            if todo or follow:
+                try:
+                    link = is_link(lstat(candidate).st_mode)
+                except (OSError, ValueError):
+                    link = False
+                if link:
+                    links += 1
+                    if links > MAX_SYMLINKS:
+                        raise RootError(guest_path, Message("too many levels of symbolic links (a loop?)"))
+                    target = os.readlink(candidate)
+                    if target.startswith("/"):
+                        done = []
+                        current = base
+                    todo.extend(reversed(_parts(target)))
+                    continue
             done.append(name)
-        return os.path.join(self.path, *done) if done else self.path
+            current = candidate
+        return current if done else self.path
 
     def guest(self, host_path):
         """Guest path of a host path inside the root."""
@@ -164,8 +176,9 @@ class Root(object):
         """Guest paths matching a pattern whose wildcards are in the last component only."""
         directory, base = pattern.rsplit("/", 1)
         directory = directory or "/"
-        return [directory.rstrip("/") + "/" + name
-                for name in self.listdir(directory) if fnmatch.fnmatchcase(name, base)]
+        # fnmatch.filter: the pattern compiled once, not per name (fnmatchcase); on POSIX it is
+        # as case-sensitive as fnmatchcase.
+        return [directory.rstrip("/") + "/" + name for name in fnmatch.filter(self.listdir(directory), base)]
 
     def read_bytes(self, guest_path, limit=MAX_READ):
         """Contents of a regular file. Raises RootError for anything else, with a reason."""
@@ -277,6 +290,7 @@ class Root(object):
         if xattrs is None:
             xattrs = read_xattrs(host) if old is not None else {}
         old_flags = _host_flags(host) if old is not None else None
+        import tempfile  # only writes need it (check never does)
         fd, tmp = tempfile.mkstemp(prefix="." + base + ".", suffix=".guestprep-tmp", dir=directory)
         try:
             # Before the data: +c and the like act on what is written after them.
@@ -365,6 +379,7 @@ def _carry_flags(fd, old_flags, guest_path):
         except (OSError, IOError):
             lost.append(flag)
     if lost:
+        import logging  # only a fix gets here
         logging.getLogger("guestprep").warning(
             "%s: the filesystem refused inode flag(s) %s on the rewritten file", guest_path,
             ", ".join("0x{:x}".format(f) for f in lost))

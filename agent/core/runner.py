@@ -23,9 +23,7 @@ import errno
 import os
 import shutil
 import signal
-import subprocess
 import sys
-import tempfile
 import time
 from typing import NamedTuple, Optional, Tuple
 
@@ -200,6 +198,10 @@ class Stream(object):
     def read(self, n):
         return self.proc.stdout.read(n)
 
+    def read1(self, n):
+        """At most n bytes, from one read(2) of the pipe (b'' at its end): no copy through a buffer."""
+        return os.read(self.proc.stdout.fileno(), n)
+
     def close(self):
         """Stop the command if it still runs; its exit status, or None when it was stopped."""
         if self.proc.stdout is not None and not self.proc.stdout.closed:
@@ -270,6 +272,7 @@ class Runner(object):
 
     def _popen(self, full, **kw):
         """Start `full` in its own process group, holding the state locks' descriptors."""
+        import subprocess  # only when a program runs (not at startup)
         fds = tuple(self.lock_fds)
         if fds:
             if self.containment().tool in (BWRAP, CHROOT):
@@ -284,6 +287,7 @@ class Runner(object):
         """Run argv inside the target. Never raises for a failing command: see returncode.
         `network`: the command downloads packages (a mounted image's container gets the
         host's network only then)."""
+        import subprocess  # only when a program runs (not at startup)
         try:
             full, environment = self.container_argv(argv, network, env)
         except OSError as e:
@@ -306,8 +310,10 @@ class Runner(object):
         """Start argv inside the target with `stdin_fd` (an open file, read from its current
         offset) as standard input; return a Stream of its standard output. Bytes in, bytes
         out, never all in memory: for decompressing a large file with the target's own tool."""
+        import subprocess  # only when a program runs (not at startup)
         full, environment = self.container_argv(argv, False, env)
         # stderr to a file, not a pipe: a chatty command must not block on a pipe nobody reads.
+        import tempfile  # only when a command runs
         errors = tempfile.TemporaryFile()
         try:
             proc = subprocess.Popen(full, stdin=stdin_fd if stdin_fd is not None else subprocess.DEVNULL,
@@ -377,11 +383,13 @@ def host_stream(argv, stdin_fd):
     chrooted) with `stdin_fd` (an open file of the image, from its current offset) as input;
     a Stream of its output. For decompressing an initramfs: the bytes are the image's, the
     code is the host's. Raises OSError(ENOENT) when the host has no such program."""
+    import subprocess  # only when a program runs (not at startup)
     path = host_tool(argv[0])
     if path is None:
         raise OSError(errno.ENOENT, "no {} on this machine".format(argv[0]))
     full = (path,) + tuple(argv[1:])
     environment = {"LC_ALL": "C", "LANG": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+    import tempfile  # not at startup: check of a gzip image never needs it
     errors = tempfile.TemporaryFile()
     try:
         proc = subprocess.Popen(full, stdin=stdin_fd, stdout=subprocess.PIPE, stderr=errors,
@@ -448,6 +456,7 @@ class HostProcess(object):
     """A long-running host process whose output goes to a file; stop() always ends it."""
 
     def __init__(self, argv, output_path):
+        import subprocess  # only when a program runs (not at startup)
         self.argv = tuple(argv)
         self._output = open(output_path, "wb")
         try:
@@ -466,6 +475,7 @@ class HostProcess(object):
 
     def stop(self, grace=5.0):
         """SIGTERM, then SIGKILL after `grace` seconds; returns the exit status."""
+        import subprocess  # only when a program runs (not at startup)
         try:
             if self.proc.poll() is None:
                 self.proc.terminate()
@@ -488,6 +498,7 @@ class HostRunner(object):
 
     def run(self, argv, timeout=120):
         """Run argv on the host; never raises for a failing command (see returncode)."""
+        import subprocess  # only when a program runs (not at startup)
         argv = tuple(argv)
         environment = dict(os.environ, LC_ALL="C", LANG="C")
         try:

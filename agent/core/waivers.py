@@ -29,7 +29,6 @@ finding code ("<check id>.<slug>") waives those findings only, and the result's 
 the worst of what is left (WAIVED when nothing else is wrong). An expired waiver waives
 nothing: the findings count, and the result's summary says the waiver expired.
 """
-import configparser
 import datetime
 import json
 import os
@@ -77,6 +76,7 @@ def _entries(path, text):
             raise WaiverError('{}: expected {{"waivers": [{{"item": ..., "reason": ..., "by": ..., '
                               '"expires": "YYYY-MM-DD"}}]}}'.format(path))
         return [(str(r.get("item", "")), dict((k, str(r.get(k, ""))) for k in FIELDS)) for r in rows]
+    import configparser  # only when a waivers file is given or present
     parser = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=("#", ";"))
     parser.optionxform = str
     try:

@@ -11,10 +11,9 @@ from agent.core.rootfs import RootError
 from agent.facts import elf, osinfo, services
 from agent.parsers import yamlsafe
 
-try:  # PyYAML is optional: without it the few keys we need are read line by line
-    import yaml
-except ImportError:  # pragma: no cover - depends on the host
-    yaml = None
+# PyYAML is optional: without it the few keys we need are read line by line. Imported at the
+# first document (yamlsafe.resolve).
+yaml = yamlsafe.UNLOADED
 
 PACKAGE = "cloud-init"
 CLOUD_CFG = "/etc/cloud/cloud.cfg"
@@ -94,13 +93,14 @@ def parse_cloud_config_fallback(text):
 
 def _parse_cloud_config(text):
     """(dict, problem): the document, or {} and why it could not be read."""
-    if yaml is None:
+    loaded = yamlsafe.resolve(yaml)
+    if loaded is None:
         return parse_cloud_config_fallback(text), ""
     try:
         data = yamlsafe.safe_load(text)
     except yamlsafe.TooComplex as e:
         return {}, "not read: {}".format(e)
-    except yaml.YAMLError as e:
+    except loaded.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = " at line {}".format(mark.line + 1) if mark is not None else ""
         return {}, "not valid YAML{}: {}".format(where, getattr(e, "problem", None) or e)

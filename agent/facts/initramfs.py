@@ -227,9 +227,12 @@ class _ProcessSource(_Source):
     def __init__(self, stream):
         _Source.__init__(self)
         self.stream = stream
+        # One read(2) per piece where the stream offers it: a buffered read() of a pipe loops
+        # until it has CHUNK bytes and copies them once more.
+        self._read = getattr(stream, "read1", stream.read)
 
     def _fill(self):
-        return self.stream.read(CHUNK)
+        return self._read(CHUNK)
 
 
 class _ModuleSource(_Source):

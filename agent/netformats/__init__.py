@@ -10,7 +10,6 @@ person would type (``commands``). ``FORMATS`` is the registry; ``gather``,
 ``choose_primary``, ``assess`` and ``manifest`` work on all of them. Nothing
 here writes: steps are data the engine applies through the journal.
 """
-import ipaddress
 import json
 from typing import NamedTuple
 
@@ -137,6 +136,7 @@ def assess(found, primary, record=None, eth0_stable=False):
 def _split(addresses):
     v4, v6 = [], []
     for address in addresses:
+        import ipaddress  # only static addresses need it (1 ms to import)
         try:
             version = ipaddress.ip_interface(u"" + address).version
         except ValueError:
@@ -169,6 +169,7 @@ def ecs_settings(interfaces):
     found = []
     for entry in interfaces:
         for address in entry["ipv4"]:
+            import ipaddress
             try:
                 iface = ipaddress.ip_interface(u"" + address)
             except ValueError:

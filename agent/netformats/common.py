@@ -17,7 +17,6 @@ for containers, and which a package upgrade would overwrite anyway. What the
 installer, cloud-init or an administrator wrote is under /etc.
 """
 import fnmatch
-import ipaddress
 import re
 from typing import NamedTuple, Optional, Tuple
 
@@ -190,6 +189,7 @@ def with_prefix(address, netmask):
     """'192.168.1.10/24' from an address and a netmask or prefix length; the address alone if either is odd."""
     if not address or "/" in address or not netmask:
         return address
+    import ipaddress  # only static addresses need it (1 ms to import)
     base = u"::/" if ":" in address and "." not in netmask else u"0.0.0.0/"
     try:
         network = ipaddress.ip_network(base + netmask)

@@ -13,7 +13,7 @@ import shlex
 
 from agent.core.model import Message
 from agent.netformats import common
-from agent.parsers import keyvalue
+from agent.parsers import LazyPattern, keyvalue
 
 DIR = "/etc/sysconfig/network-scripts"
 FMT = "ifcfg"
@@ -24,7 +24,7 @@ LOOKED_AT = "ifcfg (" + DIR + "/ifcfg-*)"
 # that bind the file to the old NIC (HWADDR) or give the NIC the old MAC
 # (MACADDR; SUSE LLADDR). DNS*, ONBOOT, NAME, UUID and the rest stay: they
 # carry the user's own setup.
-STATIC_KEYS = re.compile(r"^(IPADDR|NETMASK|PREFIX|PREFIXLEN|GATEWAY|BROADCAST|NETWORK|IPV6ADDR|"
+STATIC_KEYS = LazyPattern(r"^(IPADDR|NETMASK|PREFIX|PREFIXLEN|GATEWAY|BROADCAST|NETWORK|IPV6ADDR|"
                          r"IPV6ADDR_SECONDARIES|IPV6_DEFAULTGW)(_?[A-Za-z0-9]+)?$|^(HWADDR|MACADDR|LLADDR)$")
 _KINDS = {"ethernet": "ethernet", "bond": "bond", "bridge": "bridge", "vlan": "vlan", "team": "team"}
 

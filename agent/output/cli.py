@@ -2,13 +2,11 @@
 import argparse
 import codecs
 import io
-import logging
 import os
 import stat
 import sys
 
 import agent
-from agent.core import journal as journal_mod
 from agent.core.context import Context, Options
 from agent.core.engine import ROLLED_BACK, STILL_FAILING, Engine, UsageError
 from agent.core.model import Message, joined
@@ -17,7 +15,52 @@ from agent.facts import osinfo
 from agent.output import i18n, report
 from agent.output.i18n import N_, t
 
-log = logging.getLogger("guestprep")
+
+class _Log(object):
+    """logging's "guestprep" logger, made at its first use: importing logging costs more than
+    most checks, and a check run rarely logs. main() calls setup() with where messages go."""
+
+    def __init__(self):
+        self._stderr = None
+        self._verbose = False
+        self._logger = None
+
+    def setup(self, verbose):
+        """From now on stderr gets warnings (or progress when verbose); an earlier run's handlers go.
+        Made now when logging is already imported (another module may log through it)."""
+        self._stderr, self._verbose, self._logger = sys.stderr, verbose, None
+        if "logging" in sys.modules:
+            self.logger()
+
+    def logger(self):
+        if self._logger is None:
+            import logging
+            logger = logging.getLogger("guestprep")
+            for handler in list(logger.handlers):
+                logger.removeHandler(handler)
+                handler.close()
+            handler = logging.StreamHandler(self._stderr or sys.stderr)
+            handler.setLevel(logging.INFO if self._verbose else logging.WARNING)
+            handler.setFormatter(logging.Formatter("guestprep: %(message)s"))
+            logger.addHandler(handler)
+            logger.setLevel(logging.INFO)
+            logger.propagate = False
+            self._logger = logger
+        return self._logger
+
+    def __getattr__(self, name):
+        return getattr(self.logger(), name)
+
+
+log = _Log()
+
+
+def _journal():
+    """agent.core.journal: only the commands that keep backups import it (check never does).
+    It logs through logging directly, so the logger is made first."""
+    log.logger()
+    from agent.core import journal
+    return journal
 
 
 class _Parser(argparse.ArgumentParser):
@@ -294,7 +337,7 @@ def cmd_bundle(args):
     results = engine.run_checks(ctx)
     code = report.exit_code(results)
     plans = engine.plan(ctx, engine.select(["all"], default_fixes=True), results)
-    state = journal_mod.StateDir(ctx.root, args.backup_dir)
+    state = _journal().StateDir(ctx.root, args.backup_dir)
     journals = [(rid, os.path.join(state.runs_path, rid, "journal.jsonl")) for rid in state.run_ids()]
     try:
         doc = bundle.write(args.output, ctx, report.envelope("check", ctx, results, code),
@@ -456,18 +499,28 @@ def _confirm(plans, stream=None):
     return answer in ("y", "yes")
 
 
-class _LogFile(logging.StreamHandler):
-    def handleError(self, record):
-        # A log file that cannot be written (a full or read-only disk) must not print a
-        # traceback or stop a fix; the journal, not the log, is what rollback needs.
-        pass
+def _log_file_handler(stream):
+    """A handler writing the log of fix/rollback to `stream`, marked `guestprep_log_file`."""
+    import logging
 
-    def close(self):
-        try:
-            self.stream.close()
-        except OSError:
+    class _LogFile(logging.StreamHandler):
+        guestprep_log_file = True
+
+        def handleError(self, record):
+            # A log file that cannot be written (a full or read-only disk) must not print a
+            # traceback or stop a fix; the journal, not the log, is what rollback needs.
             pass
-        logging.StreamHandler.close(self)
+
+        def close(self):
+            try:
+                self.stream.close()
+            except OSError:
+                pass
+            logging.StreamHandler.close(self)
+
+    handler = _LogFile(stream)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    return handler
 
 
 def _log_to(state):
@@ -476,10 +529,9 @@ def _log_to(state):
         # O_NOFOLLOW: a guestprep.log symlink planted in an image must not append to a host file.
         fd = os.open(os.path.join(state.path, "guestprep.log"),
                      os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        handler = _LogFile(os.fdopen(fd, "a", encoding="utf-8", errors="replace"))
-    except (OSError, journal_mod.JournalError):
+        handler = _log_file_handler(os.fdopen(fd, "a", encoding="utf-8", errors="replace"))
+    except (OSError, _journal().JournalError):
         return
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(handler)
 
 
@@ -521,12 +573,12 @@ def cmd_fix(args):
                 sys.stdout.write("\n".join(blocking) + "\n")
         return code
     try:
-        state = journal_mod.StateDir(ctx.root, args.backup_dir)
+        state = _journal().StateDir(ctx.root, args.backup_dir)
         state.lock()
-    except journal_mod.Busy:
+    except _journal().Busy:
         raise
-    except (OSError, RootError, journal_mod.JournalError) as e:
-        where = args.backup_dir or ctx.root.display(journal_mod.STATE_DIR)
+    except (OSError, RootError, _journal().JournalError) as e:
+        where = args.backup_dir or ctx.root.display(_journal().STATE_DIR)
         reason = str(getattr(e, "strerror", None) or e)
         if "--backup-dir" in reason:
             _error(Message("cannot keep backups and the journal in {dir}: {error}; nothing was changed",
@@ -574,7 +626,7 @@ def cmd_fix(args):
 
 def cmd_rollback(args):
     ctx = _context(args)
-    state = journal_mod.StateDir(ctx.root, args.backup_dir)
+    state = _journal().StateDir(ctx.root, args.backup_dir)
     if not os.path.isdir(state.runs_path):
         sys.stderr.write("guestprep: nothing to roll back (no journal in {})\n".format(state.path))
         if args.format == "json":
@@ -628,7 +680,7 @@ def _arm(args, engine, ctx):
                                  items=",".join(sealed),
                                  fix=report.guestprep_command(ctx.root, "fix --items " + ",".join(sealed)),
                                  clean=report.guestprep_command(ctx.root, "clean --yes", args.backup_dir)))
-    state = journal_mod.StateDir(ctx.root, args.backup_dir)
+    state = _journal().StateDir(ctx.root, args.backup_dir)
     _log_to(state)
     try:
         lines = shutdown.arm(ctx, items, report.PROGRAM_ARGV)
@@ -711,7 +763,7 @@ def cmd_clean(args):
     """Remove the runs (backups, which may hold /etc/shadow, and journals) and the log file."""
     import shutil
     ctx = _context(args)
-    state = journal_mod.StateDir(ctx.root, args.backup_dir)
+    state = _journal().StateDir(ctx.root, args.backup_dir)
     runs, pending = [], []
     if not os.path.isdir(state.path):
         if args.format == "json":
@@ -726,11 +778,11 @@ def cmd_clean(args):
         runs = []
         for rid in state.run_ids():
             try:
-                runs.append(journal_mod.Journal.load(state, rid))
-            except journal_mod.JournalError as e:
+                runs.append(_journal().Journal.load(state, rid))
+            except _journal().JournalError as e:
                 # A damaged or hostile journal: clean is the way to be rid of it.
                 log.warning("%s", e)
-                runs.append(journal_mod.Journal(state, rid))
+                runs.append(_journal().Journal(state, rid))
         pending = [j.run_id for j in runs if j.changed_something and not j.rolled_back]
         log.warning("warning: removing the backups and journal in %s: rollback of %s is then gone%s", state.path,
                     "{} run(s)".format(len(runs)) if runs else "any run",
@@ -743,8 +795,9 @@ def cmd_clean(args):
             if sys.stdin.readline().strip().lower() not in ("y", "yes"):
                 sys.stdout.write(t("Nothing removed.") + "\n")
                 return report.EXIT_OK
+        import logging
         for handler in list(log.handlers):
-            if isinstance(handler, (logging.FileHandler, _LogFile)):
+            if isinstance(handler, logging.FileHandler) or getattr(handler, "guestprep_log_file", False):
                 log.removeHandler(handler)
                 handler.close()
         if os.path.isdir(state.runs_path):
@@ -825,15 +878,7 @@ def main(argv=None):
     if getattr(args, "fail_on", None):
         args.strict = args.fail_on == "warn"   # --fail-on, when given, decides over --strict
     # stderr gets warnings (or progress with -v); the log file of fix/rollback gets everything.
-    for handler in list(log.handlers):
-        log.removeHandler(handler)
-        handler.close()
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setLevel(logging.INFO if getattr(args, "verbose", False) else logging.WARNING)
-    handler.setFormatter(logging.Formatter("guestprep: %(message)s"))
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    log.propagate = False
+    log.setup(getattr(args, "verbose", False))
     code = _dispatch(args)
     if _json_wanted(args) and not _json_state["emitted"] and not _json_state.get("stdout_gone"):
         root = getattr(args, "root", None)
@@ -849,10 +894,10 @@ def _dispatch(args):
     except UsageError as e:
         _error(e.args[0] if len(e.args) == 1 and isinstance(e.args[0], str) else str(e), N_("error: "))
         return report.EXIT_USAGE
-    except journal_mod.Busy as e:
+    except _journal().Busy as e:
         _error(str(e))
         return report.EXIT_BUSY
-    except (journal_mod.JournalError, RootError) as e:
+    except (_journal().JournalError, RootError) as e:
         # The state directory cannot be used (a symlink or loop planted in an image ...).
         _error(str(e), N_("error: "))
         return report.EXIT_ROLLBACK_FAILED if args.command == "rollback" else report.EXIT_INTERNAL

@@ -2,7 +2,6 @@
 
 JSON goes alone to stdout; colour only when stdout is a terminal.
 """
-import difflib
 import json
 import os
 import re
@@ -14,6 +13,7 @@ import agent
 from agent.core.model import Status
 from agent.output import i18n
 from agent.output.i18n import N_, t, tr
+from agent.parsers import LazyPattern
 
 FORMAT_VERSION = 1
 
@@ -65,7 +65,8 @@ def _wrap(text, indent):
 # Japanese and Chinese have no spaces between words: a line may break after any wide
 # character, but not before closing punctuation (kinsoku), and a wide character takes two
 # columns of the terminal.
-_TOKENS = re.compile(r"[\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef]|[^\s\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef]+|\s+")
+# Compiled at the first wide text (its Unicode classes take 2 ms to compile; JSON never needs it).
+_TOKENS = r"[\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef]|[^\s\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef]+|\s+"
 _NO_BREAK_BEFORE = set("、。，．,.；;：:！!？?）)」』】〕》”’ー")
 
 
@@ -77,7 +78,7 @@ def cells(text):
 
 def _wrap_wide(paragraph, width):
     lines, line, used = [], "", 0
-    for token in _TOKENS.findall(paragraph):
+    for token in re.findall(_TOKENS, paragraph):
         size = cells(token)
         if token.isspace():
             if line:
@@ -385,15 +386,15 @@ def chattr_command(ctx, step):
 # quoted or not). A diff shows the line, not the value.
 _SECRET_KEY = (r"(?:[\w.-]*[-_.])?(?:psk|password|passwd|passphrase|secret|pin|key_?\d"
                r"|wireless[-_](?:enc[-_])?key|key_(?:ah|esp)_(?:in|out))")
-_SECRET_LINE = re.compile(
+_SECRET_LINE = LazyPattern(
     r"^(?P<head>[ +-](?P<indent>[ \t]*)(?:-[ \t]+)?[\"']?" + _SECRET_KEY + r"[\"']?"
     r"(?:[ \t]*[=:][ \t]*|[ \t]+))(?P<value>\S.*?)?(?P<nl>\n?)$", re.I)
 # key: value inside a YAML flow mapping ({password: x, mode: ap}): the value up to , or }.
-_SECRET_FLOW = re.compile(
+_SECRET_FLOW = LazyPattern(
     r"(?P<key>[{,]\s*[\"']?" + _SECRET_KEY + r"[\"']?\s*:\s*)"
     r"(?P<value>\"(?:[^\"\\]|\\.)*\"|'(?:[^']|'')*'|[^,}\n]*[^,}\s])", re.I)
 # A YAML block scalar (password: |) or a value on the lines below (password:): those lines are secret.
-_BLOCK_START = re.compile(r"^(?:[|>][-+0-9]*)?\s*(?:#.*)?$")
+_BLOCK_START = LazyPattern(r"^(?:[|>][-+0-9]*)?\s*(?:#.*)?$")
 MASK = "********"
 
 
@@ -465,6 +466,7 @@ def unified_diff(old_lines, new_lines, fromfile, tofile):
     """difflib.unified_diff (3 lines of context), in linear time for large files: the common
     head and tail are context, everything between one hunk (correct, if not minimal)."""
     if min(len(old_lines), len(new_lines)) <= DIFFLIB_MAX_LINES:
+        import difflib  # only plans show diffs
         for line in difflib.unified_diff(old_lines, new_lines, fromfile=fromfile, tofile=tofile):
             yield line
         return

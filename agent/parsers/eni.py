@@ -14,10 +14,17 @@ trailing backslash joins the next line, and a line is an option of the iface or
 mapping stanza above it whatever its indentation. `source` patterns are
 returned as written; expanding them against the guest is the caller's job.
 """
-import re
 from typing import NamedTuple, Optional, Tuple
 
-from agent.parsers import DISABLED_PREFIX, ParseProblem, comment_out, replace_line, split_ending, split_lines
+from agent.parsers import (
+    DISABLED_PREFIX,
+    LazyPattern,
+    ParseProblem,
+    comment_out,
+    replace_line,
+    split_ending,
+    split_lines,
+)
 
 # The options that only mean something with a fixed address (interfaces(5),
 # "The inet address family", method static; resolvconf's dns-*), and
@@ -262,7 +269,7 @@ def _stanza_code_lines(stanza, lines):
     return [n for n in numbers if not split_ending(lines[n - 1])[0].startswith(DISABLED_PREFIX)]
 
 
-_HEADER_RE = re.compile(r"^(?P<head>\s*iface\s+\S+\s+\S+\s+)(?P<method>\S+)(?P<tail>.*)$")
+_HEADER_RE = LazyPattern(r"^(?P<head>\s*iface\s+\S+\s+\S+\s+)(?P<method>\S+)(?P<tail>.*)$")
 
 
 def _dhcp_header(lines, stanza, header_end, method="dhcp"):

@@ -19,12 +19,11 @@ import json
 import re
 from typing import NamedTuple
 
-try:  # optional in the single-file build: without it netplan files are reported unread
-    import yaml
-except ImportError:  # pragma: no cover - depends on the host
-    yaml = None
+from agent.parsers import LazyPattern, ParseProblem, join_lines, split_ending, split_lines, yamlsafe
 
-from agent.parsers import ParseProblem, join_lines, split_ending, split_lines, yamlsafe
+# Optional in the single-file build: without it netplan files are reported unread. Imported at
+# the first netplan file (yamlsafe.resolve), not with this module.
+yaml = yamlsafe.UNLOADED
 
 # netplan device sections that carry IP configuration, and the kind each means.
 SECTIONS = (
@@ -61,17 +60,18 @@ class Interface(NamedTuple):
 
 def parse(text):
     """Load a netplan file. Returns (document or None, [ParseProblem]); never raises."""
-    if yaml is None:
+    loaded = yamlsafe.resolve(yaml)
+    if loaded is None:
         return None, [ParseProblem(1, MISSING_YAML)]
     try:
         doc = yamlsafe.safe_load(text)
     except yamlsafe.TooComplex as exc:
         return None, [ParseProblem(exc.lineno, "not read: %s" % exc)]
-    except yaml.MarkedYAMLError as exc:
+    except loaded.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         lineno = mark.line + 1 if mark is not None else 1
         return None, [ParseProblem(lineno, "invalid YAML: %s" % _yaml_problem(exc))]
-    except yaml.reader.ReaderError as exc:
+    except loaded.reader.ReaderError as exc:
         lineno = text.count("\n", 0, exc.position) + 1
         return None, [ParseProblem(lineno, "invalid YAML: %s" % _one_line(exc))]
     except Exception as exc:  # pylint: disable=broad-except
@@ -170,7 +170,7 @@ def to_dhcp(text, ifname, new_name=None, any_name=None):
             pass  # a broken edit is exactly what the fallback is for
     # Comments and layout are lost here, which is why the header says where the
     # original went; safe_dump sorts keys (it has no sort_keys on PyYAML 3.12).
-    return REWRITE_HEADER + yaml.safe_dump(expected, default_flow_style=False)
+    return REWRITE_HEADER + yamlsafe.resolve(yaml).safe_dump(expected, default_flow_style=False)
 
 
 # -- the document -------------------------------------------------------------
@@ -240,11 +240,12 @@ def _key_line(text, path):
     except Exception:  # pylint: disable=broad-except
         return 1
     lineno = 1
+    loaded = yamlsafe.resolve(yaml)
     for key in path:
-        if not isinstance(node, yaml.MappingNode):
+        if not isinstance(node, loaded.MappingNode):
             break
         for key_node, value_node in node.value:
-            if isinstance(key_node, yaml.ScalarNode) and key_node.value == str(key):
+            if isinstance(key_node, loaded.ScalarNode) and key_node.value == str(key):
                 lineno = key_node.start_mark.line + 1
                 node = value_node
                 break
@@ -327,7 +328,7 @@ def _converted(doc, section, key, new_name=None, any_name=None):
 # does not understand; to_dhcp then falls back to a rewrite. The result is
 # verified by loading it, so the editor may be simple rather than complete.
 
-_KEY_RE = re.compile(
+_KEY_RE = LazyPattern(
     r"""^(?P<indent> *)"""
     # a double-quoted, single-quoted or plain key (a plain one may start with
     # `-` only when no blank follows, or it would be a sequence item)

@@ -10,10 +10,9 @@ name, and where the rule sits, to comment it out.
 Syntax as udev reads it: comma-separated ``KEY{attr}<op>"value"`` pairs,
 ``#`` comments, a trailing backslash continuing a rule on the next line.
 """
-import re
 import typing
 
-from agent.parsers import ParseProblem, split_ending, split_lines
+from agent.parsers import LazyPattern, ParseProblem, split_ending, split_lines
 
 
 class PersistentNetRule(typing.NamedTuple):
@@ -31,9 +30,9 @@ class PersistentNetRule(typing.NamedTuple):
     end_lineno: int
 
 
-_PAIR = re.compile(
+_PAIR = LazyPattern(
     r'[\s,]*([A-Za-z_]+(?:\{[^}]*\})?)\s*(==|!=|\+=|-=|:=|=)\s*"((?:[^"\\]|\\.)*)"')
-_TRAILER = re.compile(r"[\s,]*\Z")
+_TRAILER = LazyPattern(r"[\s,]*\Z")
 
 
 def _pairs(rule):

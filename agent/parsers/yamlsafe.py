@@ -9,10 +9,12 @@ when it is larger than MAX_BYTES, uses more than MAX_ALIASES aliases, or would e
 more than MAX_NODES nodes. Real files are far below all three: netplan and cloud-init
 files are a few KiB and rarely use an alias at all.
 """
-try:  # optional in the single-file build
-    import yaml
-except ImportError:  # pragma: no cover - depends on the host
-    yaml = None
+# PyYAML is optional in the single-file build, and importing it costs more than a whole
+# check of most roots (12 ms, its reader and resolver compile their patterns): it is imported
+# at the first YAML document, by module(). A module that reads YAML keeps `yaml = UNLOADED`
+# and asks resolve(yaml) (tests set the attribute to None to play "not installed").
+UNLOADED = object()
+_state = {"yaml": UNLOADED, "loader": None}
 
 MAX_BYTES = 64 * 1024
 MAX_ALIASES = 100
@@ -27,26 +29,48 @@ class TooComplex(ValueError):
         self.lineno = lineno
 
 
-if yaml is not None:
-    class _BoundedLoader(yaml.SafeLoader):
-        """SafeLoader that counts aliases while composing and expanded nodes before constructing."""
+def module():
+    """The yaml module, imported now if it was not yet; None when PyYAML is not installed."""
+    if _state["yaml"] is UNLOADED:
+        try:
+            import yaml
+        except ImportError:  # pragma: no cover - depends on the host
+            yaml = None
+        _state["yaml"] = yaml
+    return _state["yaml"]
 
-        def __init__(self, stream):
-            yaml.SafeLoader.__init__(self, stream)
-            self._aliases = 0
 
-        def compose_node(self, parent, index):
-            if self.check_event(yaml.AliasEvent):
-                self._aliases += 1
-                if self._aliases > MAX_ALIASES:
-                    mark = self.peek_event().start_mark
-                    raise TooComplex("more than {} YAML aliases (an alias bomb?)".format(MAX_ALIASES),
-                                     mark.line + 1)
-            return yaml.SafeLoader.compose_node(self, parent, index)
+def resolve(value):
+    """A module's `yaml` attribute as a module (or None): UNLOADED imports it."""
+    return module() if value is UNLOADED else value
 
-        def construct_document(self, node):
-            expanded_size(node)
-            return yaml.SafeLoader.construct_document(self, node)
+
+def _loader_class():
+    if _state["loader"] is None:
+        yaml = module()
+
+        class _BoundedLoader(yaml.SafeLoader):
+            """SafeLoader that counts aliases while composing and expanded nodes before constructing."""
+
+            def __init__(self, stream):
+                yaml.SafeLoader.__init__(self, stream)
+                self._aliases = 0
+
+            def compose_node(self, parent, index):
+                if self.check_event(yaml.AliasEvent):
+                    self._aliases += 1
+                    if self._aliases > MAX_ALIASES:
+                        mark = self.peek_event().start_mark
+                        raise TooComplex("more than {} YAML aliases (an alias bomb?)".format(MAX_ALIASES),
+                                         mark.line + 1)
+                return yaml.SafeLoader.compose_node(self, parent, index)
+
+            def construct_document(self, node):
+                expanded_size(node)
+                return yaml.SafeLoader.construct_document(self, node)
+
+        _state["loader"] = _BoundedLoader
+    return _state["loader"]
 
 
 def expanded_size(node):
@@ -79,6 +103,7 @@ def expanded_size(node):
 
 
 def _children(node):
+    yaml = module()
     if isinstance(node, yaml.SequenceNode):
         return list(node.value)
     if isinstance(node, yaml.MappingNode):
@@ -95,7 +120,7 @@ def _check_size(text):
 def safe_load(text):
     """yaml.safe_load within the limits; TooComplex (a ValueError) past one, YAMLError as usual."""
     _check_size(text)
-    loader = _BoundedLoader(text)
+    loader = _loader_class()(text)
     try:
         return loader.get_single_data()
     finally:
@@ -105,7 +130,7 @@ def safe_load(text):
 def compose(text):
     """yaml.compose (the node tree, with marks) within the size and alias limits."""
     _check_size(text)
-    loader = _BoundedLoader(text)
+    loader = _loader_class()(text)
     try:
         return loader.get_single_node()
     finally:
