@@ -25,6 +25,7 @@ import os
 import stat
 import zlib
 
+from agent.core.model import Message
 from agent.core.rootfs import RootError
 
 # Reads and decompressed pieces are kept at 64 KiB: below glibc's mmap threshold (128 KiB),
@@ -57,7 +58,14 @@ _TRAILER = "TRAILER!!!"
 
 
 class InitramfsError(Exception):
-    """The image cannot be read: not an initramfs, truncated, or no way to decompress it."""
+    """The image cannot be read: not an initramfs, truncated, or no way to decompress it.
+
+    Raised with a Message (or an OS's own error text); `message` gives it back unflattened,
+    so the finding that quotes it is translated (issue 15)."""
+
+    @property
+    def message(self):
+        return self.args[0] if self.args else ""
 
 
 def compression_of(head):
@@ -204,11 +212,11 @@ class _DecompressingSource(_Source):
             else:
                 data = self.raw.read(CHUNK)
                 if not data:
-                    raise InitramfsError("truncated {} data".format(self.name))
+                    raise InitramfsError(Message("truncated {name} data", name=self.name))
             try:
                 out = self.d.decompress(data, CHUNK)
             except (zlib.error, lzma.LZMAError, OSError, EOFError, ValueError) as e:
-                raise InitramfsError("damaged {} data: {}".format(self.name, e))
+                raise InitramfsError(Message("damaged {name} data: {error}", name=self.name, error=str(e)))
             if out:
                 return out
 
@@ -280,7 +288,7 @@ def _hex(field, what):
     try:
         return int(field, 16)
     except ValueError:
-        raise InitramfsError("damaged cpio header ({} {!r})".format(what, field))
+        raise InitramfsError(Message("damaged cpio header ({what} {value})", what=what, value=repr(field)))
 
 
 # The kernel's own unpacker refuses names longer than PATH_MAX; so do we, before reading
@@ -290,7 +298,7 @@ PATH_MAX = 4096
 
 def _name_size(namesize):
     if namesize > PATH_MAX:
-        raise InitramfsError("damaged cpio header (name size {})".format(namesize))
+        raise InitramfsError(Message("damaged cpio header (name size {size})", size=namesize))
     return namesize
 
 
@@ -308,28 +316,28 @@ def _cpio(src):
         if head in _NEWC:
             header = src.read(110)
             if len(header) < 110:
-                raise InitramfsError("truncated cpio header")
-            filesize = _hex(header[54:62], "file size")
-            namesize = _name_size(_hex(header[94:102], "name size"))
+                raise InitramfsError(Message("truncated cpio header"))
+            filesize = _hex(header[54:62], Message("file size"))
+            namesize = _name_size(_hex(header[94:102], Message("name size")))
             name = src.read(namesize)
             if len(name) < namesize:
-                raise InitramfsError("truncated cpio name")
+                raise InitramfsError(Message("truncated cpio name"))
             src.skip((4 - (110 + namesize) % 4) % 4)
             data_pad = (4 - filesize % 4) % 4
         elif head == b"070707":          # odc: octal, no padding
             header = src.read(76)
             if len(header) < 76:
-                raise InitramfsError("truncated cpio header")
+                raise InitramfsError(Message("truncated cpio header"))
             try:
                 namesize, filesize = int(header[59:65], 8), int(header[65:76], 8)
             except ValueError:
-                raise InitramfsError("damaged odc cpio header")
+                raise InitramfsError(Message("damaged odc cpio header"))
             name = src.read(_name_size(namesize))
             data_pad = 0
         elif head[:2] in (b"\xc7\x71", b"\x71\xc7"):   # old binary, either byte order
             header = src.read(26)
             if len(header) < 26:
-                raise InitramfsError("truncated cpio header")
+                raise InitramfsError(Message("truncated cpio header"))
             order = "little" if header[:2] == b"\xc7\x71" else "big"
 
             def word(i):
@@ -345,7 +353,7 @@ def _cpio(src):
         if text == _TRAILER:
             continue
         if not src.skip(filesize + data_pad) and filesize:
-            raise InitramfsError("truncated cpio data of " + text)
+            raise InitramfsError(Message("truncated cpio data of {name}", name=text))
         yield text[2:] if text.startswith("./") else text
 
 
@@ -359,14 +367,14 @@ def _open(root, path):
     try:
         # Look before opening: opening a device can have effects (a tape rewinds).
         if not stat.S_ISREG(os.lstat(host).st_mode):
-            raise InitramfsError("not a regular file")
+            raise InitramfsError(Message("not a regular file"))
         fd = os.open(host, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError as e:
         raise InitramfsError(os.strerror(e.errno))
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode) or st.st_size == 0:
         os.close(fd)
-        raise InitramfsError("not a regular file" if not stat.S_ISREG(st.st_mode) else "empty file")
+        raise InitramfsError(Message("not a regular file") if not stat.S_ISREG(st.st_mode) else Message("empty file"))
     return fd, st.st_size
 
 
@@ -403,7 +411,7 @@ def iter_names(root, path, runner=None, info=None):
             if name is None:
                 if found_any:
                     break       # trailing data the kernel would ignore too
-                raise InitramfsError("not an initramfs (unknown data at offset {})".format(raw.offset))
+                raise InitramfsError(Message("not an initramfs (unknown data at offset {offset})", offset=raw.offset))
             info["compression"].append(name)
             decompressor = _python_decompressor(name)
             if decompressor is not None:
@@ -412,7 +420,7 @@ def iter_names(root, path, runner=None, info=None):
                     found_any = True
                     yield entry
                 if src.peek(1):
-                    raise InitramfsError("unknown data inside the {} segment".format(name))
+                    raise InitramfsError(Message("unknown data inside the {name} segment", name=name))
                 offset = src.end_offset if src.end_offset is not None else size
                 continue
             # zstd / lz4 / lzo: the rest of the image goes to one decompressor.
@@ -429,13 +437,14 @@ def iter_names(root, path, runner=None, info=None):
             except InitramfsError as e:
                 if stream is not None:
                     stream.close()
-                    raise InitramfsError("{} ({})".format(e, _tool_failure(stream, name)))
+                    raise InitramfsError(Message("{error} ({failure})", error=e.message,
+                                                 failure=_tool_failure(stream, name)))
                 raise
             if stream is not None and stream.close() and not found_any:
                 raise InitramfsError(_tool_failure(stream, name))
             break
         if not found_any:
-            raise InitramfsError("no cpio archive in it")
+            raise InitramfsError(Message("no cpio archive in it"))
     finally:
         if stream is not None:
             stream.close()
@@ -444,8 +453,9 @@ def iter_names(root, path, runner=None, info=None):
 
 def _no_tool(name):
     argv, package = _TOOLS[name]
-    return ("{}-compressed, and this machine has no {} to read it (install package {} where guestprep "
-            "runs; the image's own tool is never run)".format(name, argv[0], package))
+    return Message("{name}-compressed, and this machine has no {tool} to read it (install package {package} "
+                   "where guestprep runs; the image's own tool is never run)", name=name, tool=argv[0],
+                   package=package)
 
 
 def _start_tool(runner, name, fd, offset):
@@ -455,21 +465,23 @@ def _start_tool(runner, name, fd, offset):
     elif hasattr(runner, "host_stream"):
         host_stream = runner.host_stream
     else:
-        raise InitramfsError("{}-compressed, and no way to run this machine's {}".format(name, argv[0]))
+        raise InitramfsError(Message("{name}-compressed, and no way to run this machine's {tool}", name=name,
+                                     tool=argv[0]))
     os.lseek(fd, offset, os.SEEK_SET)
     try:
         return host_stream(argv, stdin_fd=fd)
     except OSError as e:
         if e.errno == errno.ENOENT:
             raise InitramfsError(_no_tool(name))
-        raise InitramfsError("cannot run {}: {}".format(argv[0], e))
+        raise InitramfsError(Message("cannot run {tool}: {error}", tool=argv[0], error=str(e)))
 
 
 def _tool_failure(stream, name):
     argv, _package = _TOOLS[name]
     if stream.returncode == 127:
         return _no_tool(name)
-    return "{} exited with {}: {}".format(" ".join(argv), stream.returncode, stream.error_text() or "no message")
+    return Message("{command} exited with {code}: {error}", command=" ".join(argv), code=stream.returncode,
+                   error=stream.error_text() or Message("no message"))
 
 
 def list_names(root, path, runner=None):

@@ -213,8 +213,10 @@ def read_initramfs_modules(ctx, path, needed):
     try:
         return frozenset(initramfs.find_modules(ctx.root, path, needed, ctx.runner)), ""
     except initramfs.InitramfsError as e:
-        return frozenset(), Message("cannot read {path}: {error}", path=path, error=str(e))
-    except (OSError, RootError) as e:
+        return frozenset(), Message("cannot read {path}: {error}", path=path, error=e.message)
+    except RootError as e:
+        return frozenset(), Message("cannot read {path}: {error}", path=path, error=e.message)
+    except OSError as e:
         return frozenset(), Message("cannot read {path}: {error}", path=path, error=str(e))
 
 

@@ -1,5 +1,7 @@
 import gzip
 import io
+import os
+import shutil
 
 import pytest
 
@@ -11,7 +13,9 @@ from agent.parsers import DISABLED_PREFIX
 from conftest import FakeLive, FakeRunner
 from remediations import virtio as virtio_fix
 from remediations.virtio import VirtioFix
-from test_initramfs import newc
+from agent.output import i18n
+from test_i18n import ROOTS, english_sentences, run as cli_run
+from test_initramfs import BAD_IMAGES, newc
 
 VER = "6.1.0-50-cloud-amd64"
 OLD = "5.10.0-28-cloud-amd64"
@@ -415,3 +419,22 @@ def test_virtio_and_nvme_write_the_generic_setting_once(guest):
     text = guest.read(GENERIC_FILE)
     assert text.count("MODULES=most") == 1
     assert runner.calls.count(("update-initramfs", "-u", "-k", "all")) == 1
+
+
+@pytest.mark.parametrize("lang", i18n.LANGUAGES)
+@pytest.mark.parametrize("data, english", BAD_IMAGES)
+def test_a_damaged_initramfs_is_reported_without_english(data, english, lang, tmp_path, capsys, monkeypatch):
+    """Why the image cannot be read is part of the finding: in Japanese and Chinese too (issue 15)."""
+    root = str(tmp_path / "debian12")
+    shutil.copytree(os.path.join(ROOTS, "debian12"), root, symlinks=True)
+    with open(os.path.join(root, "boot/initrd.img-6.1.0-18-amd64"), "wb") as handle:
+        handle.write(data)
+    try:
+        _code, out = cli_run(["--lang", lang, "check", "--root", root, "--items", "virtio"], capsys, {}, monkeypatch)
+    finally:
+        i18n.set_language(i18n.ENGLISH)
+    assert "initrd.img-6.1.0-18-amd64" in out and "FAIL" in out
+    # the report wraps lines: look for the reader's English in the text unwrapped too
+    assert english not in " ".join(line.strip() for line in out.splitlines())
+    left = [english for english, _line in english_sentences(out)]
+    assert not left, out
