@@ -213,30 +213,38 @@ def test_zstd_stops_reading_once_every_wanted_module_is_seen_and_reaps_the_decom
     # and the host's zstd, still writing, is killed and waited for (no zombie, no stray process).
     firmware = [("usr/lib/firmware/blob-{}.bin".format(i), os.urandom(1 << 20)) for i in range(8)]
     root, path = image(EARLY + _tool("zstd", ["-q", "-c"], newc(FILES[:5] + firmware)))
-    streams, taken = [], []
+    streams, taken, dropped = [], [], []
 
     class Counting(ReadOnlyRunner):
         def host_stream(self, argv, stdin_fd):
             stream = runner_mod.host_stream(argv, stdin_fd)
             streams.append(stream)
-            read = stream.read1 if hasattr(stream, "read1") else stream.read
+            read, discard = stream.read1, stream.discard
 
             def counted(n):
                 data = read(n)
                 taken.append(len(data))
                 return data
-            stream.read1 = stream.read = counted
+
+            def discarded(n):
+                count = discard(n)
+                dropped.append(count)
+                return count
+            stream.read1, stream.discard = counted, discarded
             return stream
 
     found = initramfs.find_modules(root, path, {"virtio_blk", "virtio_net"}, Counting(root.path))
     assert found == {"virtio_blk", "virtio_net"}
     assert len(streams) == 1 and streams[0].proc.returncode is not None   # stopped and reaped
-    assert sum(taken) < 1 << 20
+    assert sum(taken) + sum(dropped) < 1 << 20
     # One module that is not there: the whole image is read, to the trailer.
-    streams[:], taken[:] = [], []
+    streams[:], taken[:], dropped[:] = [], [], []
     found = initramfs.find_modules(root, path, {"virtio_blk", "virtio_console"}, Counting(root.path))
     assert found == {"virtio_blk"}
-    assert sum(taken) > 8 << 20 and streams[0].proc.returncode is not None
+    assert sum(taken) + sum(dropped) > 8 << 20 and streams[0].proc.returncode is not None
+    if hasattr(os, "splice"):
+        # The files' data is spliced to /dev/null: only the headers enter this process.
+        assert sum(taken) < 1 << 20
 
 
 @pytest.mark.skipif(not shutil.which("lz4"), reason="no lz4 on this machine")
@@ -260,3 +268,72 @@ def test_module_name():
     assert initramfs.module_name("lib/modules/x/nvme-core.ko.xz") == "nvme_core"
     assert initramfs.module_name("lib/modules/x/virtio_blk.ko") == "virtio_blk"
     assert initramfs.module_name("lib/modules/x/modules.dep") is None
+
+
+@pytest.mark.skipif(not shutil.which("zstd"), reason="no zstd on this machine")
+def test_damaged_zstd_data_reports_what_the_hosts_zstd_said(image):
+    data = _tool("zstd", ["-q", "-c"], newc(FILES))
+    damaged = data[:6] + bytes(b ^ 0x5A for b in data[6:])    # the frame header and all after it
+    root, path = image(EARLY + damaged)
+    with pytest.raises(InitramfsError, match=r"zstd -dcq exited with 1: .*(?i:corrupt|error)"):
+        initramfs.list_names(root, path, ReadOnlyRunner(root.path))
+
+
+def test_host_stream_runs_the_program_in_slash_with_default_signals_and_its_stderr_kept(tmp_path):
+    import os
+    from agent.core import runner as runner_mod
+    script = ("pwd; grep '^SigIgn' /proc/self/status; echo trouble >&2; head -c 5; exit 3")
+    source = tmp_path / "input"
+    source.write_bytes(b"12345678")
+    fd = os.open(str(source), os.O_RDONLY)
+    try:
+        os.lseek(fd, 2, os.SEEK_SET)    # from the descriptor's offset, as the reader hands it over
+        stream = runner_mod.host_stream(("sh", "-c", script), fd)
+        out = b""
+        while True:
+            piece = stream.read1(1 << 16)
+            if not piece:
+                break
+            out += piece
+        assert stream.close() == 3
+    finally:
+        os.close(fd)
+    lines = out.decode().splitlines()
+    assert lines[0] == "/"
+    ignored = int(lines[1].split()[1], 16)
+    assert not ignored & (1 << (13 - 1))          # SIGPIPE back at its default (Python ignores it)
+    assert lines[2] == "34567"
+    assert stream.error_text() == "trouble"
+
+
+def test_host_stream_discard_drops_output_without_reading_it(tmp_path):
+    from agent.core import runner as runner_mod
+    import os
+    fd = os.open(os.devnull, os.O_RDONLY)
+    try:
+        stream = runner_mod.host_stream(("sh", "-c", "head -c 300000 /dev/zero; printf END"), fd)
+        dropped = 0
+        while dropped < 300000:
+            count = stream.discard(300000 - dropped)
+            assert count > 0
+            dropped += count
+        assert dropped == 300000
+        assert stream.read1(100) == b"END"
+        assert stream.read1(100) == b"" and stream.close() == 0
+    finally:
+        os.close(fd)
+
+
+def test_a_killed_decompressor_is_reaped_and_reported_as_stopped():
+    from agent.core import runner as runner_mod
+    import os
+    fd = os.open(os.devnull, os.O_RDONLY)
+    try:
+        stream = runner_mod.host_stream(("sh", "-c", "exec cat /dev/zero"), fd)
+        assert stream.read1(10) == b"\0" * 10
+        assert stream.close() is None                # stopped by guestprep, not failed
+        assert stream.proc.returncode == -9
+        with pytest.raises(ChildProcessError):
+            os.waitpid(stream.proc.pid, os.WNOHANG)   # no zombie left
+    finally:
+        os.close(fd)

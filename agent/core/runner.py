@@ -30,6 +30,10 @@ from typing import NamedTuple, Optional, Tuple
 from agent.core.model import Message
 
 DEFAULT_TIMEOUT = 1800   # a package install on a slow mirror
+# os.splice: Python 3.10 and later on Linux; before, discard() reads.
+_splice = getattr(os, "splice", None)
+# seconds a command that closed its output gets to exit before close() stops it
+ENDING_GRACE = 2
 STOP_GRACE = 10          # seconds between SIGTERM and SIGKILL of a timed-out command's group
 
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -193,18 +197,51 @@ class Stream(object):
         self.proc = proc
         self.argv = argv
         self._errors = errors
+        self._null = None          # /dev/null for discard(); -1 when splice cannot be used
+        self.ended = False         # its output was read to the end
         self.returncode = None
 
     def read(self, n):
-        return self.proc.stdout.read(n)
+        data = self.proc.stdout.read(n)
+        self.ended = self.ended or not data
+        return data
 
     def read1(self, n):
         """At most n bytes, from one read(2) of the pipe (b'' at its end): no copy through a buffer."""
-        return os.read(self.proc.stdout.fileno(), n)
+        data = os.read(self.proc.stdout.fileno(), n)
+        self.ended = self.ended or not data
+        return data
+
+    def discard(self, n):
+        """Drop at most n bytes of the output; how many were dropped (0 at its end). One
+        splice(2) to /dev/null where Python and the kernel offer it: the bytes never enter this
+        process, which is most of what skipping the files of a decompressed initramfs costs."""
+        fd = self.proc.stdout.fileno()
+        if self._null is None and _splice is not None:
+            self._null = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+        if self._null is not None and self._null >= 0:
+            try:
+                count = _splice(fd, self._null, n)
+                self.ended = self.ended or not count
+                return count
+            except OSError as e:
+                if e.errno not in (errno.EINVAL, errno.ENOSYS):
+                    raise
+                os.close(self._null)
+                self._null = -1      # not for this pipe or kernel: read from now on
+        return len(self.read1(min(n, 1 << 16)))
 
     def close(self):
         """Stop the command if it still runs; its exit status, or None when it was stopped."""
+        if self._null is not None and self._null >= 0:
+            os.close(self._null)
+            self._null = -1
         if self.proc.stdout is not None and not self.proc.stdout.closed:
+            if self.ended:
+                # It closed its output: it is exiting. Its status says whether it failed.
+                deadline = time.time() + ENDING_GRACE
+                while self.proc.poll() is None and time.time() < deadline:
+                    time.sleep(0.001)
             if self.proc.poll() is None:
                 self.proc.kill()
             self.proc.stdout.close()
@@ -382,22 +419,114 @@ def host_stream(argv, stdin_fd):
     """Run a HOST program (argv[0] looked up on the host, run by absolute path, never
     chrooted) with `stdin_fd` (an open file of the image, from its current offset) as input;
     a Stream of its output. For decompressing an initramfs: the bytes are the image's, the
-    code is the host's. Raises OSError(ENOENT) when the host has no such program."""
-    import subprocess  # only when a program runs (not at startup)
+    code is the host's. Raises OSError(ENOENT) when the host has no such program.
+
+    Started with fork and exec, not subprocess: `check --root` starts no other program, and
+    subprocess with what it imports (threading, selectors, tempfile ...) cost more than the
+    rest of the start of a decompressor."""
     path = host_tool(argv[0])
     if path is None:
         raise OSError(errno.ENOENT, "no {} on this machine".format(argv[0]))
     full = (path,) + tuple(argv[1:])
     environment = {"LC_ALL": "C", "LANG": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
-    import tempfile  # not at startup: check of a gzip image never needs it
-    errors = tempfile.TemporaryFile()
+    # stderr to a file, not a pipe: a chatty program must not block on a pipe nobody reads.
+    errors = _scratch_file()
+    read_end, write_end = os.pipe()
     try:
-        proc = subprocess.Popen(full, stdin=stdin_fd, stdout=subprocess.PIPE, stderr=errors,
-                                env=environment, cwd="/")
+        proc = _Child.start(full, environment, stdin_fd, write_end, errors.fileno())
     except OSError:
+        os.close(read_end)
         errors.close()
         raise
+    finally:
+        os.close(write_end)
+    proc.stdout = os.fdopen(read_end, "rb", 0)
+    _widen_pipe(read_end)
     return Stream(proc, full, errors)
+
+
+def _scratch_file():
+    """An anonymous read-write file (memfd where Python has it, else an unlinked temp file)."""
+    if hasattr(os, "memfd_create"):
+        try:
+            return os.fdopen(os.memfd_create("guestprep-stderr", os.MFD_CLOEXEC), "w+b")
+        except OSError:
+            pass
+    import tempfile
+    return tempfile.TemporaryFile()
+
+
+class _Child(object):
+    """A program started by fork and exec: as much of subprocess.Popen as a Stream uses."""
+
+    def __init__(self, pid):
+        self.pid = pid
+        self.stdout = None
+        self.returncode = None
+
+    @classmethod
+    def start(cls, argv, env, stdin_fd, stdout_fd, stderr_fd):
+        """Start `argv` (argv[0] an absolute path) in /, with the three descriptors as its stdio
+        and the signals Python ignores (SIGPIPE, SIGXFSZ) back at their defaults. Every other
+        descriptor guestprep opened is close-on-exec (PEP 446). A program that cannot be
+        executed exits with 127, as a shell's does."""
+        import fcntl
+        # Above 2, so that putting one in place cannot overwrite another (stdio may be closed).
+        fds = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3) for fd in (stdin_fd, stdout_fd, stderr_fd)]
+        try:
+            pid = os.fork()
+            if pid == 0:   # pragma: no cover - the child; exec or _exit, never back to Python
+                try:
+                    for sig in ("SIGPIPE", "SIGXFSZ"):
+                        if hasattr(signal, sig):
+                            signal.signal(getattr(signal, sig), signal.SIG_DFL)
+                    os.chdir("/")
+                    for target, fd in enumerate(fds):
+                        os.dup2(fd, target)
+                    os.execve(argv[0], list(argv), env)
+                finally:
+                    os._exit(127)
+        finally:
+            for fd in fds:
+                os.close(fd)
+        return cls(pid)
+
+    def poll(self):
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = _exit_code(status)
+        return self.returncode
+
+    def wait(self):
+        if self.returncode is None:
+            _, status = os.waitpid(self.pid, 0)
+            self.returncode = _exit_code(status)
+        return self.returncode
+
+    def kill(self):
+        if self.returncode is None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def _exit_code(status):
+    """An exit status as subprocess reports it: the code, or minus the signal that ended it."""
+    if os.WIFSIGNALED(status):
+        return -os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
+
+
+def _widen_pipe(fd):
+    """Let the pipe hold 1 MiB (F_SETPIPE_SZ) instead of 64 KiB: a decompressor then blocks,
+    and its reader wakes, a sixteenth as often. Best effort: the limit may be lower for users."""
+    try:
+        import fcntl
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
+    except (ImportError, OSError):
+        pass
 
 
 # Runs `argv` with only stdio (subprocess closes every other descriptor, the lock's too)
