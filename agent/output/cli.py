@@ -1,6 +1,7 @@
 """Command line: check | plan | fix | rollback | clean | list. main(argv) returns the exit code."""
 import argparse
 import codecs
+import gc
 import io
 import os
 import stat
@@ -929,6 +930,10 @@ def _silence_stdout():
 
 def main_exit():
     """Console-script entry point."""
+    # A short run: what the imports made lives until exit, so the cyclic collector need
+    # not walk it again on every collection (a twentieth of a check's time otherwise).
+    if hasattr(gc, "freeze"):
+        gc.freeze()
     code = main()
     try:
         sys.stdout.flush()
