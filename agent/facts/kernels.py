@@ -10,11 +10,13 @@ A modules directory without a kernel image (a leftover of a removed kernel, DKMS
 debris) is not a kernel that can boot and is ignored; so is the rescue kernel of RHEL
 (vmlinuz-0-rescue-*), whose initramfs is generic and has no modules directory.
 """
+import re
 from typing import FrozenSet, NamedTuple, Optional, Tuple
 
 from agent.core.model import Message
 from agent.core.rootfs import RootError
 from agent.facts.versions import major_minor, version_key  # noqa: F401 (kernels.version_key)
+from agent.parsers import LazyPattern
 
 MODULE_DIRS = ("/lib/modules", "/usr/lib/modules")
 IMAGE_NAMES = ("/boot/vmlinuz-{}", "/boot/vmlinux-{}", "/boot/Image-{}", "/boot/image-{}",
@@ -110,27 +112,21 @@ def expected_initramfs(ctx, version):
     return pattern.format(version)
 
 
+# One search over the whole text instead of a Python loop over its lines: a distribution
+# kernel's config has 5,000 lines and its modules.dep thousands, read on every check.
+_CONFIG_LINE = LazyPattern(r"^(CONFIG_[^=\n]*)=(.*)$", re.M)
+# The file name of a module path at the start of a line (modules.builtin, or modules.dep
+# before its colon), without .ko and a compression suffix.
+_MODULE_PATH = LazyPattern(r"^[ \t\r]*(?:[^:\n]*/)?([^/:\n]*?)\.ko(?:\.xz|\.zst|\.gz)?[ \t\r]*(?::|$)", re.M)
+
+
 def parse_config(text):
     """CONFIG_X=value lines of a kernel .config ('# CONFIG_X is not set' is absent)."""
-    options = {}
-    for line in text.splitlines():
-        if line.startswith("CONFIG_") and "=" in line:
-            key, value = line.split("=", 1)
-            options[key] = value.strip().strip('"')
-    return options
+    return dict((key, value.strip().strip('"')) for key, value in _CONFIG_LINE.findall(text))
 
 
 def _module_names(text):
-    names = set()
-    for line in text.splitlines():
-        path = line.split(":", 1)[0].strip()
-        if path:
-            base = path.rsplit("/", 1)[-1]
-            for suffix in (".ko.xz", ".ko.zst", ".ko.gz", ".ko"):
-                if base.endswith(suffix):
-                    names.add(base[:-len(suffix)].replace("-", "_"))
-                    break
-    return names
+    return set(name.replace("-", "_") for name in _MODULE_PATH.findall(text) if name)
 
 
 def modules_of(ctx, kernel, options=()):
