@@ -71,6 +71,8 @@ def dpkg_conffiles(text):
     """{path: (package, md5)} from /var/lib/dpkg/status (obsolete and new conffiles left out)."""
     found = {}
     for paragraph in text.split("\n\n"):
+        if "Conffiles:" not in paragraph:     # most packages have none: no line loop for them
+            continue
         package, in_conffiles = None, False
         for line in paragraph.splitlines():
             if line.startswith("Package:"):

@@ -7,8 +7,11 @@ running system (--root /), where the VM's own tools are trusted, a database the 
 cannot read is asked of `rpm -qa` as before. Checks ask the resulting PackageSet, never
 the package manager, so a full check costs one read however many packages it asks about.
 """
+import re
+
 from agent.core.rootfs import RootError
 from agent.facts import rpmdb
+from agent.parsers import LazyPattern
 
 DPKG_STATUS = "/var/lib/dpkg/status"
 RPM_DBS = ("/var/lib/rpm", "/usr/lib/sysimage/rpm")
@@ -41,16 +44,19 @@ class PackageSet(object):
         return None
 
 
+# The three fields read, at the start of a line (continuation lines start with a blank);
+# field names are case-insensitive. One search per paragraph, not a loop over every line of
+# every field: the status file of a server has tens of thousands of lines.
+_STATUS_FIELD = LazyPattern(r"^(package|status|version)[ \t]*:([^\n]*)", re.M | re.I)
+
+
 def parse_dpkg_status(text):
     """{package: version} of packages whose status is 'install ok installed' (or half-configured)."""
     versions = {}
     for paragraph in text.split("\n\n"):
         fields = {}
-        for line in paragraph.splitlines():
-            if line[:1] in (" ", "\t") or ":" not in line:
-                continue
-            key, _, value = line.partition(":")
-            fields[key.strip().lower()] = value.strip()
+        for key, value in _STATUS_FIELD.findall(paragraph):
+            fields[key.lower()] = value.strip()
         name = fields.get("package")
         status = fields.get("status", "").split()
         if name and len(status) == 3 and status[2] in ("installed", "half-configured",
