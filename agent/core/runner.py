@@ -478,8 +478,10 @@ class _Child(object):
             if pid == 0:   # pragma: no cover - the child; exec or _exit, never back to Python
                 try:
                     for sig in ("SIGPIPE", "SIGXFSZ"):
-                        if hasattr(signal, sig):
+                        try:
                             signal.signal(getattr(signal, sig), signal.SIG_DFL)
+                        except (AttributeError, ValueError, OSError):
+                            pass     # not on this platform, or not the main thread: run as is
                     os.chdir("/")
                     for target, fd in enumerate(fds):
                         os.dup2(fd, target)
