@@ -175,7 +175,7 @@ def main():
     parser.add_argument("--write-readme", action="store_true", help="rewrite the README's performance section")
     args = parser.parse_args()
     if os.geteuid() != 0:
-        sys.exit("bench_check: needs root (guestprep runs the target's zstd in a chroot)")
+        sys.exit("bench_check: needs root (the Debian root's files are root's, and it is unpacked with their owners)")
     py = sys.executable
     tmp = tempfile.mkdtemp(prefix="guestprep-bench-")
     try:
