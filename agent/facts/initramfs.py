@@ -110,6 +110,8 @@ class _Source(object):
         return len(self._buf) - self._i
 
     def _need(self, n):
+        if len(self._buf) - self._i >= n:      # the usual case, without a loop or a call
+            return True
         while self._available() < n and not self.eof:
             chunk = self._fill()
             if chunk:
@@ -120,11 +122,13 @@ class _Source(object):
         return self._available() >= n
 
     def peek(self, n):
-        self._need(n)
+        if len(self._buf) - self._i < n:
+            self._need(n)
         return self._buf[self._i:self._i + n]
 
     def read(self, n):
-        self._need(n)
+        if len(self._buf) - self._i < n:
+            self._need(n)
         data = self._buf[self._i:self._i + n]
         self._i += len(data)
         self._pos += len(data)
@@ -143,6 +147,8 @@ class _Source(object):
 
     def skip_zeros(self):
         """Skip zero padding between archives."""
+        if self._i < len(self._buf) and self._buf[self._i]:
+            return               # a header follows at once (every entry but the padded ones)
         while self._need(1):
             rest = len(self._buf) - len(self._buf[self._i:].lstrip(b"\x00"))
             self._pos += rest - self._i
