@@ -12,12 +12,6 @@ from agent.core.model import Check, Message, Status
 from agent.facts import osinfo
 
 
-def judge(os_info):
-    """(status, text) for the version of `os_info`."""
-    status, _code, text, _refs = judged(os_info)
-    return status, text
-
-
 def judged(os_info):
     """(status, finding code, text, seed refs) for the version of `os_info`."""
     verdict, platform, listed = osinfo.version_listing(os_info)
