@@ -234,10 +234,18 @@ def _write_holder(fd, root_path):
         pass  # the pid only names the holder; a full filesystem must not stop the lock
 
 
+def _read_at(fd, n, offset):
+    """os.pread by seek and read: the same here (the writes that follow append, or rewrite
+    from 0), and the tests' fake filesystem (pyfakefs) fakes these two but not pread, which
+    would read whatever real file or pipe has that descriptor number."""
+    os.lseek(fd, offset, os.SEEK_SET)
+    return os.read(fd, n)
+
+
 def _holder(fd):
     """'pid N: <its command line>' of the process a lock file names."""
     try:
-        text = os.pread(fd, 256, 0).decode("utf-8", "replace")
+        text = _read_at(fd, 256, 0).decode("utf-8", "replace")
     except OSError:
         text = ""
     pid = text.split()[0] if text.split() else ""
@@ -373,7 +381,7 @@ class Journal(object):
                 os.ftruncate(fd, self._torn_at)
                 self._torn_at = None
             size = os.fstat(fd).st_size
-            if size and os.pread(fd, 1, size - 1) != b"\n":
+            if size and _read_at(fd, 1, size - 1) != b"\n":
                 # After a line torn by a crash: this record starts a line of its own, so both
                 # stay readable (load skips the torn one).
                 line = b"\n" + line
