@@ -197,7 +197,7 @@ def plan_drivers(ctx, result, name, title):
 
 def verify_images(ctx, result, steps):
     """After the rebuild: each kernel's initramfs read again with guestprep's own reader; the
-    drivers it lacked and provides must be in it now (texts of what is not)."""
+    drivers it lacked and provides must be in it now (Messages of what is not)."""
     if not any(s.run_last for s in steps):
         return []
     problems = []
@@ -207,16 +207,17 @@ def verify_images(ctx, result, steps):
             continue
         path = row.get("initramfs") or row.get("initramfs_path")
         if not path or not ctx.root.isfile(path):
-            problems.append("kernel {}: no initramfs at {} after the rebuild".format(row["version"], path))
+            problems.append(Message("kernel {version}: no initramfs at {path} after the rebuild",
+                                    version=row["version"], path=path))
             continue
         found, error = kernels.read_initramfs_modules(ctx, path, wanted)
         if error:
-            problems.append("kernel {}: {}".format(row["version"], error))
+            problems.append(Message("kernel {version}: {error}", version=row["version"], error=error))
             continue
         missing = sorted(set(wanted) - set(found))
         if missing:
-            problems.append("kernel {}: {} still lacks {} after the rebuild".format(
-                row["version"], path, ", ".join(missing)))
+            problems.append(Message("kernel {version}: {path} still lacks {modules} after the rebuild",
+                                    version=row["version"], path=path, modules=", ".join(missing)))
     return problems
 
 

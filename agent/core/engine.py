@@ -268,7 +268,7 @@ class Engine(object):
                 problems = [str(e)]
             if problems:
                 failed.append(plan.check_id)
-                outcomes.append(_rolled_back(ctx, journal, plan, "; ".join(problems)))
+                outcomes.append(_rolled_back(ctx, journal, plan, joined(problems, "; ")))
         faults.point("before-end")
         try:
             journal.end("failed" if failed else "complete")

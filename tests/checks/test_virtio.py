@@ -340,6 +340,10 @@ def test_a_rebuilt_image_without_the_drivers_fails_the_fix_and_rolls_it_back(gue
     assert [(o.check_id, o.outcome) for o in outcomes] == [("virtio", "ROLLED BACK")]
     assert ("kernel {}: {} still lacks virtio_blk, virtio_net, virtio_pci, virtio_scsi after the rebuild"
             .format(VER, path)) in outcomes[0].message
+    # A Message, each kernel's problem its own, so that a report in ja or zh_CN translates it
+    # (the catalogues are checked by tests/test_i18n.py; this root is a fake filesystem).
+    problem = outcomes[0].message.args["error"].args["part0"]
+    assert problem.template == "kernel {version}: {path} still lacks {modules} after the rebuild"
     assert not guest.exists(GENERIC_FILE)
     assert guest.read("/etc/initramfs-tools/modules") == MODULES_FILE
     with open(guest.host(path), "rb") as handle:
