@@ -306,6 +306,28 @@ def test_host_stream_runs_the_program_in_slash_with_default_signals_and_its_stde
     assert stream.error_text() == "trouble"
 
 
+def test_host_stream_hands_the_program_no_descriptor_but_its_stdio(tmp_path):
+    import os
+    from agent.core import runner as runner_mod
+    inherited = os.open(os.devnull, os.O_RDONLY)
+    os.set_inheritable(inherited, True)       # as a caller (Packer, Ansible) may leave one open
+    fd = os.open(os.devnull, os.O_RDONLY)
+    try:
+        stream = runner_mod.host_stream(("sh", "-c", "ls /proc/$$/fd"), fd)
+        out = b""
+        while True:
+            piece = stream.read1(4096)
+            if not piece:
+                break
+            out += piece
+        assert stream.close() == 0
+    finally:
+        os.close(fd)
+        os.close(inherited)
+    # the shell's own 0, 1, 2 (and whatever sh itself opens above 9), nothing of ours
+    assert str(inherited) not in out.decode().split(), out
+
+
 def test_host_stream_discard_drops_output_without_reading_it(tmp_path):
     from agent.core import runner as runner_mod
     import os

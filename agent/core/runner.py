@@ -466,10 +466,10 @@ class _Child(object):
 
     @classmethod
     def start(cls, argv, env, stdin_fd, stdout_fd, stderr_fd):
-        """Start `argv` (argv[0] an absolute path) in /, with the three descriptors as its stdio
-        and the signals Python ignores (SIGPIPE, SIGXFSZ) back at their defaults. Every other
-        descriptor guestprep opened is close-on-exec (PEP 446). A program that cannot be
-        executed exits with 127, as a shell's does."""
+        """Start `argv` (argv[0] an absolute path) in /, with the three descriptors as its stdio,
+        no other descriptor (as subprocess's close_fds: not even one guestprep was started with)
+        and the signals Python ignores (SIGPIPE, SIGXFSZ) back at their defaults. A program
+        that cannot be executed exits with 127, as a shell's does."""
         import fcntl
         # Above 2, so that putting one in place cannot overwrite another (stdio may be closed).
         fds = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3) for fd in (stdin_fd, stdout_fd, stderr_fd)]
@@ -485,6 +485,7 @@ class _Child(object):
                     os.chdir("/")
                     for target, fd in enumerate(fds):
                         os.dup2(fd, target)
+                    _close_from(3)
                     os.execve(argv[0], list(argv), env)
                 finally:
                     os._exit(127)
@@ -511,6 +512,24 @@ class _Child(object):
             try:
                 os.kill(self.pid, signal.SIGKILL)
             except ProcessLookupError:
+                pass
+
+
+def _close_from(lowest):
+    """Close every descriptor from `lowest` up (in a child, before exec): one close_range(2)
+    where Python uses it (3.10 and later), else those /proc/self/fd lists."""
+    if sys.version_info >= (3, 10):
+        os.closerange(lowest, 1 << 20)
+        return
+    try:
+        names = os.listdir("/proc/self/fd")
+    except OSError:
+        names = [str(fd) for fd in range(lowest, 1024)]
+    for name in names:
+        if name.isdigit() and int(name) >= lowest:
+            try:
+                os.close(int(name))
+            except OSError:
                 pass
 
 
