@@ -447,9 +447,10 @@ def host_stream(argv, stdin_fd):
 
 def _scratch_file():
     """An anonymous read-write file (memfd where Python has it, else an unlinked temp file)."""
-    if hasattr(os, "memfd_create"):
+    memfd_create = getattr(os, "memfd_create", None)     # Python 3.8 and later
+    if memfd_create is not None:
         try:
-            return os.fdopen(os.memfd_create("guestprep-stderr", os.MFD_CLOEXEC), "w+b")
+            return os.fdopen(memfd_create("guestprep-stderr", getattr(os, "MFD_CLOEXEC", 1)), "w+b")
         except OSError:
             pass
     import tempfile

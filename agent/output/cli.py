@@ -932,8 +932,9 @@ def main_exit():
     """Console-script entry point."""
     # A short run: what the imports made lives until exit, so the cyclic collector need
     # not walk it again on every collection (a twentieth of a check's time otherwise).
-    if hasattr(gc, "freeze"):
-        gc.freeze()
+    freeze = getattr(gc, "freeze", None)     # Python 3.7 and later
+    if freeze is not None:
+        freeze()
     code = main()
     try:
         sys.stdout.flush()
