@@ -16,7 +16,7 @@ from typing import List, NamedTuple
 from agent.core.model import Check, Message, Status, joined
 from agent.core.rootfs import RootError
 from agent.facts import disks
-from agent.parsers import DISABLED_PREFIX, split_ending, split_lines
+from agent.parsers import DISABLED_PREFIX, LazyPattern, split_ending, split_lines
 from agent.parsers import fstab as fstab_parser
 
 FSTAB = "/etc/fstab"
@@ -33,12 +33,12 @@ OS_MOUNTPOINTS = frozenset({
 # Kernel names of the first disk on each bus: with no system mount named by a kernel name,
 # these are the best guess at which disk the image was installed on.
 _FIRST_DISKS = frozenset({"sda", "vda", "xvda", "hda", "nvme0n1", "mmcblk0"})
-_DISK = re.compile(r"/dev/((?:sd|vd|xvd|hd)[a-z]+|nvme[0-9]+n[0-9]+|mmcblk[0-9]+)")
+_DISK = LazyPattern(r"/dev/((?:sd|vd|xvd|hd)[a-z]+|nvme[0-9]+n[0-9]+|mmcblk[0-9]+)")
 
 # Names udev derives from the disk's bus, controller and model: VMware's scsi-... or
 # VirtualBox's ata-VBOX_HARDDISK_... never appear on ECS. The dm-, md- and lvm- ones are
 # stable (they name LVM volumes and RAID sets by their own UUIDs).
-_BUS_NAME = re.compile(r"/dev/disk/(?:by-path/|by-id/(?!dm-|md-|lvm-))")
+_BUS_NAME = LazyPattern(r"/dev/disk/(?:by-path/|by-id/(?!dm-|md-|lvm-))")
 
 _RESOLVABLE = ("uuid", "label", "partuuid", "partlabel", "devname")
 _SYSTEM_NAMES = {"/": "the root filesystem", "/boot": "/boot", "/boot/efi": "/boot/efi",

@@ -12,19 +12,18 @@ third line means UTC, which is how hwclock and systemd both read it; systemd (wh
 decides at boot whether to warp the clock) compares the third line, without its line
 ending, to `LOCAL` exactly. The file decides; `timedatectl` only reports it.
 """
-import re
 from typing import NamedTuple, Optional
 
 from agent.core.model import Check, Message, Status
 from agent.core.rootfs import RootError
-from agent.parsers import split_ending, split_lines
+from agent.parsers import LazyPattern, split_ending, split_lines
 
 ADJTIME = "/etc/adjtime"
 STANDARD = "0.0 0 0.0\n0\nUTC\n"
 
 _NUM = r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
-_LINE1 = re.compile(r"[ \t]*{0}[ \t]+{0}[ \t]+{0}[ \t]*\Z".format(_NUM))
-_LINE2 = re.compile(r"[ \t]*{}[ \t]*\Z".format(_NUM))
+_LINE1 = LazyPattern(r"[ \t]*{0}[ \t]+{0}[ \t]+{0}[ \t]*\Z".format(_NUM))
+_LINE2 = LazyPattern(r"[ \t]*{}[ \t]*\Z".format(_NUM))
 
 
 class Adjtime(NamedTuple):

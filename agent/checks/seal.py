@@ -54,6 +54,7 @@ from agent.facts.cloudinit import (
     masked_units,
     module_names,
 )
+from agent.parsers import LazyPattern
 
 HOME_DIRS = ("/root", "/home")
 HISTORY_FILES = (".bash_history", ".zsh_history", ".history", ".sh_history", ".ash_history",
@@ -107,7 +108,7 @@ LANDSCAPE_CONF = "/etc/landscape/client.conf"
 SSH_UNITS = ("ssh.service", "sshd.service")
 KEYGEN_UNITS = ("sshd-keygen@.service", "sshd-keygen.service")
 KEYGEN_TEMPLATES = ("sshd-keygen@rsa.service", "sshd-keygen@ecdsa.service", "sshd-keygen@ed25519.service")
-KEYGEN_EXEC = re.compile(r"^\s*ExecStart(Pre)?\s*=.*(ssh-keygen\s+-A|sshd-gen-keys-start|sshd-keygen)", re.M)
+KEYGEN_EXEC = LazyPattern(r"^\s*ExecStart(Pre)?\s*=.*(ssh-keygen\s+-A|sshd-gen-keys-start|sshd-keygen)", re.M)
 CLOUD_INIT_MAIN = ("cloud-init.service", "cloud-init-network.service")   # runs cc_ssh (renamed in 24.3)
 ECS_DATASOURCES = ("AliYun",)
 # cloud-init's systemd generator runs ds-identify, which enables cloud-init for a datasource_list

@@ -3,8 +3,9 @@ password (locked, empty, or the algorithm's name). The password field itself is 
 while reading, so nothing later (a check, a report, a bundle) can print a hash or a salt.
 Shared by the root_account and seal checks and the seal fix.
 """
-import re
 from typing import NamedTuple, Optional
+
+from agent.parsers import LazyPattern
 
 PASSWD = "/etc/passwd"
 SHADOW = "/etc/shadow"
@@ -16,7 +17,7 @@ ALGORITHMS = (
     ("$1$", "MD5"), ("$md5", "Sun MD5"), ("$sha1$", "SHA-1"), ("_", "BSDi DES"),
 )
 WEAK = ("MD5", "Sun MD5", "SHA-1", "BSDi DES", "DES", "unknown")
-_DES = re.compile(r"^[./0-9A-Za-z]{13}$")
+_DES = LazyPattern(r"^[./0-9A-Za-z]{13}$")
 
 
 def algorithm_of(field):

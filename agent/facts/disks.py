@@ -14,6 +14,7 @@ import struct
 
 from agent.core.model import Message
 from agent.core.rootfs import RootError, read_up_to
+from agent.parsers import LazyPattern
 from agent.parsers import fstab as fstab_parser
 
 
@@ -385,7 +386,7 @@ def image_root(ctx):
     return ctx.fact("image_root", compute)
 
 
-_PARTITION = re.compile(r"^/dev/((?:sd|vd|xvd|hd)[a-z]+|nvme[0-9]+n[0-9]+p|mmcblk[0-9]+p)([0-9]+)$")
+_PARTITION = LazyPattern(r"^/dev/((?:sd|vd|xvd|hd)[a-z]+|nvme[0-9]+n[0-9]+p|mmcblk[0-9]+p)([0-9]+)$")
 
 
 def split_partition(device):

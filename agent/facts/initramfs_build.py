@@ -4,10 +4,9 @@ configure it, whether it builds host-only images, and the command that rebuilds 
 (The images' contents are agent.facts.initramfs's to read; the kernels they belong to,
 agent.facts.kernels'.)
 """
-import re
 
 from agent.core.rootfs import RootError
-from agent.parsers import keyvalue
+from agent.parsers import LazyPattern, keyvalue
 
 MKINITRAMFS = ("/usr/sbin/mkinitramfs", "/sbin/mkinitramfs", "/usr/sbin/update-initramfs")
 DRACUT = ("/usr/bin/dracut", "/usr/sbin/dracut", "/sbin/dracut")
@@ -46,7 +45,7 @@ INITRAMFS_TOOLS_CONF = "/etc/initramfs-tools/initramfs.conf"
 INITRAMFS_TOOLS_CONF_D = "/etc/initramfs-tools/conf.d"
 DRACUT_CONF = "/etc/dracut.conf"
 DRACUT_CONF_DIRS = ("/etc/dracut.conf.d", "/usr/lib/dracut/dracut.conf.d")
-_MKINITRAMFS_CONF_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_MKINITRAMFS_CONF_NAME = LazyPattern(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 def _last_assignment(ctx, paths, key):

@@ -22,13 +22,13 @@ from typing import NamedTuple, Optional, Tuple
 
 from agent.core.model import Message, WriteFile
 from agent.core.rootfs import RootError
-from agent.parsers import netplan
+from agent.parsers import LazyPattern, netplan
 
 # initscripts (is_ignored_file) and wicked skip editor and package-manager
 # leftovers, so a static ifcfg-eth0.bak configures nothing.
 _IGNORED_SUFFIXES = ("~", ".bak", ".old", ".orig", ".rpmnew", ".rpmorig", ".rpmsave", ".swp",
                      ".tmp", ".rej", ".save", ".dpkg-old", ".dpkg-new", ".dpkg-dist", ".dpkg-tmp")
-_MAC = re.compile(r"^[0-9A-Fa-f]{2}([:-][0-9A-Fa-f]{2}){5}$")
+_MAC = LazyPattern(r"^[0-9A-Fa-f]{2}([:-][0-9A-Fa-f]{2}){5}$")
 DHCP_WORDS = ("yes", "true", "on", "1", "ipv4", "both", "v4")
 DEFAULT_DESTINATIONS = ("default", "0.0.0.0", "0.0.0.0/0", "::/0", "::")
 

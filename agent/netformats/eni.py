@@ -19,7 +19,7 @@ import shlex
 from agent.core.model import Message
 from agent.core.rootfs import RootError
 from agent.netformats import common
-from agent.parsers import DISABLED_PREFIX, eni, split_ending, split_lines
+from agent.parsers import DISABLED_PREFIX, LazyPattern, eni, split_ending, split_lines
 
 PATH = "/etc/network/interfaces"
 FMT = "ifupdown"
@@ -29,7 +29,7 @@ LOOKED_AT = Message("ifupdown ({path} and the files it sources)", path=PATH)
 PATTERN = "/e*/1"
 
 # ifupdown's source-directory takes run-parts names only (interfaces(5)).
-_RUN_PARTS_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+_RUN_PARTS_NAME = LazyPattern(r"^[A-Za-z0-9_-]+$")
 _BOND_KEYS = ("bond-slaves", "bond_slaves", "slaves")
 _BRIDGE_KEYS = ("bridge_ports", "bridge-ports")
 

@@ -8,12 +8,11 @@ stops NetworkManager from creating its automatic DHCP profile for a NIC that
 no profile matches: the fix comments it out, so even a NIC the profiles miss
 (an ifcfg file bound to eth0 on an image whose NIC is ens5) gets DHCP.
 """
-import re
 import shlex
 
 from agent.core.model import Message
 from agent.netformats import common
-from agent.parsers import ini
+from agent.parsers import LazyPattern, ini
 
 DIR = "/etc/NetworkManager/system-connections"
 CONF = "/etc/NetworkManager/NetworkManager.conf"
@@ -24,8 +23,8 @@ LOOKED_AT = "NetworkManager (" + DIR + "/*)"
 
 _TYPES = {"ethernet": "ethernet", "802-3-ethernet": "ethernet", "bond": "bond", "bridge": "bridge",
           "vlan": "vlan", "team": "team"}
-_ADDRESS = re.compile(r"^address(es)?\d*$")
-_ROUTE = re.compile(r"^routes?\d*$")
+_ADDRESS = LazyPattern(r"^address(es)?\d*$")
+_ROUTE = LazyPattern(r"^routes?\d*$")
 
 
 def is_default_route(value):

@@ -10,10 +10,9 @@ name does not) and its role (system, swap, virtual, bind, network, data).
 The syntax follows libmount: fields separated by blanks, ``#`` comments,
 octal escapes such as ``\\040`` for a space, freq and passno optional.
 """
-import re
 import typing
 
-from agent.parsers import ParseProblem, split_ending, split_lines
+from agent.parsers import LazyPattern, ParseProblem, split_ending, split_lines
 
 
 class FstabEntry(typing.NamedTuple):
@@ -55,13 +54,13 @@ _BY_DIRS = (("/dev/disk/by-uuid/", "uuid"), ("/dev/disk/by-label/", "label"),
 
 # Names the kernel hands out in probe order: they change with the bus the
 # disk sits on after import. Device-mapper, md and LVM names are stable.
-_KERNEL_NAME = re.compile(
+_KERNEL_NAME = LazyPattern(
     r"/dev/(?:(?:sd|vd|xvd|hd)[a-z]+[0-9]*"
     r"|nvme[0-9]+n[0-9]+(?:p[0-9]+)?"
     r"|mmcblk[0-9]+(?:p[0-9]+)?)\Z")
 
-_NUMBER = re.compile(r"[0-9]+\Z")
-_OCTAL = re.compile(r"\\([0-3][0-7]{2})")
+_NUMBER = LazyPattern(r"[0-9]+\Z")
+_OCTAL = LazyPattern(r"\\([0-3][0-7]{2})")
 
 
 def _unescape(field):

@@ -11,10 +11,9 @@ expanded. A value that spans lines is reported as a problem.
 Edits rewrite one assignment in place and keep its quoting, ``export`` and
 trailing comment, so the diff shown to the user is one line.
 """
-import re
 import typing
 
-from agent.parsers import ParseProblem, comment_out, newline_of, split_ending, split_lines
+from agent.parsers import LazyPattern, ParseProblem, comment_out, newline_of, split_ending, split_lines
 
 
 class Assignment(typing.NamedTuple):
@@ -27,10 +26,10 @@ class Assignment(typing.NamedTuple):
     raw: str
 
 
-_ASSIGN = re.compile(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=")
-_EXPORT_ONLY = re.compile(r"\s*export(?:\s+[A-Za-z_][A-Za-z0-9_]*)*\s*\Z")
-_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_SAFE = re.compile(r"[A-Za-z0-9_@%+=:,./-]*\Z")
+_ASSIGN = LazyPattern(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=")
+_EXPORT_ONLY = LazyPattern(r"\s*export(?:\s+[A-Za-z_][A-Za-z0-9_]*)*\s*\Z")
+_KEY = LazyPattern(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_SAFE = LazyPattern(r"[A-Za-z0-9_@%+=:,./-]*\Z")
 # Inside double quotes a backslash escapes only these (POSIX); elsewhere it stays.
 _DQ_ESCAPES = '"\\$`'
 _METACHARS = ";&|<>()"

@@ -334,7 +334,7 @@ _KEY_RE = LazyPattern(
     # `-` only when no blank follows, or it would be a sequence item)
     r"""(?P<key>"(?:[^"\\]|\\.)*"|'(?:[^']|'')*'|[^\s#'"{\[\]}&*!|>%@`,?-][^:#]*?|-[^\s:#][^:#]*?)"""
     r"""[ \t]*:(?:[ \t]+(?P<value>.*?))?[ \t]*$""")
-_COMMENT_RE = re.compile(r"^(?P<value>.*?)(?P<comment>[ \t]+#.*)?$")
+_COMMENT_RE = LazyPattern(r"^(?P<value>.*?)(?P<comment>[ \t]+#.*)?$")
 
 
 class _Entry(NamedTuple):
