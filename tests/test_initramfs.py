@@ -279,6 +279,16 @@ def test_damaged_zstd_data_reports_what_the_hosts_zstd_said(image):
         initramfs.list_names(root, path, ReadOnlyRunner(root.path))
 
 
+def _drain(stream):
+    """All a Stream's output, read as the reader reads it (one read(2) at a time)."""
+    out = b""
+    while True:
+        piece = stream.read1(1 << 16)
+        if not piece:
+            return out
+        out += piece
+
+
 def test_host_stream_runs_the_program_in_slash_with_default_signals_and_its_stderr_kept(tmp_path):
     import os
     from agent.core import runner as runner_mod
@@ -289,12 +299,7 @@ def test_host_stream_runs_the_program_in_slash_with_default_signals_and_its_stde
     try:
         os.lseek(fd, 2, os.SEEK_SET)    # from the descriptor's offset, as the reader hands it over
         stream = runner_mod.host_stream(("sh", "-c", script), fd)
-        out = b""
-        while True:
-            piece = stream.read1(1 << 16)
-            if not piece:
-                break
-            out += piece
+        out = _drain(stream)
         assert stream.close() == 3
     finally:
         os.close(fd)
@@ -314,12 +319,7 @@ def test_host_stream_hands_the_program_no_descriptor_but_its_stdio(tmp_path):
     fd = os.open(os.devnull, os.O_RDONLY)
     try:
         stream = runner_mod.host_stream(("sh", "-c", "ls /proc/$$/fd"), fd)
-        out = b""
-        while True:
-            piece = stream.read1(4096)
-            if not piece:
-                break
-            out += piece
+        out = _drain(stream)
         assert stream.close() == 0
     finally:
         os.close(fd)
