@@ -350,8 +350,7 @@ class Runner(object):
         import subprocess  # only when a program runs (not at startup)
         full, environment = self.container_argv(argv, False, env)
         # stderr to a file, not a pipe: a chatty command must not block on a pipe nobody reads.
-        import tempfile  # only when a command runs
-        errors = tempfile.TemporaryFile()
+        errors = _scratch_file()
         try:
             proc = subprocess.Popen(full, stdin=stdin_fd if stdin_fd is not None else subprocess.DEVNULL,
                                     stdout=subprocess.PIPE, stderr=errors, env=environment)
