@@ -110,8 +110,6 @@ class _Source(object):
         return len(self._buf) - self._i
 
     def _need(self, n):
-        if len(self._buf) - self._i >= n:      # the usual case, without a loop or a call
-            return True
         while self._available() < n and not self.eof:
             chunk = self._fill()
             if chunk:

@@ -146,11 +146,8 @@ def _check_size(text):
 def safe_load(text):
     """yaml.safe_load within the limits; TooComplex (a ValueError) past one, YAMLError as usual."""
     _check_size(text)
-    loader_class = _loader_class()
-    fast = _fast_loader_class()
-    if fast is not None and _encodable(text):
-        loader_class = fast
-    loader = loader_class(text)
+    fast = _fast_loader_class() if _encodable(text) else None
+    loader = (fast or _loader_class())(text)
     try:
         return loader.get_single_data()
     finally:
