@@ -146,6 +146,32 @@ def test_output_into_a_closed_pipe_is_quiet(tmp_path):
     assert proc.returncode == 1
 
 
+@pytest.mark.parametrize("argv", [("check", "--format", "json"), ("check",), ("plan",), ("list",),
+                                  ("plan", "--format", "script")])
+def test_the_quick_exit_loses_no_output(image, tmp_path, capsys, argv):
+    # check, plan and list end without the interpreter's teardown (cli.WRITES_ONLY_STDIO): what
+    # sits in stdout's and stderr's buffers must still reach a file, as in-process main() writes it.
+    import subprocess
+    import sys
+    (image / "etc/selinux/config").write_text(SELINUX_ENFORCING)
+    argv = argv[:1] + (() if argv[0] == "list" else ("--root", str(image))) + argv[1:]
+    want_code, want_out, want_err = run(capsys, *argv)
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out_path, err_path = tmp_path / "out", tmp_path / "err"
+    entry = "import sys; sys.argv[0] = 'guestprep'; from agent.output.cli import main_exit; main_exit()"
+    buffered = dict((k, v) for k, v in os.environ.items() if k != "PYTHONUNBUFFERED")
+    buffered["PYTHONIOENCODING"] = "utf-8"
+    with open(str(out_path), "wb") as out, open(str(err_path), "wb") as err:
+        code = subprocess.call([sys.executable, "-c", entry] + list(argv), cwd=repo, stdout=out, stderr=err,
+                               env=buffered)
+    # The clock and the free space of the disk the files are written to differ between the runs.
+    clock = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d[^ \"\n]*|\d{5,}")
+    assert code == want_code and (argv[0] == "list" or code == 3)
+    assert len(want_out) > 1000
+    assert clock.sub("TIME", out_path.read_text("utf-8")) == clock.sub("TIME", want_out)
+    assert err_path.read_text("utf-8") == want_err
+
+
 def test_list_is_a_table_with_aligned_columns(capsys):
     code, out, _err = run(capsys, "list")
     lines = out.splitlines()
