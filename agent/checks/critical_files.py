@@ -26,13 +26,13 @@ nothing to identify the distribution by.
 """
 import fnmatch
 import hashlib
-import re
 import stat
 
 from agent.core.context import shell_command
 from agent.core.model import Check, Message, Status, joined
 from agent.core.rootfs import RootError
 from agent.facts.rpmdb import RpmDbError
+from agent.parsers import LazyPattern
 
 OS_RELEASE = "/etc/os-release"
 PATTERNS = ("/etc/issue*", "/etc/*-release", "/etc/*_version")
@@ -44,6 +44,9 @@ CONTENT_FLAGS = "S5L"
 # Findings whose path goes into the result's paths (a problem reading a file does not).
 _PATH_CODES = ("os-release-missing", "os-release-dangling", "absolute-link", "broken-link", "link-outside-usr",
                "modified", "permissions")
+_MD5_HEX = LazyPattern(r"^[0-9a-f]{32}$")
+# PATTERNS and FIXED as one expression: fnmatch tried each of them on each of dpkg's conffiles.
+_CRITICAL_PATH = LazyPattern("|".join("(?:{})".format(fnmatch.translate(p)) for p in PATTERNS + FIXED))
 
 
 def candidates(root):
@@ -83,7 +86,7 @@ def dpkg_conffiles(text):
             elif in_conffiles and line.startswith(" "):
                 words = line.split()
                 if len(words) >= 2 and package and "obsolete" not in words[2:] and \
-                        re.match(r"^[0-9a-f]{32}$", words[1]):
+                        _MD5_HEX.match(words[1]):
                     found[words[0]] = (package, words[1])
             else:
                 in_conffiles = False
@@ -94,7 +97,7 @@ def dpkg_md5sums(text, package):
     found = {}
     for line in text.splitlines():
         words = line.split(None, 1)
-        if len(words) == 2 and re.match(r"^[0-9a-f]{32}$", words[0]):
+        if len(words) == 2 and _MD5_HEX.match(words[0]):
             found["/" + words[1].strip().lstrip("/")] = (package, words[0])
     return found
 
@@ -331,7 +334,7 @@ class CriticalFiles(Check):
         # A file dpkg knows but the disk lacks (or a link to nothing): dpkg will not bring a
         # conffile back by itself.
         for path in sorted(set(conffiles) | set(links)):
-            if any(fnmatch.fnmatchcase(path, p) for p in PATTERNS + FIXED) and not root.exists(path):
+            if _CRITICAL_PATH.match(path) and not root.exists(path):
                 package = conffile_sums[path][0] if path in conffiles else links[path]
                 found.append({"path": path, "package": package, "config": path in conffiles,
                               "missing": True, "mode_only": False, "flags": "missing"})
