@@ -29,8 +29,8 @@ resident set of the largest process of a run. Measured runs have PYTHONDONTWRITE
 so no run writes bytecode and every run of the same command does the same work.
 
 The scaling rows time `check` (installed) on copies of the zstd root with /var/lib/dpkg/status
-grown tenfold with made-up packages, and with /etc/fstab grown by 20,000 comment lines, against
-the unchanged root.
+grown tenfold with made-up packages, with /etc/fstab grown by 20,000 comment lines, and with
+2,000 rotated logs more in /var/log, against the unchanged root.
 
 --write-readme replaces the README's `<!-- performance:begin -->` .. `<!-- performance:end -->`
 section with the result. A benchmark, not a test: nothing here fails on a number.
@@ -135,6 +135,20 @@ def make_scaled_root(root, tmp, name, path, grow):
     return copy
 
 
+def make_log_root(root, tmp, directories=40, files=50):
+    """A hard-linked copy of `root` with 2,000 rotated logs more in /var/log, 40 services' worth
+    two levels down, as a VM that ran for months has them (seal walks and sizes each one)."""
+    copy = os.path.join(tmp, "root-logs")
+    subprocess.check_call(["cp", "-al", root, copy])
+    for d in range(directories):
+        below = os.path.join(copy, "var/log/bench-app{:02d}/old".format(d))
+        os.makedirs(below)
+        for f in range(files):
+            with open(os.path.join(below, "app.log.{}.gz".format(f + 1)), "wb") as handle:
+                handle.write(b"\x1f\x8b bench_check.py\n")
+    return copy
+
+
 def more_packages(text):
     """dpkg status with nine made-up packages after each real one (x10 entries)."""
     out = [text.rstrip("\n") + "\n"]
@@ -212,6 +226,8 @@ def main():
         if os.path.exists(root + "/etc/fstab"):
             scale.append(("/etc/fstab +20,000 lines", make_scaled_root(root, tmp, "root-fstab", "/etc/fstab",
                                                                     bigger_fstab)))
+        if os.path.isdir(root + "/var/log"):
+            scale.append(("/var/log +2,000 rotated logs", make_log_root(root, tmp)))
         scaled = None
         if scale:
             commands = [("base", [py, "-c", entry, "check", "--root", root, "--format", "json"])]

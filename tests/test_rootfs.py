@@ -106,6 +106,21 @@ def test_atomic_write_failure_leaves_old_file_and_no_temp(image, monkeypatch):
     assert [n for n in os.listdir(str(image / "etc")) if "guestprep-tmp" in n] == []
 
 
+def test_entries_kinds_are_the_entries_own_and_the_directory_stays_inside(image, tmp_path):
+    (image / "var/log/apt").mkdir(parents=True)
+    (image / "var/log/syslog").write_text("x\n")
+    os.mkfifo(str(image / "var/log/initctl"))
+    os.symlink("/usr/lib", str(image / "var/log/lib"))              # a directory, by a link
+    os.symlink(str(tmp_path / "host-secret"), str(image / "var/log/secret"))
+    os.symlink("/usr/lib", str(image / "etc/libdir"))
+    root = Root(str(image))
+    assert root.entries("/var/log") == [("apt", "dir"), ("initctl", "other"), ("lib", "link"),
+                                        ("secret", "link"), ("syslog", "file")]
+    # An absolute link to a directory is the image's directory, never the host's.
+    assert root.entries("/etc/libdir") == [("os-release", "file")]
+    assert root.entries("/nonexistent") == [] and root.entries("/var/log/syslog") == []
+
+
 def test_glob_and_listdir(image):
     for name in ("ifcfg-eth0", "ifcfg-lo", "route-eth0"):
         (image / "etc" / name).write_text("")

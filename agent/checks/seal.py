@@ -123,18 +123,24 @@ LOGIN_SHELL_NOT = ("nologin", "false", "sync", "shutdown", "halt")
 def walk_files(root, top, skip=(), limit=MAX_FILES):
     """Guest paths of the regular files and symlinks below `top` (symlinked directories are
     not followed), at most `limit` of them; and whether the walk stopped at the limit."""
+    found, more = _walk(root, top, skip, limit)
+    return [path for path, _kind in found], more
+
+
+def _walk(root, top, skip, limit):
+    """walk_files' [(path, 'file' or 'link')], more."""
     found, stack = [], [top]
     while stack:
         directory = stack.pop()
-        for name in sorted(root.listdir(directory)):
+        for name, kind in root.entries(directory):
             path = directory.rstrip("/") + "/" + name
             if directory == top and name in skip:
                 continue
-            if root.islink(path) or root.isfile(path):
-                found.append(path)
+            if kind in ("link", "file"):
+                found.append((path, kind))
                 if len(found) >= limit:
                     return found, True
-            elif root.isdir(path):
+            elif kind == "dir":
                 stack.append(path)
     return found, False
 
@@ -391,13 +397,14 @@ def _numbered(name):
 
 
 def log_files(root):
-    """(rotated logs to remove, current logs to empty, logs too large to handle, truncated walk)."""
+    """(rotated logs to remove, current logs to empty, logs too large to handle, truncated walk,
+    their total size)."""
     if not root.isdir(LOG_DIR):
-        return [], [], [], False
-    files, more = walk_files(root, LOG_DIR, skip=LOG_SKIP)
-    rotated, current, large = [], [], []
-    for path in files:
-        if root.islink(path) or path in UTMP_FILES:
+        return [], [], [], False, 0
+    files, more = _walk(root, LOG_DIR, LOG_SKIP, MAX_FILES)
+    rotated, current, large, total = [], [], [], 0
+    for path, kind in files:
+        if kind == "link" or path in UTMP_FILES:
             continue
         name = path.rsplit("/", 1)[1]
         size = _size(root, path)
@@ -407,7 +414,10 @@ def log_files(root):
             large.append(path)
         elif size > 0:
             current.append(path)
-    return rotated, current, large, more
+        else:
+            continue
+        total += size
+    return rotated, current, large, more, total
 
 
 def _truncate_commands(env, paths):
@@ -416,7 +426,7 @@ def _truncate_commands(env, paths):
 
 def find_logs(env):
     root = env.root
-    rotated, current, large, more = log_files(root)
+    rotated, current, large, more, total = log_files(root)
     journal = root.isdir(LOG_DIR + "/journal") and bool(root.listdir(LOG_DIR + "/journal"))
     commands = []
     if journal:  # journald's files: its own tool on the running system, rm on an image
@@ -427,7 +437,6 @@ def find_logs(env):
     commands.extend(_truncate_commands(env, large))
     if not (rotated or current or large):
         return None
-    total = sum(_size(root, p) for p in rotated + current + large)
     return found(Message("{count} log file(s) in {path} ({size}){more}", count=len(rotated + current + large),
                          path=LOG_DIR, size=_mib(total), more=Message(", more not counted") if more else ""),
                  remove=rotated, empty=current, commands=commands, large=large)

@@ -57,6 +57,19 @@ def _parts(path):
     return [p for p in path.split("/") if p not in ("", ".")]
 
 
+def _entry_kind(entry):
+    try:
+        if entry.is_symlink():
+            return "link"
+        if entry.is_file(follow_symlinks=False):
+            return "file"
+        if entry.is_dir(follow_symlinks=False):
+            return "dir"
+    except OSError:
+        pass
+    return "other"
+
+
 class Root(object):
     """One per run. `path` is the host directory holding the guest's `/`."""
 
@@ -171,6 +184,24 @@ class Root(object):
             if e.errno in (errno.ENOENT, errno.ENOTDIR):
                 return []
             raise RootError(guest_path, os.strerror(e.errno))
+
+    def entries(self, guest_path):
+        """Sorted (name, kind) of a directory's entries, kind as lstat sees the entry itself:
+        'link', 'file', 'dir' or 'other'; [] when the directory does not exist. The directory
+        is resolved once; asking islink/isfile/isdir of each entry resolved every entry's path
+        from the root again (a dozen system calls a file in a deep /var/log)."""
+        host = self.resolve(guest_path)
+        found = []
+        try:
+            with os.scandir(host) as names:
+                for entry in names:
+                    found.append((entry.name, _entry_kind(entry)))
+        except OSError as e:
+            if e.errno in (errno.ENOENT, errno.ENOTDIR):
+                return []
+            raise RootError(guest_path, os.strerror(e.errno))
+        found.sort()
+        return found
 
     def glob(self, pattern):
         """Guest paths matching a pattern whose wildcards are in the last component only."""
