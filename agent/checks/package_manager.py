@@ -24,28 +24,7 @@ DPKG_UPDATES = "/var/lib/dpkg/updates"
 DPKG_LOCKS = ("/var/lib/dpkg/lock-frontend", "/var/lib/dpkg/lock")
 RPM_LOCKS = ("/var/lib/rpm/.rpm.lock", "/usr/lib/sysimage/rpm/.rpm.lock")
 ZYPP_PID = "/run/zypp.pid"
-# dpkg states (the status field's third word) that mean a run was interrupted.
-INTERRUPTED = ("half-installed", "unpacked", "half-configured", "triggers-awaited", "triggers-pending")
 REPO_DIRS = {"rhel": "/etc/yum.repos.d", "suse": "/etc/zypp/repos.d"}
-
-
-def dpkg_interrupted(text):
-    """[(package, state)] of packages dpkg left mid-way (or flagged reinst-required)."""
-    found = []
-    for paragraph in text.split("\n\n"):
-        name, status = None, []
-        for line in paragraph.splitlines():
-            if line.startswith("Package:"):
-                name = line.split(":", 1)[1].strip()
-            elif line.startswith("Status:"):
-                status = line.split(":", 1)[1].split()
-        if not name or len(status) != 3:
-            continue
-        if status[2] in INTERRUPTED:
-            found.append((name, status[2]))
-        elif status[1] == "reinstreq":
-            found.append((name, "reinst-required"))
-    return found
 
 
 def apt_sources(root):
@@ -110,12 +89,10 @@ class PackageManager(Check):
             return self.result(Status.SKIP, Message("no dpkg or rpm database: no package manager to check"),
                                code="none")
         if packages.manager == "dpkg":
-            try:
-                interrupted = dpkg_interrupted(root.read_text(DPKG_STATUS))
-            except RootError as e:
-                interrupted = []
+            interrupted = packages.interrupted
+            if packages.error:
                 blocking.append(("dpkg-unreadable", Message("{path} cannot be read: {reason}", path=DPKG_STATUS,
-                                                            reason=e.reason), DPKG_STATUS))
+                                                            reason=packages.reason), DPKG_STATUS))
             if interrupted:
                 shown = ", ".join("{} ({})".format(n, s) for n, s in interrupted[:8])
                 if len(interrupted) > 8:

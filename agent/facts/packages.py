@@ -20,11 +20,14 @@ RPM_DBS = ("/var/lib/rpm", "/usr/lib/sysimage/rpm")
 class PackageSet(object):
     """Installed packages: name -> version. `manager` is 'dpkg', 'rpm' or None (unknown)."""
 
-    def __init__(self, manager, versions, error="", rpm=None):
+    def __init__(self, manager, versions, error="", rpm=None, interrupted=(), reason=""):
         self.manager = manager
         self.versions = dict(versions)
         self.error = error
+        self.reason = reason or error   # the error without the path it is about
         self.rpm = rpm          # the RpmDb (headers with their files) on rpm systems
+        # [(package, state)] of packages dpkg left mid-way (or flagged reinst-required).
+        self.interrupted = list(interrupted)
 
     @property
     def known(self):
@@ -48,31 +51,54 @@ class PackageSet(object):
 # field names are case-insensitive. One search per paragraph, not a loop over every line of
 # every field: the status file of a server has tens of thousands of lines.
 _STATUS_FIELD = LazyPattern(r"^(package|status|version)[ \t]*:([^\n]*)", re.M | re.I)
+# dpkg states (the Status field's third word) of a package whose files are on disk; all but
+# the first mean a dpkg run was interrupted.
+DPKG_PRESENT = ("installed", "half-configured", "triggers-awaited", "triggers-pending", "unpacked", "half-installed")
+DPKG_INTERRUPTED = DPKG_PRESENT[1:]
+
+
+def dpkg_records(text):
+    """[(package, Status words, version)] of the paragraphs of a dpkg status file naming a package."""
+    records = []
+    for paragraph in text.split("\n\n"):
+        fields = dict((key.lower(), value) for key, value in _STATUS_FIELD.findall(paragraph))
+        name = fields.get("package", "").strip()
+        if name:
+            records.append((name, fields.get("status", "").split(), fields.get("version", "").strip()))
+    return records
 
 
 def parse_dpkg_status(text):
     """{package: version} of packages whose status is 'install ok installed' (or half-configured)."""
-    versions = {}
-    for paragraph in text.split("\n\n"):
-        fields = {}
-        for key, value in _STATUS_FIELD.findall(paragraph):
-            fields[key.lower()] = value.strip()
-        name = fields.get("package")
-        status = fields.get("status", "").split()
-        if name and len(status) == 3 and status[2] in ("installed", "half-configured",
-                                                        "triggers-awaited", "triggers-pending",
-                                                        "unpacked", "half-installed"):
-            versions[name] = fields.get("version", "")
-    return versions
+    return _dpkg_versions(dpkg_records(text))
+
+
+def _dpkg_versions(records):
+    return dict((name, version) for name, status, version in records
+                if len(status) == 3 and status[2] in DPKG_PRESENT)
+
+
+def dpkg_interrupted(records):
+    """[(package, state)] of the packages dpkg left mid-way (or flagged reinst-required)."""
+    found = []
+    for name, status, _version in records:
+        if len(status) != 3:
+            continue
+        if status[2] in DPKG_INTERRUPTED:
+            found.append((name, status[2]))
+        elif status[1] == "reinstreq":
+            found.append((name, "reinst-required"))
+    return found
 
 
 def installed(root, runner):
     """PackageSet of the target root."""
     if root.exists(DPKG_STATUS):
         try:
-            return PackageSet("dpkg", parse_dpkg_status(root.read_text(DPKG_STATUS)))
+            records = dpkg_records(root.read_text(DPKG_STATUS))
         except RootError as e:
-            return PackageSet("dpkg", {}, str(e))
+            return PackageSet("dpkg", {}, str(e), reason=e.reason)
+        return PackageSet("dpkg", _dpkg_versions(records), interrupted=dpkg_interrupted(records))
     db = rpmdb.read(root)
     if db.kind is None and not any(root.isdir(path) for path in RPM_DBS):
         return PackageSet(None, {}, "no dpkg or rpm database found")

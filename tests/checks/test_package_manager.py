@@ -48,6 +48,28 @@ def test_interrupted_dpkg_fails_with_the_packages(guest, state):
     assert "refuses them" in result.hint
 
 
+def test_status_fields_are_read_as_dpkg_reads_them(guest):
+    # Field names are case-insensitive (deb822), as for the installed versions (one parse:
+    # agent/facts/packages.py); a continuation line is never a field.
+    debian(guest)
+    guest.write("/var/lib/dpkg/status", "Package: base-files\nStatus: install ok installed\n\n"
+                "package: grub-pc\nSTATUS : install ok half-configured\nVersion: 2.06-13\n\n"
+                "Package: foo\nStatus: install ok installed\nDescription: x\n Status: install ok unpacked\n")
+    result = run(guest)
+    assert result.status == Status.FAIL and "dpkg was interrupted: grub-pc (half-configured)" in result.summary
+    assert "foo" not in result.summary
+
+
+def test_an_unreadable_status_file_blocks_with_the_reason(guest):
+    debian(guest)
+    os.remove(guest.host("/var/lib/dpkg/status"))
+    guest.mkdir("/var/lib/dpkg/status")          # a directory where dpkg's database belongs
+    result = run(guest)
+    assert result.status == Status.FAIL
+    assert "/var/lib/dpkg/status cannot be read: " in result.summary
+    assert [f.code for f in result.findings if f.status == Status.FAIL] == ["package_manager.dpkg-unreadable"]
+
+
 def test_reinst_required_and_pending_updates_journal(guest):
     debian(guest, [("libc6", "install reinstreq installed")])
     guest.write("/var/lib/dpkg/updates/0001", "Package: libc6\n")
