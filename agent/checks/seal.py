@@ -124,20 +124,20 @@ def walk_files(root, top, skip=(), limit=MAX_FILES):
     """Guest paths of the regular files and symlinks below `top` (symlinked directories are
     not followed), at most `limit` of them; and whether the walk stopped at the limit."""
     found, more = _walk(root, top, skip, limit)
-    return [path for path, _kind in found], more
+    return [path for path, _kind, _size in found], more
 
 
 def _walk(root, top, skip, limit):
-    """walk_files' [(path, 'file' or 'link')], more."""
+    """walk_files' [(path, 'file' or 'link', size)], more."""
     found, stack = [], [top]
     while stack:
         directory = stack.pop()
-        for name, kind in root.entries(directory):
+        for name, kind, size in root.entries(directory, sizes=True):
             path = directory.rstrip("/") + "/" + name
             if directory == top and name in skip:
                 continue
             if kind in ("link", "file"):
-                found.append((path, kind))
+                found.append((path, kind, size))
                 if len(found) >= limit:
                     return found, True
             elif kind == "dir":
@@ -403,11 +403,10 @@ def log_files(root):
         return [], [], [], False, 0
     files, more = _walk(root, LOG_DIR, LOG_SKIP, MAX_FILES)
     rotated, current, large, total = [], [], [], 0
-    for path, kind in files:
+    for path, kind, size in files:
         if kind == "link" or path in UTMP_FILES:
             continue
         name = path.rsplit("/", 1)[1]
-        size = _size(root, path)
         if name.endswith(ROTATED) or _numbered(name):
             rotated.append(path)
         elif size > MAX_LOG_BYTES:
