@@ -128,21 +128,25 @@ def walk_files(root, top, skip=(), limit=MAX_FILES):
 
 
 def _walk(root, top, skip, limit):
-    """walk_files' [(path, 'file' or 'link', size)], more."""
-    found, stack = [], [top]
-    while stack:
+    """walk_files' [(path, 'file' or 'link', size)], more. Sizes are asked of the files kept
+    only: a hostile image's directory of a million files costs its listing, not a million stats."""
+    found, stack, more = [], [top], False
+    while stack and not more:
         directory = stack.pop()
-        for name, kind, size in root.entries(directory, sizes=True):
-            path = directory.rstrip("/") + "/" + name
+        kept = []
+        for name, kind in root.entries(directory):
             if directory == top and name in skip:
                 continue
             if kind in ("link", "file"):
-                found.append((path, kind, size))
-                if len(found) >= limit:
-                    return found, True
+                kept.append((name, kind))
+                if len(found) + len(kept) >= limit:
+                    more = True
+                    break
             elif kind == "dir":
-                stack.append(path)
-    return found, False
+                stack.append(directory.rstrip("/") + "/" + name)
+        sizes = root.entry_sizes(directory, [name for name, _kind in kept]) if kept else {}
+        found.extend((directory.rstrip("/") + "/" + name, kind, sizes[name]) for name, kind in kept)
+    return found, more
 
 
 def _size(root, path):

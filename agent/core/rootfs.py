@@ -70,13 +70,6 @@ def _entry_kind(entry):
     return "other"
 
 
-def _entry_size(entry):
-    try:
-        return entry.stat(follow_symlinks=False).st_size
-    except OSError:
-        return 0
-
-
 class Root(object):
     """One per run. `path` is the host directory holding the guest's `/`."""
 
@@ -192,25 +185,39 @@ class Root(object):
                 return []
             raise RootError(guest_path, os.strerror(e.errno))
 
-    def entries(self, guest_path, sizes=False):
+    def entries(self, guest_path):
         """Sorted (name, kind) of a directory's entries, kind as lstat sees the entry itself:
-        'link', 'file', 'dir' or 'other'; with `sizes`, (name, kind, lstat's st_size), 0 when it
-        cannot be had. [] when the directory does not exist. The directory is resolved once;
-        asking islink/isfile/isdir of each entry resolved every entry's path from the root again
-        (a dozen system calls a file in a deep /var/log)."""
+        'link', 'file', 'dir' or 'other'; [] when the directory does not exist. The directory
+        is resolved once and the kinds come with the names (no system call per entry on most
+        filesystems); asking islink/isfile/isdir of each entry resolved every entry's path from
+        the root again (a dozen system calls a file in a deep /var/log)."""
         host = self.resolve(guest_path)
         found = []
         try:
             with os.scandir(host) as names:
                 for entry in names:
-                    found.append((entry.name, _entry_kind(entry), _entry_size(entry)) if sizes else
-                                 (entry.name, _entry_kind(entry)))
+                    found.append((entry.name, _entry_kind(entry)))
         except OSError as e:
             if e.errno in (errno.ENOENT, errno.ENOTDIR):
                 return []
             raise RootError(guest_path, os.strerror(e.errno))
         found.sort()
         return found
+
+    def entry_sizes(self, guest_path, names):
+        """{name: lstat's st_size} of some entries of one directory (0 when it cannot be had),
+        the directory resolved once."""
+        host = self.resolve(guest_path)
+        sizes = {}
+        for name in names:
+            sizes[name] = 0
+            if name in ("", ".", "..") or "/" in name:     # entries of this directory only
+                continue
+            try:
+                sizes[name] = os.lstat(host + "/" + name).st_size
+            except (OSError, ValueError):
+                pass
+        return sizes
 
     def glob(self, pattern):
         """Guest paths matching a pattern whose wildcards are in the last component only."""

@@ -160,6 +160,21 @@ def test_walk_is_bounded_and_does_not_follow_directory_links(guest):
     assert "/var/log/link" in files and not any(f.startswith("/var/log/link/") for f in files) and not more
 
 
+def test_a_flooded_log_directory_is_counted_up_to_the_limit_in_name_order(guest):
+    # A hostile or neglected image: one directory of thousands of logs. The walk keeps the first
+    # MAX_FILES by name with their sizes and says more were left uncounted.
+    from agent.checks import seal
+    for i in range(3000):
+        guest.write("/var/log/flood/{:04d}.log.1".format(i), "x" * (i % 7))
+    guest.write("/var/log/syslog", "boot\n")
+    assert seal.MAX_FILES > 3001
+    rotated, current, large, more, total = seal.log_files(guest.ctx().root)
+    assert more is False and len(rotated) == 3000 and current == ["/var/log/syslog"] and large == []
+    assert total == sum(i % 7 for i in range(3000)) + 5
+    files, more = walk_files(guest.ctx().root, "/var/log", limit=100)
+    assert more and files == ["/var/log/syslog"] + ["/var/log/flood/{:04d}.log.1".format(i) for i in range(99)]
+
+
 def test_seal_cannot_be_armed_at_shutdown(tmp_path, capsys):
     from agent.output import cli
     root = tmp_path / "image"
