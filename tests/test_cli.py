@@ -149,7 +149,7 @@ def test_output_into_a_closed_pipe_is_quiet(tmp_path):
 @pytest.mark.parametrize("argv", [("check", "--format", "json"), ("check",), ("plan",), ("list",),
                                   ("plan", "--format", "script")])
 def test_the_quick_exit_loses_no_output(image, tmp_path, capsys, argv):
-    # check, plan and list end without the interpreter's teardown (cli.WRITES_ONLY_STDIO): what
+    # check, plan and list end without the interpreter's teardown (cli.NO_TEARDOWN_COMMANDS): what
     # sits in stdout's and stderr's buffers must still reach a file, as in-process main() writes it.
     import subprocess
     import sys

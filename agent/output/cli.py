@@ -297,7 +297,7 @@ def _waive(args, engine, results):
 _json_state = {"emitted": False, "error": None, "stdout_gone": False}
 # Commands that write nothing but stdout, stderr and (plan --out) a file closed before they
 # return: main_exit() ends them without the interpreter's teardown, once both are flushed.
-WRITES_ONLY_STDIO = ("check", "plan", "list")
+NO_TEARDOWN_COMMANDS = ("check", "plan", "list")
 _ran = {"command": None}
 
 
@@ -948,7 +948,7 @@ def main_exit():
         except BrokenPipeError:
             if stream is sys.stdout:
                 _silence_stdout()
-    if _ran["command"] in WRITES_ONLY_STDIO:
+    if _ran["command"] in NO_TEARDOWN_COMMANDS:
         # Nothing else is left to write, close or remove, and tearing down every module and
         # object costs a check as much as most checks do.
         os._exit(code)
