@@ -78,12 +78,8 @@ def dpkg_records(text):
     return records
 
 
-def parse_dpkg_status(text):
+def dpkg_versions(records):
     """{package: version} of packages whose status is 'install ok installed' (or half-configured)."""
-    return _dpkg_versions(dpkg_records(text))
-
-
-def _dpkg_versions(records):
     return dict((name, version) for name, status, version in records
                 if len(status) == 3 and status[2] in DPKG_PRESENT)
 
@@ -108,7 +104,7 @@ def installed(root, runner):
             records = dpkg_records(root.read_text(DPKG_STATUS))
         except RootError as e:
             return PackageSet("dpkg", {}, str(e), reason=e.reason)
-        return PackageSet("dpkg", _dpkg_versions(records), interrupted=dpkg_interrupted(records))
+        return PackageSet("dpkg", dpkg_versions(records), interrupted=dpkg_interrupted(records))
     db = rpmdb.read(root)
     if db.kind is None and not any(root.isdir(path) for path in RPM_DBS):
         return PackageSet(None, {}, "no dpkg or rpm database found")

@@ -174,4 +174,6 @@ def test_line_editors(text, linenos, new_line):
 @given(format_text(samples("test_cli.py"), "Package:Status:installokVersion"))
 def test_dpkg_status(text):
     count("dpkg_status")
-    packages.parse_dpkg_status(text)
+    records = packages.dpkg_records(text)
+    packages.dpkg_versions(records)
+    packages.dpkg_interrupted(records)
