@@ -133,6 +133,7 @@ def _walk(root, top, skip, limit):
     found, stack, more = [], [top], False
     while stack and not more:
         directory = stack.pop()
+        prefix = directory.rstrip("/") + "/"
         kept = []
         for name, kind in root.entries(directory):
             if directory == top and name in skip:
@@ -143,9 +144,9 @@ def _walk(root, top, skip, limit):
                     more = True
                     break
             elif kind == "dir":
-                stack.append(directory.rstrip("/") + "/" + name)
+                stack.append(prefix + name)
         sizes = root.entry_sizes(directory, [name for name, _kind in kept]) if kept else {}
-        found.extend((directory.rstrip("/") + "/" + name, kind, sizes[name]) for name, kind in kept)
+        found.extend((prefix + name, kind, sizes[name]) for name, kind in kept)
     return found, more
 
 
