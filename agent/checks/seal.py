@@ -74,6 +74,8 @@ ROTATED = (".gz", ".xz", ".bz2", ".zst", ".old")
 MAX_LOG_BYTES = MAX_READ
 MAX_OP_BYTES = 256 * 1024 * 1024      # backups one operation may take (package caches, /tmp)
 MAX_FILES = 5000                      # a bound on the walk of a hostile image
+# Said after a count of files when a walk stopped at MAX_FILES.
+MORE = Message(", more not counted")
 STATE_DIR = "/var/lib/guestprep"
 UTMP_FILES = ("/var/log/wtmp", "/var/log/btmp", "/var/log/lastlog", "/var/log/faillog", "/var/run/utmp")
 # DHCP client state. Server leases (dhcpd*.leases) are a server's data; networkd keeps its
@@ -120,10 +122,10 @@ INIT_SCRIPTS = ("/etc/init.d/sshd", "/etc/rc.d/init.d/sshd", "/etc/init.d/ssh")
 LOGIN_SHELL_NOT = ("nologin", "false", "sync", "shutdown", "halt")
 
 
-def walk_files(root, top, skip=(), limit=MAX_FILES):
+def walk_files(root, top, skip=(), limit=None):
     """Guest paths of the regular files and symlinks below `top` (symlinked directories are
-    not followed), at most `limit` of them; and whether the walk stopped at the limit."""
-    found, more = _walk(root, top, skip, limit)
+    not followed), at most `limit` (MAX_FILES) of them; and whether the walk stopped there."""
+    found, more = _walk(root, top, skip, MAX_FILES if limit is None else limit)
     return [path for path, _kind, _size in found], more
 
 
@@ -385,11 +387,11 @@ def find_machine_id(env):
 
 
 def find_cloud_state(env):
-    files, _more = _files_below(env.root, CLOUD_DIR, skip=CLOUD_KEEP)
+    files, more = _files_below(env.root, CLOUD_DIR, skip=CLOUD_KEEP)
     if not files:
         return None
-    return found(Message("cloud-init state of this machine in {path} ({count} file(s))", path=CLOUD_DIR,
-                         count=len(files)), remove=files)
+    return found(Message("cloud-init state of this machine in {path} ({count} file(s){more})", path=CLOUD_DIR,
+                         count=len(files), more=MORE if more else ""), remove=files)
 
 
 def _numbered(name):
@@ -442,7 +444,7 @@ def find_logs(env):
     if not (rotated or current or large):
         return None
     return found(Message("{count} log file(s) in {path} ({size}){more}", count=len(rotated + current + large),
-                         path=LOG_DIR, size=_mib(total), more=Message(", more not counted") if more else ""),
+                         path=LOG_DIR, size=_mib(total), more=MORE if more else ""),
                  remove=rotated, empty=current, commands=commands, large=large)
 
 
@@ -458,8 +460,9 @@ def find_utmp(env):
                  empty=small, commands=_truncate_commands(env, large))
 
 
-def _bounded(env, paths, label, commands=()):
-    """Files to remove up to MAX_OP_BYTES of backups; the rest is left to `commands`."""
+def _bounded(env, paths, label, commands=(), more=False):
+    """Files to remove up to MAX_OP_BYTES of backups; the rest is left to `commands`, and so
+    is what a walk stopped at MAX_FILES did not list (`more`)."""
     root = env.root
     taken, left, size, left_size = [], [], 0, 0
     for path in paths:
@@ -472,10 +475,10 @@ def _bounded(env, paths, label, commands=()):
             size += one
     beyond = Message(" ({count} file(s), {size}, beyond what guestprep backs up: the commands remove them)",
                      count=len(left), size=_mib(left_size)) if left else ""
-    text = Message("{label}: {count} file(s), {size}{beyond}", label=label, count=len(paths),
-                   size=_mib(size + left_size), beyond=beyond)
+    text = Message("{label}: {count} file(s), {size}{more}{beyond}", label=label, count=len(paths),
+                   size=_mib(size + left_size), beyond=beyond, more=MORE if more else "")
     sizes = dict((p, _size(root, p)) for p in taken)
-    return found(text, remove=taken, commands=list(commands) if left else [], sizes=sizes)
+    return found(text, remove=taken, commands=list(commands) if left or more else [], sizes=sizes)
 
 
 def find_dhcp(env):
@@ -514,34 +517,36 @@ def find_passwd_backups(env):
 
 def find_tmp(env):
     root = env.root
-    files = []
+    files, more = [], False
     for top in TMP_DIRS:
         skip = ()
         if env.ctx.live is not None:   # running programs' sockets and private directories
             skip = TMP_LIVE_SKIP + tuple(n for n in (root.listdir(top) if root.isdir(top) else [])
                                          if n.startswith("systemd-private-"))
-        below, _more = _files_below(root, top, skip=skip)
+        below, truncated = _files_below(root, top, skip=skip)
         files.extend(below)
+        more = more or truncated
     if not files:
         return None
     return _bounded(env, files, Message("files in /tmp and /var/tmp"),
                     ["rm -rf {}/* {}/*".format(shlex.quote(root.display(TMP_DIRS[0])),
-                                               shlex.quote(root.display(TMP_DIRS[1])))])
+                                               shlex.quote(root.display(TMP_DIRS[1])))], more=more)
 
 
 def find_package_cache(env):
     root = env.root
-    files, commands = [], []
+    files, commands, more = [], [], False
     for top, keep, command in PACKAGE_CACHES:
-        below, _more = _files_below(root, top)
+        below, truncated = _files_below(root, top)
         below = [p for p in below if p[len(top) + 1:] not in keep]
         if below:
             files.extend(below)
+            more = more or truncated
             commands.append(env.ctx.in_guest(command) if not command.startswith("rm") else
                             "rm -rf {}/*".format(shlex.quote(root.display(top))))
     if not files:
         return None
-    result = _bounded(env, files, Message("package manager caches"), commands)
+    result = _bounded(env, files, Message("package manager caches"), commands, more=more)
     result["hint"] = Message("A package install on an instance then starts with a refresh (apt-get update, "
                              "dnf makecache).")
     return result

@@ -175,6 +175,30 @@ def test_a_flooded_log_directory_is_counted_up_to_the_limit_in_name_order(guest)
     assert more and files == ["/var/log/syslog"] + ["/var/log/flood/{:04d}.log.1".format(i) for i in range(99)]
 
 
+def test_a_walk_stopped_at_the_limit_says_so_and_leaves_the_rest_to_the_commands(guest, monkeypatch):
+    # A build VM's /tmp of 200,000 files: the count is of the files walked, so it must not read
+    # as the total, and the fix (which removes the listed files) leaves the rest to rm -rf.
+    from agent.checks import seal
+    clean_image(guest)
+    for i in range(12):
+        guest.write("/tmp/build/{:02d}.o".format(i), "x")
+        guest.write("/var/cache/apt/archives/p{:02d}.deb".format(i), "x")
+        guest.write("/var/lib/cloud/instances/i-1/f{:02d}".format(i), "x")
+    monkeypatch.setattr(seal, "MAX_FILES", 5)
+    ctx = guest.ctx()
+    result = Seal().run(ctx)
+    ops = result.data["ops"]
+    assert ops["tmp-files"]["text"] == "files in /tmp and /var/tmp: 5 file(s), 0.0 MiB, more not counted"
+    assert ops["tmp-files"]["commands"] and ops["tmp-files"]["commands"][0].startswith("rm -rf ")
+    assert ", more not counted" in ops["package-manager-cache"]["text"]
+    assert ops["package-manager-cache"]["commands"]
+    assert ops["cloud-init-state"]["text"].endswith("(5 file(s), more not counted)")
+    monkeypatch.setattr(seal, "MAX_FILES", 5000)
+    whole = Seal().run(ctx).data["ops"]
+    assert whole["tmp-files"]["text"] == "files in /tmp and /var/tmp: 12 file(s), 0.0 MiB"
+    assert whole["tmp-files"]["commands"] == [] and "more" not in whole["cloud-init-state"]["text"]
+
+
 def test_seal_cannot_be_armed_at_shutdown(tmp_path, capsys):
     from agent.output import cli
     root = tmp_path / "image"
