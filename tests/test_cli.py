@@ -172,6 +172,27 @@ def test_the_quick_exit_loses_no_output(image, tmp_path, capsys, argv):
     assert err_path.read_text("utf-8") == want_err
 
 
+@pytest.mark.parametrize("closed", ["1", "2", "1 2"])
+def test_a_closed_stdout_or_stderr_is_no_traceback(image, tmp_path, closed):
+    # `guestprep check --root IMAGE >&-`: Python starts with sys.stdout None; the check runs and
+    # its exit code is the result, as with >/dev/null.
+    import subprocess
+    import sys
+    (image / "etc/selinux/config").write_text(SELINUX_ENFORCING)
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    entry = "import sys; sys.argv[0] = 'guestprep'; from agent.output.cli import main_exit; main_exit()"
+    status = tmp_path / "status"
+    # The shell closes the descriptors for the command only; it reports the exit code to a file.
+    script = '"$@" {} ; echo "$?" > {}'.format(" ".join(fd + ">&-" for fd in closed.split()), status)
+    for argv, code in ((["check", "--root", str(image)], 3), (["list"], 0),
+                       (["check", "--root", str(image), "--format", "json"], 3)):
+        proc = subprocess.run(["sh", "-c", script, "sh", sys.executable, "-c", entry] + argv, cwd=repo,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert proc.returncode == 0 and (proc.stdout == b"") == ("1" in closed), proc
+        assert "Traceback" not in proc.stderr.decode() and "internal error" not in proc.stderr.decode(), proc
+        assert status.read_text().strip() == str(code), (argv, closed, proc.stderr)
+
+
 def test_list_is_a_table_with_aligned_columns(capsys):
     code, out, _err = run(capsys, "list")
     lines = out.splitlines()

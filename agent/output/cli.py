@@ -856,7 +856,17 @@ def _tolerant_stdio():
                                                 line_buffering=stream.line_buffering))
 
 
+def _missing_stdio():
+    """Python has None for a standard stream that was closed when it started (`guestprep check
+    >&-`, a service without stdout): write that stream to /dev/null, so the run goes on and its
+    exit code still says the result."""
+    for name in ("stdout", "stderr"):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, "w"))
+
+
 def main(argv=None):
+    _missing_stdio()
     _tolerant_stdio()
     i18n.set_language(i18n.ENGLISH)   # until the options are read (main() runs again in tests)
     _json_state.update(emitted=False, error=None, stdout_gone=False)
