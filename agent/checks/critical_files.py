@@ -25,7 +25,6 @@ repaired. A missing /etc/os-release (with no older release file either) leaves E
 nothing to identify the distribution by.
 """
 import fnmatch
-import hashlib
 import stat
 
 from agent.core.context import shell_command
@@ -352,7 +351,7 @@ class CriticalFiles(Check):
                 continue
             package, expected = known
             try:
-                digest = hashlib.md5(root.read_bytes(real)).hexdigest()
+                digest = file_digest("md5", root.read_bytes(real))
             except RootError as e:
                 problems.append(Message("{path} cannot be read: {reason}", path=path, reason=e.reason))
                 continue
@@ -391,6 +390,25 @@ class CriticalFiles(Check):
         return commands
 
 
+def file_digest(algo, data):
+    """Hex digest of a file's bytes, to compare with its package's record. Not a security use:
+    MD5 comes from Python's own implementation where it has one, since OpenSSL in FIPS mode
+    refuses MD5 through hashlib (the check would end in an error on such a host) and loading
+    OpenSSL costs a check of a dpkg image more than all its hashing; else from hashlib, saying
+    so (usedforsecurity, Python 3.9 and RHEL 8's 3.6)."""
+    if algo == "md5":
+        try:
+            import _md5
+            return _md5.md5(data).hexdigest()
+        except ImportError:     # built without it (RHEL 9's Python): hashlib has it
+            pass
+    import hashlib
+    try:
+        return hashlib.new(algo, data, usedforsecurity=False).hexdigest()  # novermin: TypeError below
+    except TypeError:           # no usedforsecurity before Python 3.9
+        return hashlib.new(algo, data).hexdigest()
+
+
 def _rpm_verify(root, path, entry):
     """rpm -V's flags for one file against its header entry: '' when it matches, 'missing',
     else letters of S (size), 5 (digest), L (link target), M (mode)."""
@@ -417,7 +435,7 @@ def _rpm_verify(root, path, entry):
         if entry["size"] is not None and entry["size"] != st.st_size:
             flags += "S"
         if entry["digest"] and entry["algo"]:
-            digest = hashlib.new(entry["algo"], root.read_bytes(path)).hexdigest()
+            digest = file_digest(entry["algo"], root.read_bytes(path))
             if digest != entry["digest"].lower():
                 flags += "5"
     if mode is not None and stat.S_IMODE(mode) != stat.S_IMODE(st.st_mode):

@@ -11,7 +11,6 @@ passed in (agent/core/journal.py), which alone backs up, writes, removes and run
 checks, which import the step classes through agent.core.model, still load no code that
 writes.
 """
-import hashlib
 import re
 import shlex
 from typing import NamedTuple, Optional, Tuple
@@ -412,6 +411,7 @@ def is_package_step(step):
 # -- checking a journal's records (untrusted input) --------------------------------------
 
 def _sha256(data):
+    import hashlib  # here: loading OpenSSL is a cost a check (which writes nothing) need not pay
     return hashlib.sha256(data).hexdigest()
 
 

@@ -49,6 +49,34 @@ def test_unmodified_debian_passes(guest):
     assert "verified against dpkg (4 file(s))" in result.summary
 
 
+def fips_hashlib(monkeypatch, builtin_md5):
+    """hashlib as on a host in FIPS mode: MD5 only when it is not for security; and Python
+    with or without its own MD5 (RHEL 9 builds it without)."""
+    import sys
+    real_new = hashlib.new
+
+    def new(name, data=b"", **kwargs):
+        if name == "md5" and kwargs.get("usedforsecurity", True):
+            raise ValueError("[digital envelope routines] unsupported")
+        return real_new(name, data)
+    monkeypatch.setattr(hashlib, "new", new)
+    monkeypatch.setattr(hashlib, "md5", lambda *a, **k: new("md5", *a, **k))
+    if not builtin_md5:
+        monkeypatch.setitem(sys.modules, "_md5", None)     # import _md5 raises ImportError
+
+
+@pytest.mark.parametrize("builtin_md5", [True, False])
+def test_dpkg_files_are_verified_where_openssl_refuses_md5(guest, monkeypatch, builtin_md5):
+    debian(guest)
+    fips_hashlib(monkeypatch, builtin_md5)
+    with pytest.raises(ValueError):
+        hashlib.md5(b"x")
+    result = run(guest)
+    assert result.status == Status.PASS and "verified against dpkg (4 file(s))" in result.summary
+    guest.write("/etc/issue", ISSUE + "Authorized users only\n")
+    assert run(guest).summary == "/etc/issue differs from package base-files"
+
+
 def test_changed_issue_fails_with_restore_commands(guest):
     debian(guest)
     guest.write("/etc/issue", ISSUE + "Authorized users only\n")
