@@ -188,5 +188,5 @@ def test_the_step_classes_write_only_through_the_journal():
     with open(os.path.join(HERE, "agent", "core", "steps.py")) as handle:
         source = handle.read()
     imports = re.findall(r"^(?:from|import) (\S+)", source, re.M)
-    assert set(imports) <= {"hashlib", "re", "shlex", "typing", "agent.core.runner"}
+    assert set(imports) <= {"hashlib", "re", "shlex", "agent.tuples", "agent.core.runner"}
     assert re.findall(r"root\.(atomic_write|remove|set_flags|symlink)\(", source) == []

@@ -11,13 +11,13 @@ fix only comments lines out (never deletes) and rewrites a device name only when
 the UUID for certain.
 """
 import re
-from typing import List, NamedTuple
 
 from agent.core.model import Check, Message, Status, joined
 from agent.core.rootfs import RootError
 from agent.facts import disks
 from agent.parsers import DISABLED_PREFIX, LazyPattern, split_ending, split_lines
 from agent.parsers import fstab as fstab_parser
+from agent.tuples import namedtuple
 
 FSTAB = "/etc/fstab"
 
@@ -48,40 +48,46 @@ DISABLE = "disable"
 REWRITE = "rewrite"
 
 
-class Finding(NamedTuple):
+class Finding(namedtuple("Finding", (
+    "lineno",                 # int: 0 for a finding about the whole file
+    "status",                 # str
+    "kind",                   # str: data, network, below, devname, missing, separate, garbled, noroot
+    "text",                   # str: a Message: "line 12: /dev/vdb1 on /data (ext4) is a data disk"
+    "action",                 # str: DISABLE, REWRITE, or '' (left for a person: see the hint)
+    "spec",                   # str
+    "mountpoint",             # str
+    "new_line",               # str: the rewritten line, for REWRITE
+    "swap",                   # bool
+    "code",                   # str: the public slug after "fstab." (data-disk, device-name, ...)
+), action="", spec="", mountpoint="", new_line="", swap=False, code="")):
     """One judged fstab line (or the whole file): what the fix and the phrasing work from."""
 
-    lineno: int        # 0 for a finding about the whole file
-    status: str
-    kind: str          # data, network, below, devname, missing, separate, garbled, noroot
-    text: str          # a Message: "line 12: /dev/vdb1 on /data (ext4) is a data disk"
-    action: str = ""   # DISABLE, REWRITE, or '' (left for a person: see the hint)
-    spec: str = ""
-    mountpoint: str = ""
-    new_line: str = ""  # the rewritten line, for REWRITE
-    swap: bool = False
-    code: str = ""     # the public slug after "fstab." (data-disk, device-name, ...)
+    __slots__ = ()
 
 
-class Analysis(NamedTuple):
-    findings: List[Finding]
-    entries: list
-    disabled: int      # lines guestprep commented out in an earlier run
-    unresolved: str    # why devices were not looked up, or '' (a Message)
+class Analysis(namedtuple("Analysis", (
+    "findings",               # List[Finding]
+    "entries",                # list
+    "disabled",               # int: lines guestprep commented out in an earlier run
+    "unresolved",             # str: why devices were not looked up, or '' (a Message)
+))):
+    __slots__ = ()
 
 
-class Layout(NamedTuple):
+class Layout(namedtuple("Layout", (
+    "entries",                # list
+    "problems",               # list
+    "lines",                  # list
+    "disabled",               # int
+    "live",                   # object: live facts that can resolve devices, or None
+    "unresolved",             # str
+    "system_disks",           # frozenset
+    "system_specs",           # frozenset
+    "root_spec",              # str: the kernel name / is mounted by, or None
+))):
     """What the judging needs to know about the file and the disks, gathered once."""
 
-    entries: list
-    problems: list
-    lines: list
-    disabled: int
-    live: object       # live facts that can resolve devices, or None
-    unresolved: str
-    system_disks: frozenset
-    system_specs: frozenset
-    root_spec: str     # the kernel name / is mounted by, or None
+    __slots__ = ()
 
 
 def _mountpoint(entry):

@@ -19,7 +19,6 @@ menu.lst/grub.conf, Boot Loader Spec entries (/boot/loader/entries, RHEL 8+), th
 GRUB_CMDLINE_LINUX* lines of /etc/default/grub and RHEL 8's `kernelopts` in grubenv.
 """
 import re
-from typing import NamedTuple
 
 from agent.core.model import Check, Message, Status, joined
 from agent.core.rootfs import RootError
@@ -27,20 +26,23 @@ from agent.facts import boot, disks, versions
 from agent.facts.boot import DEFAULT_GRUB
 from agent.parsers import bootcfg, keyvalue
 from agent.parsers import fstab as fstab_parser
+from agent.tuples import namedtuple
 
 GRUB_PACKAGES = ("grub", "grub2", "grub-pc", "grub2-common", "grub-common", "grub-legacy")
 MIN_GRUB = (1, 99)
 
 
-class Problem(NamedTuple):
+class Problem(namedtuple("Problem", (
+    "status",                 # str
+    "kind",                   # str: devname, missing, uuid, old, unreadable, disable-uuid
+    "text",                   # str: a Message
+    "path",                   # str
+    "device",                 # str
+    "lineno",                 # int
+), path="", device="", lineno=0)):
     """What analyse() found; `kind` is the finding code's slug."""
 
-    status: str
-    kind: str        # devname, missing, uuid, old, unreadable, disable-uuid
-    text: str        # a Message
-    path: str = ""
-    device: str = ""
-    lineno: int = 0
+    __slots__ = ()
 
 
 def _where(path, lineno):

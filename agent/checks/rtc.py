@@ -12,11 +12,10 @@ third line means UTC, which is how hwclock and systemd both read it; systemd (wh
 decides at boot whether to warp the clock) compares the third line, without its line
 ending, to `LOCAL` exactly. The file decides; `timedatectl` only reports it.
 """
-from typing import NamedTuple, Optional
-
 from agent.core.model import Check, Message, Status
 from agent.core.rootfs import RootError
 from agent.parsers import LazyPattern, split_ending, split_lines
+from agent.tuples import namedtuple
 
 ADJTIME = "/etc/adjtime"
 STANDARD = "0.0 0 0.0\n0\nUTC\n"
@@ -26,11 +25,13 @@ _LINE1 = LazyPattern(r"[ \t]*{0}[ \t]+{0}[ \t]+{0}[ \t]*\Z".format(_NUM))
 _LINE2 = LazyPattern(r"[ \t]*{}[ \t]*\Z".format(_NUM))
 
 
-class Adjtime(NamedTuple):
+class Adjtime(namedtuple("Adjtime", (
+    "third",                  # Optional[str]
+    "problem",                # str: why lines 1-2 are not adjtime format ('' when they are)
+))):
     """What /etc/adjtime says. `third` is the third line without its ending, None if absent."""
 
-    third: Optional[str]
-    problem: str      # why lines 1-2 are not adjtime format ('' when they are)
+    __slots__ = ()
 
     @property
     def local(self):

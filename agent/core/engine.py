@@ -4,13 +4,12 @@ The engine knows checks and remediations only through the registries the CLI han
 so it never imports remediations itself (checking never loads code that writes) and can
 be tested with toy units.
 """
-from typing import List, NamedTuple, Optional
-
 from agent.core import applicability, faults
 from agent.core.model import Message, Mode, Refused, Status, is_package_step, joined
 from agent.core.rootfs import RootError
 from agent.core.runner import describe_command
 from agent.facts.live import Unavailable
+from agent.tuples import namedtuple
 
 
 def _journal():
@@ -23,24 +22,28 @@ class UsageError(Exception):
     pass
 
 
-class Plan(NamedTuple):
-    check_id: str
-    repair_item: str
-    result: object          # the Result that asked for the fix
-    remediation: object
-    steps: List[object]
-    skipped: str = ""       # why nothing will be applied, when so
+class Plan(namedtuple("Plan", (
+    "check_id",               # str
+    "repair_item",            # str
+    "result",                 # object: the Result that asked for the fix
+    "remediation",            # object
+    "steps",                  # List[object]
+    "skipped",                # str: why nothing will be applied, when so
     # Refused because the image's programs cannot run contained here (no systemd-nspawn or
     # bwrap): fix then exits 3 even when the finding is only a warning.
-    uncontained: bool = False
+    "uncontained",            # bool
+), skipped="", uncontained=False)):
+    __slots__ = ()
 
 
-class Outcome(NamedTuple):
-    check_id: str
-    repair_item: str
-    outcome: str            # FIXED, STILL FAILING, ROLLED BACK, SKIPPED, NOTHING TO DO
-    message: str
-    result: Optional[object] = None
+class Outcome(namedtuple("Outcome", (
+    "check_id",               # str
+    "repair_item",            # str
+    "outcome",                # str: FIXED, STILL FAILING, ROLLED BACK, SKIPPED, NOTHING TO DO
+    "message",                # str
+    "result",                 # Optional[object]
+), result=None)):
+    __slots__ = ()
 
 
 FIXED = "FIXED"

@@ -3,11 +3,10 @@
 Checks return an immutable Result; remediations return a list of change steps. Nothing
 here writes: the engine alone applies steps, through the journal.
 """
-from typing import NamedTuple, Optional, Tuple
-
 # Change steps: each kind is a class in agent/core/steps.py that owns how it is shown,
 # journaled and undone; re-exported for the remediations and tests that import them here.
 from agent.core.steps import PACKAGE_TOOLS, RemoveFile, RunCommand, SetFlags, Step, WriteFile, is_package_step  # noqa: F401
+from agent.tuples import namedtuple
 
 
 class Status(object):
@@ -100,39 +99,43 @@ def things(parts):
     return text
 
 
-class Finding(NamedTuple):
+class Finding(namedtuple("Finding", (
+    "status",                 # str
+    "code",                   # str
+    "text",                   # str
+    "path",                   # str
+    "line",                   # int
+    "refs",                   # Tuple[str, ...]: Alibaba documents it follows: "000".."004" (shared/seeds)
+), path="", line=0, refs=())):
     """One thing a check found: the unit of a Result (and of a waiver, a translation, a seed
     reference). `code` is stable and public ("<check id>.<slug>", e.g. "selinux.enforcing");
     `text` is a Message (or a str)."""
 
-    status: str
-    code: str
-    text: str
-    path: str = ""
-    line: int = 0
-    refs: Tuple[str, ...] = ()   # Alibaba documents it follows: "000".."004" (shared/seeds)
+    __slots__ = ()
 
     def as_dict(self):
         return {"status": self.status, "code": self.code, "text": str(self.text),
                 "path": self.path, "line": self.line, "refs": list(self.refs)}
 
 
-class Result(NamedTuple):
+class Result(namedtuple("Result", (
+    "check_id",               # str
+    "item",                   # str
+    "repair_item",            # str
+    "title",                  # str
+    "status",                 # str
+    "summary",                # str
+    "hint",                   # str
+    "commands",               # Tuple[str, ...]
+    "paths",                  # Tuple[str, ...]
+    "data",                   # Optional[dict]
+    "waiver",                 # Optional[dict]: the waiver that matched, with the status it waived
+    "findings",               # Tuple[Finding, ...]
+), hint="", commands=(), paths=(), data=None, waiver=None, findings=())):
     """What one check found. `data` carries facts the remediation needs (never secrets).
     `summary` is rendered from `findings` ("; " between them) when a check gives findings."""
 
-    check_id: str
-    item: str
-    repair_item: str
-    title: str
-    status: str
-    summary: str
-    hint: str = ""
-    commands: Tuple[str, ...] = ()
-    paths: Tuple[str, ...] = ()
-    data: Optional[dict] = None
-    waiver: Optional[dict] = None   # the waiver that matched, with the status it waived
-    findings: Tuple[Finding, ...] = ()
+    __slots__ = ()
 
     def refs(self):
         """Seed documents this result cites, sorted."""
@@ -167,14 +170,16 @@ def _jsonable(value):
     return str(value)
 
 
-class Applies(NamedTuple):
+class Applies(namedtuple("Applies", (
+    "families",               # Tuple[str, ...]: osinfo.FAMILIES keys: rhel, debian, suse, coreos
+    "distributions",          # Tuple[str, ...]: osinfo.distribution(): os-release IDs, centos-stream
+    "architectures",          # Tuple[str, ...]: facts.architecture() names: x86_64, arm64, i386 ...
+), families=(), distributions=(), architectures=())):
     """One kind of target a check applies to: every field given must match (an empty field
     matches any target; within a field, any of the values). The engine evaluates it
     (agent/core/applicability.py) and SKIPs the check with the reason before run()."""
 
-    families: Tuple[str, ...] = ()        # osinfo.FAMILIES keys: rhel, debian, suse, coreos
-    distributions: Tuple[str, ...] = ()   # osinfo.distribution(): os-release IDs, centos-stream
-    architectures: Tuple[str, ...] = ()   # facts.architecture() names: x86_64, arm64, i386 ...
+    __slots__ = ()
 
 
 class Check(object):

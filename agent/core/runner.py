@@ -25,9 +25,9 @@ import shutil
 import signal
 import sys
 import time
-from typing import NamedTuple, Optional, Tuple
 
 from agent.core.model import Message
+from agent.tuples import namedtuple
 
 DEFAULT_TIMEOUT = 1800   # a package install on a slow mirror
 # os.splice: Python 3.10 and later on Linux; before, discard() reads.
@@ -117,13 +117,15 @@ def bwrap_argv(tool, root, argv, network=False, env=None):
     return line + ["--"] + list(argv)
 
 
-class Containment(NamedTuple):
+class Containment(namedtuple("Containment", (
+    "tool",                   # str
+    "path",                   # Optional[str]
+    "refused",                # str
+), path=None, refused="")):
     """How the target's programs run: tool is live, systemd-nspawn, bwrap, chroot, or ''
     when they are refused (`refused` says why and what to install)."""
 
-    tool: str
-    path: Optional[str] = None
-    refused: str = ""
+    __slots__ = ()
 
     @property
     def contained(self):
@@ -179,11 +181,13 @@ def describe_command(runner, argv, network=False):
     return how.as_dict(argv[0] if argv else "", network)
 
 
-class Completed(NamedTuple):
-    argv: Tuple[str, ...]
-    returncode: int
-    stdout: str
-    stderr: str
+class Completed(namedtuple("Completed", (
+    "argv",                   # Tuple[str, ...]
+    "returncode",             # int
+    "stdout",                 # str
+    "stderr",                 # str
+))):
+    __slots__ = ()
 
     @property
     def ok(self):

@@ -13,7 +13,8 @@ writes.
 """
 import re
 import shlex
-from typing import NamedTuple, Optional, Tuple
+
+from agent.tuples import namedtuple
 
 # Names the journal gives backups, and the hashes it records (a journal found inside an
 # image is untrusted input: every record is checked against these before rollback).
@@ -34,7 +35,7 @@ def kind_of(op):
 
 
 class Step(object):
-    """Base of every kind of change step. Subclasses are NamedTuples of their fields (see
+    """Base of every kind of change step. Subclasses are namedtuples of their fields (see
     WriteFile) with an `op`: the journal record's "op" and the plan JSON's "kind"."""
 
     __slots__ = ()
@@ -119,11 +120,13 @@ class Step(object):
 # -- the four kinds ---------------------------------------------------------------------
 # Paths are guest paths (inside the target root).
 
-class _WriteFile(NamedTuple):
-    path: str
-    content: bytes
-    mode: Optional[int] = None   # for a new file; an existing file keeps its own
-    why: str = ""
+class _WriteFile(namedtuple("_WriteFile", (
+    "path",                   # str
+    "content",                # bytes
+    "mode",                   # Optional[int]: for a new file; an existing file keeps its own
+    "why",                    # str
+), mode=None, why="")):
+    __slots__ = ()
 
 
 class WriteFile(_WriteFile, Step):
@@ -191,9 +194,11 @@ class WriteFile(_WriteFile, Step):
         return check_before(record.get("before"))
 
 
-class _RemoveFile(NamedTuple):
-    path: str
-    why: str = ""
+class _RemoveFile(namedtuple("_RemoveFile", (
+    "path",                   # str
+    "why",                    # str
+), why="")):
+    __slots__ = ()
 
 
 class RemoveFile(_RemoveFile, Step):
@@ -228,11 +233,13 @@ class RemoveFile(_RemoveFile, Step):
         return journal.undo_file(ctx, record, None)
 
 
-class _SetFlags(NamedTuple):
-    path: str
-    clear: int = 0
-    set: int = 0
-    why: str = ""
+class _SetFlags(namedtuple("_SetFlags", (
+    "path",                   # str
+    "clear",                  # int
+    "set",                    # int
+    "why",                    # str
+), clear=0, set=0, why="")):
+    __slots__ = ()
 
 
 class SetFlags(_SetFlags, Step):
@@ -292,21 +299,23 @@ class SetFlags(_SetFlags, Step):
         return None
 
 
-class _RunCommand(NamedTuple):
-    argv: Tuple[str, ...]
-    why: str = ""
-    undo_hint: str = ""      # what a person runs to undo it (rollback cannot)
-    env: Optional[dict] = None
-    live_only: bool = False  # e.g. 'systemctl stop': meaningless on an image
+class _RunCommand(namedtuple("_RunCommand", (
+    "argv",                   # Tuple[str, ...]
+    "why",                    # str
+    "undo_hint",              # str: what a person runs to undo it (rollback cannot)
+    "env",                    # Optional[dict]
+    "live_only",              # bool: e.g. 'systemctl stop': meaningless on an image
     # Files the command rewrites or creates (guest paths): the journal backs them up before
     # it runs, and rollback restores them byte for byte (removes the ones it created).
-    modifies: Tuple[str, ...] = ()
+    "modifies",               # Tuple[str, ...]
     # Run once after every plan's other steps (file edits) in this run; the same argv asked
     # for by several plans runs once (one initramfs rebuild for virtio and nvme).
-    run_last: bool = False
+    "run_last",               # bool
     # The command downloads packages: a mounted image's container gets the host's network
     # (and resolver) for it; every other command runs with no network.
-    network: bool = False
+    "network",                # bool
+), why="", undo_hint="", env=None, live_only=False, modifies=(), run_last=False, network=False)):
+    __slots__ = ()
 
 
 class RunCommand(_RunCommand, Step):

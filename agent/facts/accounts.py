@@ -3,9 +3,8 @@ password (locked, empty, or the algorithm's name). The password field itself is 
 while reading, so nothing later (a check, a report, a bundle) can print a hash or a salt.
 Shared by the root_account and seal checks and the seal fix.
 """
-from typing import NamedTuple, Optional
-
 from agent.parsers import LazyPattern
+from agent.tuples import namedtuple
 
 PASSWD = "/etc/passwd"
 SHADOW = "/etc/shadow"
@@ -30,11 +29,13 @@ def algorithm_of(field):
     return "unknown"
 
 
-class PasswdEntry(NamedTuple):
-    name: str
-    uid: Optional[int]       # None when the field is not a number
-    home: str
-    shell: str
+class PasswdEntry(namedtuple("PasswdEntry", (
+    "name",                   # str
+    "uid",                    # Optional[int]: None when the field is not a number
+    "home",                   # str
+    "shell",                  # str
+))):
+    __slots__ = ()
 
 
 def passwd_entries(text):

@@ -11,12 +11,12 @@ debris) is not a kernel that can boot and is ignored; so is the rescue kernel of
 (vmlinuz-0-rescue-*), whose initramfs is generic and has no modules directory.
 """
 import re
-from typing import FrozenSet, NamedTuple, Optional, Tuple
 
 from agent.core.model import Message
 from agent.core.rootfs import RootError
 from agent.facts.versions import major_minor, version_key  # noqa: F401 (kernels.version_key)
 from agent.parsers import LazyPattern
+from agent.tuples import namedtuple
 
 MODULE_DIRS = ("/lib/modules", "/usr/lib/modules")
 IMAGE_NAMES = ("/boot/vmlinuz-{}", "/boot/vmlinux-{}", "/boot/Image-{}", "/boot/image-{}",
@@ -27,26 +27,30 @@ INITRAMFS_BY_FAMILY = {"debian": "/boot/initrd.img-{}", "rhel": "/boot/initramfs
                        "suse": "/boot/initrd-{}"}
 
 
-class Kernel(NamedTuple):
-    version: str
-    modules_dir: str                 # guest path of /lib/modules/<ver> ('' when absent)
-    image: str                       # guest path of the boot image
-    initramfs: Optional[str]         # guest path of the existing initramfs, or None
-    initramfs_path: str              # where the distribution's tools write it
-    config: Optional[str]            # /boot/config-<ver> or <moddir>/config
-    running: bool = False
+class Kernel(namedtuple("Kernel", (
+    "version",                # str
+    "modules_dir",            # str: guest path of /lib/modules/<ver> ('' when absent)
+    "image",                  # str: guest path of the boot image
+    "initramfs",              # Optional[str]: guest path of the existing initramfs, or None
+    "initramfs_path",         # str: where the distribution's tools write it
+    "config",                 # Optional[str]: /boot/config-<ver> or <moddir>/config
+    "running",                # bool
+), running=False)):
+    __slots__ = ()
 
     def label(self):
         return self.version + (" (running)" if self.running else "")
 
 
-class KernelModules(NamedTuple):
+class KernelModules(namedtuple("KernelModules", (
+    "builtin",                # FrozenSet[str]: from modules.builtin and =y options
+    "provided",               # Optional[FrozenSet[str]]: module files listed in modules.dep; None when unknown
+    "config",                 # dict: CONFIG_X -> 'y'/'m'/...; {} when no config
+    "problems",               # Tuple[str, ...]
+), problems=())):
     """What one kernel offers: modules built in, modules shipped as files, config options."""
 
-    builtin: FrozenSet[str]          # from modules.builtin and =y options
-    provided: Optional[FrozenSet[str]]  # module files listed in modules.dep; None when unknown
-    config: dict                     # CONFIG_X -> 'y'/'m'/...; {} when no config
-    problems: Tuple[str, ...] = ()
+    __slots__ = ()
 
 
 def running_kernel(ctx):
@@ -190,16 +194,18 @@ NVME_OPTIONS = {"nvme": "CONFIG_BLK_DEV_NVME", "nvme_core": "CONFIG_NVME_CORE"}
 DRIVER_OPTIONS = dict(VIRTIO_OPTIONS, **NVME_OPTIONS)
 
 
-class DriverState(NamedTuple):
+class DriverState(namedtuple("DriverState", (
+    "kernel",                 # Kernel
+    "builtin",                # FrozenSet[str]
+    "in_initramfs",           # FrozenSet[str]
+    "missing",                # Tuple[str, ...]: neither built in nor in the initramfs (sorted)
+    "not_provided",           # Tuple[str, ...]: of those, the ones the kernel has no module file for
+    "initramfs_error",        # str: why the initramfs could not be read ('' when it was)
+    "problems",               # Tuple[str, ...]
+), initramfs_error="", problems=())):
     """Where each wanted driver of one kernel is: built in, in the initramfs, or nowhere."""
 
-    kernel: Kernel
-    builtin: FrozenSet[str]
-    in_initramfs: FrozenSet[str]
-    missing: Tuple[str, ...]         # neither built in nor in the initramfs (sorted)
-    not_provided: Tuple[str, ...]    # of those, the ones the kernel has no module file for
-    initramfs_error: str = ""        # why the initramfs could not be read ('' when it was)
-    problems: Tuple[str, ...] = ()
+    __slots__ = ()
 
 
 def read_initramfs_modules(ctx, path, needed):

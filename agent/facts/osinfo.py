@@ -7,11 +7,11 @@ opens the files with the host's open(): an absolute symlink in an image
 (/etc/os-release -> /usr/lib/os-release) would then be read from the host.
 """
 import re
-from typing import NamedTuple, Tuple
 
 from agent.core.rootfs import RootError
 from agent.facts.versions import numeric_version
 from agent.parsers import keyvalue
+from agent.tuples import namedtuple
 
 FAMILIES = {
     "rhel": ("rhel", "centos", "fedora", "rocky", "almalinux", "alinux", "anolis", "ol",
@@ -29,13 +29,15 @@ _RELEASE_FILES = (
 )
 
 
-class OSInfo(NamedTuple):
-    id: str               # os-release ID, lower case ('' when unknown)
-    version: str          # VERSION_ID ('' when unknown)
-    name: str             # PRETTY_NAME or NAME
-    family: str           # rhel | debian | suse | coreos | ''
-    like: Tuple[str, ...]
-    source: str           # the file the facts came from ('' when none)
+class OSInfo(namedtuple("OSInfo", (
+    "id",                     # str: os-release ID, lower case ('' when unknown)
+    "version",                # str: VERSION_ID ('' when unknown)
+    "name",                   # str: PRETTY_NAME or NAME
+    "family",                 # str: rhel | debian | suse | coreos | ''
+    "like",                   # Tuple[str, ...]
+    "source",                 # str: the file the facts came from ('' when none)
+))):
+    __slots__ = ()
 
     @property
     def major(self):

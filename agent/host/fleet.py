@@ -11,26 +11,30 @@ import html
 import json
 import os
 import time
-from typing import List, NamedTuple, Optional
 
 import agent
 from agent.core.model import Status
+from agent.tuples import namedtuple
 
 
-class Host(NamedTuple):
-    name: str               # the report's file name without .json (Ansible: inventory_hostname)
-    source: str             # the file it came from
-    worst: str
-    os_name: str
-    command: str
-    results: dict           # check id -> result dict
-    problem: str = ""       # why the report could not be read ('' when it could)
-    exit_code: Optional[int] = None
+class Host(namedtuple("Host", (
+    "name",                   # str: the report's file name without .json (Ansible: inventory_hostname)
+    "source",                 # str: the file it came from
+    "worst",                  # str
+    "os_name",                # str
+    "command",                # str
+    "results",                # dict: check id -> result dict
+    "problem",                # str: why the report could not be read ('' when it could)
+    "exit_code",              # Optional[int]
+), problem="", exit_code=None)):
+    __slots__ = ()
 
 
-class Fleet(NamedTuple):
-    hosts: List[Host]       # worst first
-    items: List[dict]       # {"id", "item", "title", "worst", "failing"} worst first
+class Fleet(namedtuple("Fleet", (
+    "hosts",                  # List[Host]: worst first
+    "items",                  # List[dict]: {"id", "item", "title", "worst", "failing"} worst first
+))):
+    __slots__ = ()
 
 
 _RANK = dict((s, i) for i, s in enumerate(Status.ORDER))

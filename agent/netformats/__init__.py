@@ -11,11 +11,11 @@ person would type (``commands``). ``FORMATS`` is the registry; ``gather``,
 here writes: steps are data the engine applies through the journal.
 """
 import json
-from typing import NamedTuple
 
 from agent.core.model import Message
 from agent.netformats import common, eni, ifcfg, netplan, networkd, nm, suse, udev
 from agent.netformats.common import Found, IfaceConfig, Problem, order_key  # noqa: F401 (the API)
+from agent.tuples import namedtuple
 
 FORMATS = (ifcfg, suse, eni, netplan, nm, networkd, udev)
 
@@ -105,12 +105,14 @@ def bound_to_old_name(config, eth0_stable=False):
     return config.fmt in _CAN_MATCH_ANY or config.fmt in (ifcfg.FMT, suse.FMT)
 
 
-class Assessment(NamedTuple):
-    primary: list   # configurations that apply to the primary NIC
-    targets: list   # those the fix converts
-    others: list    # configurations of other interfaces
-    udev: list      # 70-persistent-net.rules pins
-    renamed: list   # targets whose only fault is the old interface name
+class Assessment(namedtuple("Assessment", (
+    "primary",                # list: configurations that apply to the primary NIC
+    "targets",                # list: those the fix converts
+    "others",                 # list: configurations of other interfaces
+    "udev",                   # list: 70-persistent-net.rules pins
+    "renamed",                # list: targets whose only fault is the old interface name
+))):
+    __slots__ = ()
 
 
 def assess(found, primary, record=None, eth0_stable=False):

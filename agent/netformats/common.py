@@ -18,11 +18,11 @@ installer, cloud-init or an administrator wrote is under /etc.
 """
 import fnmatch
 import re
-from typing import NamedTuple, Optional, Tuple
 
 from agent.core.model import Message, WriteFile
 from agent.core.rootfs import RootError
 from agent.parsers import LazyPattern, netplan
+from agent.tuples import namedtuple
 
 # initscripts (is_ignored_file) and wicked skip editor and package-manager
 # leftovers, so a static ifcfg-eth0.bak configures nothing.
@@ -39,7 +39,26 @@ DEFAULT_DESTINATIONS = ("default", "0.0.0.0", "0.0.0.0/0", "::/0", "::")
 ECS_NAME = "eth0"
 
 
-class IfaceConfig(NamedTuple):
+class IfaceConfig(namedtuple("IfaceConfig", (
+    "path",                   # str
+    "fmt",                    # str
+    "name",                   # Optional[str]
+    "method",                 # str
+    "pattern",                # str
+    "addresses",              # Tuple[str, ...]
+    "gateway",                # str
+    "macs",                   # Tuple[str, ...]
+    "set_mac",                # str
+    "ref",                    # str
+    "lineno",                 # int
+    "kind",                   # str
+    "dns",                    # Tuple[str, ...]
+    "routes",                 # Tuple[str, ...]
+    "mtu",                    # str
+    "members",                # Tuple[str, ...]
+    "vlan",                   # str
+), pattern="", addresses=(), gateway="", macs=(), set_mac="", ref="", lineno=0, kind="ethernet", dns=(), routes=(),
+    mtu="", members=(), vlan="")):
     """What one file says about one interface.
 
     ``name`` is the interface it configures, or None when it is selected some
@@ -58,23 +77,7 @@ class IfaceConfig(NamedTuple):
     "any NIC" (ifcfg, SUSE ifcfg): its name must be the one ECS gives.
     """
 
-    path: str
-    fmt: str
-    name: Optional[str]
-    method: str
-    pattern: str = ""
-    addresses: Tuple[str, ...] = ()
-    gateway: str = ""
-    macs: Tuple[str, ...] = ()
-    set_mac: str = ""
-    ref: str = ""
-    lineno: int = 0
-    kind: str = "ethernet"
-    dns: Tuple[str, ...] = ()
-    routes: Tuple[str, ...] = ()
-    mtu: str = ""
-    members: Tuple[str, ...] = ()
-    vlan: str = ""
+    __slots__ = ()
 
     @property
     def pinned(self):
@@ -103,15 +106,19 @@ class IfaceConfig(NamedTuple):
         return hit != negate
 
 
-class Problem(NamedTuple):
-    path: str
-    message: str
-    lineno: int = 0
+class Problem(namedtuple("Problem", (
+    "path",                   # str
+    "message",                # str
+    "lineno",                 # int
+), lineno=0)):
+    __slots__ = ()
 
 
-class Found(NamedTuple):
-    configs: list   # [IfaceConfig], udev pins included (fmt 'udev')
-    problems: list  # [Problem]
+class Found(namedtuple("Found", (
+    "configs",                # list: [IfaceConfig], udev pins included (fmt 'udev')
+    "problems",               # list: [Problem]
+))):
+    __slots__ = ()
 
 
 def ignored(name):

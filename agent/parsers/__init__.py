@@ -12,7 +12,8 @@ Garbage never raises: a line a parser cannot understand is returned as a
 ``ParseProblem`` next to the data it did understand.
 """
 import re
-import typing
+
+from agent.tuples import namedtuple
 
 #: Put in front of a line guestprep comments out, so that a second run and a
 #: human reading the file both see who disabled it (STYLE: lines the tool
@@ -37,11 +38,13 @@ class LazyPattern(object):
         return getattr(self._compiled, name)
 
 
-class ParseProblem(typing.NamedTuple):
+class ParseProblem(namedtuple("ParseProblem", (
+    "lineno",                 # int
+    "message",                # str
+))):
     """A line a parser could not understand (1-based ``lineno``)."""
 
-    lineno: int
-    message: str
+    __slots__ = ()
 
 
 def split_lines(text):

@@ -12,18 +12,20 @@ generated from.
 Parsers here never raise: an unterminated quote runs to the end of its line,
 and ``$var`` tokens are kept as written, never expanded.
 """
-import typing
 
 from agent.parsers import keyvalue, split_ending, split_lines
+from agent.tuples import namedtuple
 
 
-class KernelLine(typing.NamedTuple):
+class KernelLine(namedtuple("KernelLine", (
+    "lineno",                 # int
+    "kernel",                 # Optional[str]
+    "args",                   # tuple
+    "raw",                    # str
+))):
     """A kernel command line; ``kernel`` is the image path or None."""
 
-    lineno: int
-    kernel: typing.Optional[str]
-    args: tuple
-    raw: str
+    __slots__ = ()
 
 
 _GRUB2_COMMANDS = ("linux", "linux16", "linuxefi")
@@ -152,7 +154,14 @@ def arg_value(args, name):
 
 # -- menu entries, initrds and UUID searches (GUESTOS.Grub, GUESTOS.KernelVersion) ------
 
-class MenuEntry(typing.NamedTuple):
+class MenuEntry(namedtuple("MenuEntry", (
+    "lineno",                 # int
+    "title",                  # str
+    "entry_id",               # str
+    "path",                   # tuple
+    "kernel",                 # Optional[KernelLine]
+    "initrds",                # tuple
+))):
     """One boot entry: a GRUB 2 ``menuentry``, a GRUB legacy ``title`` block or a BLS file.
 
     ``path`` is the titles of the enclosing submenus and the entry's own title (GRUB's
@@ -160,12 +169,7 @@ class MenuEntry(typing.NamedTuple):
     None; ``initrds`` are ``(lineno, path)`` pairs.
     """
 
-    lineno: int
-    title: str
-    entry_id: str
-    path: tuple
-    kernel: typing.Optional[KernelLine]
-    initrds: tuple
+    __slots__ = ()
 
 
 _GRUB2_INITRDS = ("initrd", "initrd16", "initrdefi")

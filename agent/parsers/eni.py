@@ -14,8 +14,6 @@ trailing backslash joins the next line, and a line is an option of the iface or
 mapping stanza above it whatever its indentation. `source` patterns are
 returned as written; expanding them against the guest is the caller's job.
 """
-from typing import NamedTuple, Optional, Tuple
-
 from agent.parsers import (
     DISABLED_PREFIX,
     LazyPattern,
@@ -25,6 +23,7 @@ from agent.parsers import (
     split_ending,
     split_lines,
 )
+from agent.tuples import namedtuple
 
 # The options that only mean something with a fixed address (interfaces(5),
 # "The inet address family", method static; resolvconf's dns-*), and
@@ -64,16 +63,30 @@ _KINDS = {
 }
 
 
-class Option(NamedTuple):
+class Option(namedtuple("Option", (
+    "lineno",                 # int
+    "key",                    # str
+    "value",                  # str
+    "end_lineno",             # Optional[int]
+), end_lineno=None)):
     """An option line of an iface or mapping stanza (1-based lines; end_lineno after continuations)."""
 
-    lineno: int
-    key: str
-    value: str
-    end_lineno: Optional[int] = None
+    __slots__ = ()
 
 
-class Stanza(NamedTuple):
+class Stanza(namedtuple("Stanza", (
+    "kind",                   # str
+    "lineno",                 # int
+    "end_lineno",             # int
+    "raw",                    # str
+    "ifname",                 # Optional[str]
+    "family",                 # Optional[str]
+    "method",                 # Optional[str]
+    "options",                # Tuple[Option, ...]
+    "names",                  # Tuple[str, ...]
+    "pattern",                # Optional[str]
+    "allow_class",            # Optional[str]
+), ifname=None, family=None, method=None, options=(), names=(), pattern=None, allow_class=None)):
     """One stanza. `raw` is its exact text, lines lineno..end_lineno with their endings.
 
     iface: ifname, family, method, options. mapping: names (the globs it
@@ -81,23 +94,15 @@ class Stanza(NamedTuple):
     no-auto-down, no-scripts: names. source, source-directory: pattern.
     """
 
-    kind: str
-    lineno: int
-    end_lineno: int
-    raw: str
-    ifname: Optional[str] = None
-    family: Optional[str] = None
-    method: Optional[str] = None
-    options: Tuple[Option, ...] = ()
-    names: Tuple[str, ...] = ()
-    pattern: Optional[str] = None
-    allow_class: Optional[str] = None
+    __slots__ = ()
 
 
-class _Logical(NamedTuple):
-    lineno: int
-    end_lineno: int
-    text: str
+class _Logical(namedtuple("_Logical", (
+    "lineno",                 # int
+    "end_lineno",             # int
+    "text",                   # str
+))):
+    __slots__ = ()
 
 
 def is_static_option(key):

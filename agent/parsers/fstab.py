@@ -10,22 +10,24 @@ name does not) and its role (system, swap, virtual, bind, network, data).
 The syntax follows libmount: fields separated by blanks, ``#`` comments,
 octal escapes such as ``\\040`` for a space, freq and passno optional.
 """
-import typing
 
 from agent.parsers import LazyPattern, ParseProblem, split_ending, split_lines
+from agent.tuples import namedtuple
 
 
-class FstabEntry(typing.NamedTuple):
+class FstabEntry(namedtuple("FstabEntry", (
+    "lineno",                 # int
+    "raw",                    # str
+    "spec",                   # str
+    "mountpoint",             # str
+    "fstype",                 # str
+    "options",                # tuple
+    "freq",                   # int
+    "passno",                 # int
+))):
     """One mount line; ``raw`` is the line without its ending."""
 
-    lineno: int
-    raw: str
-    spec: str
-    mountpoint: str
-    fstype: str
-    options: tuple
-    freq: int
-    passno: int
+    __slots__ = ()
 
 
 VIRTUAL_FSTYPES = frozenset({

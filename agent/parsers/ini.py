@@ -12,29 +12,33 @@ Both formats are INI-like, with the quirks handled here: sections repeat
 ``Address=`` twice), comments start with ``#`` or ``;``, blanks may surround
 ``=``. Keys are case-sensitive in both.
 """
-import typing
 
 from agent.parsers import ParseProblem, comment_out, newline_of, split_ending, split_lines
+from agent.tuples import namedtuple
 
 
-class Entry(typing.NamedTuple):
+class Entry(namedtuple("Entry", (
+    "lineno",                 # int
+    "key",                    # str
+    "value",                  # str
+    "raw",                    # str
+))):
     """A ``key=value`` line; ``raw`` is the line without its ending."""
 
-    lineno: int
-    key: str
-    value: str
-    raw: str
+    __slots__ = ()
 
 
-class Section(typing.NamedTuple):
+class Section(namedtuple("Section", (
+    "name",                   # str
+    "lineno",                 # int
+    "entries",                # tuple
+    "end_lineno",             # int
+))):
     """A ``[name]`` block from its header (``lineno``; 0 for keys before any
     header, which form the section ``''``) to ``end_lineno``, the line before
     the next header or the last line of the text."""
 
-    name: str
-    lineno: int
-    entries: tuple
-    end_lineno: int
+    __slots__ = ()
 
 
 def _value_span(body):

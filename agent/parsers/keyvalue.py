@@ -11,19 +11,21 @@ expanded. A value that spans lines is reported as a problem.
 Edits rewrite one assignment in place and keep its quoting, ``export`` and
 trailing comment, so the diff shown to the user is one line.
 """
-import typing
 
 from agent.parsers import LazyPattern, ParseProblem, comment_out, newline_of, split_ending, split_lines
+from agent.tuples import namedtuple
 
 
-class Assignment(typing.NamedTuple):
+class Assignment(namedtuple("Assignment", (
+    "lineno",                 # int
+    "key",                    # str
+    "value",                  # str
+    "quote",                  # str
+    "raw",                    # str
+))):
     """``value`` is unquoted; ``quote`` is how it started: '', '"' or "'"."""
 
-    lineno: int
-    key: str
-    value: str
-    quote: str
-    raw: str
+    __slots__ = ()
 
 
 _ASSIGN = LazyPattern(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=")

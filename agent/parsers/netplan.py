@@ -17,9 +17,9 @@ is rewritten whole from the loaded document instead.
 import copy
 import json
 import re
-from typing import NamedTuple
 
 from agent.parsers import LazyPattern, ParseProblem, join_lines, split_ending, split_lines, yamlsafe
+from agent.tuples import namedtuple
 
 # Optional in the single-file build: without it netplan files are reported unread. Imported at
 # the first netplan file (yamlsafe.resolve), not with this module.
@@ -50,12 +50,14 @@ REWRITE_HEADER = "# rewritten by guestprep (original kept in its backup)\n"
 _TRUE_STRINGS = ("true", "yes", "on", "y")
 
 
-class Interface(NamedTuple):
+class Interface(namedtuple("Interface", (
+    "name",                   # str
+    "kind",                   # str
+    "config",                 # dict
+))):
     """One device from a netplan document: its id (the key), kind and config mapping."""
 
-    name: str
-    kind: str
-    config: dict
+    __slots__ = ()
 
 
 def parse(text):
@@ -337,12 +339,14 @@ _KEY_RE = LazyPattern(
 _COMMENT_RE = LazyPattern(r"^(?P<value>.*?)(?P<comment>[ \t]+#.*)?$")
 
 
-class _Entry(NamedTuple):
-    key: str
-    start: int  # index of the key line
-    end: int  # one past its last content line
-    indent: int
-    value: str  # what follows the colon on the key line, comment removed
+class _Entry(namedtuple("_Entry", (
+    "key",                    # str
+    "start",                  # int: index of the key line
+    "end",                    # int: one past its last content line
+    "indent",                 # int
+    "value",                  # str: what follows the colon on the key line, comment removed
+))):
+    __slots__ = ()
 
 
 def _body(line):

@@ -10,12 +10,18 @@ name, and where the rule sits, to comment it out.
 Syntax as udev reads it: comma-separated ``KEY{attr}<op>"value"`` pairs,
 ``#`` comments, a trailing backslash continuing a rule on the next line.
 """
-import typing
 
 from agent.parsers import LazyPattern, ParseProblem, split_ending, split_lines
+from agent.tuples import namedtuple
 
 
-class PersistentNetRule(typing.NamedTuple):
+class PersistentNetRule(namedtuple("PersistentNetRule", (
+    "lineno",                 # int
+    "mac",                    # str
+    "name",                   # str
+    "raw",                    # str
+    "end_lineno",             # int
+))):
     """A rule pinning ``name`` to ``mac`` (lower case).
 
     ``raw`` is the rule's text without its final line ending; a rule
@@ -23,11 +29,7 @@ class PersistentNetRule(typing.NamedTuple):
     of them must be commented out together.
     """
 
-    lineno: int
-    mac: str
-    name: str
-    raw: str
-    end_lineno: int
+    __slots__ = ()
 
 
 _PAIR = LazyPattern(
