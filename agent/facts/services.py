@@ -8,6 +8,8 @@ to /dev/null in /etc/systemd/system masks the unit whatever else says. SysV init
 starts a script that an S link in /etc/rcN.d (or Red Hat's /etc/rc.d/rcN.d) names.
 Everything is read through ctx.root; nothing is asked of the image's systemctl.
 """
+import fnmatch
+
 from agent.core.rootfs import RootError
 
 SYSTEMD_ETC = "/etc/systemd/system"
@@ -49,12 +51,18 @@ def unit_file(root, unit):
     return ""
 
 
-def sysv_links(root, name):
-    """The S links that start the init script `name` in some runlevel."""
+def sysv_links(root, names):
+    """The S links that start the init script `names` (a name or names) in some runlevel.
+    Each runlevel directory is listed once, whatever the number of names."""
+    listings = {}
     links = []
-    for level in RUNLEVELS:
-        for directory in SYSV_DIRS:
-            links.extend(root.glob(directory.format(level) + "/S??" + name))
+    for name in (names,) if isinstance(names, str) else names:
+        for level in RUNLEVELS:
+            for directory in SYSV_DIRS:
+                directory = directory.format(level)
+                if directory not in listings:
+                    listings[directory] = root.listdir(directory)
+                links.extend(directory + "/" + n for n in fnmatch.filter(listings[directory], "S??" + name))
     return links
 
 
@@ -80,13 +88,16 @@ def enabled_links(root, units, sysv_names=(), vendor=False, aliases=True):
             seen.add(host)
             links.append(path)
 
-    for directory in UNIT_DIRS if vendor else (SYSTEMD_ETC,):
-        for sub in root.glob(directory + "/*.wants") + root.glob(directory + "/*.requires"):
-            for name in root.listdir(sub):
-                if wanted(name):
-                    add(sub + "/" + name)
+    # Each directory is listed once (this is asked for every unit of every check).
+    listings = dict((d, root.listdir(d)) for d in (UNIT_DIRS if vendor else (SYSTEMD_ETC,)))
+    for directory, listing in listings.items():
+        for kind in (".wants", ".requires"):
+            for sub in [directory + "/" + n for n in listing if n.endswith(kind)]:
+                for name in root.listdir(sub):
+                    if wanted(name):
+                        add(sub + "/" + name)
     if aliases:
-        for name in root.listdir(SYSTEMD_ETC):
+        for name in listings[SYSTEMD_ETC]:
             path = SYSTEMD_ETC + "/" + name
             if wanted(name) or not root.islink(path):
                 continue
@@ -97,9 +108,8 @@ def enabled_links(root, units, sysv_names=(), vendor=False, aliases=True):
             target = target.rstrip("/").rsplit("/", 1)[-1]
             if target.endswith(".service") and wanted(target):
                 add(path)
-    for sysv in sysv_names:
-        for path in sysv_links(root, sysv):
-            add(path)
+    for path in sysv_links(root, sysv_names):
+        add(path)
     return links
 
 
