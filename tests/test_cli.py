@@ -193,6 +193,24 @@ def test_a_closed_stdout_or_stderr_is_no_traceback(image, tmp_path, closed):
         assert status.read_text().strip() == str(code), (argv, closed, proc.stderr)
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full")
+def test_output_that_cannot_be_written_is_said_as_such(image):
+    # `guestprep check > report.txt` on a full disk: the report is lost, and the reason said is
+    # the disk's, not "internal error".
+    import subprocess
+    import sys
+    (image / "etc/selinux/config").write_text(SELINUX_ENFORCING)
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    entry = "import sys; sys.argv[0] = 'guestprep'; from agent.output.cli import main_exit; main_exit()"
+    for argv in (["check", "--root", str(image)], ["list"], ["check", "--root", str(image), "--format", "json"],
+                 ["plan", "--root", str(image)]):
+        with open("/dev/full", "w") as full:
+            proc = subprocess.run([sys.executable, "-c", entry] + argv, cwd=repo, stdout=full,
+                                  stderr=subprocess.PIPE, universal_newlines=True)
+        assert proc.returncode == 1, (argv, proc.stderr)
+        assert proc.stderr == "guestprep: cannot write the output: No space left on device\n", (argv, proc.stderr)
+
+
 def test_list_is_a_table_with_aligned_columns(capsys):
     code, out, _err = run(capsys, "list")
     lines = out.splitlines()

@@ -856,6 +856,44 @@ def _tolerant_stdio():
                                                 line_buffering=stream.line_buffering))
 
 
+class OutputError(OSError):
+    """Standard output refused what was written to it (a full disk under `check > file`)."""
+
+
+class _Output(object):
+    """sys.stdout, telling its own write errors from the others: `check > file` on a full disk
+    said "internal error: OSError: [Errno 28] ..." as if guestprep had failed."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text):
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            raise
+        except OSError as e:
+            raise OutputError(e.errno, e.strerror)
+
+    def flush(self):
+        try:
+            return self._stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as e:
+            raise OutputError(e.errno, e.strerror)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def _output_failed(error):
+    """Say that standard output failed and stop writing there."""
+    _json_state["stdout_gone"] = True
+    _silence_stdout()
+    _error(Message("cannot write the output: {reason}", reason=error.strerror or str(error)))
+
+
 def _missing_stdio():
     """Python has None for a standard stream that was closed when it started (`guestprep check
     >&-`, a service without stdout): write that stream to /dev/null, so the run goes on and its
@@ -868,6 +906,8 @@ def _missing_stdio():
 def main(argv=None):
     _missing_stdio()
     _tolerant_stdio()
+    if not isinstance(sys.stdout, _Output):
+        sys.stdout = _Output(sys.stdout)
     i18n.set_language(i18n.ENGLISH)   # until the options are read (main() runs again in tests)
     _json_state.update(emitted=False, error=None, stdout_gone=False)
     _ran["command"] = None
@@ -927,6 +967,9 @@ def _dispatch(args):
         _json_state["stdout_gone"] = True
         _silence_stdout()
         return report.EXIT_INTERNAL
+    except OutputError as e:
+        _output_failed(e)
+        return report.EXIT_INTERNAL
     except Exception as e:
         if os.environ.get("GUESTPREP_DEBUG"):
             raise
@@ -958,6 +1001,9 @@ def main_exit():
         except BrokenPipeError:
             if stream is sys.stdout:
                 _silence_stdout()
+        except OutputError as e:
+            _output_failed(e)
+            code = code or report.EXIT_INTERNAL
     if _ran["command"] in NO_TEARDOWN_COMMANDS:
         # Nothing else is left to write, close or remove, and tearing down every module and
         # object costs a check as much as most checks do.
