@@ -76,11 +76,12 @@ def test_a_tampered_or_truncated_cache_is_ignored_and_rebuilt(archive, tmp_path,
     [name] = cache_files(directory)
     path = os.path.join(directory, name)
     good = open(path, "rb").read()
-    digest = good[len(pyzcache.MAGIC):len(pyzcache.MAGIC) + 64].decode()
+    digest = good[len(pyzcache.MAGIC):len(pyzcache.MAGIC) + pyzcache.DIGEST_LENGTH].decode()
+    head = len(pyzcache.MAGIC) + 2 * (pyzcache.DIGEST_LENGTH + 1)
     # Same length, one byte of the code changed: the file's own hash no longer matches.
-    codes = marshal.loads(good[len(pyzcache.MAGIC) + 130:])
+    codes = marshal.loads(good[head:])
     codes["agent.sub.mod"] = (False, marshal.dumps(compile("VALUE = 'planted'", "x", "exec")))
-    forged = good[:len(pyzcache.MAGIC) + 130] + marshal.dumps(codes)
+    forged = good[:head] + marshal.dumps(codes)
     for bad in (forged, good[:-10], good[:20], b"junk"):
         with open(path, "wb") as handle:
             handle.write(bad)
@@ -90,7 +91,7 @@ def test_a_tampered_or_truncated_cache_is_ignored_and_rebuilt(archive, tmp_path,
         finder.exec_module(module)
         assert module.VALUE == "from the archive"
         assert open(path, "rb").read() == good      # replaced by a fresh, valid one
-    assert pyzcache.load(path, "0" * 64) is None     # compiled from another archive
+    assert pyzcache.load(path, "0" * pyzcache.DIGEST_LENGTH) is None     # compiled from another archive
 
 
 def test_python_dash_B_uses_the_cache_but_never_writes_one(archive, tmp_path, finders, monkeypatch):
@@ -129,7 +130,7 @@ def test_a_cache_file_others_could_have_written_is_not_trusted(archive, tmp_path
     pyzcache.install(archive, directory)
     [name] = cache_files(directory)
     path = os.path.join(directory, name)
-    digest = open(path, "rb").read()[len(pyzcache.MAGIC):len(pyzcache.MAGIC) + 64].decode()
+    digest = open(path, "rb").read()[len(pyzcache.MAGIC):len(pyzcache.MAGIC) + pyzcache.DIGEST_LENGTH].decode()
     assert pyzcache.load(path, digest) is not None
     os.chmod(path, 0o666)
     assert pyzcache.load(path, digest) is None

@@ -16,17 +16,21 @@ Where (never inside --root, never anywhere that is captured with the image):
 
 Trust: the directory must be a real directory owned by the user running guestprep with no
 access for group or others (it is created 0700), the file a regular file owned by the same
-user and writable by nobody else; the file names the SHA-256 of the archive it was compiled
-from and of its own contents, and both are checked on every load. Anything else (another
-user's file, a changed archive, a truncated or altered file) is ignored and, where the
-directory is ours, replaced. Any failure to read or write (a read-only system, no home)
+user and writable by nobody else; the file names the size and CRC-32 of the archive it was
+compiled from and of its own contents, and both are checked on every load. Anything else
+(another user's file, a changed archive, a truncated or altered file) is ignored and, where
+the directory is ours, replaced. The checksums tell a changed archive or a damaged file, which
+is what they are for: whoever could forge one (write the archive, or files as this user in
+this private directory) runs code as this user already. They are not SHA-256, because
+hashlib loads OpenSSL, which cost each run of the single file 5 ms, more than the checks
+it served (zlib is loaded anyway, for the initramfs). Any failure to read or write (a read-only system, no home)
 falls back silently to zipimport: the cache only ever changes how fast guestprep starts.
 """
 import marshal
 import os
 import sys
 
-MAGIC = b"guestprep-pyz-code 1\n"
+MAGIC = b"guestprep-pyz-code 2\n"
 PACKAGES = ("agent", "remediations")
 
 
@@ -55,9 +59,13 @@ def _bytecode_magic():
     return binascii.hexlify(MAGIC_NUMBER).decode("ascii")
 
 
-def _sha256(data):
-    import hashlib
-    return hashlib.sha256(data).hexdigest()
+def checksum(data):
+    """Size and CRC-32 of `data`, DIGEST_LENGTH hex digits."""
+    import zlib
+    return "{:016x}{:08x}".format(len(data), zlib.crc32(data) & 0xFFFFFFFF)
+
+
+DIGEST_LENGTH = 24
 
 
 def _private_dir(path, create):
@@ -104,12 +112,12 @@ def load(path, archive_digest):
         return None
     finally:
         os.close(fd)
-    head = len(MAGIC) + 2 * 65
+    head = len(MAGIC) + 2 * (DIGEST_LENGTH + 1)
     if not data.startswith(MAGIC) or len(data) < head:
         return None
     digests = data[len(MAGIC):head].decode("ascii", "replace").split("\n")
     payload = data[head:]
-    if digests[0] != archive_digest or digests[1] != _sha256(payload):
+    if digests[0] != archive_digest or digests[1] != checksum(payload):
         return None
     try:
         codes = marshal.loads(payload)
@@ -138,7 +146,7 @@ def compile_archive(archive):
 def store(directory, path, archive_digest, codes):
     """Write the cache file atomically (a private temporary file renamed into place)."""
     payload = marshal.dumps(codes)
-    data = MAGIC + (archive_digest + "\n" + _sha256(payload) + "\n").encode("ascii") + payload
+    data = MAGIC + (archive_digest + "\n" + checksum(payload) + "\n").encode("ascii") + payload
     tmp = os.path.join(directory, ".tmp-{}-{}".format(os.getpid(), os.path.basename(path)))
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o600)
     try:
@@ -206,8 +214,8 @@ def install(archive, directory=None):
         return None
     try:
         with open(archive, "rb") as handle:
-            digest = _sha256(handle.read())
-        name = "pyz-{}-{}-{}.code".format(digest[:32], sys.implementation.cache_tag or "none", _bytecode_magic())
+            digest = checksum(handle.read())
+        name = "pyz-{}-{}-{}.code".format(digest, sys.implementation.cache_tag or "none", _bytecode_magic())
         path = os.path.join(directory, name)
         codes = None
         if _private_dir(directory, create=False):
