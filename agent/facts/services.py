@@ -58,8 +58,8 @@ def sysv_links(root, names):
     links = []
     for name in (names,) if isinstance(names, str) else names:
         for level in RUNLEVELS:
-            for directory in SYSV_DIRS:
-                directory = directory.format(level)
+            for pattern in SYSV_DIRS:
+                directory = pattern.format(level)
                 if directory not in listings:
                     listings[directory] = root.listdir(directory)
                 links.extend(directory + "/" + n for n in fnmatch.filter(listings[directory], "S??" + name))
