@@ -8,6 +8,9 @@ import pytest
 from agent.output import cli
 
 SELINUX_ENFORCING = "SELINUX=enforcing\nSELINUXTYPE=targeted\n"
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# How the console script starts guestprep, for the tests that run it as a process.
+MAIN_EXIT = "import sys; sys.argv[0] = 'guestprep'; from agent.output.cli import main_exit; main_exit()"
 
 
 @pytest.fixture
@@ -135,8 +138,7 @@ def test_output_into_a_closed_pipe_is_quiet(tmp_path):
     # `guestprep list | head -1`: the reader leaves early; no "internal error", no traceback.
     import subprocess
     import sys
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    proc = subprocess.Popen([sys.executable, "-m", "agent", "list"], cwd=repo,
+    proc = subprocess.Popen([sys.executable, "-m", "agent", "list"], cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     proc.stdout.close()  # closed before guestprep writes a byte
     err = proc.stderr.read().decode()
@@ -156,13 +158,11 @@ def test_the_quick_exit_loses_no_output(image, tmp_path, capsys, argv):
     (image / "etc/selinux/config").write_text(SELINUX_ENFORCING)
     argv = argv[:1] + (() if argv[0] == "list" else ("--root", str(image))) + argv[1:]
     want_code, want_out, want_err = run(capsys, *argv)
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     out_path, err_path = tmp_path / "out", tmp_path / "err"
-    entry = "import sys; sys.argv[0] = 'guestprep'; from agent.output.cli import main_exit; main_exit()"
     buffered = dict((k, v) for k, v in os.environ.items() if k != "PYTHONUNBUFFERED")
     buffered["PYTHONIOENCODING"] = "utf-8"
     with open(str(out_path), "wb") as out, open(str(err_path), "wb") as err:
-        code = subprocess.call([sys.executable, "-c", entry] + list(argv), cwd=repo, stdout=out, stderr=err,
+        code = subprocess.call([sys.executable, "-c", MAIN_EXIT] + list(argv), cwd=REPO, stdout=out, stderr=err,
                                env=buffered)
     # The clock and the free space of the disk the files are written to differ between the runs.
     clock = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d[^ \"\n]*|\d{5,}")
@@ -179,14 +179,12 @@ def test_a_closed_stdout_or_stderr_is_no_traceback(image, tmp_path, closed):
     import subprocess
     import sys
     (image / "etc/selinux/config").write_text(SELINUX_ENFORCING)
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    entry = "import sys; sys.argv[0] = 'guestprep'; from agent.output.cli import main_exit; main_exit()"
     status = tmp_path / "status"
     # The shell closes the descriptors for the command only; it reports the exit code to a file.
     script = '"$@" {} ; echo "$?" > {}'.format(" ".join(fd + ">&-" for fd in closed.split()), status)
     for argv, code in ((["check", "--root", str(image)], 3), (["list"], 0),
                        (["check", "--root", str(image), "--format", "json"], 3)):
-        proc = subprocess.run(["sh", "-c", script, "sh", sys.executable, "-c", entry] + argv, cwd=repo,
+        proc = subprocess.run(["sh", "-c", script, "sh", sys.executable, "-c", MAIN_EXIT] + argv, cwd=REPO,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         assert proc.returncode == 0 and (proc.stdout == b"") == ("1" in closed), proc
         assert "Traceback" not in proc.stderr.decode() and "internal error" not in proc.stderr.decode(), proc
@@ -200,12 +198,10 @@ def test_output_that_cannot_be_written_is_said_as_such(image):
     import subprocess
     import sys
     (image / "etc/selinux/config").write_text(SELINUX_ENFORCING)
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    entry = "import sys; sys.argv[0] = 'guestprep'; from agent.output.cli import main_exit; main_exit()"
     for argv in (["check", "--root", str(image)], ["list"], ["check", "--root", str(image), "--format", "json"],
                  ["plan", "--root", str(image)]):
         with open("/dev/full", "w") as full:
-            proc = subprocess.run([sys.executable, "-c", entry] + argv, cwd=repo, stdout=full,
+            proc = subprocess.run([sys.executable, "-c", MAIN_EXIT] + argv, cwd=REPO, stdout=full,
                                   stderr=subprocess.PIPE, universal_newlines=True)
         assert proc.returncode == 1, (argv, proc.stderr)
         assert proc.stderr == "guestprep: cannot write the output: No space left on device\n", (argv, proc.stderr)

@@ -23,8 +23,9 @@ the directory is ours, replaced. The checksums tell a changed archive or a damag
 is what they are for: whoever could forge one (write the archive, or files as this user in
 this private directory) runs code as this user already. They are not SHA-256, because
 hashlib loads OpenSSL, which cost each run of the single file 5 ms, more than the checks
-it served (zlib is loaded anyway, for the initramfs). Any failure to read or write (a read-only system, no home)
-falls back silently to zipimport: the cache only ever changes how fast guestprep starts.
+it served (zlib is loaded anyway, for the initramfs). Any failure to read or write (a
+read-only system, no home) falls back silently to zipimport: the cache only ever changes how
+fast guestprep starts.
 """
 import marshal
 import os
@@ -59,13 +60,13 @@ def _bytecode_magic():
     return binascii.hexlify(MAGIC_NUMBER).decode("ascii")
 
 
+DIGEST_LENGTH = 24
+
+
 def checksum(data):
     """Size and CRC-32 of `data`, DIGEST_LENGTH hex digits."""
     import zlib
     return "{:016x}{:08x}".format(len(data), zlib.crc32(data) & 0xFFFFFFFF)
-
-
-DIGEST_LENGTH = 24
 
 
 def _private_dir(path, create):

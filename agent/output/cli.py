@@ -867,21 +867,20 @@ class _Output(object):
     def __init__(self, stream):
         self._stream = stream
 
-    def write(self, text):
+    @staticmethod
+    def _through(method, *args):
         try:
-            return self._stream.write(text)
-        except BrokenPipeError:
+            return method(*args)
+        except BrokenPipeError:     # the reader went away: handled as before
             raise
         except OSError as e:
             raise OutputError(e.errno, e.strerror)
 
+    def write(self, text):
+        return self._through(self._stream.write, text)
+
     def flush(self):
-        try:
-            return self._stream.flush()
-        except BrokenPipeError:
-            raise
-        except OSError as e:
-            raise OutputError(e.errno, e.strerror)
+        return self._through(self._stream.flush)
 
     def __getattr__(self, name):
         return getattr(self._stream, name)
