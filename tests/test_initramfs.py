@@ -284,9 +284,10 @@ def test_a_wrong_zstd_checksum_does_not_change_the_names(image):
     # The frame's checksum covers the decompressed bytes and is known only at their end: the
     # names are all read by then, and the files' data it protects is thrown away.
     data = _tool("zstd", ["-q", "-c", "--check"], newc(FILES))
-    root, path = image(EARLY + data[:-4] + bytes(b ^ 0xFF for b in data[-4:]))
-    assert subprocess.run(["zstd", "-dcq"], input=data[:-4] + bytes(b ^ 0xFF for b in data[-4:]),
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode != 0
+    wrong = data[:-4] + bytes(b ^ 0xFF for b in data[-4:])
+    root, path = image(EARLY + wrong)
+    assert subprocess.run(["zstd", "-dcq"], input=wrong, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL).returncode != 0
     assert initramfs.list_names(root, path, ReadOnlyRunner(root.path))[-len(NAMES):] == NAMES
 
 
