@@ -148,7 +148,7 @@ def section(figures):
             rows.append(("Hostile sizes", "{} bombs (YAML alias bomb, netplan repeated to 8 MB, 80,000-line fstab, "
                          "10,000 lines of bind mounts, 15 MB network, grub, udev and os-release files ...): each "
                          "`check` and `plan` ended in a finding naming the limit; slowest {:.1f} s ({}), largest "
-                         "child RSS {} MiB".format(len(runs), slowest[1]["seconds"], slowest[0],
+                         "peak RSS of one run {} MiB".format(len(runs), slowest[1]["seconds"], slowest[0],
                                                    max(v.get("max_rss_kib", 0) for v in runs.values()) >> 10),
                          sizes.get("recorded", "")))
     docs = figures.get("json_exit_paths")
