@@ -210,7 +210,7 @@ def verify_images(ctx, result, steps):
             problems.append(Message("kernel {version}: no initramfs at {path} after the rebuild",
                                     version=row["version"], path=path))
             continue
-        found, error = kernels.read_initramfs_modules(ctx, path, wanted)
+        found, error = kernels.read_initramfs_modules(ctx, path, wanted, row["version"])
         if error:
             problems.append(Message("kernel {version}: {error}", version=row["version"], error=error))
             continue

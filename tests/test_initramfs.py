@@ -11,6 +11,7 @@ from agent.facts import initramfs
 from agent.facts.initramfs import InitramfsError
 from agent.core.rootfs import Root
 from agent.core.runner import ReadOnlyRunner
+from streamcount import CountingRunner
 
 MODULES = "usr/lib/modules/6.1.0-50-cloud-amd64/kernel/drivers/"
 FILES = [(".", b""), ("bin", b""), ("init", b"#!/bin/sh\nexec /sbin/init\n"),
@@ -22,9 +23,10 @@ FILES = [(".", b""), ("bin", b""), ("init", b"#!/bin/sh\nexec /sbin/init\n"),
 
 def newc(files, magic=b"070701", pad_to=512):
     out = b""
-    for ino, (name, data) in enumerate(files + [("TRAILER!!!", b"")], 1):
+    for ino, entry in enumerate(files + [("TRAILER!!!", b"")], 1):
+        name, data = entry[:2]     # (name, data) or (name, data, mode)
         encoded = name.encode() + b"\x00"
-        mode = 0o100644 if data or name.endswith(".ko") else 0o40755
+        mode = entry[2] if len(entry) > 2 else 0o100644 if data or name.endswith(".ko") else 0o40755
         fields = [ino, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(encoded), 0]
         header = magic + b"".join(b"%08X" % f for f in fields)
         out += header + encoded
@@ -136,6 +138,64 @@ def test_find_modules_stops_once_everything_is_found(image):
         initramfs.list_names(root, path)
 
 
+VERSION = "6.1.0-50-cloud-amd64"
+DEP = "usr/lib/modules/{}/modules.dep".format(VERSION)
+# What mkinitramfs and dracut write: the modules, modules.dep listing them, then (sorted after
+# it) the libraries and programs.
+LISTED = (b"kernel/drivers/block/virtio_blk.ko: kernel/drivers/virtio/virtio.ko\n"
+          b"kernel/drivers/net/virtio_net.ko.xz:\nkernel/drivers/nvme/host/nvme-core.ko.zst:\n")
+TAIL = [("usr/lib/x86_64-linux-gnu/libc.so.6", b"c" * 5000), ("usr/sbin/modprobe", b"m" * 300)]
+
+
+def _damaged_after(entries, rest):
+    """A gzip image whose archive breaks (a truncated header) after `entries`: reading past
+    them raises InitramfsError, so an answer means the reader stopped before."""
+    archive = newc(entries + rest, pad_to=4)
+    cut = archive.index(rest[0][0].encode()) - 110
+    return gzip.compress(archive[:cut] + b"070701" + b"0" * 20)
+
+
+def test_find_modules_stops_at_the_images_modules_dep_when_it_lists_none_of_the_rest(image):
+    # virtio_console is not in modules.dep: nothing after it can change the answer.
+    root, path = image(_damaged_after(FILES + [(DEP, LISTED)], TAIL))
+    wanted = {"virtio_blk", "virtio_net", "virtio_console"}
+    assert initramfs.find_modules(root, path, wanted, version=VERSION) == {"virtio_blk", "virtio_net"}
+    # Without the kernel's version the whole image is read (and here found damaged).
+    with pytest.raises(InitramfsError, match="truncated"):
+        initramfs.find_modules(root, path, wanted)
+
+
+@pytest.mark.parametrize("dep_entry", [
+    (DEP, LISTED + b"kernel/drivers/char/virtio_console.ko:\n"),      # lists it: look on
+    ("usr/lib/modules/5.10.0-9-amd64/modules.dep", LISTED),              # another kernel's
+    (DEP, b"# no module lines\n"),                                      # lists nothing
+    (DEP, b"kernel/drivers/char/other.ko", 0o120777),                   # a symbolic link
+], ids=["lists-it", "other-version", "empty", "symlink"])
+def test_a_modules_dep_that_cannot_rule_a_module_out_is_read_past(image, dep_entry):
+    late = [("usr/lib/modules/{}/updates/virtio_console.ko".format(VERSION), b"\x7fELF")]
+    root, path = image(gzip.compress(newc(FILES + [dep_entry] + late + TAIL)))
+    wanted = {"virtio_blk", "virtio_console"}
+    assert initramfs.find_modules(root, path, wanted, version=VERSION) == wanted
+
+
+def test_a_module_file_that_modules_dep_leaves_out_is_not_loadable(image):
+    # modprobe would not find it: the image lacks the driver, whatever file comes later.
+    late = [("usr/lib/modules/{}/extra/virtio_console.ko".format(VERSION), b"\x7fELF")]
+    root, path = image(gzip.compress(newc(FILES + [(DEP, LISTED)] + late)))
+    assert initramfs.find_modules(root, path, {"virtio_console"}, version=VERSION) == set()
+    assert initramfs.find_modules(root, path, {"virtio_console"}) == {"virtio_console"}
+
+
+def test_lib_modules_without_usr_and_a_modules_dep_larger_than_one_read(image):
+    # A non-merged /usr image's lib/modules, and a modules.dep of a generic kernel's size
+    # (read in pieces): the answer is the same as reading everything.
+    dep = "lib/modules/{}/modules.dep".format(VERSION)
+    big = LISTED + b"".join(b"kernel/drivers/misc/m%05d.ko:\n" % i for i in range(20000))
+    root, path = image(_damaged_after(FILES + [(dep, big)], TAIL))
+    assert len(big) > 3 * initramfs.CHUNK
+    assert initramfs.find_modules(root, path, {"virtio_blk", "virtio_console"}, version=VERSION) == {"virtio_blk"}
+
+
 # Damaged images and what their error says (tests/checks/test_virtio.py reports them in Japanese
 # and Chinese too).
 BAD_IMAGES = [
@@ -208,43 +268,30 @@ def test_zstd_goes_through_the_hosts_tool_never_the_images(image):
 @pytest.mark.skipif(not shutil.which("zstd"), reason="no zstd on this machine")
 def test_zstd_stops_reading_once_every_wanted_module_is_seen_and_reaps_the_decompressor(image):
     import os
-    from agent.core import runner as runner_mod
     # The wanted modules first, then 8 MiB of firmware: once both are seen nothing more is read,
     # and the host's zstd, still writing, is killed and waited for (no zombie, no stray process).
     firmware = [("usr/lib/firmware/blob-{}.bin".format(i), os.urandom(1 << 20)) for i in range(8)]
     root, path = image(EARLY + _tool("zstd", ["-q", "-c"], newc(FILES[:5] + firmware)))
-    streams, taken, dropped = [], [], []
-
-    class Counting(ReadOnlyRunner):
-        def host_stream(self, argv, stdin_fd):
-            stream = runner_mod.host_stream(argv, stdin_fd)
-            streams.append(stream)
-            read, discard = stream.read1, stream.discard
-
-            def counted(n):
-                data = read(n)
-                taken.append(len(data))
-                return data
-
-            def discarded(n):
-                count = discard(n)
-                dropped.append(count)
-                return count
-            stream.read1, stream.discard = counted, discarded
-            return stream
-
-    found = initramfs.find_modules(root, path, {"virtio_blk", "virtio_net"}, Counting(root.path))
+    counting = CountingRunner(root.path)
+    found = initramfs.find_modules(root, path, {"virtio_blk", "virtio_net"}, counting)
     assert found == {"virtio_blk", "virtio_net"}
-    assert len(streams) == 1 and streams[0].proc.returncode is not None   # stopped and reaped
-    assert sum(taken) + sum(dropped) < 1 << 20
+    assert len(counting.streams) == 1 and counting.streams[0].proc.returncode is not None   # stopped and reaped
+    assert counting.streamed() < 1 << 20
     # One module that is not there: the whole image is read, to the trailer.
-    streams[:], taken[:], dropped[:] = [], [], []
-    found = initramfs.find_modules(root, path, {"virtio_blk", "virtio_console"}, Counting(root.path))
+    counting = CountingRunner(root.path)
+    found = initramfs.find_modules(root, path, {"virtio_blk", "virtio_console"}, counting)
     assert found == {"virtio_blk"}
-    assert sum(taken) + sum(dropped) > 8 << 20 and streams[0].proc.returncode is not None
+    assert counting.streamed() > 8 << 20 and counting.streams[0].proc.returncode is not None
     if hasattr(os, "splice"):
         # The files' data is spliced to /dev/null: only the headers enter this process.
-        assert sum(taken) < 1 << 20
+        assert sum(counting.taken) < 1 << 20
+    # The image's modules.dep after the modules rules virtio_console out: the firmware after it
+    # is not read either.
+    root, path = image(EARLY + _tool("zstd", ["-q", "-c"], newc(FILES[:5] + [(DEP, LISTED)] + firmware)))
+    counting = CountingRunner(root.path)
+    found = initramfs.find_modules(root, path, {"virtio_blk", "virtio_console"}, counting, version=VERSION)
+    assert found == {"virtio_blk"}
+    assert counting.streamed() < 1 << 20 and counting.streams[0].proc.returncode is not None
 
 
 @pytest.mark.skipif(not shutil.which("lz4"), reason="no lz4 on this machine")

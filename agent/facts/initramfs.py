@@ -27,6 +27,7 @@ import zlib
 
 from agent.core.model import Message
 from agent.core.rootfs import RootError
+from agent.parsers import kmod
 
 # Reads and decompressed pieces are kept at 64 KiB: below glibc's mmap threshold (128 KiB),
 # so every buffer comes from the heap and is reused. Larger ones are mapped and unmapped per
@@ -320,6 +321,9 @@ def _hex(field, what):
         raise InitramfsError(Message("damaged cpio header ({what} {value})", what=what, value=repr(field)))
 
 
+# The largest file whose data a caller can ask for (an image's modules.dep: a generic kernel's
+# lists every module in a few hundred KiB); a larger one is skipped like any other.
+MAX_KEPT = 4 << 20
 # The kernel's own unpacker refuses names longer than PATH_MAX; so do we, before reading
 # them, so a damaged header cannot make us allocate gigabytes.
 PATH_MAX = 4096
@@ -331,11 +335,13 @@ def _name_size(namesize):
     return namesize
 
 
-def _cpio(src):
-    """Yield names of the cpio archives at the start of `src`, one after the other.
+def _cpio(src, keep=None):
+    """Yield (name, data) of the cpio archives at the start of `src`, one after the other.
 
-    Stops (without consuming) at data that is neither a cpio header nor zero padding:
-    in the raw image that is the next, compressed, segment.
+    data is None, the file's data skipped, except for regular files of newc archives that
+    `keep(name)` is true of and that hold at most MAX_KEPT bytes. Stops (without consuming)
+    at data that is neither a cpio header nor zero padding: in the raw image that is the
+    next, compressed, segment.
     """
     while True:
         src.skip_zeros()
@@ -353,6 +359,7 @@ def _cpio(src):
                 raise InitramfsError(Message("truncated cpio name"))
             src.skip((4 - (110 + namesize) % 4) % 4)
             data_pad = (4 - filesize % 4) % 4
+            mode = header[14:22]
         elif head == b"070707":          # odc: octal, no padding
             header = src.read(76)
             if len(header) < 76:
@@ -363,6 +370,7 @@ def _cpio(src):
                 raise InitramfsError(Message("damaged odc cpio header"))
             name = src.read(_name_size(namesize))
             data_pad = 0
+            mode = None          # data is kept from newc archives only, the only kind builders write
         elif head[:2] in (b"\xc7\x71", b"\x71\xc7"):   # old binary, either byte order
             header = src.read(26)
             if len(header) < 26:
@@ -376,14 +384,42 @@ def _cpio(src):
             name = src.read(namesize)
             src.skip(namesize % 2)
             data_pad = filesize % 2
+            mode = None
         else:
             return
         text = name.rstrip(b"\x00").decode("utf-8", "surrogateescape")
         if text == _TRAILER:
             continue
-        if not src.skip(filesize + data_pad) and filesize:
+        name = text[2:] if text.startswith("./") else text
+        data = None
+        if keep is not None and filesize <= MAX_KEPT and _regular(mode) and keep(name):
+            data = _take(src, filesize)
+            if len(data) < filesize:
+                raise InitramfsError(Message("truncated cpio data of {name}", name=text))
+            src.skip(data_pad)
+        elif not src.skip(filesize + data_pad) and filesize:
             raise InitramfsError(Message("truncated cpio data of {name}", name=text))
-        yield text[2:] if text.startswith("./") else text
+        yield name, data
+
+
+def _regular(mode):
+    """Whether a newc header's mode field (None for other formats) is a regular file's."""
+    try:
+        return mode is not None and int(mode, 16) & 0o170000 == 0o100000
+    except ValueError:
+        return False
+
+
+def _take(src, n):
+    """n bytes of `src` (fewer at its end), read in pieces of at most CHUNK."""
+    parts = []
+    while n > 0:
+        part = src.read(min(n, CHUNK))
+        if not part:
+            break
+        parts.append(part)
+        n -= len(part)
+    return b"".join(parts)
 
 
 # -- the image ------------------------------------------------------------------------
@@ -414,6 +450,17 @@ def iter_names(root, path, runner=None, info=None):
     InitramfsError (its message without the path) for anything that is not a readable
     initramfs.
     """
+    entries = _entries(root, path, runner, info)
+    try:
+        for name, _data in entries:
+            yield name
+    finally:
+        entries.close()
+
+
+def _entries(root, path, runner=None, info=None, keep=None):
+    """Yield (name, data) of the files in the initramfs at guest `path`: iter_names with the
+    data of the files `keep` names (see _cpio)."""
     info = info if info is not None else {}
     info.setdefault("compression", [])
     fd, size = _open(root, path)
@@ -429,9 +476,9 @@ def iter_names(root, path, runner=None, info=None):
                 break
             if head[:6] in _NEWC + (b"070707",) or head[:2] in (b"\xc7\x71", b"\x71\xc7"):
                 info["compression"].append("none")
-                for name in _cpio(raw):
+                for entry in _cpio(raw, keep):
                     found_any = True
-                    yield name
+                    yield entry
                 if raw.offset == offset:
                     break
                 offset = raw.offset
@@ -445,7 +492,7 @@ def iter_names(root, path, runner=None, info=None):
             decompressor = _python_decompressor(name)
             if decompressor is not None:
                 src = _DecompressingSource(raw, decompressor, name)
-                for entry in _cpio(src):
+                for entry in _cpio(src, keep):
                     found_any = True
                     yield entry
                 if src.peek(1):
@@ -461,7 +508,7 @@ def iter_names(root, path, runner=None, info=None):
                 src = _ProcessSource(stream)
             from_tool = False    # names from this segment (the early archive's do not count)
             try:
-                for entry in _cpio(src):
+                for entry in _cpio(src, keep):
                     found_any = from_tool = True
                     yield entry
             except InitramfsError as e:
@@ -521,23 +568,38 @@ def list_names(root, path, runner=None):
     return list(iter_names(root, path, runner))
 
 
-def find_modules(root, path, wanted, runner=None, info=None):
+def find_modules(root, path, wanted, runner=None, info=None, version=None):
     """The subset of module names `wanted` (e.g. {'virtio_blk'}) whose .ko files the image holds.
 
-    Stops reading as soon as every wanted module has been seen.
+    Stops reading as soon as every wanted module has been seen; and, given the kernel's
+    `version`, at the image's own lib/modules/<version>/modules.dep when it lists none of
+    the wanted modules not seen yet (an empty one does not count). modprobe loads only what
+    modules.dep lists, so a module it leaves out cannot load from the image whatever follows;
+    initramfs-tools and dracut sort the archive, so the file comes after every module and
+    the libraries and programs after it (a fifth of a Debian image) need not be
+    decompressed. A module it lists is still looked for as a file.
     """
     wanted = set(w.replace("-", "_") for w in wanted)
     found = set()
     if not wanted:
         return found
-    names = iter_names(root, path, runner, info)
+    keep = None
+    if version:
+        dep_paths = frozenset(base + version + "/modules.dep" for base in ("lib/modules/", "usr/lib/modules/"))
+        keep = dep_paths.__contains__
+    entries = _entries(root, path, runner, info, keep)
     try:
-        for name in names:
+        for name, data in entries:
+            if data is not None:
+                listed = kmod.module_names(data.decode("utf-8", "surrogateescape"))
+                if listed and not (wanted - found) & listed:
+                    break
+                continue
             module = module_name(name)
             if module in wanted:
                 found.add(module)
                 if found == wanted:
                     break
     finally:
-        names.close()
+        entries.close()
     return found

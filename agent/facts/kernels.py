@@ -15,7 +15,7 @@ import re
 from agent.core.model import Message
 from agent.core.rootfs import RootError
 from agent.facts.versions import major_minor, version_key  # noqa: F401 (kernels.version_key)
-from agent.parsers import LazyPattern
+from agent.parsers import LazyPattern, kmod
 from agent.tuples import namedtuple
 
 MODULE_DIRS = ("/lib/modules", "/usr/lib/modules")
@@ -117,20 +117,13 @@ def expected_initramfs(ctx, version):
 
 
 # One search over the whole text instead of a Python loop over its lines: a distribution
-# kernel's config has 5,000 lines and its modules.dep thousands, read on every check.
+# kernel's config has 5,000 lines.
 _CONFIG_LINE = LazyPattern(r"^(CONFIG_[^=\n]*)=(.*)$", re.M)
-# The file name of a module path at the start of a line (modules.builtin, or modules.dep
-# before its colon), without .ko and a compression suffix.
-_MODULE_PATH = LazyPattern(r"^[ \t\r]*(?:[^:\n]*/)?([^/:\n]*?)\.ko(?:\.xz|\.zst|\.gz)?[ \t\r]*(?::|$)", re.M)
 
 
 def parse_config(text):
     """CONFIG_X=value lines of a kernel .config ('# CONFIG_X is not set' is absent)."""
     return dict((key, value.strip().strip('"')) for key, value in _CONFIG_LINE.findall(text))
-
-
-def _module_names(text):
-    return set(name.replace("-", "_") for name in _MODULE_PATH.findall(text) if name)
 
 
 def modules_of(ctx, kernel, options=()):
@@ -179,9 +172,9 @@ def _read_kernel_files(ctx, kernel):
             if text is None:
                 continue
             if name == "modules.builtin":
-                builtin = frozenset(_module_names(text))
+                builtin = frozenset(kmod.module_names(text))
             else:
-                provided = frozenset(_module_names(text))
+                provided = frozenset(kmod.module_names(text))
     return config, builtin, provided, tuple(problems)
 
 
@@ -208,12 +201,13 @@ class DriverState(namedtuple("DriverState", (
     __slots__ = ()
 
 
-def read_initramfs_modules(ctx, path, needed):
-    """(module names among `needed` that the initramfs at `path` holds, error text), read now
-    with guestprep's own reader (never cached: it also verifies a freshly rebuilt image)."""
+def read_initramfs_modules(ctx, path, needed, version=None):
+    """(module names among `needed` that the initramfs at `path` of kernel `version` holds,
+    error text), read now with guestprep's own reader (never cached: it also verifies a
+    freshly rebuilt image)."""
     from agent.facts import initramfs
     try:
-        return frozenset(initramfs.find_modules(ctx.root, path, needed, ctx.runner)), ""
+        return frozenset(initramfs.find_modules(ctx.root, path, needed, ctx.runner, version=version)), ""
     except initramfs.InitramfsError as e:
         return frozenset(), Message("cannot read {path}: {error}", path=path, error=e.message)
     except RootError as e:
@@ -231,7 +225,7 @@ def initramfs_modules(ctx, kernel, needed):
     def compute():
         if kernel.initramfs is None:
             return frozenset(), Message("no initramfs (expected {path})", path=kernel.initramfs_path)
-        return read_initramfs_modules(ctx, kernel.initramfs, needed)
+        return read_initramfs_modules(ctx, kernel.initramfs, needed, kernel.version)
     fact = getattr(ctx, "fact", None)
     key = "kernels.initramfs:{}:{}".format(kernel.version, ",".join(sorted(needed)))
     return fact(key, compute) if fact else compute()

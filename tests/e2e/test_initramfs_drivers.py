@@ -15,6 +15,7 @@ import glob
 import hashlib
 import json
 import os
+import subprocess
 
 DEBIAN_GRUB = """\
 # If you change this file, run 'update-grub' afterwards to update
@@ -92,6 +93,25 @@ def test_virtio_stripped_fixed_verified_with_lsinitramfs_and_rolled_back(debian)
     assert sha(debian, image) == before
     assert debian.read("/etc/initramfs-tools/modules") == modules_before
     assert "virtio" not in lsinitramfs(debian, image)
+
+
+def test_the_stock_image_is_read_up_to_its_modules_dep_with_the_answer_of_a_full_read(debian):
+    # Debian's own image (MODULES=most) lacks virtio_console: looking for the drivers' files
+    # alone reads it to the end. Its modules.dep, sorted after the modules, rules it out.
+    from agent.core.rootfs import Root
+    from agent.facts import initramfs, kernels
+    from streamcount import CountingRunner
+    image = image_of(debian)
+    version = image.split("initrd.img-", 1)[1]
+    wanted = set(kernels.DRIVER_OPTIONS)
+    listed = set(initramfs.module_name(name) for name in lsinitramfs(debian, image).split()) & wanted
+    assert "virtio_blk" in listed and "virtio_console" not in listed
+    counting = CountingRunner(debian.path)
+    found = initramfs.find_modules(Root(debian.path), image, wanted, counting, version=version)
+    assert found == listed
+    with open(debian.p(image), "rb") as handle:
+        whole = len(subprocess.run(["zstd", "-dcq"], stdin=handle, stdout=subprocess.PIPE, check=True).stdout)
+    assert 0 < counting.streamed() < 0.9 * whole, (counting.streamed(), whole)
 
 
 def test_nvme_arguments_go_into_default_grub_and_back(debian):

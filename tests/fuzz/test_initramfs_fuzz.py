@@ -23,7 +23,10 @@ initramfs = pytest.importorskip("agent.facts.initramfs")
 from agent.core.rootfs import Root  # noqa: E402
 
 NAMES = ["kernel/x86/microcode/GenuineIntel.bin", "usr/lib/modules/6.1.0/kernel/drivers/block/virtio_blk.ko",
-         "usr/lib/modules/6.1.0/kernel/drivers/nvme/host/nvme-core.ko.xz", "init", "./bin/sh", "etc/fstab"]
+         "usr/lib/modules/6.1.0/kernel/drivers/nvme/host/nvme-core.ko.xz", "usr/lib/modules/6.1.0/modules.dep",
+         "init", "./bin/sh", "etc/fstab"]
+# The image's modules.dep is read, not skipped, by find_modules given the kernel's version.
+DEP = b"kernel/drivers/block/virtio_blk.ko:\nkernel/drivers/nvme/host/nvme-core.ko.xz: kernel/lib/crc.ko\n"
 
 
 def newc(entries, magic=b"070701"):
@@ -57,7 +60,8 @@ def old_binary(entries):
 
 
 def images():
-    entries = [(n, ("data of %s\n" % n).encode() * (i + 1)) for i, n in enumerate(NAMES)]
+    entries = [(n, DEP if n.endswith("/modules.dep") else ("data of %s\n" % n).encode() * (i + 1))
+               for i, n in enumerate(NAMES)]
     main = newc(entries[1:])
     early = newc(entries[:1])
     built = [main, newc(entries, b"070702"), odc(entries), old_binary(entries), early + gzip.compress(main),
@@ -117,6 +121,7 @@ def test_initramfs_reader(root, data):
             if len(names) > 10000:
                 break
         initramfs.find_modules(root, "/boot/initrd.img", {"virtio_blk", "nvme_core"})
+        initramfs.find_modules(root, "/boot/initrd.img", {"virtio_blk", "virtio_console"}, version="6.1.0")
     except initramfs.InitramfsError:
         fuzzlib.EXPECTED["InitramfsError"] += 1
 
