@@ -1,6 +1,7 @@
 """Every check and remediation follows the house rules (like sos's plugin conformance test)."""
 import ast
 import os
+import shutil
 import pkgutil
 import re
 
@@ -139,7 +140,20 @@ def test_check_imports_only_what_runs(tmp_path):
         "Package: base-files\nStatus: install ok installed\nVersion: 12.4\n"
         "Conffiles:\n /etc/issue 0123456789abcdef0123456789abcdef\n\n")
     own_md5 = importlib.util.find_spec("_md5") is not None     # else hashlib is how to get MD5
-    assert _modules_after_check(tmp_path) == ([] if own_md5 else ["hashlib"])
+    expected = [] if own_md5 else ["hashlib"]
+    assert _modules_after_check(tmp_path) == expected
+    # Debian 12's stock cloud-init files are read without PyYAML (agent.parsers.yamlplain); a
+    # file outside that reader's subset brings it in.
+    with open(str(tmp_path / "var/lib/dpkg/status"), "a") as status:
+        status.write("Package: cloud-init\nStatus: install ok installed\nVersion: 22.4.2-1+deb12u4\n\n")
+    (tmp_path / "etc/cloud/cloud.cfg.d").mkdir(parents=True)
+    for name, dest in (("debian12-cloud.cfg", "etc/cloud/cloud.cfg"),
+                       ("debian12-05_logging.cfg", "etc/cloud/cloud.cfg.d/05_logging.cfg")):
+        shutil.copy(os.path.join(HERE, "tests", "fixtures", "yaml", name), str(tmp_path / dest))
+    assert _modules_after_check(tmp_path) == expected
+    (tmp_path / "etc/cloud/cloud.cfg.d/90-timeout.cfg").write_text("datasource:\n  AliYun:\n    timeout: 2.5\n")
+    assert "yaml" in _modules_after_check(tmp_path)
+    os.remove(str(tmp_path / "etc/cloud/cloud.cfg.d/90-timeout.cfg"))
     (tmp_path / "etc/netplan").mkdir()
     (tmp_path / "etc/netplan/50-cloud-init.yaml").write_text(
         "network:\n  version: 2\n  ethernets:\n    eth0:\n      dhcp4: true\n")

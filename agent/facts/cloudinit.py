@@ -9,10 +9,10 @@ import re
 from agent.core.model import Message, joined
 from agent.core.rootfs import RootError
 from agent.facts import elf, osinfo, services
-from agent.parsers import yamlsafe
+from agent.parsers import yamlplain, yamlsafe
 
-# PyYAML is optional: without it the few keys we need are read line by line. Imported at the
-# first document (yamlsafe.resolve).
+# PyYAML is optional: without it, text outside yamlplain's subset is read line by line for the
+# few keys we need. Imported at the first such document (yamlsafe.resolve).
 yaml = yamlsafe.UNLOADED
 
 PACKAGE = "cloud-init"
@@ -93,17 +93,21 @@ def parse_cloud_config_fallback(text):
 
 def _parse_cloud_config(text):
     """(dict, problem): the document, or {} and why it could not be read."""
-    loaded = yamlsafe.resolve(yaml)
-    if loaded is None:
-        return parse_cloud_config_fallback(text), ""
     try:
-        data = yamlsafe.safe_load(text)
-    except yamlsafe.TooComplex as e:
-        return {}, "not read: {}".format(e)
-    except loaded.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = " at line {}".format(mark.line + 1) if mark is not None else ""
-        return {}, "not valid YAML{}: {}".format(where, getattr(e, "problem", None) or e)
+        # The plain YAML of stock files, exactly as PyYAML reads it, without importing PyYAML.
+        data = yamlplain.load(text)
+    except yamlplain.Unsupported:
+        loaded = yamlsafe.resolve(yaml)
+        if loaded is None:
+            return parse_cloud_config_fallback(text), ""
+        try:
+            data = yamlsafe.safe_load(text)
+        except yamlsafe.TooComplex as e:
+            return {}, "not read: {}".format(e)
+        except loaded.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = " at line {}".format(mark.line + 1) if mark is not None else ""
+            return {}, "not valid YAML{}: {}".format(where, getattr(e, "problem", None) or e)
     if data is None:
         return {}, ""
     if not isinstance(data, dict):

@@ -419,6 +419,17 @@ def test_without_pyyaml_the_fallback_reads_the_same(guest, monkeypatch):
     assert run(guest)[1].status == Status.PASS
 
 
+@pytest.mark.parametrize("name", ["debian12-cloud.cfg", "debian12-05_logging.cfg"])
+def test_without_pyyaml_stock_files_are_still_read_exactly(monkeypatch, name):
+    yaml = pytest.importorskip("yaml")
+    with open(os.path.join(os.path.dirname(os.path.dirname(__file__)), "fixtures", "yaml", name)) as handle:
+        text = handle.read()
+    monkeypatch.setattr(cloudinit_facts, "yaml", None)
+    assert cloudinit_facts._parse_cloud_config(text) == (yaml.safe_load(text), "")
+    if name.endswith("logging.cfg"):    # the line-by-line reader gets its literal blocks wrong
+        assert parse_cloud_config_fallback(text) != yaml.safe_load(text)
+
+
 def test_fallback_parser_shapes():
     data = parse_cloud_config_fallback(
         "# comment\ndatasource_list: [ 'AliYun', \"NoCloud\" ]  # ECS\n"

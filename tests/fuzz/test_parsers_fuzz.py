@@ -9,11 +9,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import fuzzlib
+import yamlgen
 from fuzzlib import count, format_text, fuzz_settings, samples
 
 from agent.facts import packages
 from agent.parsers import (DISABLED_PREFIX, bootcfg, comment_out, eni, fstab, ini, join_lines, keyvalue,
-                           netplan, replace_line, split_lines, udev_rules)
+                           netplan, replace_line, split_lines, udev_rules, yamlplain)
 
 pytestmark = pytest.mark.fuzz
 
@@ -23,6 +24,7 @@ INI = samples("parsers/test_ini.py", "checks/test_dhcp.py")
 ENI = samples("parsers/test_eni.py", "checks/test_dhcp.py")
 NETPLAN = samples("parsers/test_netplan.py", "checks/test_dhcp.py")
 UDEV = samples("parsers/test_udev_rules.py", "checks/test_dhcp.py")
+YAML = samples("parsers/test_yamlplain.py", "checks/test_cloudinit.py")
 BOOT = samples("parsers/test_bootcfg.py", "checks/test_selinux.py")
 ANY = FSTAB + KEYVALUE + INI
 
@@ -177,3 +179,16 @@ def test_dpkg_status(text):
     records = packages.dpkg_records(text)
     packages.dpkg_versions(records)
     packages.dpkg_interrupted(records)
+
+
+@fuzz_settings(3)
+@given(st.one_of(st.randoms(use_true_random=False).map(yamlgen.document), format_text(YAML, "-:#&*|'\"[]{},~ ")))
+def test_yamlplain_reads_what_pyyaml_reads(text):
+    yaml = pytest.importorskip("yaml")
+    count("yamlplain")
+    try:
+        got = yamlplain.load(text)
+    except yamlplain.Unsupported:
+        fuzzlib.EXPECTED["yamlplain.Unsupported"] += 1
+        return
+    assert yamlgen.same(got, yaml.safe_load(text))
