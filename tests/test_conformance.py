@@ -1,9 +1,9 @@
 """Every check and remediation follows the house rules (like sos's plugin conformance test)."""
 import ast
 import os
-import shutil
 import pkgutil
 import re
+import shutil
 
 import agent.checks
 import remediations

@@ -34,7 +34,7 @@ def scalar(rng):
     return rng.choice(SCALARS if rng.random() < 0.3 else PLAIN)
 
 
-def literal(rng, indent, depth):
+def literal(rng, indent):
     header = rng.choice(["|", "|-", "|+", "|", "| "])
     width = indent + rng.choice([1, 2, 3])
     lines = [(" " * width + rng.choice(LITERAL_LINES)) if rng.random() < 0.8 else "" for _ in range(rng.randint(1, 5))]
@@ -51,15 +51,14 @@ def node(rng, indent, depth, lines, prefix):
     if depth > 3 or kind < 0.45:
         text = scalar(rng)
         if text in ("|", "|-", "|+"):
-            header, body = literal(rng, indent, depth)
+            header, body = literal(rng, indent)
             lines.append(prefix + anchor + header)
             lines.extend(body)
         else:
             lines.append((prefix + anchor + text).rstrip())
     elif kind < 0.7:
         lines.append(prefix + anchor.rstrip())
-        inner = indent + step if not prefix.endswith(": ") or rng.random() < 0.7 else indent
-        mapping(rng, inner if inner > indent else indent + step, depth + 1, lines)
+        mapping(rng, indent + step, depth + 1, lines)
     else:
         lines.append(prefix + anchor.rstrip())
         inner = indent + step if rng.random() < 0.6 else indent

@@ -17,14 +17,13 @@ scalars and aliases; anchors, and aliases to scalars only (an alias to a collect
 alias bomb is made of: PyYAML, with yamlsafe's limits, reads those).
 """
 from agent.parsers import LazyPattern
+from agent.parsers.yamlsafe import MAX_ALIASES, MAX_BYTES  # a text over either goes to PyYAML and its limits
 
 
 class Unsupported(ValueError):
     """The text uses YAML outside this reader's subset: load it with PyYAML."""
 
 
-MAX_BYTES = 64 * 1024     # yamlsafe.MAX_BYTES: a larger text goes there and is refused with the reason
-MAX_ALIASES = 100         # yamlsafe.MAX_ALIASES
 MAX_KEY = 1024            # PyYAML's longest simple key
 
 _OUTSIDE = LazyPattern(r"[^\n -~]|(?:^|\n)(?:---|\.\.\.|%)")
@@ -162,7 +161,7 @@ class _Reader(object):
                 raise Unsupported()
             node = self.literal(indent, chomp.group(1))
         else:
-            node, end = self.inline(rest, 0)
+            node, end = self.inline(rest)
             after = _spaces(rest, end)
             if after < len(rest) and (after == end or rest[after] != "#"):
                 raise Unsupported()     # more than a comment after the node
@@ -219,18 +218,18 @@ class _Reader(object):
         self.i, self.cur = i, None
         return "".join(parts)
 
-    def inline(self, text, pos):
-        """(node, end) of the one-line node at text[pos:] in block context."""
-        first = text[pos]
+    def inline(self, text):
+        """(node, end) of the one-line node `text` starts with, in block context."""
+        first = text[0]
         if first in "[{":
-            return self.flow(text, pos)
+            return self.flow(text, 0)
         if first in "\"'":
-            return _quoted(text, pos)
+            return _quoted(text, 0)
         if first == "*":
-            return self.alias(text, pos)
-        end = text.find(" #", pos)
+            return self.alias(text, 0)
+        end = text.find(" #")
         end = len(text) if end < 0 else end
-        plain = text[pos:end].rstrip(" ")
+        plain = text[:end].rstrip(" ")
         if not _PLAIN_BLOCK.match(plain):
             raise Unsupported()
         return _resolve(plain), end
